@@ -1,0 +1,326 @@
+// CPU kernels. Plain C++17 with GCC/Clang vector extensions: the vector width follows the target
+// (-march=native gives AVX-512 where the build machine has it), and OpenMP spreads the work.
+#include "bs_kernels.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+namespace bs {
+
+namespace {
+
+#if defined(__AVX512F__)
+constexpr int VL = 16;
+#elif defined(__AVX__)
+constexpr int VL = 8;
+#else
+constexpr int VL = 4;
+#endif
+// aligned(4): loads through this type compile to unaligned vector loads (weights sit in an
+// mmap'd safetensors file at whatever offset the header gave them).
+typedef float vf __attribute__((vector_size(VL * sizeof(float)), aligned(4)));
+
+std::atomic<int> g_threads{0};
+
+inline int nthreads() {
+  int t = g_threads.load(std::memory_order_relaxed);
+  return t > 0 ? t : omp_get_num_procs();
+}
+
+thread_local char g_msg[512];
+
+template <typename... A>
+const char* fail(const char* fmt, A... a) {
+  std::snprintf(g_msg, sizeof g_msg, fmt, a...);
+  return g_msg;
+}
+
+inline float hsum(vf v) {
+  float s = 0.f;
+  for (int i = 0; i < VL; i++) s += v[i];
+  return s;
+}
+
+inline float dot(const float* a, const float* b, int64_t k) {
+  float s = 0.f;
+#pragma omp simd reduction(+ : s)
+  for (int64_t i = 0; i < k; i++) s += a[i] * b[i];
+  return s;
+}
+
+// RX rows of x against RW rows of w: RX*RW dot products of length k, kept in vector registers.
+// Each step loads RX+RW vectors and issues RX*RW FMAs, so the weights stream once per RX rows.
+template <int RX, int RW>
+inline void tile(float* out, int64_t ldo, const float* x, const float* w, int64_t k) {
+  vf acc[RX][RW];
+  for (int i = 0; i < RX; i++)
+    for (int j = 0; j < RW; j++) acc[i][j] = vf{};
+  const int64_t kv = k - k % VL;
+  for (int64_t p = 0; p < kv; p += VL) {
+    vf wv[RW];
+    for (int j = 0; j < RW; j++) wv[j] = *(const vf*)(w + j * k + p);
+    for (int i = 0; i < RX; i++) {
+      vf xv = *(const vf*)(x + i * k + p);
+      for (int j = 0; j < RW; j++) acc[i][j] += xv * wv[j];
+    }
+  }
+  for (int i = 0; i < RX; i++)
+    for (int j = 0; j < RW; j++) {
+      float s = hsum(acc[i][j]);
+      for (int64_t p = kv; p < k; p++) s += x[i * k + p] * w[j * k + p];
+      out[i * ldo + j] = s;
+    }
+}
+
+template <int RW>
+inline void rows_against(float* out, int64_t ldo, const float* x, int64_t nx, const float* w, int64_t k) {
+  constexpr int RX = (VL == 16) ? 4 : 2;  // AVX-512 has 32 vector registers, AVX2 16
+  int64_t i = 0;
+  for (; i + RX <= nx; i += RX) tile<RX, RW>(out + i * ldo, ldo, x + i * k, w, k);
+  for (; i < nx; i++) tile<1, RW>(out + i * ldo, ldo, x + i * k, w, k);
+}
+
+}  // namespace
+
+void set_threads(int n) { g_threads.store(n, std::memory_order_relaxed); }
+int threads() { return nthreads(); }
+
+const char* embedding(float* out, const float* table, const int32_t* ids, int64_t n, int64_t dim, int64_t rows) {
+  for (int64_t i = 0; i < n; i++)
+    if (ids[i] < 0 || ids[i] >= rows) return fail("embedding: id %d at row %lld is outside [0, %lld)", ids[i], (long long)i, (long long)rows);
+  for (int64_t i = 0; i < n; i++) std::memcpy(out + i * dim, table + (int64_t)ids[i] * dim, dim * sizeof(float));
+  return nullptr;
+}
+
+void rmsnorm(float* out, const float* x, const float* w, int64_t n, int64_t dim, float eps) {
+#pragma omp parallel for num_threads(nthreads()) if (n * dim > 65536) schedule(static)
+  for (int64_t i = 0; i < n; i++) {
+    const float* xi = x + i * dim;
+    float* oi = out + i * dim;
+    float ss = dot(xi, xi, dim);
+    float r = 1.0f / std::sqrt(ss / (float)dim + eps);
+#pragma omp simd
+    for (int64_t j = 0; j < dim; j++) oi[j] = xi[j] * r * w[j];
+  }
+}
+
+void matmul(float* out, const float* x, const float* w, int64_t n, int64_t k, int64_t m) {
+  constexpr int RW = 4;
+  // Rows of x are taken in chunks that stay in L2 while each thread streams its share of w.
+  const int64_t chunk = std::max<int64_t>(4, (256 * 1024) / (k * (int64_t)sizeof(float)) / 4 * 4);
+  const int64_t tiles = m / RW;
+  for (int64_t r0 = 0; r0 < n; r0 += chunk) {
+    const int64_t nx = std::min(chunk, n - r0);
+    const float* xc = x + r0 * k;
+    float* oc = out + r0 * m;
+#pragma omp parallel num_threads(nthreads()) if (tiles * nx * k > 32768)
+    {
+#pragma omp for schedule(static) nowait
+      for (int64_t t = 0; t < tiles; t++) rows_against<RW>(oc + t * RW, m, xc, nx, w + t * RW * k, k);
+#pragma omp single nowait
+      for (int64_t j = tiles * RW; j < m; j++) rows_against<1>(oc + j, m, xc, nx, w + j * k, k);
+    }
+  }
+}
+
+const char* rope(float* x, const int32_t* pos, const float* cos_sin, int64_t n, int64_t heads, int64_t head_dim,
+                 int64_t max_pos) {
+  if (head_dim % 2) return fail("rope: head_dim %lld is odd", (long long)head_dim);
+  for (int64_t i = 0; i < n; i++)
+    if (pos[i] < 0 || pos[i] >= max_pos) return fail("rope: position %d at row %lld is outside [0, %lld)", pos[i], (long long)i, (long long)max_pos);
+  const int64_t h = head_dim / 2;
+#pragma omp parallel for num_threads(nthreads()) if (n * heads * head_dim > 65536) schedule(static)
+  for (int64_t i = 0; i < n; i++) {
+    const float* c = cos_sin + (int64_t)pos[i] * head_dim;
+    const float* s = c + h;
+    for (int64_t hh = 0; hh < heads; hh++) {
+      float* v = x + (i * heads + hh) * head_dim;
+#pragma omp simd
+      for (int64_t j = 0; j < h; j++) {
+        float a = v[j], b = v[j + h];
+        v[j] = a * c[j] - b * s[j];
+        v[j + h] = b * c[j] + a * s[j];
+      }
+    }
+  }
+  return nullptr;
+}
+
+void silu_mul(float* out, const float* gate, const float* up, int64_t count) {
+#pragma omp parallel for simd num_threads(nthreads()) if (count > 262144) schedule(static)
+  for (int64_t i = 0; i < count; i++) {
+    float g = gate[i];
+    out[i] = g / (1.0f + std::exp(-g)) * up[i];
+  }
+}
+
+void add(float* x, const float* y, int64_t count) {
+#pragma omp parallel for simd num_threads(nthreads()) if (count > 262144) schedule(static)
+  for (int64_t i = 0; i < count; i++) x[i] += y[i];
+}
+
+const char* kv_write(float* k_cache, float* v_cache, const float* k, const float* v, const int32_t* slots,
+                     int64_t n, int64_t kv_heads, int64_t head_dim, int64_t num_slots) {
+  for (int64_t i = 0; i < n; i++)
+    if (slots[i] < -1 || slots[i] >= num_slots) return fail("kv_write: slot %d of token %lld is outside [-1, %lld)", slots[i], (long long)i, (long long)num_slots);
+  const int64_t row = kv_heads * head_dim;
+  for (int64_t i = 0; i < n; i++) {
+    if (slots[i] < 0) continue;
+    std::memcpy(k_cache + (int64_t)slots[i] * row, k + i * row, row * sizeof(float));
+    std::memcpy(v_cache + (int64_t)slots[i] * row, v + i * row, row * sizeof(float));
+  }
+  return nullptr;
+}
+
+const char* paged_attention(float* out, const float* q, const float* k_cache, const float* v_cache,
+                            const int32_t* block_tables, int64_t max_blocks_per_seq, const int32_t* seq_lens,
+                            const int32_t* query_start, int64_t num_seqs, int64_t num_tokens, int64_t num_heads, int64_t num_kv_heads,
+                            int64_t head_dim, int64_t block_size, int64_t num_blocks, float scale) {
+  if (num_kv_heads <= 0 || num_heads % num_kv_heads)
+    return fail("paged_attention: %lld query heads are not a multiple of %lld kv heads", (long long)num_heads, (long long)num_kv_heads);
+  if (query_start[0] != 0) return fail("paged_attention: query_start[0] is %d, not 0", query_start[0]);
+  if (query_start[num_seqs] != num_tokens)
+    return fail("paged_attention: query_start[%lld] is %d, the batch has %lld query tokens", (long long)num_seqs, query_start[num_seqs], (long long)num_tokens);
+  // Validate every sequence and every block it will read before any work starts.
+  int64_t max_len = 0;
+  for (int64_t s = 0; s < num_seqs; s++) {
+    const int64_t ql = (int64_t)query_start[s + 1] - query_start[s];
+    const int64_t len = seq_lens[s];
+    if (ql < 1) return fail("paged_attention: sequence %lld has %lld query tokens (needs at least 1)", (long long)s, (long long)ql);
+    if (len < ql) return fail("paged_attention: sequence %lld has %lld cached tokens, fewer than its %lld query tokens", (long long)s, (long long)len, (long long)ql);
+    const int64_t nb = (len + block_size - 1) / block_size;
+    if (nb > max_blocks_per_seq) return fail("paged_attention: sequence %lld needs %lld blocks, its block table has %lld", (long long)s, (long long)nb, (long long)max_blocks_per_seq);
+    for (int64_t b = 0; b < nb; b++) {
+      int32_t id = block_tables[s * max_blocks_per_seq + b];
+      if (id < 0 || id >= num_blocks) return fail("paged_attention: sequence %lld block %lld is %d, outside [0, %lld)", (long long)s, (long long)b, id, (long long)num_blocks);
+    }
+    if (len > max_len) max_len = len;
+  }
+  const int64_t total_q = query_start[num_seqs];
+  const int64_t group = num_heads / num_kv_heads;
+  const int64_t row = num_kv_heads * head_dim;  // floats per cached token
+  std::vector<int32_t> seq_of(total_q);
+  for (int64_t s = 0; s < num_seqs; s++)
+    for (int64_t t = query_start[s]; t < query_start[s + 1]; t++) seq_of[t] = (int32_t)s;
+
+  const int64_t items = total_q * num_kv_heads;
+#pragma omp parallel num_threads(nthreads()) if (items * max_len * head_dim > 16384)
+  {
+    // Scores for the group's heads against every visible key: group x max_len, per thread.
+    std::vector<float> sc(group * max_len);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t it = 0; it < items; it++) {
+      const int64_t t = it / num_kv_heads, kh = it % num_kv_heads;
+      const int64_t s = seq_of[t];
+      const int64_t ql = query_start[s + 1] - query_start[s];
+      const int64_t visible = seq_lens[s] - ql + (t - query_start[s]) + 1;
+      const int32_t* bt = block_tables + s * max_blocks_per_seq;
+      const float* qg = q + (t * num_heads + kh * group) * head_dim;
+      float* og = out + (t * num_heads + kh * group) * head_dim;
+      // Pass 1: K is read once for all heads of the group.
+      for (int64_t j = 0; j < visible; j++) {
+        const float* kr = k_cache + ((int64_t)bt[j / block_size] * block_size + j % block_size) * row + kh * head_dim;
+        for (int64_t g = 0; g < group; g++) sc[g * max_len + j] = dot(qg + g * head_dim, kr, head_dim) * scale;
+      }
+      for (int64_t g = 0; g < group; g++) {
+        float* p = sc.data() + g * max_len;
+        float mx = -INFINITY;
+        for (int64_t j = 0; j < visible; j++) mx = std::max(mx, p[j]);
+        float sum = 0.f;
+        for (int64_t j = 0; j < visible; j++) {
+          p[j] = std::exp(p[j] - mx);
+          sum += p[j];
+        }
+        const float inv = 1.0f / sum;
+        for (int64_t j = 0; j < visible; j++) p[j] *= inv;
+        std::memset(og + g * head_dim, 0, head_dim * sizeof(float));
+      }
+      // Pass 2: V is read once for all heads of the group.
+      for (int64_t j = 0; j < visible; j++) {
+        const float* vr = v_cache + ((int64_t)bt[j / block_size] * block_size + j % block_size) * row + kh * head_dim;
+        for (int64_t g = 0; g < group; g++) {
+          const float pj = sc[g * max_len + j];
+          float* o = og + g * head_dim;
+#pragma omp simd
+          for (int64_t d = 0; d < head_dim; d++) o[d] += pj * vr[d];
+        }
+      }
+    }
+  }
+  return nullptr;
+}
+
+const char* block_copy(float* k_cache, float* v_cache, const int32_t* src, const int32_t* dst, int64_t n,
+                       int64_t block_elems, int64_t num_blocks) {
+  for (int64_t i = 0; i < n; i++) {
+    if (src[i] < 0 || src[i] >= num_blocks || dst[i] < 0 || dst[i] >= num_blocks)
+      return fail("block_copy: pair %lld (%d -> %d) is outside [0, %lld)", (long long)i, src[i], dst[i], (long long)num_blocks);
+  }
+  for (int64_t i = 0; i < n; i++) {
+    std::memcpy(k_cache + (int64_t)dst[i] * block_elems, k_cache + (int64_t)src[i] * block_elems, block_elems * sizeof(float));
+    std::memcpy(v_cache + (int64_t)dst[i] * block_elems, v_cache + (int64_t)src[i] * block_elems, block_elems * sizeof(float));
+  }
+  return nullptr;
+}
+
+void argmax(int32_t* out, const float* logits, int64_t n, int64_t vocab) {
+  for (int64_t i = 0; i < n; i++) {
+    const float* l = logits + i * vocab;
+    int64_t best = 0;
+    for (int64_t j = 1; j < vocab; j++)
+      if (l[j] > l[best]) best = j;
+    out[i] = (int32_t)best;
+  }
+}
+
+void f16_to_f32(float* out, const uint16_t* in, int64_t n) {
+#pragma omp parallel for num_threads(nthreads()) if (n > 1 << 20) schedule(static)
+  for (int64_t i = 0; i < n; i++) {
+    const uint32_t h = in[i];
+    const uint32_t sign = (h & 0x8000u) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff;
+    uint32_t f;
+    if (exp == 0) {
+      if (man == 0) {
+        f = sign;
+      } else {  // subnormal: renormalise
+        int e = -1;
+        uint32_t m = man;
+        do { e++; m <<= 1; } while (!(m & 0x400));
+        f = sign | ((uint32_t)(127 - 15 - e) << 23) | ((m & 0x3ff) << 13);
+      }
+    } else if (exp == 31) {
+      f = sign | 0x7f800000u | (man << 13);
+    } else {
+      f = sign | ((exp + 112) << 23) | (man << 13);
+    }
+    std::memcpy(out + i, &f, 4);
+  }
+}
+
+void bf16_to_f32(float* out, const uint16_t* in, int64_t n) {
+#pragma omp parallel for num_threads(nthreads()) if (n > 1 << 20) schedule(static)
+  for (int64_t i = 0; i < n; i++) {
+    uint32_t f = (uint32_t)in[i] << 16;
+    std::memcpy(out + i, &f, 4);
+  }
+}
+
+double stream_read(const float* p, int64_t count) {
+  double total = 0;
+#pragma omp parallel num_threads(nthreads()) reduction(+ : total)
+  {
+    vf acc{};
+#pragma omp for schedule(static) nowait
+    for (int64_t i = 0; i < count / VL; i++) acc += *(const vf*)(p + i * VL);
+    total += hsum(acc);
+  }
+  return total;
+}
+
+}  // namespace bs

@@ -1,0 +1,78 @@
+package dev.blockserve.backend;
+
+/**
+ * The kernel library seen from Java: memory, transfers and the model's ops over {@link NativeBuffer}s.
+ * One implementation per native library (CPU, CUDA); the Llama graph in {@code model} calls only this
+ * interface, so the same graph runs on either. Shapes are row-major; see native/README.md for the
+ * exact contract of each op. Every op checks that its buffers are large enough, and a rejection by the
+ * native code arrives as a {@link BackendException}.
+ */
+public interface Backend extends AutoCloseable {
+
+	String name();
+
+	/** A zeroed buffer of {@code elements} values of {@code type}. */
+	NativeBuffer allocate(long elements, DType type);
+
+	/** Frees memory of a buffer this backend allocated; called by {@link NativeBuffer#close()}. */
+	void free(long address);
+
+	/**
+	 * Makes a weight tensor usable as F32 by this backend from host memory at {@code hostAddress} (a
+	 * memory-mapped file) holding {@code elements} values of {@code type}. The CPU backend may return a
+	 * view of the mapping itself; the caller must keep the mapping alive as long as the buffer.
+	 */
+	NativeBuffer loadWeight(long hostAddress, DType type, long elements);
+
+	void upload(NativeBuffer dst, int[] src, int n);
+
+	void upload(NativeBuffer dst, float[] src, int n);
+
+	void download(NativeBuffer src, float[] dst, int n);
+
+	void download(NativeBuffer src, int[] dst, int n);
+
+	/** out[i,:] = table[ids[i],:] for i below n; rows of table of width dim; also a row gather. */
+	void embedding(NativeBuffer out, NativeBuffer table, NativeBuffer ids, int n, int dim);
+
+	void rmsNorm(NativeBuffer out, NativeBuffer x, NativeBuffer weight, int n, int dim, float eps);
+
+	/** out[n,m] = x[n,k] . w[m,k]^T */
+	void matmul(NativeBuffer out, NativeBuffer x, NativeBuffer w, int n, int k, int m);
+
+	/** Rotary embedding in place on x[n, heads, headDim] with the table cosSin[maxPos, headDim]. */
+	void rope(NativeBuffer x, NativeBuffer positions, NativeBuffer cosSin, int n, int heads, int headDim);
+
+	void siluMul(NativeBuffer out, NativeBuffer gate, NativeBuffer up, long count);
+
+	void add(NativeBuffer x, NativeBuffer y, long count);
+
+	/** Writes n tokens' k/v ([n, kvHeads, headDim]) into layer {@code layer} of the cache by slot mapping. */
+	void kvWrite(KvCacheMemory cache, int layer, NativeBuffer k, NativeBuffer v, NativeBuffer slots, int n);
+
+	/** Paged attention over a mixed batch through block tables; see native/README.md. */
+	void pagedAttention(NativeBuffer out, NativeBuffer q, KvCacheMemory cache, int layer, NativeBuffer blockTables,
+			int maxBlocksPerSeq, NativeBuffer seqLens, NativeBuffer queryStart, int numSeqs, int numTokens, int numHeads, float scale);
+
+	/** Copies physical blocks src[i] to dst[i] in every layer (copy-on-write). */
+	void blockCopy(KvCacheMemory cache, NativeBuffer src, NativeBuffer dst, int n);
+
+	void argmax(NativeBuffer out, NativeBuffer logits, int n, int vocab);
+
+	@Override
+	void close();
+
+	static void need(NativeBuffer b, long elements, DType type, String what) {
+		if (b.type() != type) {
+			throw new IllegalArgumentException(what + ": expected " + type + " buffer, got " + b.type());
+		}
+		if (b.elements() < elements) {
+			throw new IllegalArgumentException(
+					what + ": buffer holds " + b.elements() + " elements, the op needs " + elements);
+		}
+	}
+
+	static void need(NativeBuffer b, long elements, String what) {
+		need(b, elements, DType.F32, what);
+	}
+}

@@ -1,0 +1,13 @@
+package dev.blockserve.backend;
+
+/** A failure inside a backend: a native kernel rejecting its input, a CUDA error, a library that will not load. */
+public class BackendException extends RuntimeException {
+
+	public BackendException(String message) {
+		super(message);
+	}
+
+	public BackendException(String message, Throwable cause) {
+		super(message, cause);
+	}
+}

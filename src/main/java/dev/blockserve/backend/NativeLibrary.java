@@ -1,0 +1,103 @@
+package dev.blockserve.backend;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.URISyntaxException;
+import java.net.URL;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.Locale;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * Loads the project's JNI libraries. The build puts them in the jar under
+ * {@code native/<os>-<arch>/lib<name>.so}; a library found inside a jar is copied to a temporary file
+ * first, since the dynamic linker can only open real files. {@code -Dblockserve.native.dir=DIR} loads
+ * from a folder instead (for a library built separately, for example for another CPU).
+ */
+public final class NativeLibrary {
+
+	private static final ConcurrentHashMap<String, Boolean> LOADED = new ConcurrentHashMap<>();
+
+	private NativeLibrary() {
+	}
+
+	/** The platform folder name, matching what native/CMakeLists.txt produces. */
+	public static String platform() {
+		String os = System.getProperty("os.name").toLowerCase(Locale.ROOT);
+		if (os.startsWith("linux")) {
+			os = "linux";
+		}
+		else if (os.startsWith("mac")) {
+			os = "darwin";
+		}
+		String arch = System.getProperty("os.arch").toLowerCase(Locale.ROOT);
+		if (arch.equals("amd64")) {
+			arch = "x86_64";
+		}
+		else if (arch.equals("arm64")) {
+			arch = "aarch64";
+		}
+		return os + "-" + arch;
+	}
+
+	/** Loads lib{name}.so once; the message of a failure names the file, the platform and what to install. */
+	public static void load(String name) {
+		LOADED.computeIfAbsent(name, n -> {
+			doLoad(n);
+			return Boolean.TRUE;
+		});
+	}
+
+	private static void doLoad(String name) {
+		String file = System.mapLibraryName(name);
+		String platform = platform();
+		String dir = System.getProperty("blockserve.native.dir");
+		Path path;
+		if (dir != null) {
+			path = Path.of(dir, file);
+			if (!Files.isRegularFile(path)) {
+				throw new BackendException("Native library " + path + " not found (blockserve.native.dir=" + dir + ")");
+			}
+		}
+		else {
+			String resource = "native/" + platform + "/" + file;
+			URL url = NativeLibrary.class.getClassLoader().getResource(resource);
+			if (url == null) {
+				throw new BackendException("Native library " + resource + " is not in this build for platform " + platform
+						+ ". Build blockserve on this machine (needs a C++17 compiler, CMake and OpenMP"
+						+ (name.contains("cuda") ? ", and the CUDA toolkit's nvcc" : "") + ") with ./mvnw package");
+			}
+			path = toFile(url, file);
+		}
+		try {
+			System.load(path.toAbsolutePath().toString());
+		}
+		catch (UnsatisfiedLinkError e) {
+			throw new BackendException("Cannot load native library " + path + " on " + platform + ": " + e.getMessage()
+					+ (name.contains("cuda") ? ". It needs an NVIDIA driver (libcuda.so.1)"
+							: ". It needs the OpenMP runtime (Debian/Ubuntu: apt-get install libgomp1)"),
+					e);
+		}
+	}
+
+	private static Path toFile(URL url, String file) {
+		try {
+			if ("file".equals(url.getProtocol())) {
+				return Path.of(url.toURI());
+			}
+			Path tmp = Files.createTempDirectory("blockserve-native");
+			Path out = tmp.resolve(file);
+			try (InputStream in = url.openStream()) {
+				Files.copy(in, out, StandardCopyOption.REPLACE_EXISTING);
+			}
+			out.toFile().deleteOnExit();
+			tmp.toFile().deleteOnExit();
+			return out;
+		}
+		catch (IOException | URISyntaxException e) {
+			throw new BackendException("Cannot extract native library " + url + ": " + e.getMessage(), e);
+		}
+	}
+}

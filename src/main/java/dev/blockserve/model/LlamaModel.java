@@ -1,0 +1,262 @@
+package dev.blockserve.model;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+import dev.blockserve.backend.Backend;
+import dev.blockserve.backend.DType;
+import dev.blockserve.backend.KvCacheMemory;
+import dev.blockserve.backend.NativeBuffer;
+
+/**
+ * A Llama-family decoder (GQA, RMSNorm, rotate-half RoPE, SwiGLU) whose attention reads K/V through
+ * block tables. {@link #forward} is the whole graph, top to bottom, as calls into the {@link Backend};
+ * it runs unchanged on any backend. Activations live in a workspace sized for the largest step seen
+ * and reused, so a step allocates nothing once the workspace has grown.
+ */
+public final class LlamaModel implements AutoCloseable {
+
+	private static final class Layer {
+
+		NativeBuffer attnNorm, wq, wk, wv, wo, ffnNorm, wGate, wUp, wDown;
+	}
+
+	private final ModelConfig config;
+
+	private final Backend backend;
+
+	private final ModelFiles files;
+
+	private final List<NativeBuffer> weights = new ArrayList<>();
+
+	private final Layer[] layers;
+
+	private final NativeBuffer embed;
+
+	private final NativeBuffer finalNorm;
+
+	private final NativeBuffer lmHead;
+
+	private final NativeBuffer ropeTable;
+
+	private final int maxPositions;
+
+	private final float attnScale;
+
+	// Workspace: activations for up to tokenCap tokens and seqCap sequences.
+	private int tokenCap;
+
+	private int seqCap;
+
+	private int tableCap;
+
+	private NativeBuffer x, h, q, k, v, attn, o, gate, up, last, logits;
+
+	private NativeBuffer ids, pos, slots, qStart, seqLens, tables, lastRows, argmaxOut;
+
+	private int[] lastRowIdx = new int[8];
+
+	private LlamaModel(ModelConfig config, Backend backend, ModelFiles files, int maxPositions) {
+		this.config = config;
+		this.backend = backend;
+		this.files = files;
+		this.maxPositions = maxPositions;
+		this.attnScale = (float) (1.0 / Math.sqrt(config.headDim()));
+		int hid = config.hiddenSize();
+		embed = weight("model.embed_tokens.weight", config.vocabSize(), hid);
+		layers = new Layer[config.numLayers()];
+		for (int l = 0; l < layers.length; l++) {
+			String p = "model.layers." + l + ".";
+			Layer L = new Layer();
+			L.attnNorm = weight(p + "input_layernorm.weight", hid);
+			L.wq = weight(p + "self_attn.q_proj.weight", config.qDim(), hid);
+			L.wk = weight(p + "self_attn.k_proj.weight", config.kvDim(), hid);
+			L.wv = weight(p + "self_attn.v_proj.weight", config.kvDim(), hid);
+			L.wo = weight(p + "self_attn.o_proj.weight", hid, config.qDim());
+			L.ffnNorm = weight(p + "post_attention_layernorm.weight", hid);
+			L.wGate = weight(p + "mlp.gate_proj.weight", config.intermediateSize(), hid);
+			L.wUp = weight(p + "mlp.up_proj.weight", config.intermediateSize(), hid);
+			L.wDown = weight(p + "mlp.down_proj.weight", hid, config.intermediateSize());
+			layers[l] = L;
+		}
+		finalNorm = weight("model.norm.weight", hid);
+		lmHead = config.tieWordEmbeddings() ? embed : weight("lm_head.weight", config.vocabSize(), hid);
+		float[] table = RopeTable.build(config, maxPositions);
+		ropeTable = track(backend.allocate(table.length, DType.F32));
+		backend.upload(ropeTable, table, table.length);
+	}
+
+	/**
+	 * Loads the model in {@code dir} (config.json and safetensors) onto {@code backend}.
+	 * @param maxContext the longest sequence to serve; 0 for the model's max_position_embeddings
+	 */
+	public static LlamaModel load(Path dir, Backend backend, int maxContext) {
+		ModelConfig config = ModelConfig.read(dir.resolve("config.json"));
+		int maxPos = maxContext > 0 ? maxContext : config.maxPositionEmbeddings();
+		ModelFiles files = new ModelFiles(dir);
+		try {
+			return new LlamaModel(config, backend, files, maxPos);
+		}
+		catch (RuntimeException e) {
+			files.close();
+			throw e;
+		}
+	}
+
+	private NativeBuffer weight(String name, long... shape) {
+		SafetensorsFile f = files.fileOf(name);
+		SafetensorsFile.Tensor t = f.tensors().get(name);
+		if (!Arrays.equals(t.shape(), shape)) {
+			throw new ModelLoadException(f.path() + ": tensor '" + name + "' has shape " + Arrays.toString(t.shape())
+					+ ", config.json implies " + Arrays.toString(shape));
+		}
+		return track(backend.loadWeight(f.address(t), t.dtype(), t.elements()));
+	}
+
+	private NativeBuffer track(NativeBuffer b) {
+		weights.add(b);
+		return b;
+	}
+
+	public ModelConfig config() {
+		return config;
+	}
+
+	public Backend backend() {
+		return backend;
+	}
+
+	/** The longest sequence (prompt + output) this instance serves: the size of its RoPE table. */
+	public int maxPositions() {
+		return maxPositions;
+	}
+
+	/** A KV cache with this model's layer and head shapes. */
+	public KvCacheMemory newKvCache(int numBlocks, int blockSize) {
+		return new KvCacheMemory(backend, config.numLayers(), numBlocks, blockSize, config.numKvHeads(),
+				config.headDim());
+	}
+
+	/**
+	 * Runs one step: writes the new tokens' K/V into {@code cache} and returns the logits of the last
+	 * token of each sequence, [numSeqs, vocab], in a workspace buffer valid until the next call.
+	 */
+	public NativeBuffer forward(StepInput in, KvCacheMemory cache) {
+		final int T = in.numTokens, S = in.numSeqs, hid = config.hiddenSize();
+		final int H = config.numHeads(), KVH = config.numKvHeads(), hd = config.headDim();
+		final int inter = config.intermediateSize();
+		if (T == 0) {
+			throw new IllegalArgumentException("empty step");
+		}
+		if (cache.blockSize() != in.blockSize) {
+			throw new IllegalArgumentException(
+					"step built for block size " + in.blockSize + ", cache has " + cache.blockSize());
+		}
+		for (int s = 0; s < S; s++) {
+			if (in.seqLens[s] > maxPositions) {
+				throw new IllegalArgumentException(
+						"sequence " + s + " reaches " + in.seqLens[s] + " tokens, over the maximum " + maxPositions);
+			}
+		}
+		ensureWorkspace(T, S, S * in.maxBlocksPerSeq);
+		backend.upload(ids, in.tokenIds, T);
+		backend.upload(pos, in.positions, T);
+		backend.upload(slots, in.slotMapping, T);
+		backend.upload(qStart, in.queryStart, S + 1);
+		backend.upload(seqLens, in.seqLens, S);
+		backend.upload(tables, in.blockTables, S * in.maxBlocksPerSeq);
+
+		backend.embedding(x, embed, ids, T, hid);
+		for (int l = 0; l < layers.length; l++) {
+			Layer L = layers[l];
+			// attention block
+			backend.rmsNorm(h, x, L.attnNorm, T, hid, config.rmsNormEps());
+			backend.matmul(q, h, L.wq, T, hid, H * hd);
+			backend.matmul(k, h, L.wk, T, hid, KVH * hd);
+			backend.matmul(v, h, L.wv, T, hid, KVH * hd);
+			backend.rope(q, pos, ropeTable, T, H, hd);
+			backend.rope(k, pos, ropeTable, T, KVH, hd);
+			backend.kvWrite(cache, l, k, v, slots, T);
+			backend.pagedAttention(attn, q, cache, l, tables, in.maxBlocksPerSeq, seqLens, qStart, S, T, H, attnScale);
+			backend.matmul(o, attn, L.wo, T, H * hd, hid);
+			backend.add(x, o, (long) T * hid);
+			// feed-forward block
+			backend.rmsNorm(h, x, L.ffnNorm, T, hid, config.rmsNormEps());
+			backend.matmul(gate, h, L.wGate, T, hid, inter);
+			backend.matmul(up, h, L.wUp, T, hid, inter);
+			backend.siluMul(gate, gate, up, (long) T * inter);
+			backend.matmul(o, gate, L.wDown, T, inter, hid);
+			backend.add(x, o, (long) T * hid);
+		}
+		// Only each sequence's last token needs logits.
+		for (int s = 0; s < S; s++) {
+			lastRowIdx[s] = in.queryStart[s + 1] - 1;
+		}
+		backend.upload(lastRows, lastRowIdx, S);
+		backend.embedding(last, x, lastRows, S, hid);
+		backend.rmsNorm(last, last, finalNorm, S, hid, config.rmsNormEps());
+		backend.matmul(logits, last, lmHead, S, hid, config.vocabSize());
+		return logits;
+	}
+
+	/** Greedy tokens from the logits {@link #forward} returned, into {@code out[0..numSeqs)}. */
+	public void argmax(int numSeqs, int[] out) {
+		backend.argmax(argmaxOut, logits, numSeqs, config.vocabSize());
+		backend.download(argmaxOut, out, numSeqs);
+	}
+
+	private void ensureWorkspace(int tokens, int seqs, int tableEntries) {
+		if (tokens <= tokenCap && seqs <= seqCap && tableEntries <= tableCap) {
+			return;
+		}
+		freeWorkspace();
+		tokenCap = Math.max(tokens, Math.max(16, tokenCap));
+		seqCap = Math.max(seqs, Math.max(8, seqCap));
+		tableCap = Math.max(tableEntries, Math.max(64, tableCap));
+		int hid = config.hiddenSize();
+		long T = tokenCap;
+		x = backend.allocate(T * hid, DType.F32);
+		h = backend.allocate(T * hid, DType.F32);
+		q = backend.allocate(T * config.qDim(), DType.F32);
+		k = backend.allocate(T * config.kvDim(), DType.F32);
+		v = backend.allocate(T * config.kvDim(), DType.F32);
+		attn = backend.allocate(T * config.qDim(), DType.F32);
+		o = backend.allocate(T * hid, DType.F32);
+		gate = backend.allocate(T * config.intermediateSize(), DType.F32);
+		up = backend.allocate(T * config.intermediateSize(), DType.F32);
+		last = backend.allocate((long) seqCap * hid, DType.F32);
+		logits = backend.allocate((long) seqCap * config.vocabSize(), DType.F32);
+		ids = backend.allocate(T, DType.I32);
+		pos = backend.allocate(T, DType.I32);
+		slots = backend.allocate(T, DType.I32);
+		qStart = backend.allocate(seqCap + 1L, DType.I32);
+		seqLens = backend.allocate(seqCap, DType.I32);
+		tables = backend.allocate(tableCap, DType.I32);
+		lastRows = backend.allocate(seqCap, DType.I32);
+		argmaxOut = backend.allocate(seqCap, DType.I32);
+		if (lastRowIdx.length < seqCap) {
+			lastRowIdx = new int[seqCap];
+		}
+	}
+
+	private void freeWorkspace() {
+		for (NativeBuffer b : new NativeBuffer[] { x, h, q, k, v, attn, o, gate, up, last, logits, ids, pos, slots,
+				qStart, seqLens, tables, lastRows, argmaxOut }) {
+			if (b != null) {
+				b.close();
+			}
+		}
+	}
+
+	@Override
+	public void close() {
+		freeWorkspace();
+		for (NativeBuffer b : weights) {
+			b.close();
+		}
+		weights.clear();
+		files.close();
+	}
+}

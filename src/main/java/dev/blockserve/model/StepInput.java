@@ -1,0 +1,107 @@
+package dev.blockserve.model;
+
+import java.util.Arrays;
+
+/**
+ * The input of one forward step over a mixed batch, in flat primitive arrays that are reused from step
+ * to step: the new tokens of every sequence one after another, their positions and KV slots, where each
+ * sequence's tokens start ({@code queryStart}, numSeqs + 1 entries), how many tokens each sequence has
+ * cached once this step's are written ({@code seqLens}), and the block tables, one row of
+ * {@code maxBlocksPerSeq} physical block ids per sequence.
+ */
+public final class StepInput {
+
+	int numTokens;
+
+	int numSeqs;
+
+	int maxBlocksPerSeq;
+
+	int blockSize;
+
+	int[] tokenIds = new int[64];
+
+	int[] positions = new int[64];
+
+	int[] slotMapping = new int[64];
+
+	int[] queryStart = new int[9];
+
+	int[] seqLens = new int[8];
+
+	int[] blockTables = new int[64];
+
+	/** Starts a new step whose block tables have rows of {@code maxBlocksPerSeq} entries. */
+	public void reset(int blockSize, int maxBlocksPerSeq) {
+		if (blockSize <= 0 || maxBlocksPerSeq <= 0) {
+			throw new IllegalArgumentException("blockSize and maxBlocksPerSeq must be positive");
+		}
+		this.blockSize = blockSize;
+		this.maxBlocksPerSeq = maxBlocksPerSeq;
+		numTokens = 0;
+		numSeqs = 0;
+		queryStart[0] = 0;
+	}
+
+	/**
+	 * Adds a sequence that brings {@code count} new tokens, {@code tokens[from..from+count)}, at positions
+	 * {@code start..start+count-1}; its first {@code numBlocks} entries of {@code blockTable} must cover
+	 * all {@code start + count} tokens.
+	 */
+	public void addSequence(int[] tokens, int from, int count, int start, int[] blockTable, int numBlocks) {
+		int len = start + count;
+		if (count < 1) {
+			throw new IllegalArgumentException("a sequence brings at least one token");
+		}
+		if ((long) numBlocks * blockSize < len) {
+			throw new IllegalArgumentException(
+					numBlocks + " blocks of " + blockSize + " cannot hold " + len + " tokens");
+		}
+		if (numBlocks > maxBlocksPerSeq) {
+			throw new IllegalArgumentException(numBlocks + " blocks exceed the row width " + maxBlocksPerSeq);
+		}
+		ensureTokens(numTokens + count);
+		ensureSeqs(numSeqs + 1);
+		for (int i = 0; i < count; i++) {
+			int pos = start + i;
+			tokenIds[numTokens + i] = tokens[from + i];
+			positions[numTokens + i] = pos;
+			slotMapping[numTokens + i] = blockTable[pos / blockSize] * blockSize + pos % blockSize;
+		}
+		int row = numSeqs * maxBlocksPerSeq;
+		System.arraycopy(blockTable, 0, blockTables, row, numBlocks);
+		Arrays.fill(blockTables, row + numBlocks, row + maxBlocksPerSeq, 0);
+		numTokens += count;
+		seqLens[numSeqs] = len;
+		numSeqs++;
+		queryStart[numSeqs] = numTokens;
+	}
+
+	private void ensureTokens(int n) {
+		if (n > tokenIds.length) {
+			int cap = Math.max(n, tokenIds.length * 2);
+			tokenIds = Arrays.copyOf(tokenIds, cap);
+			positions = Arrays.copyOf(positions, cap);
+			slotMapping = Arrays.copyOf(slotMapping, cap);
+		}
+	}
+
+	private void ensureSeqs(int n) {
+		if (n + 1 > queryStart.length) {
+			int cap = Math.max(n + 1, queryStart.length * 2);
+			queryStart = Arrays.copyOf(queryStart, cap);
+			seqLens = Arrays.copyOf(seqLens, cap);
+		}
+		if ((long) n * maxBlocksPerSeq > blockTables.length) {
+			blockTables = Arrays.copyOf(blockTables, Math.max(n * maxBlocksPerSeq, blockTables.length * 2));
+		}
+	}
+
+	public int numTokens() {
+		return numTokens;
+	}
+
+	public int numSeqs() {
+		return numSeqs;
+	}
+}
