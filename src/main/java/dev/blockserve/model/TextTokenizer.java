@@ -64,6 +64,19 @@ public final class TextTokenizer implements AutoCloseable {
 		return tokenizer.decode(l, skipSpecialTokens);
 	}
 
+	/**
+	 * The text that {@code generated} adds after {@code prompt}. Decoding the new ids alone would lose
+	 * what depends on context (SentencePiece drops the leading space of a first piece), so the whole
+	 * sequence is decoded and the prompt's own text removed from its front.
+	 */
+	public String decodeContinuation(int[] prompt, int[] generated) {
+		int[] all = java.util.Arrays.copyOf(prompt, prompt.length + generated.length);
+		System.arraycopy(generated, 0, all, prompt.length, generated.length);
+		String full = decode(all, true);
+		String head = decode(prompt, true);
+		return full.startsWith(head) ? full.substring(head.length()) : decode(generated, true);
+	}
+
 	@Override
 	public void close() {
 		tokenizer.close();

@@ -1,0 +1,213 @@
+package dev.blockserve.backend;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Random;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/**
+ * The native paged-attention kernel against a plain Java reference on random inputs: head dims
+ * 8/16/64/128, block sizes 1/8/16/32, GQA ratios 1/2/4, random block tables, context lengths and
+ * query lengths in one mixed batch.
+ */
+class PagedAttentionTest {
+
+	static CpuBackend backend;
+
+	@BeforeAll
+	static void open() {
+		backend = new CpuBackend(0);
+	}
+
+	@AfterAll
+	static void close() {
+		assertThat(backend.liveBytes()).as("native bytes leaked by the tests").isZero();
+		backend.close();
+	}
+
+	/** A random mixed batch: its inputs, and the cache filled with random K/V for the touched blocks. */
+	static final class Batch {
+
+		int numSeqs, numTokens, maxBlocks, numBlocks, blockSize, kvHeads, heads, headDim;
+
+		int[] seqLens, queryStart, tables;
+
+		float[] q, kCache, vCache;
+
+		Batch(Random r, int headDim, int blockSize, int group, int numSeqs) {
+			this.headDim = headDim;
+			this.blockSize = blockSize;
+			this.numSeqs = numSeqs;
+			kvHeads = 1 + r.nextInt(3);
+			heads = kvHeads * group;
+			seqLens = new int[numSeqs];
+			queryStart = new int[numSeqs + 1];
+			int totalBlocks = 0;
+			for (int s = 0; s < numSeqs; s++) {
+				seqLens[s] = 1 + r.nextInt(90);
+				int ql = r.nextInt(4) == 0 ? 1 + r.nextInt(seqLens[s]) : 1; // decode mostly, some prefill chunks
+				queryStart[s + 1] = queryStart[s] + ql;
+				int nb = (seqLens[s] + blockSize - 1) / blockSize;
+				maxBlocks = Math.max(maxBlocks, nb);
+				totalBlocks += nb;
+			}
+			numTokens = queryStart[numSeqs];
+			numBlocks = totalBlocks + 5;
+			List<Integer> ids = new ArrayList<>();
+			for (int i = 0; i < numBlocks; i++) {
+				ids.add(i);
+			}
+			Collections.shuffle(ids, r);
+			tables = new int[numSeqs * maxBlocks];
+			int next = 0;
+			for (int s = 0; s < numSeqs; s++) {
+				int nb = (seqLens[s] + blockSize - 1) / blockSize;
+				for (int b = 0; b < nb; b++) {
+					tables[s * maxBlocks + b] = ids.get(next++);
+				}
+			}
+			q = rand(r, numTokens * heads * headDim);
+			kCache = rand(r, numBlocks * blockSize * kvHeads * headDim);
+			vCache = rand(r, numBlocks * blockSize * kvHeads * headDim);
+		}
+
+		float[] reference(float scale) {
+			float[] out = new float[numTokens * heads * headDim];
+			int group = heads / kvHeads;
+			for (int s = 0; s < numSeqs; s++) {
+				int ql = queryStart[s + 1] - queryStart[s];
+				for (int t = queryStart[s]; t < queryStart[s + 1]; t++) {
+					int visible = seqLens[s] - ql + (t - queryStart[s]) + 1;
+					for (int h = 0; h < heads; h++) {
+						int kh = h / group;
+						double[] p = new double[visible];
+						double max = Double.NEGATIVE_INFINITY;
+						for (int j = 0; j < visible; j++) {
+							int base = slot(s, j) * kvHeads * headDim + kh * headDim;
+							double dot = 0;
+							for (int d = 0; d < headDim; d++) {
+								dot += (double) q[(t * heads + h) * headDim + d] * kCache[base + d];
+							}
+							p[j] = dot * scale;
+							max = Math.max(max, p[j]);
+						}
+						double sum = 0;
+						for (int j = 0; j < visible; j++) {
+							p[j] = Math.exp(p[j] - max);
+							sum += p[j];
+						}
+						for (int d = 0; d < headDim; d++) {
+							double o = 0;
+							for (int j = 0; j < visible; j++) {
+								o += p[j] / sum * vCache[slot(s, j) * kvHeads * headDim + kh * headDim + d];
+							}
+							out[(t * heads + h) * headDim + d] = (float) o;
+						}
+					}
+				}
+			}
+			return out;
+		}
+
+		int slot(int s, int j) {
+			return tables[s * maxBlocks + j / blockSize] * blockSize + j % blockSize;
+		}
+
+		float[] run(float scale) {
+			try (KvCacheMemory cache = new KvCacheMemory(backend, 1, numBlocks, blockSize, kvHeads, headDim);
+					NativeBuffer qb = backend.allocate(q.length, DType.F32);
+					NativeBuffer out = backend.allocate(q.length, DType.F32);
+					NativeBuffer tb = backend.allocate(tables.length, DType.I32);
+					NativeBuffer sl = backend.allocate(numSeqs, DType.I32);
+					NativeBuffer qs = backend.allocate(numSeqs + 1, DType.I32)) {
+				backend.upload(cache.k(0), kCache, kCache.length);
+				backend.upload(cache.v(0), vCache, vCache.length);
+				backend.upload(qb, q, q.length);
+				backend.upload(tb, tables, tables.length);
+				backend.upload(sl, seqLens, numSeqs);
+				backend.upload(qs, queryStart, numSeqs + 1);
+				backend.pagedAttention(out, qb, cache, 0, tb, maxBlocks, sl, qs, numSeqs, numTokens, heads, scale);
+				float[] result = new float[q.length];
+				backend.download(out, result, result.length);
+				return result;
+			}
+		}
+	}
+
+	static float[] rand(Random r, int n) {
+		float[] a = new float[n];
+		for (int i = 0; i < n; i++) {
+			a[i] = r.nextFloat() * 2 - 1;
+		}
+		return a;
+	}
+
+	@ParameterizedTest(name = "headDim={0} blockSize={1} gqa={2}")
+	@CsvSource({ "8,1,1", "8,8,2", "8,16,4", "8,32,1", "16,1,2", "16,8,4", "16,16,1", "16,32,2", "64,1,4", "64,8,1",
+			"64,16,2", "64,32,4", "128,1,1", "128,8,2", "128,16,4", "128,32,2", "64,16,1", "128,32,4" })
+	void matchesReference(int headDim, int blockSize, int group) {
+		Random r = new Random(headDim * 1000L + blockSize * 10L + group);
+		for (int trial = 0; trial < 3; trial++) {
+			Batch b = new Batch(r, headDim, blockSize, group, 1 + r.nextInt(6));
+			float scale = (float) (1 / Math.sqrt(headDim));
+			float[] expected = b.reference(scale);
+			float[] actual = b.run(scale);
+			float worst = 0;
+			for (int i = 0; i < expected.length; i++) {
+				worst = Math.max(worst, Math.abs(expected[i] - actual[i]));
+			}
+			assertThat(worst).as("max abs error, trial %d", trial).isLessThanOrEqualTo(1e-4f);
+		}
+	}
+
+	@Test
+	void rejectsBlockIdOutsideTheCache() {
+		Batch b = new Batch(new Random(1), 16, 8, 2, 2);
+		b.tables[0] = b.numBlocks + 3;
+		assertThatThrownBy(() -> b.run(0.25f)).isInstanceOf(BackendException.class)
+			.hasMessageContaining("outside [0, " + b.numBlocks + ")");
+	}
+
+	@Test
+	void rejectsMoreQueryTokensThanCachedTokens() {
+		Batch b = new Batch(new Random(2), 8, 4, 1, 1);
+		b.seqLens[0] = 0;
+		assertThatThrownBy(() -> b.run(0.25f)).isInstanceOf(BackendException.class)
+			.hasMessageContaining("fewer than its");
+	}
+
+	@Test
+	void rejectsUndersizedBuffersBeforeNativeCode() {
+		try (NativeBuffer small = backend.allocate(4, DType.F32); NativeBuffer w = backend.allocate(64, DType.F32)) {
+			assertThatThrownBy(() -> backend.matmul(small, w, w, 2, 8, 8)).isInstanceOf(IllegalArgumentException.class)
+				.hasMessageContaining("matmul out");
+		}
+	}
+
+	@Test
+	void rejectsSlotOutsideTheCache() {
+		try (KvCacheMemory cache = new KvCacheMemory(backend, 1, 2, 4, 1, 8);
+				NativeBuffer k = backend.allocate(8, DType.F32);
+				NativeBuffer slots = backend.allocate(1, DType.I32)) {
+			backend.upload(slots, new int[] { 8 }, 1);
+			assertThatThrownBy(() -> backend.kvWrite(cache, 0, k, k, slots, 1)).isInstanceOf(BackendException.class)
+				.hasMessageContaining("slot 8");
+		}
+	}
+
+	@Test
+	void closedBufferCannotBeUsed() {
+		NativeBuffer b = backend.allocate(8, DType.F32);
+		b.close();
+		assertThatThrownBy(() -> backend.add(b, b, 8)).isInstanceOf(IllegalStateException.class);
+	}
+}
