@@ -1,0 +1,56 @@
+package dev.blockserve.config;
+
+import org.springframework.boot.context.properties.ConfigurationProperties;
+import org.springframework.boot.context.properties.bind.DefaultValue;
+import org.springframework.util.unit.DataSize;
+
+/**
+ * Everything under {@code blockserve.*}. Invalid values fail start-up with a message naming the
+ * property (the constructors below throw, and Spring reports the binding failure).
+ *
+ * @param model the model directory (Hugging Face layout)
+ * @param maxModelLen the longest sequence served; 0 for the model's max_position_embeddings
+ * @param threads CPU kernel threads; 0 for one per processor
+ * @param kvCache the paged KV cache
+ */
+@ConfigurationProperties("blockserve")
+public record BlockserveProperties(String model, @DefaultValue("0") int maxModelLen, @DefaultValue("0") int threads,
+		@DefaultValue KvCache kvCache) {
+
+	public BlockserveProperties {
+		if (maxModelLen < 0) {
+			throw new IllegalArgumentException("blockserve.max-model-len must be >= 0, got " + maxModelLen);
+		}
+		if (threads < 0) {
+			throw new IllegalArgumentException("blockserve.threads must be >= 0, got " + threads);
+		}
+	}
+
+	/**
+	 * @param blockSize tokens per block
+	 * @param numBlocks when above 0, the number of blocks, overriding the memory budget
+	 * @param memory the CPU backend's KV cache budget
+	 * @param gpuMemoryUtilization fraction of free device memory for the cache (CUDA)
+	 * @param prefixCaching reuse cached blocks of identical prompt prefixes
+	 */
+	public record KvCache(@DefaultValue("16") int blockSize, @DefaultValue("0") int numBlocks,
+			@DefaultValue("512MB") DataSize memory, @DefaultValue("0.9") double gpuMemoryUtilization,
+			@DefaultValue("true") boolean prefixCaching) {
+
+		public KvCache {
+			if (blockSize < 1 || blockSize > 1024) {
+				throw new IllegalArgumentException("blockserve.kv-cache.block-size must be in [1, 1024], got " + blockSize);
+			}
+			if (numBlocks < 0) {
+				throw new IllegalArgumentException("blockserve.kv-cache.num-blocks must be >= 0, got " + numBlocks);
+			}
+			if (memory.toBytes() <= 0) {
+				throw new IllegalArgumentException("blockserve.kv-cache.memory must be positive, got " + memory);
+			}
+			if (!(gpuMemoryUtilization > 0 && gpuMemoryUtilization <= 1)) {
+				throw new IllegalArgumentException(
+						"blockserve.kv-cache.gpu-memory-utilization must be in (0, 1], got " + gpuMemoryUtilization);
+			}
+		}
+	}
+}

@@ -1,0 +1,96 @@
+package dev.blockserve.engine;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import dev.blockserve.backend.Backend;
+import dev.blockserve.backend.KvCacheMemory;
+import dev.blockserve.model.GenerationConfig;
+import dev.blockserve.model.LlamaModel;
+import dev.blockserve.model.ModelLoadException;
+import dev.blockserve.model.TextTokenizer;
+
+/**
+ * A served model with everything it needs at run time: backend, weights, tokenizer, stop tokens and
+ * the KV cache memory. Closing it releases all native memory it holds.
+ */
+public final class ModelRuntime implements AutoCloseable {
+
+	private final String name;
+
+	private final Backend backend;
+
+	private final LlamaModel model;
+
+	private final TextTokenizer tokenizer;
+
+	private final GenerationConfig generationConfig;
+
+	private final KvCacheMemory cache;
+
+	/**
+	 * @param numBlocks blocks of the KV cache; 0 to size it from {@code cacheBytes}
+	 */
+	public ModelRuntime(Path dir, Backend backend, int maxModelLen, int blockSize, int numBlocks, long cacheBytes) {
+		if (!Files.isDirectory(dir)) {
+			throw new ModelLoadException(dir + " is not a directory (set blockserve.model to a model folder)");
+		}
+		this.name = dir.toAbsolutePath().normalize().getFileName().toString();
+		this.backend = backend;
+		LlamaModel m = LlamaModel.load(dir, backend, maxModelLen);
+		TextTokenizer t = null;
+		try {
+			t = TextTokenizer.load(dir);
+			var c = m.config();
+			int blocks = numBlocks > 0 ? numBlocks
+					: (int) Math.min(Integer.MAX_VALUE,
+							cacheBytes / KvCacheMemory.bytesPerBlock(c.numLayers(), blockSize, c.numKvHeads(), c.headDim()));
+			if (blocks < 1) {
+				throw new ModelLoadException("the KV cache budget of " + cacheBytes + " bytes holds no block of "
+						+ blockSize + " tokens; raise blockserve.kv-cache.memory");
+			}
+			this.cache = m.newKvCache(blocks, blockSize);
+			this.generationConfig = GenerationConfig.read(dir, c);
+		}
+		catch (RuntimeException e) {
+			if (t != null) {
+				t.close();
+			}
+			m.close();
+			throw e;
+		}
+		this.model = m;
+		this.tokenizer = t;
+	}
+
+	public String name() {
+		return name;
+	}
+
+	public Backend backend() {
+		return backend;
+	}
+
+	public LlamaModel model() {
+		return model;
+	}
+
+	public TextTokenizer tokenizer() {
+		return tokenizer;
+	}
+
+	public GenerationConfig generationConfig() {
+		return generationConfig;
+	}
+
+	public KvCacheMemory cache() {
+		return cache;
+	}
+
+	@Override
+	public void close() {
+		cache.close();
+		tokenizer.close();
+		model.close();
+	}
+}

@@ -1,0 +1,54 @@
+package dev.blockserve.cli;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+import java.util.stream.Collectors;
+
+import dev.blockserve.support.SharedModels;
+import dev.blockserve.support.SharedModels.GoldenCase;
+import org.junit.jupiter.api.Test;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+class GenerateCommandTest {
+
+	private final ByteArrayOutputStream out = new ByteArrayOutputStream();
+
+	private final ByteArrayOutputStream err = new ByteArrayOutputStream();
+
+	private int run(String... args) {
+		return GenerateCommand.run(args, new PrintStream(out, true, StandardCharsets.UTF_8),
+				new PrintStream(err, true, StandardCharsets.UTF_8));
+	}
+
+	@Test
+	void printsGoldenIdsFromTokenIds() {
+		GoldenCase c = SharedModels.golden("stories260K").get(1);
+		String ids = Arrays.stream(c.promptIds()).mapToObj(Integer::toString).collect(Collectors.joining(","));
+		int code = run("--model", SharedModels.dir("stories260K").toString(), "--prompt-ids", ids, "--max-tokens", "24",
+				"--temperature", "0", "--ignore-eos", "--print-ids");
+		assertThat(code).as(err.toString()).isZero();
+		String expected = Arrays.stream(c.greedyIdsIgnoreEos24()).mapToObj(Integer::toString).collect(Collectors.joining(","));
+		assertThat(out.toString(StandardCharsets.UTF_8).strip()).isEqualTo(expected);
+	}
+
+	@Test
+	void printsGoldenCompletionFromText() {
+		GoldenCase c = SharedModels.golden("stories260K").get(2);
+		int code = run("--model", SharedModels.dir("stories260K").toString(), "--prompt", c.promptText(), "--max-tokens",
+				"96");
+		assertThat(code).as(err.toString()).isZero();
+		assertThat(out.toString(StandardCharsets.UTF_8)).isEqualTo(c.completionText() + System.lineSeparator());
+	}
+
+	@Test
+	void badArgumentsExplainThemselves() {
+		assertThat(run("--prompt-ids", "1,x", "--model", "/nonexistent")).isEqualTo(2);
+		assertThat(err.toString()).contains("not a comma-separated list").contains("usage:");
+		err.reset();
+		assertThat(run("--model", "/nonexistent", "--prompt", "hi")).isEqualTo(2);
+		assertThat(err.toString()).contains("/nonexistent is not a directory");
+	}
+}

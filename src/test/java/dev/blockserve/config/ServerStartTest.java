@@ -1,0 +1,54 @@
+package dev.blockserve.config;
+
+import dev.blockserve.BlockserveApplication;
+import dev.blockserve.support.SharedModels;
+import org.junit.jupiter.api.Test;
+
+import org.springframework.boot.SpringApplication;
+import org.springframework.context.ConfigurableApplicationContext;
+import org.springframework.web.reactive.function.client.WebClient;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/** The real server on a random port: health once the model is loaded, clear failures on bad configuration. */
+class ServerStartTest {
+
+	private static ConfigurableApplicationContext start(String... args) {
+		SpringApplication app = new SpringApplication(BlockserveApplication.class);
+		return app.run(args);
+	}
+
+	@Test
+	void healthIsUpWithTheModelLoaded() {
+		String model = SharedModels.dir("stories260K").toString();
+		try (var ctx = start("--server.port=0", "--blockserve.model=" + model, "--blockserve.kv-cache.num-blocks=64")) {
+			int port = ctx.getEnvironment().getRequiredProperty("local.server.port", Integer.class);
+			String body = WebClient.create("http://127.0.0.1:" + port).get().uri("/actuator/health").retrieve()
+				.bodyToMono(String.class).block();
+			assertThat(body).contains("\"status\":\"UP\"").contains("stories260K");
+		}
+	}
+
+	@Test
+	void invalidBlockSizeFailsStartupNamingTheProperty() {
+		String model = SharedModels.dir("stories260K").toString();
+		assertThatThrownBy(() -> start("--server.port=0", "--blockserve.model=" + model,
+				"--blockserve.kv-cache.block-size=0").close())
+			.satisfies(e -> assertThat(rootMessage(e)).contains("blockserve.kv-cache.block-size must be in [1, 1024]"));
+	}
+
+	@Test
+	void missingModelFailsStartupSayingWhatToSet() {
+		assertThatThrownBy(() -> start("--server.port=0").close())
+			.satisfies(e -> assertThat(rootMessage(e)).contains("blockserve.model is not set"));
+	}
+
+	private static String rootMessage(Throwable e) {
+		Throwable t = e;
+		while (t.getCause() != null) {
+			t = t.getCause();
+		}
+		return t.getMessage();
+	}
+}
