@@ -3,6 +3,9 @@
 #include "bs_kernels.h"
 
 #include <omp.h>
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
 
 #include <algorithm>
 #include <atomic>
@@ -42,9 +45,17 @@ const char* fail(const char* fmt, A... a) {
 }
 
 inline float hsum(vf v) {
+#if defined(__AVX512F__)
+  return _mm512_reduce_add_ps((__m512)v);
+#elif defined(__AVX__)
+  __m128 a = _mm_add_ps(_mm256_castps256_ps128((__m256)v), _mm256_extractf128_ps((__m256)v, 1));
+  a = _mm_add_ps(a, _mm_movehl_ps(a, a));
+  return _mm_cvtss_f32(_mm_add_ss(a, _mm_shuffle_ps(a, a, 1)));
+#else
   float s = 0.f;
   for (int i = 0; i < VL; i++) s += v[i];
   return s;
+#endif
 }
 
 inline float dot(const float* a, const float* b, int64_t k) {
@@ -80,10 +91,80 @@ inline void tile(float* out, int64_t ldo, const float* x, const float* w, int64_
 
 template <int RW>
 inline void rows_against(float* out, int64_t ldo, const float* x, int64_t nx, const float* w, int64_t k) {
-  constexpr int RX = (VL == 16) ? 4 : 2;  // AVX-512 has 32 vector registers, AVX2 16
+  // 2 rows of x against RW rows of w. Measured on Zen 4 (AVX-512): 2x8 runs at ~105 GFLOP/s on two
+  // cores where 4x4 runs at ~60, since GCC then folds every weight load into its FMA.
+  constexpr int RX = 2;
   int64_t i = 0;
   for (; i + RX <= nx; i += RX) tile<RX, RW>(out + i * ldo, ldo, x + i * k, w, k);
   for (; i < nx; i++) tile<1, RW>(out + i * ldo, ldo, x + i * k, w, k);
+}
+
+// Scores of one query head against n consecutive cached tokens (rows `stride` floats apart), four
+// keys at a time so four independent loads and FMA chains are in flight instead of one.
+template <int NV>
+inline void scores_block(float* sc, const float* q, const float* k, int64_t stride, int64_t n, float scale) {
+  vf qv[NV];
+  for (int v = 0; v < NV; v++) qv[v] = *(const vf*)(q + v * VL);
+  int64_t j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const float* k0 = k + j * stride;
+    vf a0{}, a1{}, a2{}, a3{};
+    for (int v = 0; v < NV; v++) {
+      a0 += qv[v] * *(const vf*)(k0 + v * VL);
+      a1 += qv[v] * *(const vf*)(k0 + stride + v * VL);
+      a2 += qv[v] * *(const vf*)(k0 + 2 * stride + v * VL);
+      a3 += qv[v] * *(const vf*)(k0 + 3 * stride + v * VL);
+    }
+    sc[j] = hsum(a0) * scale;
+    sc[j + 1] = hsum(a1) * scale;
+    sc[j + 2] = hsum(a2) * scale;
+    sc[j + 3] = hsum(a3) * scale;
+  }
+  for (; j < n; j++) {
+    vf a{};
+    for (int v = 0; v < NV; v++) a += qv[v] * *(const vf*)(k + j * stride + v * VL);
+    sc[j] = hsum(a) * scale;
+  }
+}
+
+// o += sum_j p[j] * v_j over n consecutive cached tokens, the output row held in registers.
+template <int NV>
+inline void accumulate_block(float* o, const float* p, const float* vrow, int64_t stride, int64_t n) {
+  vf acc[NV];
+  for (int v = 0; v < NV; v++) acc[v] = *(const vf*)(o + v * VL);
+  for (int64_t j = 0; j < n; j++) {
+    const float pj = p[j];
+    for (int v = 0; v < NV; v++) acc[v] += pj * *(const vf*)(vrow + j * stride + v * VL);
+  }
+  for (int v = 0; v < NV; v++) *(vf*)(o + v * VL) = acc[v];
+}
+
+inline void scores_block_any(float* sc, const float* q, const float* k, int64_t stride, int64_t n, int64_t hd, float scale) {
+  switch (hd / VL * (hd % VL == 0)) {
+    case 1: return scores_block<1>(sc, q, k, stride, n, scale);
+    case 2: return scores_block<2>(sc, q, k, stride, n, scale);
+    case 4: return scores_block<4>(sc, q, k, stride, n, scale);
+    case 8: return scores_block<8>(sc, q, k, stride, n, scale);
+    case 16: return scores_block<16>(sc, q, k, stride, n, scale);
+    default:
+      for (int64_t j = 0; j < n; j++) sc[j] = dot(q, k + j * stride, hd) * scale;
+  }
+}
+
+inline void accumulate_block_any(float* o, const float* p, const float* vrow, int64_t stride, int64_t n, int64_t hd) {
+  switch (hd / VL * (hd % VL == 0)) {
+    case 1: return accumulate_block<1>(o, p, vrow, stride, n);
+    case 2: return accumulate_block<2>(o, p, vrow, stride, n);
+    case 4: return accumulate_block<4>(o, p, vrow, stride, n);
+    case 8: return accumulate_block<8>(o, p, vrow, stride, n);
+    case 16: return accumulate_block<16>(o, p, vrow, stride, n);
+    default:
+      for (int64_t j = 0; j < n; j++) {
+        const float pj = p[j];
+#pragma omp simd
+        for (int64_t d = 0; d < hd; d++) o[d] += pj * vrow[j * stride + d];
+      }
+  }
 }
 
 }  // namespace
@@ -111,7 +192,7 @@ void rmsnorm(float* out, const float* x, const float* w, int64_t n, int64_t dim,
 }
 
 void matmul(float* out, const float* x, const float* w, int64_t n, int64_t k, int64_t m) {
-  constexpr int RW = 4;
+  constexpr int RW = (VL == 16) ? 8 : 4;  // AVX-512 has 32 vector registers, AVX2 16
   // Rows of x are taken in chunks that stay in L2 while each thread streams its share of w.
   const int64_t chunk = std::max<int64_t>(4, (256 * 1024) / (k * (int64_t)sizeof(float)) / 4 * 4);
   const int64_t tiles = m / RW;
@@ -223,10 +304,12 @@ const char* paged_attention(float* out, const float* q, const float* k_cache, co
       const int32_t* bt = block_tables + s * max_blocks_per_seq;
       const float* qg = q + (t * num_heads + kh * group) * head_dim;
       float* og = out + (t * num_heads + kh * group) * head_dim;
-      // Pass 1: K is read once for all heads of the group.
-      for (int64_t j = 0; j < visible; j++) {
-        const float* kr = k_cache + ((int64_t)bt[j / block_size] * block_size + j % block_size) * row + kh * head_dim;
-        for (int64_t g = 0; g < group; g++) sc[g * max_len + j] = dot(qg + g * head_dim, kr, head_dim) * scale;
+      // Pass 1, block by block: a block's K rows are fetched once and stay in L1 for every head of the group.
+      for (int64_t j0 = 0; j0 < visible; j0 += block_size) {
+        const int64_t n = std::min(block_size, visible - j0);
+        const float* kb = k_cache + (int64_t)bt[j0 / block_size] * block_size * row + kh * head_dim;
+        for (int64_t g = 0; g < group; g++)
+          scores_block_any(sc.data() + g * max_len + j0, qg + g * head_dim, kb, row, n, head_dim, scale);
       }
       for (int64_t g = 0; g < group; g++) {
         float* p = sc.data() + g * max_len;
@@ -241,15 +324,12 @@ const char* paged_attention(float* out, const float* q, const float* k_cache, co
         for (int64_t j = 0; j < visible; j++) p[j] *= inv;
         std::memset(og + g * head_dim, 0, head_dim * sizeof(float));
       }
-      // Pass 2: V is read once for all heads of the group.
-      for (int64_t j = 0; j < visible; j++) {
-        const float* vr = v_cache + ((int64_t)bt[j / block_size] * block_size + j % block_size) * row + kh * head_dim;
-        for (int64_t g = 0; g < group; g++) {
-          const float pj = sc[g * max_len + j];
-          float* o = og + g * head_dim;
-#pragma omp simd
-          for (int64_t d = 0; d < head_dim; d++) o[d] += pj * vr[d];
-        }
+      // Pass 2, block by block, likewise for V.
+      for (int64_t j0 = 0; j0 < visible; j0 += block_size) {
+        const int64_t n = std::min(block_size, visible - j0);
+        const float* vb = v_cache + (int64_t)bt[j0 / block_size] * block_size * row + kh * head_dim;
+        for (int64_t g = 0; g < group; g++)
+          accumulate_block_any(og + g * head_dim, sc.data() + g * max_len + j0, vb, row, n, head_dim);
       }
     }
   }

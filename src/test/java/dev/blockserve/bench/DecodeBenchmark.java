@@ -1,0 +1,168 @@
+package dev.blockserve.bench;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Random;
+
+import dev.blockserve.backend.CpuBackend;
+import dev.blockserve.backend.DType;
+import dev.blockserve.backend.KvCacheMemory;
+import dev.blockserve.backend.NativeBuffer;
+import dev.blockserve.model.LlamaModel;
+import dev.blockserve.model.StepInput;
+import dev.blockserve.support.TestModelWriter;
+
+/**
+ * Decode throughput of a SmolLM2-135M-shaped model with random weights (generated into target/, not
+ * committed) at batch 1, 8 and 32, the paged-attention op alone (GB/s of K/V read), and the machine's
+ * memory read bandwidth measured the same way, so batch-1 decode can be stated as a fraction of it.
+ * Run: ./mvnw -q test-compile exec:java -Dexec.classpathScope=test -Dexec.mainClass=dev.blockserve.bench.DecodeBenchmark
+ * Args: [threads=2] [steps=24] [batches=1,8,32] [attention=true]
+ */
+public final class DecodeBenchmark {
+
+	public static void main(String[] args) throws Exception {
+		int threads = args.length > 0 ? Integer.parseInt(args[0]) : 2;
+		int steps = args.length > 1 ? Integer.parseInt(args[1]) : 24;
+		Path dir = Path.of("target", "bench-models", "smollm2-135m-random");
+		if (!Files.exists(dir.resolve("model.safetensors"))) {
+			System.out.println("writing random SmolLM2-135M-shaped model to " + dir);
+			TestModelWriter.smolLm2Shape().write(dir);
+		}
+		try (CpuBackend backend = new CpuBackend(threads); LlamaModel m = LlamaModel.load(dir, backend, 2048)) {
+			var c = m.config();
+			long weightBytes = Files.size(dir.resolve("model.safetensors"));
+			System.out.printf("threads=%d, model: hidden %d, %d layers, heads %d/%d, vocab %d, weights %.1f MB%n",
+					backend.threads(), c.hiddenSize(), c.numLayers(), c.numHeads(), c.numKvHeads(), c.vocabSize(),
+					weightBytes / 1e6);
+			double bw = readBandwidth(backend);
+			System.out.printf("memory read bandwidth (stream_read, 1 GiB, %d threads): %.1f GB/s%n", backend.threads(), bw);
+			System.out.println();
+			System.out.println("| batch | context | step ms (median) | tokens/s | weight GB/s | % of read bandwidth |");
+			System.out.println("|---|---|---|---|---|---|");
+			int[] batches = args.length > 2 ? Arrays.stream(args[2].split(",")).mapToInt(Integer::parseInt).toArray()
+					: new int[] { 1, 8, 32 };
+			for (int batch : batches) {
+				double ms = decode(m, batch, 128, steps);
+				double gbs = weightBytes / (ms / 1e3) / 1e9;
+				System.out.printf("| %d | 128 | %.2f | %.1f | %.1f | %.0f%% |%n", batch, ms, batch / (ms / 1e3), gbs,
+						100 * gbs / bw);
+			}
+			System.out.println();
+			if (args.length < 4 || Boolean.parseBoolean(args[3])) {
+				attention(backend);
+			}
+		}
+	}
+
+	static double readBandwidth(CpuBackend backend) {
+		long floats = (1L << 30) / 4;
+		try (NativeBuffer b = backend.allocate(floats, DType.F32)) {
+			double[] t = new double[7];
+			for (int i = 0; i < t.length; i++) {
+				long t0 = System.nanoTime();
+				backend.streamRead(b, floats);
+				t[i] = (System.nanoTime() - t0) / 1e9;
+			}
+			return floats * 4 / median(t) / 1e9;
+		}
+	}
+
+	/** Median milliseconds of one decode step for {@code batch} sequences that each hold {@code context} tokens. */
+	static double decode(LlamaModel m, int batch, int context, int steps) {
+		int bs = 16;
+		int perSeq = (context + steps + bs) / bs + 1;
+		try (KvCacheMemory cache = m.newKvCache(batch * perSeq, bs)) {
+			int[][] tables = new int[batch][perSeq];
+			int next = 0;
+			for (int s = 0; s < batch; s++) {
+				for (int b = 0; b < perSeq; b++) {
+					tables[s][b] = next++;
+				}
+			}
+			Random r = new Random(1);
+			int[] prompt = new int[context];
+			StepInput in = new StepInput();
+			// prefill each sequence's context (one sequence per step to bound the workspace)
+			for (int s = 0; s < batch; s++) {
+				for (int i = 0; i < context; i++) {
+					prompt[i] = r.nextInt(m.config().vocabSize());
+				}
+				in.reset(bs, perSeq);
+				in.addSequence(prompt, 0, context, 0, tables[s], perSeq);
+				m.forward(in, cache);
+			}
+			int[] last = new int[batch];
+			int[] tok = new int[1];
+			double[] t = new double[steps];
+			for (int step = 0; step < steps; step++) {
+				in.reset(bs, perSeq);
+				for (int s = 0; s < batch; s++) {
+					tok[0] = last[s];
+					in.addSequence(tok, 0, 1, context + step, tables[s], perSeq);
+				}
+				long t0 = System.nanoTime();
+				m.forward(in, cache);
+				m.argmax(batch, last);
+				t[step] = (System.nanoTime() - t0) / 1e6;
+			}
+			// the first steps warm the JIT and the caches
+			return median(Arrays.copyOfRange(t, Math.min(4, steps - 1), steps));
+		}
+	}
+
+	static void attention(CpuBackend backend) {
+		System.out.println("| op | batch | context | heads/kv | head_dim | block | ms (median) | K/V GB/s |");
+		System.out.println("|---|---|---|---|---|---|---|---|");
+		int heads = 9, kvh = 3, hd = 64, bs = 16;
+		for (int[] bc : new int[][] { { 1, 2048 }, { 8, 1024 }, { 32, 512 }, { 32, 2048 } }) {
+			int batch = bc[0], ctx = bc[1];
+			int perSeq = ctx / bs;
+			try (KvCacheMemory cache = new KvCacheMemory(backend, 1, batch * perSeq, bs, kvh, hd);
+					NativeBuffer q = backend.allocate((long) batch * heads * hd, DType.F32);
+					NativeBuffer out = backend.allocate((long) batch * heads * hd, DType.F32);
+					NativeBuffer tables = backend.allocate((long) batch * perSeq, DType.I32);
+					NativeBuffer lens = backend.allocate(batch, DType.I32);
+					NativeBuffer qs = backend.allocate(batch + 1, DType.I32)) {
+				int[] t = new int[batch * perSeq];
+				for (int i = 0; i < t.length; i++) {
+					t[i] = i;
+				}
+				// shuffle so blocks are not contiguous
+				Random r = new Random(3);
+				for (int i = t.length - 1; i > 0; i--) {
+					int j = r.nextInt(i + 1);
+					int x = t[i];
+					t[i] = t[j];
+					t[j] = x;
+				}
+				backend.upload(tables, t, t.length);
+				int[] l = new int[batch];
+				int[] start = new int[batch + 1];
+				Arrays.fill(l, ctx);
+				for (int s = 0; s <= batch; s++) {
+					start[s] = s;
+				}
+				backend.upload(lens, l, batch);
+				backend.upload(qs, start, batch + 1);
+				double[] times = new double[15];
+				for (int i = 0; i < times.length; i++) {
+					long t0 = System.nanoTime();
+					backend.pagedAttention(out, q, cache, 0, tables, perSeq, lens, qs, batch, batch, heads, 0.125f);
+					times[i] = (System.nanoTime() - t0) / 1e6;
+				}
+				double ms = median(Arrays.copyOfRange(times, 3, times.length));
+				double bytes = 2.0 * batch * ctx * kvh * hd * 4;
+				System.out.printf("| decode attention | %d | %d | %d/%d | %d | %d | %.3f | %.1f |%n", batch, ctx, heads,
+						kvh, hd, bs, ms, bytes / (ms / 1e3) / 1e9);
+			}
+		}
+	}
+
+	static double median(double[] a) {
+		double[] s = a.clone();
+		Arrays.sort(s);
+		return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+	}
+}
