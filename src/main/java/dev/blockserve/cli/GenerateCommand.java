@@ -4,7 +4,6 @@ import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.stream.Collectors;
@@ -12,6 +11,8 @@ import java.util.stream.Collectors;
 import dev.blockserve.backend.CpuBackend;
 import dev.blockserve.backend.KvCacheMemory;
 import dev.blockserve.engine.OfflineGenerator;
+import dev.blockserve.kvcache.BlockPool;
+import dev.blockserve.kvcache.KvCacheManager;
 import dev.blockserve.model.GenerationConfig;
 import dev.blockserve.model.LlamaModel;
 import dev.blockserve.model.TextTokenizer;
@@ -89,23 +90,10 @@ public final class GenerateCommand {
 			int[] ids = promptIds != null ? promptIds : tok.encode(prompt, true);
 			int blocks = (m.maxPositions() + blockSize - 1) / blockSize;
 			int[] eos = ignoreEos ? new int[0] : GenerationConfig.read(model, m.config()).eosTokenIds();
-			List<Integer> free = new ArrayList<>();
 			try (KvCacheMemory cache = m.newKvCache(blocks, blockSize)) {
-				OfflineGenerator.BlockSource source = new OfflineGenerator.BlockSource() {
-					int next;
-
-					@Override
-					public int allocate() {
-						return free.isEmpty() ? next++ : free.remove(free.size() - 1);
-					}
-
-					@Override
-					public void free(int block) {
-						free.add(block);
-					}
-				};
+				KvCacheManager manager = new KvCacheManager(new BlockPool(blocks, blockSize), true, model.toString());
 				long t0 = System.nanoTime();
-				OfflineGenerator.Result r = new OfflineGenerator(m, cache, source)
+				OfflineGenerator.Result r = new OfflineGenerator(m, cache, manager)
 					.generate(List.of(ids), maxTokens, eos, 512).get(0);
 				double secs = (System.nanoTime() - t0) / 1e9;
 				if (printIds) {

@@ -6,38 +6,41 @@ import java.util.List;
 
 import dev.blockserve.backend.KvCacheMemory;
 import dev.blockserve.backend.NativeBuffer;
+import dev.blockserve.kvcache.BlockTable;
+import dev.blockserve.kvcache.KvCacheManager;
+import dev.blockserve.kvcache.PrefixMatch;
 import dev.blockserve.model.LlamaModel;
 import dev.blockserve.model.StepInput;
 
 /**
  * Greedy generation for a fixed set of prompts, all in one batch: every step carries each unfinished
  * sequence's next prompt chunk (at most {@code prefillChunk} tokens) or its last generated token. Blocks
- * come from a {@link BlockSource}, one at a time as a sequence grows, and go back when it ends. This is
- * the offline mode of the command line and the reference harness of the golden tests.
+ * come from the {@link KvCacheManager}, so prompts reuse cached prefixes; a prompt whose blocks do not fit
+ * fails the call (serving with preemption is the scheduler's job). This is the offline mode of the
+ * command line and the harness of the golden tests.
  */
 public final class OfflineGenerator {
 
-	/** Hands out physical block ids of the cache and takes them back. */
-	public interface BlockSource {
-
-		int allocate();
-
-		void free(int block);
-	}
-
 	/** One prompt's outcome: its new tokens, the logits that chose the first of them, why it ended. */
-	public record Result(int[] tokens, float[] firstLogits, String finishReason) {
+	public record Result(int[] tokens, float[] firstLogits, String finishReason, int cachedPromptTokens) {
 	}
 
 	private final LlamaModel model;
 
 	private final KvCacheMemory cache;
 
-	private final BlockSource blocks;
+	private final KvCacheManager blocks;
 
 	private final StepInput step = new StepInput();
 
-	public OfflineGenerator(LlamaModel model, KvCacheMemory cache, BlockSource blocks) {
+	private final PrefixMatch match = new PrefixMatch();
+
+	private long nextId;
+
+	public OfflineGenerator(LlamaModel model, KvCacheMemory cache, KvCacheManager blocks) {
+		if (blocks.blockSize() != cache.blockSize() || blocks.pool().numBlocks() > cache.numBlocks()) {
+			throw new IllegalArgumentException("block manager and cache memory disagree on block size or count");
+		}
 		this.model = model;
 		this.cache = cache;
 		this.blocks = blocks;
@@ -53,9 +56,9 @@ public final class OfflineGenerator {
 
 		int computed;
 
-		int[] table = new int[4];
+		int cachedPrompt;
 
-		int numBlocks;
+		BlockTable table;
 
 		float[] firstLogits;
 
@@ -88,17 +91,24 @@ public final class OfflineGenerator {
 			seqs.add(new Seq(p));
 		}
 		int vocab = model.config().vocabSize();
-		int maxBlocks = (model.maxPositions() + cache.blockSize() - 1) / cache.blockSize();
+		int bs = cache.blockSize();
+		int maxBlocks = KvCacheManager.blocksFor(model.maxPositions(), bs);
 		List<Seq> active = new ArrayList<>(seqs);
 		int[] sampled = new int[seqs.size()];
 		float[] logits = null;
 		try {
+			for (Seq s : active) {
+				s.table = blocks.newTable(nextId++);
+				blocks.matchPrefix(s.prompt, s.prompt.length, match);
+				require(blocks.allocate(s.table, match.cachedTokens(bs), match));
+				s.computed = s.cachedPrompt = match.cachedTokens(bs);
+			}
 			while (!active.isEmpty()) {
-				step.reset(cache.blockSize(), maxBlocks);
+				step.reset(bs, maxBlocks);
 				for (Seq s : active) {
 					int count = s.computed < s.prompt.length ? Math.min(prefillChunk, s.prompt.length - s.computed) : 1;
-					grow(s, s.computed + count);
-					step.addSequence(s.tokens, s.computed, count, s.computed, s.table, s.numBlocks);
+					require(blocks.allocate(s.table, s.computed + count, null));
+					step.addSequence(s.tokens, s.computed, count, s.computed, s.table.array(), s.table.size());
 					s.computed += count;
 				}
 				NativeBuffer out = model.forward(step, cache);
@@ -106,6 +116,7 @@ public final class OfflineGenerator {
 				boolean logitsRead = false;
 				for (int i = active.size() - 1; i >= 0; i--) {
 					Seq s = active.get(i);
+					blocks.commit(s.table, s.tokens, s.computed);
 					if (s.computed < s.length) {
 						continue; // prompt not finished: this step's logits are not a prediction
 					}
@@ -127,7 +138,7 @@ public final class OfflineGenerator {
 						s.finish = "length";
 					}
 					if (s.finish != null) {
-						release(s);
+						blocks.free(s.table);
 						active.remove(i);
 					}
 				}
@@ -135,23 +146,23 @@ public final class OfflineGenerator {
 		}
 		finally {
 			for (Seq s : active) {
-				release(s);
+				if (s.table != null && blocks.table(s.table.requestId()) == s.table) {
+					blocks.free(s.table);
+				}
 			}
 		}
 		List<Result> out = new ArrayList<>();
 		for (Seq s : seqs) {
-			out.add(new Result(Arrays.copyOfRange(s.tokens, s.prompt.length, s.length), s.firstLogits, s.finish));
+			out.add(new Result(Arrays.copyOfRange(s.tokens, s.prompt.length, s.length), s.firstLogits, s.finish,
+					s.cachedPrompt));
 		}
 		return out;
 	}
 
-	private void grow(Seq s, int tokens) {
-		int need = (tokens + cache.blockSize() - 1) / cache.blockSize();
-		if (need > s.table.length) {
-			s.table = Arrays.copyOf(s.table, Math.max(need, s.table.length * 2));
-		}
-		while (s.numBlocks < need) {
-			s.table[s.numBlocks++] = blocks.allocate();
+	private void require(boolean allocated) {
+		if (!allocated) {
+			throw new IllegalStateException("the KV cache (" + blocks.pool().numBlocks()
+					+ " blocks) cannot hold this batch; use fewer or shorter prompts or a larger cache");
 		}
 	}
 
@@ -160,13 +171,6 @@ public final class OfflineGenerator {
 			s.tokens = Arrays.copyOf(s.tokens, s.tokens.length * 2);
 		}
 		s.tokens[s.length++] = token;
-	}
-
-	private void release(Seq s) {
-		for (int b = 0; b < s.numBlocks; b++) {
-			blocks.free(s.table[b]);
-		}
-		s.numBlocks = 0;
 	}
 
 	private static boolean contains(int[] a, int v) {

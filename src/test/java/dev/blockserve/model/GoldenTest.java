@@ -9,7 +9,8 @@ import dev.blockserve.backend.KvCacheMemory;
 import dev.blockserve.engine.OfflineGenerator;
 import dev.blockserve.support.SharedModels;
 import dev.blockserve.support.SharedModels.GoldenCase;
-import dev.blockserve.support.ShuffledBlocks;
+import dev.blockserve.kvcache.BlockPool;
+import dev.blockserve.kvcache.KvCacheManager;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -46,7 +47,8 @@ class GoldenTest {
 			int blocks = cases.size() * ((m.maxPositions() + blockSize - 1) / blockSize);
 			int[] eos = stories ? GenerationConfig.read(dir, m.config()).eosTokenIds() : new int[0];
 			try (KvCacheMemory cache = m.newKvCache(blocks, blockSize)) {
-				ShuffledBlocks source = new ShuffledBlocks(blocks, 31L * blockSize + (batched ? 1 : 0));
+				KvCacheManager source = new KvCacheManager(new BlockPool(blocks, blockSize, 31L * blockSize + (batched ? 1 : 2)),
+						false, model);
 				OfflineGenerator gen = new OfflineGenerator(m, cache, source);
 				List<OfflineGenerator.Result> results = new ArrayList<>();
 				List<OfflineGenerator.Result> ignoreEos = new ArrayList<>();
@@ -74,7 +76,43 @@ class GoldenTest {
 								.containsExactly(c.greedyIdsIgnoreEos24());
 					}
 				}
-				assertThat(source.inUse()).as("blocks still held after generation").isZero();
+				assertThat(source.pool().numFree()).as("blocks still held after generation").isEqualTo(blocks);
+				source.checkInvariants();
+			}
+		}
+	}
+
+	@ParameterizedTest(name = "{0} blockSize={1} prefix caching")
+	@org.junit.jupiter.params.provider.CsvSource({ "tiny-random-llama,1", "tiny-random-llama,4", "stories260K,1",
+			"stories260K,4", "stories260K,16" })
+	void reproducesGoldenWithPrefixCaching(String model, int blockSize) {
+		var dir = SharedModels.dir(model);
+		List<GoldenCase> cases = SharedModels.golden(model);
+		boolean stories = model.equals("stories260K");
+		try (CpuBackend backend = new CpuBackend(0); LlamaModel m = LlamaModel.load(dir, backend, 0)) {
+			int maxNew = stories ? 96 : 24;
+			int blocks = 2 * cases.size() * ((m.maxPositions() + blockSize - 1) / blockSize);
+			int[] eos = stories ? GenerationConfig.read(dir, m.config()).eosTokenIds() : new int[0];
+			try (KvCacheMemory cache = m.newKvCache(blocks, blockSize)) {
+				KvCacheManager manager = new KvCacheManager(new BlockPool(blocks, blockSize, 77), true, model);
+				OfflineGenerator gen = new OfflineGenerator(m, cache, manager);
+				List<int[]> prompts = cases.stream().map(GoldenCase::promptIds).toList();
+				// Case 0 first: its prompt and output become cached blocks that later prompts start with.
+				List<OfflineGenerator.Result> all = new ArrayList<>(gen.generate(prompts.subList(0, 1), maxNew, eos, 512));
+				List<OfflineGenerator.Result> rest = gen.generate(prompts.subList(1, prompts.size()), maxNew, eos, 512);
+				all.addAll(rest);
+				List<OfflineGenerator.Result> again = gen.generate(prompts, maxNew, eos, 512);
+				for (int i = 0; i < cases.size(); i++) {
+					assertThat(all.get(i).tokens()).as("first pass, case %d", i).containsExactly(cases.get(i).greedyIds());
+					assertThat(again.get(i).tokens()).as("second pass, case %d", i).containsExactly(cases.get(i).greedyIds());
+					assertLogitsClose(again.get(i).firstLogits(), cases.get(i).firstStepLogits(), i);
+				}
+				int hitsSecondPass = again.stream().mapToInt(OfflineGenerator.Result::cachedPromptTokens).sum();
+				assertThat(hitsSecondPass).as("prompt tokens served from the prefix cache on the second pass").isPositive();
+				assertThat(manager.prefixHitTokens()).isEqualTo(
+						rest.stream().mapToInt(OfflineGenerator.Result::cachedPromptTokens).sum() + hitsSecondPass);
+				manager.checkInvariants();
+				assertThat(manager.pool().numFree()).isEqualTo(blocks);
 			}
 		}
 	}

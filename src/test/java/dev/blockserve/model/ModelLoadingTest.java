@@ -9,7 +9,8 @@ import java.util.List;
 import dev.blockserve.backend.CpuBackend;
 import dev.blockserve.backend.KvCacheMemory;
 import dev.blockserve.engine.OfflineGenerator;
-import dev.blockserve.support.ShuffledBlocks;
+import dev.blockserve.kvcache.BlockPool;
+import dev.blockserve.kvcache.KvCacheManager;
 import dev.blockserve.support.TestModelWriter;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -39,7 +40,8 @@ class ModelLoadingTest {
 
 	static List<OfflineGenerator.Result> run(Path dir, int[] prompt, int n) {
 		try (LlamaModel m = LlamaModel.load(dir, backend, 0); KvCacheMemory cache = m.newKvCache(64, 8)) {
-			return new OfflineGenerator(m, cache, new ShuffledBlocks(64, 5)).generate(List.of(prompt), n, new int[0], 64);
+			return new OfflineGenerator(m, cache, new KvCacheManager(new BlockPool(64, 8, 5), false, "test"))
+				.generate(List.of(prompt), n, new int[0], 64);
 		}
 	}
 

@@ -1,0 +1,59 @@
+package dev.blockserve.kvcache;
+
+import java.util.Arrays;
+
+/**
+ * One sequence's logical-to-physical map: entry i is the physical block holding its tokens
+ * [i*blockSize, (i+1)*blockSize). Also remembers how far its full blocks have been hashed into the
+ * prefix cache, so each block is hashed once.
+ */
+public final class BlockTable {
+
+	final long requestId;
+
+	int[] blocks = new int[8];
+
+	int size;
+
+	/** Leading blocks already registered in the prefix cache, and the hash of the last of them. */
+	int numHashed;
+
+	long lastHash;
+
+	BlockTable(long requestId, long root) {
+		this.requestId = requestId;
+		this.lastHash = root;
+	}
+
+	public long requestId() {
+		return requestId;
+	}
+
+	public int size() {
+		return size;
+	}
+
+	public int block(int i) {
+		if (i >= size) {
+			throw new IndexOutOfBoundsException(i + " of " + size);
+		}
+		return blocks[i];
+	}
+
+	/** The backing array; entries [0, size()) are valid. For building step inputs without copying. */
+	public int[] array() {
+		return blocks;
+	}
+
+	void add(int block) {
+		if (size == blocks.length) {
+			blocks = Arrays.copyOf(blocks, size * 2);
+		}
+		blocks[size++] = block;
+	}
+
+	@Override
+	public String toString() {
+		return "BlockTable[" + requestId + ": " + Arrays.toString(Arrays.copyOf(blocks, size)) + "]";
+	}
+}

@@ -1,0 +1,284 @@
+package dev.blockserve.kvcache;
+
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * Per-request block management over a {@link BlockPool}: prefix matching for new requests, all-or-nothing
+ * allocation of the blocks a step needs, registration of blocks into the prefix cache once full, forking
+ * into siblings that share blocks, copy-on-write of shared partly filled blocks, and freeing.
+ * <p>
+ * Typical use for one request: {@link #newTable}; at admission {@link #matchPrefix} then
+ * {@link #allocate} (which adopts the match); before each step {@link #allocate} for the step's tokens and
+ * {@link #prepareWrite} for copy-on-write; after the step {@link #commit}; at the end {@link #free}.
+ * Not thread-safe: the engine thread owns it.
+ */
+public final class KvCacheManager {
+
+	private final BlockPool pool;
+
+	private final int blockSize;
+
+	private final boolean prefixCaching;
+
+	private final long root;
+
+	private final Map<Long, BlockTable> live = new HashMap<>();
+
+	private long prefixQueryTokens;
+
+	private long prefixHitTokens;
+
+	/**
+	 * @param extraKey what, besides the tokens, identifies cached content (the model name)
+	 */
+	public KvCacheManager(BlockPool pool, boolean prefixCaching, String extraKey) {
+		this.pool = pool;
+		this.blockSize = pool.blockSize();
+		this.prefixCaching = prefixCaching;
+		this.root = BlockHasher.root(extraKey);
+	}
+
+	public BlockPool pool() {
+		return pool;
+	}
+
+	public int blockSize() {
+		return blockSize;
+	}
+
+	public boolean prefixCaching() {
+		return prefixCaching;
+	}
+
+	public BlockTable newTable(long requestId) {
+		BlockTable t = new BlockTable(requestId, root);
+		if (live.putIfAbsent(requestId, t) != null) {
+			throw new IllegalArgumentException("request " + requestId + " already has a block table");
+		}
+		return t;
+	}
+
+	public BlockTable table(long requestId) {
+		return live.get(requestId);
+	}
+
+	public int numLiveTables() {
+		return live.size();
+	}
+
+	public static int blocksFor(int tokens, int blockSize) {
+		return (tokens + blockSize - 1) / blockSize;
+	}
+
+	/**
+	 * Finds the longest run of cached blocks that {@code tokens[0..len)} starts with, capped so that at
+	 * least one prompt token is left to compute (its logits are needed). Pins nothing: the match is
+	 * adopted, or not, by {@link #allocate}.
+	 */
+	public PrefixMatch matchPrefix(int[] tokens, int len, PrefixMatch out) {
+		out.clear(root);
+		out.queriedTokens = len;
+		if (!prefixCaching) {
+			return out;
+		}
+		int maxBlocks = (len - 1) / blockSize;
+		long parent = root;
+		for (int i = 0; i < maxBlocks; i++) {
+			long h = BlockHasher.hash(parent, tokens, i * blockSize, blockSize);
+			int b = pool.lookup(h, parent, tokens, i * blockSize);
+			if (b < 0) {
+				break;
+			}
+			out.add(b, h);
+			parent = h;
+		}
+		out.lastHash = parent;
+		return out;
+	}
+
+	/**
+	 * Grows {@code table} to cover {@code totalTokens} tokens, first adopting {@code match} if the table is
+	 * empty and a match is given. All or nothing: if the pool cannot supply every block, nothing changes
+	 * and false is returned.
+	 */
+	public boolean allocate(BlockTable table, int totalTokens, PrefixMatch match) {
+		int adopt = match != null && table.size == 0 ? match.numBlocks : 0;
+		for (int i = 0; i < adopt; i++) {
+			int b = match.blocks[i];
+			if (!pool.isHashed(b) || pool.hashOf(b) != match.hashes[i]) {
+				throw new IllegalStateException("prefix match is stale: block " + b + " was evicted since matchPrefix");
+			}
+		}
+		int needNew = blocksFor(totalTokens, blockSize) - table.size - adopt;
+		// Adopted blocks that sit in the free queue (cached, unreferenced) stop being allocatable.
+		int adoptFromQueue = 0;
+		for (int i = 0; i < adopt; i++) {
+			if (pool.refCount(match.blocks[i]) == 0) {
+				adoptFromQueue++;
+			}
+		}
+		if (Math.max(needNew, 0) + adoptFromQueue > pool.numFree()) {
+			return false;
+		}
+		if (match != null && table.size == 0) {
+			prefixQueryTokens += match.queriedTokens;
+			prefixHitTokens += (long) adopt * blockSize;
+			for (int i = 0; i < adopt; i++) {
+				pool.touch(match.blocks[i]);
+				table.add(match.blocks[i]);
+			}
+			table.numHashed = adopt;
+			table.lastHash = match.lastHash;
+		}
+		for (int i = 0; i < needNew; i++) {
+			table.add(pool.allocate());
+		}
+		return true;
+	}
+
+	/** Blocks that {@link #allocate} would need from the pool to grow {@code table} to {@code totalTokens}. */
+	public int blocksNeeded(BlockTable table, int totalTokens) {
+		return Math.max(0, blocksFor(totalTokens, blockSize) - table.size);
+	}
+
+	/**
+	 * Before tokens [from, to) are written: every block they land in that is shared with another table is
+	 * replaced by a private copy (copy-on-write); the copies to perform are added to {@code copies}. All or
+	 * nothing: false, and no change, when the pool lacks the blocks.
+	 */
+	public boolean prepareWrite(BlockTable table, int from, int to, BlockCopies copies) {
+		if (to <= from) {
+			return true;
+		}
+		int first = from / blockSize;
+		int last = (to - 1) / blockSize;
+		if (last >= table.size) {
+			throw new IllegalArgumentException("tokens up to " + to + " are not allocated (" + table.size + " blocks)");
+		}
+		int shared = 0;
+		for (int i = first; i <= last; i++) {
+			if (pool.refCount(table.blocks[i]) > 1) {
+				shared++;
+			}
+		}
+		if (shared > pool.numFree()) {
+			return false;
+		}
+		for (int i = first; i <= last; i++) {
+			int b = table.blocks[i];
+			if (pool.refCount(b) > 1) {
+				int copy = pool.allocate();
+				copies.add(b, copy);
+				pool.release(b);
+				table.blocks[i] = copy;
+			}
+		}
+		return true;
+	}
+
+	/**
+	 * Registers the table's blocks that are now full of computed tokens ({@code tokens[0..numComputed)})
+	 * in the prefix cache.
+	 */
+	public void commit(BlockTable table, int[] tokens, int numComputed) {
+		if (!prefixCaching) {
+			return;
+		}
+		int full = Math.min(numComputed / blockSize, table.size);
+		while (table.numHashed < full) {
+			int i = table.numHashed;
+			long h = BlockHasher.hash(table.lastHash, tokens, i * blockSize, blockSize);
+			pool.register(table.blocks[i], h, table.lastHash, tokens, i * blockSize);
+			table.lastHash = h;
+			table.numHashed++;
+		}
+	}
+
+	/** A new table for {@code childId} sharing every block of {@code parent} (reference counts go up). */
+	public BlockTable fork(BlockTable parent, long childId) {
+		BlockTable child = newTable(childId);
+		for (int i = 0; i < parent.size; i++) {
+			pool.touch(parent.blocks[i]);
+			child.add(parent.blocks[i]);
+		}
+		child.numHashed = parent.numHashed;
+		child.lastHash = parent.lastHash;
+		return child;
+	}
+
+	/** Returns every block of the table, last block first, so a request's tail is evicted before its head. */
+	public void free(BlockTable table) {
+		if (live.remove(table.requestId) != table) {
+			throw new IllegalStateException("block table of request " + table.requestId + " is not live");
+		}
+		for (int i = table.size - 1; i >= 0; i--) {
+			pool.release(table.blocks[i]);
+		}
+		table.size = 0;
+		table.numHashed = 0;
+		table.lastHash = root;
+	}
+
+	public long prefixQueryTokens() {
+		return prefixQueryTokens;
+	}
+
+	public long prefixHitTokens() {
+		return prefixHitTokens;
+	}
+
+	/**
+	 * Checks every invariant: the pool's own, and that each block's reference count equals the number of
+	 * live tables holding it. Throws {@link IllegalStateException} naming the first violation.
+	 */
+	public void checkInvariants() {
+		pool.checkInvariants();
+		int[] holders = new int[pool.numBlocks()];
+		for (BlockTable t : live.values()) {
+			for (int i = 0; i < t.size; i++) {
+				holders[t.blocks[i]]++;
+			}
+			if (t.numHashed > t.size) {
+				throw new IllegalStateException("table " + t.requestId + " hashed more blocks than it holds");
+			}
+			for (int i = 0; i < t.numHashed; i++) {
+				// a hashed entry of a live table is either still registered or a duplicate left unhashed
+				if (pool.refCount(t.blocks[i]) < 1) {
+					throw new IllegalStateException("table " + t.requestId + " holds unreferenced block " + t.blocks[i]);
+				}
+			}
+		}
+		for (int b = 0; b < holders.length; b++) {
+			if (holders[b] != pool.refCount(b)) {
+				throw new IllegalStateException("block " + b + " has reference count " + pool.refCount(b) + " but "
+						+ holders[b] + " tables hold it");
+			}
+		}
+	}
+
+	public KvCacheSnapshot snapshot() {
+		int n = pool.numBlocks();
+		byte[] states = new byte[n];
+		int[] refs = new int[n];
+		int used = 0, cached = 0;
+		for (int b = 0; b < n; b++) {
+			byte s = pool.state(b);
+			states[b] = s;
+			refs[b] = pool.refCount(b);
+			if (s == BlockPool.USED) {
+				used++;
+			}
+			else if (s == BlockPool.CACHED) {
+				cached++;
+			}
+		}
+		KvCacheSnapshot.Request[] reqs = new KvCacheSnapshot.Request[live.size()];
+		int i = 0;
+		for (BlockTable t : live.values()) {
+			reqs[i++] = new KvCacheSnapshot.Request(t.requestId, java.util.Arrays.copyOf(t.blocks, t.size));
+		}
+		return new KvCacheSnapshot(blockSize, n, states, refs, reqs, used, cached, n - used - cached,
+				prefixQueryTokens, prefixHitTokens, pool.evictions());
+	}
+}
