@@ -32,6 +32,9 @@ public interface Backend extends AutoCloseable {
 
 	void download(NativeBuffer src, int[] dst, int n);
 
+	/** Copies {@code n} floats starting at element {@code srcOffset} of {@code src} into {@code dst[dstOffset..]}. */
+	void download(NativeBuffer src, long srcOffset, float[] dst, int dstOffset, int n);
+
 	/** out[i,:] = table[ids[i],:] for i below n; rows of table of width dim; also a row gather. */
 	void embedding(NativeBuffer out, NativeBuffer table, NativeBuffer ids, int n, int dim);
 

@@ -118,6 +118,16 @@ public final class CpuBackend implements Backend {
 		CpuNative.readInts(src.address(this), dst, 0, n);
 	}
 
+	@Override
+	public void download(NativeBuffer src, long srcOffset, float[] dst, int dstOffset, int n) {
+		if (srcOffset < 0 || dstOffset < 0 || n < 0 || dstOffset + (long) n > dst.length) {
+			throw new IllegalArgumentException("download of " + n + " floats to offset " + dstOffset + " of an array of "
+					+ dst.length + " from offset " + srcOffset);
+		}
+		need(src, srcOffset + n, "download");
+		CpuNative.readFloats(src.address(this) + srcOffset * 4, dst, dstOffset, n);
+	}
+
 	private static void checkArray(int length, int n) {
 		if (n < 0 || n > length) {
 			throw new IllegalArgumentException("transfer of " + n + " elements with an array of " + length);

@@ -1,0 +1,10 @@
+package dev.blockserve.engine;
+
+import dev.blockserve.scheduler.SchedulerConfig;
+
+/**
+ * @param scheduler budgets and policy of each step
+ * @param prefixCaching reuse KV blocks of identical prompt prefixes
+ */
+public record EngineConfig(SchedulerConfig scheduler, boolean prefixCaching) {
+}

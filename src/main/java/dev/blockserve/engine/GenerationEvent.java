@@ -1,0 +1,20 @@
+package dev.blockserve.engine;
+
+import java.util.List;
+
+/**
+ * One piece of a request's output stream: for choice {@code index}, the text and token ids the last step
+ * added (with their logprobs when asked). The last event of each choice carries its finish reason
+ * ({@code stop}, {@code length} or {@code abort}) and the token counts; earlier ones have null.
+ */
+public record GenerationEvent(int index, String text, int[] tokenIds, List<TokenLogprob> logprobs,
+		String finishReason, int promptTokens, int completionTokens, int cachedPromptTokens) {
+
+	/** A generated token's logprob under the raw model distribution, with the top alternatives. */
+	public record TokenLogprob(int token, float logprob, int[] topTokens, float[] topLogprobs) {
+	}
+
+	public boolean finished() {
+		return finishReason != null;
+	}
+}

@@ -1,0 +1,66 @@
+package dev.blockserve.engine;
+
+import java.util.Arrays;
+
+import dev.blockserve.model.TextTokenizer;
+
+/**
+ * Turns a growing list of token ids into text deltas that are safe to stream. Each step decodes a short
+ * window (from a few tokens back up to the newest) and emits only what the window adds beyond the text it
+ * already produced, so SentencePiece's leading spaces and byte-level merges come out as they would from
+ * decoding the whole sequence; while the window ends in an incomplete UTF-8 character (decoded as U+FFFD)
+ * nothing is emitted. This is the scheme of Hugging Face's TextStreamer and vLLM's detokenizer.
+ */
+public final class IncrementalDetokenizer {
+
+	private final TextTokenizer tokenizer;
+
+	private final boolean skipSpecial;
+
+	private int[] ids;
+
+	private int len;
+
+	private int prefixOffset;
+
+	private int readOffset;
+
+	public IncrementalDetokenizer(TextTokenizer tokenizer, int[] prompt, boolean skipSpecial) {
+		this.tokenizer = tokenizer;
+		this.skipSpecial = skipSpecial;
+		this.ids = Arrays.copyOf(prompt, prompt.length + 32);
+		this.len = prompt.length;
+		// a few prompt tokens of context, so the first generated piece gets its leading space right
+		this.prefixOffset = Math.max(0, prompt.length - 5);
+		this.readOffset = prompt.length;
+	}
+
+	/** Adds one generated token; returns the text it completes (possibly empty). */
+	public String add(int token) {
+		if (len == ids.length) {
+			ids = Arrays.copyOf(ids, len * 2);
+		}
+		ids[len++] = token;
+		String prefix = tokenizer.decode(Arrays.copyOfRange(ids, prefixOffset, readOffset), skipSpecial);
+		String full = tokenizer.decode(Arrays.copyOfRange(ids, prefixOffset, len), skipSpecial);
+		if (full.length() > prefix.length() && !full.endsWith("\uFFFD") && full.startsWith(prefix)) {
+			String delta = full.substring(prefix.length());
+			prefixOffset = readOffset;
+			readOffset = len;
+			return delta;
+		}
+		return "";
+	}
+
+	/** Text held back at the end (an incomplete character when generation stops mid-character). */
+	public String flush() {
+		if (readOffset == len) {
+			return "";
+		}
+		String prefix = tokenizer.decode(Arrays.copyOfRange(ids, prefixOffset, readOffset), skipSpecial);
+		String full = tokenizer.decode(Arrays.copyOfRange(ids, prefixOffset, len), skipSpecial);
+		readOffset = len;
+		prefixOffset = len;
+		return full.startsWith(prefix) ? full.substring(prefix.length()) : "";
+	}
+}

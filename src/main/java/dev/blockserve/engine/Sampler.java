@@ -1,0 +1,235 @@
+package dev.blockserve.engine;
+
+import java.util.Arrays;
+import java.util.SplittableRandom;
+
+/**
+ * Picks the next token from one row of logits, vLLM's order: penalties on the raw logits (repetition over
+ * prompt and output, presence and frequency over the output), then temperature, top-k, top-p, min-p, and a
+ * draw from the request's own random stream (so a seeded request samples the same tokens whatever else is
+ * in the batch). Logprobs are of the raw model distribution. One instance per engine thread: it reuses
+ * its scratch arrays, so sampling allocates nothing per token once warm.
+ */
+public final class Sampler {
+
+	private final int vocab;
+
+	private final float[] work;
+
+	private final float[] probs;
+
+	private final int[] counts;
+
+	private final int[] touched;
+
+	private long[] cand = new long[256];
+
+	public Sampler(int vocab) {
+		this.vocab = vocab;
+		this.work = new float[vocab];
+		this.probs = new float[vocab];
+		this.counts = new int[vocab];
+		this.touched = new int[vocab];
+	}
+
+	/** Logprob of a token and its top alternatives, filled by {@link #sample} when asked. */
+	public static final class Logprobs {
+
+		public float tokenLogprob;
+
+		public int[] topIds = new int[0];
+
+		public float[] topLogprobs = new float[0];
+	}
+
+	/**
+	 * @param logits the row, read at {@code offset}; not modified
+	 * @param tokens the sequence: prompt {@code [0, promptLen)}, then generated tokens up to {@code numTokens}
+	 * @param lp receives logprobs when not null and {@code p.logprobs() >= 0}
+	 */
+	public int sample(float[] logits, int offset, SamplingParams p, int[] tokens, int promptLen, int numTokens,
+			SplittableRandom rng, Logprobs lp) {
+		System.arraycopy(logits, offset, work, 0, vocab);
+		applyPenalties(p, tokens, promptLen, numTokens);
+		int token;
+		if (p.isGreedy()) {
+			token = argmax(work);
+		}
+		else {
+			token = draw(p, rng);
+		}
+		if (lp != null && p.logprobs() >= 0) {
+			fillLogprobs(logits, offset, token, p.logprobs(), lp);
+		}
+		return token;
+	}
+
+	private void applyPenalties(SamplingParams p, int[] tokens, int promptLen, int numTokens) {
+		boolean rep = p.repetitionPenalty() != 1.0;
+		boolean pf = p.presencePenalty() != 0 || p.frequencyPenalty() != 0;
+		if (!rep && !pf) {
+			return;
+		}
+		int nt = 0;
+		for (int i = promptLen; i < numTokens; i++) {
+			int t = tokens[i];
+			if (counts[t]++ == 0) {
+				touched[nt++] = t;
+			}
+		}
+		if (rep) {
+			float r = (float) p.repetitionPenalty();
+			// each distinct token of prompt and output once: a negative count marks "already penalised"
+			for (int i = 0; i < nt; i++) {
+				penalise(touched[i], r);
+			}
+			for (int i = 0; i < promptLen; i++) {
+				int t = tokens[i];
+				if (counts[t] == 0) {
+					counts[t] = -1;
+					touched[nt++] = t;
+					penalise(t, r);
+				}
+			}
+		}
+		if (pf) {
+			for (int i = 0; i < nt; i++) {
+				int t = touched[i];
+				int c = counts[t];
+				if (c > 0) {
+					work[t] -= (float) (p.frequencyPenalty() * c + p.presencePenalty());
+				}
+			}
+		}
+		for (int i = 0; i < nt; i++) {
+			counts[touched[i]] = 0;
+		}
+	}
+
+	private void penalise(int t, float r) {
+		work[t] = work[t] > 0 ? work[t] / r : work[t] * r;
+	}
+
+	private int draw(SamplingParams p, SplittableRandom rng) {
+		float invT = (float) (1.0 / p.temperature());
+		float max = Float.NEGATIVE_INFINITY;
+		for (int i = 0; i < vocab; i++) {
+			max = Math.max(max, work[i]);
+		}
+		double sum = 0;
+		for (int i = 0; i < vocab; i++) {
+			float e = (float) Math.exp((work[i] - max) * invT);
+			probs[i] = e;
+			sum += e;
+		}
+		float inv = (float) (1 / sum);
+		for (int i = 0; i < vocab; i++) {
+			probs[i] *= inv;
+		}
+		int k = p.topK() > 0 ? Math.min(p.topK(), vocab) : vocab;
+		if (k == vocab && p.topP() >= 1 && p.minP() <= 0) {
+			return drawFrom(rng, vocab);
+		}
+		// Candidates in descending probability. Only tokens above a threshold are sorted; any token left out
+		// has lower probability than every candidate, so the order of the top is exact. The threshold drops
+		// until the candidates cover top-k and top-p.
+		int n = 0;
+		for (float thr = 1e-3f;; thr *= 0.01f) {
+			n = 0;
+			double mass = 0;
+			for (int i = 0; i < vocab; i++) {
+				if (probs[i] >= thr || thr < 1e-30f) {
+					if (n == cand.length) {
+						cand = Arrays.copyOf(cand, n * 2);
+					}
+					// probabilities are non-negative, so their float bits sort like the values
+					cand[n++] = ((long) Float.floatToRawIntBits(probs[i]) << 32) | i;
+					mass += probs[i];
+				}
+			}
+			if ((n >= k && mass >= p.topP()) || thr < 1e-30f) {
+				break;
+			}
+		}
+		Arrays.sort(cand, 0, n);
+		// cand ascending; walk from the top
+		int keep = Math.min(k, n);
+		double cum = 0;
+		float top = Float.intBitsToFloat((int) (cand[n - 1] >>> 32));
+		float minProb = (float) (p.minP() * top);
+		int kept = 0;
+		double keptMass = 0;
+		for (int j = 0; j < keep; j++) {
+			float pr = Float.intBitsToFloat((int) (cand[n - 1 - j] >>> 32));
+			if (j > 0 && (cum >= p.topP() || pr < minProb)) {
+				break;
+			}
+			cum += pr;
+			keptMass += pr;
+			kept++;
+		}
+		double u = rng.nextDouble() * keptMass;
+		for (int j = 0; j < kept; j++) {
+			float pr = Float.intBitsToFloat((int) (cand[n - 1 - j] >>> 32));
+			u -= pr;
+			if (u <= 0) {
+				return (int) cand[n - 1 - j];
+			}
+		}
+		return (int) cand[n - kept];
+	}
+
+	private int drawFrom(SplittableRandom rng, int n) {
+		double u = rng.nextDouble();
+		for (int i = 0; i < n; i++) {
+			u -= probs[i];
+			if (u <= 0) {
+				return i;
+			}
+		}
+		return argmax(probs);
+	}
+
+	private void fillLogprobs(float[] logits, int offset, int token, int k, Logprobs lp) {
+		float max = Float.NEGATIVE_INFINITY;
+		for (int i = 0; i < vocab; i++) {
+			max = Math.max(max, logits[offset + i]);
+		}
+		double sum = 0;
+		for (int i = 0; i < vocab; i++) {
+			sum += Math.exp(logits[offset + i] - max);
+		}
+		float logZ = (float) (max + Math.log(sum));
+		lp.tokenLogprob = logits[offset + token] - logZ;
+		if (lp.topIds.length != k) {
+			lp.topIds = new int[k];
+			lp.topLogprobs = new float[k];
+		}
+		// top-k by repeated insertion into a small sorted array (k <= 20)
+		int filled = 0;
+		for (int i = 0; i < vocab; i++) {
+			float v = logits[offset + i];
+			if (filled < k || v > logits[offset + lp.topIds[filled - 1]]) {
+				int j = filled < k ? filled++ : k - 1;
+				while (j > 0 && logits[offset + lp.topIds[j - 1]] < v) {
+					lp.topIds[j] = lp.topIds[j - 1];
+					j--;
+				}
+				lp.topIds[j] = i;
+			}
+		}
+		for (int j = 0; j < k; j++) {
+			lp.topLogprobs[j] = logits[offset + lp.topIds[j]] - logZ;
+		}
+	}
+
+	static int argmax(float[] a) {
+		int best = 0;
+		for (int i = 1; i < a.length; i++) {
+			if (a[i] > a[best]) {
+				best = i;
+			}
+		}
+		return best;
+	}
+}

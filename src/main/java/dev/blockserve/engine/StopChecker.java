@@ -1,0 +1,63 @@
+package dev.blockserve.engine;
+
+import java.util.List;
+
+/**
+ * Stop strings over streamed text: finds a stop string even when it spans token boundaries, and holds
+ * back the last characters that could still become the start of one, so a stop string never reaches
+ * the client. The accumulated text is kept; {@link #release} hands out what is safe to send.
+ */
+final class StopChecker {
+
+	private final List<String> stops;
+
+	private final int hold;
+
+	private final StringBuilder text = new StringBuilder();
+
+	private int sent;
+
+	private boolean stopped;
+
+	StopChecker(List<String> stops) {
+		this.stops = stops;
+		int max = 0;
+		for (String s : stops) {
+			max = Math.max(max, s.length());
+		}
+		this.hold = Math.max(0, max - 1);
+	}
+
+	/** Appends a delta; returns true if a stop string is now complete (the text is cut before it). */
+	boolean append(String delta) {
+		if (stopped || delta.isEmpty()) {
+			return stopped;
+		}
+		int searchFrom = Math.max(0, text.length() - hold);
+		text.append(delta);
+		int best = -1;
+		for (String s : stops) {
+			int at = text.indexOf(s, searchFrom);
+			if (at >= 0 && (best < 0 || at < best)) {
+				best = at;
+			}
+		}
+		if (best >= 0) {
+			text.setLength(best);
+			stopped = true;
+		}
+		return stopped;
+	}
+
+	/** Text that can be sent now: all of it once {@code finished}, else all but the held-back tail. */
+	String release(boolean finished) {
+		int end = finished || stopped ? text.length() : Math.max(sent, text.length() - hold);
+		String out = text.substring(sent, end);
+		sent = end;
+		return out;
+	}
+
+	String text() {
+		return text.toString();
+	}
+}

@@ -1,0 +1,194 @@
+package dev.blockserve.scheduler;
+
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.PriorityQueue;
+import java.util.Queue;
+
+import dev.blockserve.kvcache.KvCacheManager;
+import dev.blockserve.kvcache.PrefixMatch;
+
+/**
+ * Iteration-level scheduling. Each step first serves the running sequences, in policy order, with one
+ * decode token or the next prefill chunk each; then, if nothing had to be preempted, admits waiting
+ * sequences in policy order while the token budget, the sequence budget and the KV pool allow, skipping
+ * the prompt tokens the prefix cache already holds. When a running sequence cannot get its blocks, the
+ * least important running sequence (the last in policy order) is preempted by recompute: its blocks are
+ * freed and it waits at the head of the queue, to be recomputed from its tokens later.
+ * <p>
+ * Plain Java, single-threaded: the engine loop owns it.
+ */
+public final class Scheduler {
+
+	private static final Comparator<Sequence> POLICY_ORDER = Comparator.comparingInt(Sequence::priority)
+		.thenComparingLong(Sequence::arrival)
+		.thenComparingLong(Sequence::id);
+
+	private final KvCacheManager kv;
+
+	private final SchedulerConfig config;
+
+	/** Running sequences, kept in policy order: the most important first, preemption victims from the end. */
+	private final List<Sequence> running = new ArrayList<>();
+
+	private final Queue<Sequence> waiting;
+
+	private final SchedulerOutput out = new SchedulerOutput();
+
+	private final PrefixMatch match = new PrefixMatch();
+
+	private long preemptions;
+
+	public Scheduler(KvCacheManager kv, SchedulerConfig config) {
+		this.kv = kv;
+		this.config = config;
+		this.waiting = config.policy() == SchedulerConfig.Policy.FCFS ? new ArrayDeque<>()
+				: new PriorityQueue<>(POLICY_ORDER);
+	}
+
+	public SchedulerConfig config() {
+		return config;
+	}
+
+	public void addWaiting(Sequence s) {
+		s.status = Sequence.Status.WAITING;
+		waiting.add(s);
+	}
+
+	/** Adds a sequence that already holds its blocks (a forked sibling) to the running set. */
+	public void addRunning(Sequence s) {
+		s.status = Sequence.Status.RUNNING;
+		insertRunning(s);
+	}
+
+	private void insertRunning(Sequence s) {
+		int i = running.size();
+		while (i > 0 && POLICY_ORDER.compare(running.get(i - 1), s) > 0) {
+			i--;
+		}
+		running.add(i, s);
+	}
+
+	public int numRunning() {
+		return running.size();
+	}
+
+	public int numWaiting() {
+		return waiting.size();
+	}
+
+	public long preemptions() {
+		return preemptions;
+	}
+
+	public boolean hasWork() {
+		return !running.isEmpty() || !waiting.isEmpty();
+	}
+
+	/** Plans the next step. The returned object is reused by the next call. */
+	public SchedulerOutput schedule() {
+		out.clear();
+		int budget = config.maxNumBatchedTokens();
+		boolean preempted = false;
+		int i = 0;
+		while (i < running.size() && budget > 0) {
+			Sequence s = running.get(i);
+			int n = Math.min(chunk(s), budget);
+			boolean scheduled = true;
+			while (!kv.allocate(s.table, s.numComputed + n, null)
+					|| !kv.prepareWrite(s.table, s.numComputed, s.numComputed + n, out.copies)) {
+				Sequence victim = running.get(running.size() - 1);
+				preempt(victim);
+				running.remove(running.size() - 1);
+				preempted = true;
+				if (victim == s) {
+					scheduled = false;
+					break;
+				}
+			}
+			if (!scheduled) {
+				break; // s was the last running sequence; nothing after it is left
+			}
+			out.add(s, n);
+			budget -= n;
+			i++;
+		}
+		if (!preempted) {
+			while (!waiting.isEmpty() && running.size() < config.maxNumSeqs() && budget > 0) {
+				Sequence s = waiting.peek();
+				PrefixMatch m = null;
+				if (s.table == null) {
+					s.table = kv.newTable(s.id);
+					m = kv.matchPrefix(s.tokens, s.numTokens, match);
+					s.numComputed = m.cachedTokens(kv.blockSize());
+				}
+				int n = Math.min(chunk(s), budget);
+				if (!kv.allocate(s.table, s.numComputed + n, m)
+						|| !kv.prepareWrite(s.table, s.numComputed, s.numComputed + n, out.copies)) {
+					if (s.table.size() == 0) {
+						// give the table back so a later attempt matches the prefix afresh
+						kv.free(s.table);
+						s.table = null;
+						s.numComputed = 0;
+					}
+					break;
+				}
+				waiting.poll();
+				s.status = Sequence.Status.RUNNING;
+				insertRunning(s);
+				out.add(s, n);
+				budget -= n;
+			}
+		}
+		return out;
+	}
+
+	/** New tokens the sequence would bring: all it has not computed, capped for long prefills. */
+	private int chunk(Sequence s) {
+		int n = s.numTokens - s.numComputed;
+		int cap = config.longPrefillTokenThreshold();
+		return cap > 0 && n > cap ? cap : n;
+	}
+
+	private void preempt(Sequence s) {
+		kv.free(s.table);
+		s.table = null;
+		s.numComputed = 0;
+		s.numPreemptions++;
+		s.status = Sequence.Status.WAITING;
+		preemptions++;
+		out.preempted.add(s);
+		if (waiting instanceof ArrayDeque<Sequence> dq) {
+			dq.addFirst(s);
+		}
+		else {
+			waiting.add(s);
+		}
+	}
+
+	/** Removes a sequence (finished or aborted) wherever it is, freeing its blocks. */
+	public void remove(Sequence s) {
+		if (s.status == Sequence.Status.RUNNING) {
+			running.remove(s);
+		}
+		else if (s.status == Sequence.Status.WAITING) {
+			waiting.remove(s);
+		}
+		if (s.table != null) {
+			kv.free(s.table);
+			s.table = null;
+		}
+		s.status = Sequence.Status.FINISHED;
+	}
+
+	/** After a step: registers the blocks that the sequences' computed tokens now fill. */
+	public void commit(Sequence s) {
+		kv.commit(s.table, s.tokens, s.numComputed);
+	}
+
+	public KvCacheManager kv() {
+		return kv;
+	}
+}

@@ -1,0 +1,48 @@
+package dev.blockserve.scheduler;
+
+/**
+ * Per-step budgets and policy.
+ *
+ * @param maxNumSeqs sequences in one step at most
+ * @param maxNumBatchedTokens tokens (prefill chunks plus decodes) in one step at most
+ * @param longPrefillTokenThreshold most prompt tokens one sequence brings to a step (chunked prefill); 0 for
+ * no cap beyond the token budget
+ * @param policy order of admission and, reversed, of preemption
+ */
+public record SchedulerConfig(int maxNumSeqs, int maxNumBatchedTokens, int longPrefillTokenThreshold,
+		Policy policy) {
+
+	public enum Policy {
+		/** first come, first served */
+		FCFS,
+		/** lower priority value first, arrival order among equals */
+		PRIORITY
+	}
+
+	public SchedulerConfig {
+		if (maxNumSeqs < 1) {
+			throw new IllegalArgumentException("blockserve.scheduler.max-num-seqs must be >= 1, got " + maxNumSeqs);
+		}
+		if (maxNumBatchedTokens < 1) {
+			throw new IllegalArgumentException(
+					"blockserve.scheduler.max-num-batched-tokens must be >= 1, got " + maxNumBatchedTokens);
+		}
+		if (longPrefillTokenThreshold < 0) {
+			throw new IllegalArgumentException(
+					"blockserve.scheduler.long-prefill-token-threshold must be >= 0, got " + longPrefillTokenThreshold);
+		}
+		if (policy == null) {
+			throw new IllegalArgumentException("blockserve.scheduler.policy must be fcfs or priority");
+		}
+	}
+
+	/** Defaults for the CPU backend: steps stay short, so decoding stays smooth while prompts arrive. */
+	public static SchedulerConfig cpuDefaults() {
+		return new SchedulerConfig(64, 512, 256, Policy.FCFS);
+	}
+
+	/** Defaults for CUDA: larger steps keep the GPU busy. */
+	public static SchedulerConfig gpuDefaults() {
+		return new SchedulerConfig(256, 8192, 2048, Policy.FCFS);
+	}
+}

@@ -1,0 +1,123 @@
+package dev.blockserve.scheduler;
+
+import java.util.Arrays;
+
+import dev.blockserve.kvcache.BlockTable;
+
+/**
+ * What the scheduler knows of one sequence: its tokens (prompt, then generated), how many of them have
+ * their KV in the cache, its block table, and its place in the policy order (priority, then arrival).
+ * The engine extends it with sampling and streaming state.
+ */
+public class Sequence {
+
+	public enum Status {
+		WAITING, RUNNING, FINISHED
+	}
+
+	protected final long id;
+
+	protected final int priority;
+
+	protected final long arrival;
+
+	protected int[] tokens;
+
+	protected int numTokens;
+
+	protected final int promptLength;
+
+	protected int numComputed;
+
+	protected BlockTable table;
+
+	protected Status status = Status.WAITING;
+
+	protected int numPreemptions;
+
+	public Sequence(long id, int[] prompt, int priority, long arrival) {
+		this.id = id;
+		this.priority = priority;
+		this.arrival = arrival;
+		this.tokens = Arrays.copyOf(prompt, prompt.length + 16);
+		this.numTokens = prompt.length;
+		this.promptLength = prompt.length;
+	}
+
+	/** A sibling sharing {@code parent}'s tokens so far (for n > 1). */
+	protected Sequence(long id, Sequence parent) {
+		this.id = id;
+		this.priority = parent.priority;
+		this.arrival = parent.arrival;
+		this.tokens = parent.tokens.clone();
+		this.numTokens = parent.numTokens;
+		this.promptLength = parent.promptLength;
+		this.numComputed = parent.numComputed;
+	}
+
+	public long id() {
+		return id;
+	}
+
+	public int priority() {
+		return priority;
+	}
+
+	public long arrival() {
+		return arrival;
+	}
+
+	public int[] tokens() {
+		return tokens;
+	}
+
+	public int numTokens() {
+		return numTokens;
+	}
+
+	public int promptLength() {
+		return promptLength;
+	}
+
+	public int numOutputTokens() {
+		return numTokens - promptLength;
+	}
+
+	public int numComputed() {
+		return numComputed;
+	}
+
+	public BlockTable table() {
+		return table;
+	}
+
+	public Status status() {
+		return status;
+	}
+
+	public int numPreemptions() {
+		return numPreemptions;
+	}
+
+	/** Records that the step computed {@code n} more tokens' KV. */
+	public void advance(int n) {
+		numComputed += n;
+	}
+
+	public void append(int token) {
+		if (numTokens == tokens.length) {
+			tokens = Arrays.copyOf(tokens, numTokens * 2);
+		}
+		tokens[numTokens++] = token;
+	}
+
+	/** True once every token but the newest has its KV: the last step produced logits to sample from. */
+	public boolean readyToSample() {
+		return numComputed == numTokens;
+	}
+
+	@Override
+	public String toString() {
+		return "Sequence[" + id + ", " + status + ", tokens " + numTokens + ", computed " + numComputed + "]";
+	}
+}
