@@ -4,10 +4,15 @@ import java.nio.file.Path;
 
 import dev.blockserve.backend.Backend;
 import dev.blockserve.backend.CpuBackend;
+import dev.blockserve.engine.Engine;
+import dev.blockserve.engine.EngineConfig;
+import dev.blockserve.engine.EngineListener;
 import dev.blockserve.engine.ModelRuntime;
+import dev.blockserve.scheduler.SchedulerConfig;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.boot.health.contributor.Health;
 import org.springframework.boot.health.contributor.HealthIndicator;
 import org.springframework.context.annotation.Bean;
@@ -41,6 +46,16 @@ public class BlockserveConfiguration {
 				rt.name(), (System.nanoTime() - t0) / 1_000_000, c.numLayers(), c.hiddenSize(), c.numHeads(),
 				c.numKvHeads(), c.vocabSize(), rt.model().maxPositions(), rt.cache().numBlocks(), kv.blockSize());
 		return rt;
+	}
+
+	@Bean(destroyMethod = "close")
+	Engine engine(ModelRuntime runtime, BlockserveProperties props, ObjectProvider<EngineListener> listeners) {
+		SchedulerConfig sc = props.scheduler().toConfig(SchedulerConfig.cpuDefaults());
+		log.info("Scheduler: {} sequences, {} tokens per step, prefill chunks of {}, policy {}; prefix caching {}",
+				sc.maxNumSeqs(), sc.maxNumBatchedTokens(), sc.longPrefillTokenThreshold(), sc.policy(),
+				props.kvCache().prefixCaching() ? "on" : "off");
+		return new Engine(runtime, new EngineConfig(sc, props.kvCache().prefixCaching()),
+				listeners.getIfAvailable(() -> EngineListener.NONE));
 	}
 
 	@Bean

@@ -12,10 +12,11 @@ import org.springframework.util.unit.DataSize;
  * @param maxModelLen the longest sequence served; 0 for the model's max_position_embeddings
  * @param threads CPU kernel threads; 0 for one per processor
  * @param kvCache the paged KV cache
+ * @param scheduler per-step budgets and policy
  */
 @ConfigurationProperties("blockserve")
 public record BlockserveProperties(String model, @DefaultValue("0") int maxModelLen, @DefaultValue("0") int threads,
-		@DefaultValue KvCache kvCache) {
+		@DefaultValue KvCache kvCache, @DefaultValue Scheduler scheduler) {
 
 	public BlockserveProperties {
 		if (maxModelLen < 0) {
@@ -51,6 +52,32 @@ public record BlockserveProperties(String model, @DefaultValue("0") int maxModel
 				throw new IllegalArgumentException(
 						"blockserve.kv-cache.gpu-memory-utilization must be in (0, 1], got " + gpuMemoryUtilization);
 			}
+		}
+	}
+
+	/**
+	 * Unset budgets take the backend's defaults (CPU: 64 sequences, 512 tokens, 256-token prefill chunks).
+	 *
+	 * @param maxNumSeqs sequences per step
+	 * @param maxNumBatchedTokens tokens per step
+	 * @param longPrefillTokenThreshold most prompt tokens one sequence brings to a step
+	 * @param policy fcfs or priority
+	 */
+	public record Scheduler(Integer maxNumSeqs, Integer maxNumBatchedTokens, Integer longPrefillTokenThreshold,
+			@DefaultValue("fcfs") String policy) {
+
+		public dev.blockserve.scheduler.SchedulerConfig toConfig(dev.blockserve.scheduler.SchedulerConfig defaults) {
+			var p = switch (policy.toLowerCase(java.util.Locale.ROOT)) {
+				case "fcfs" -> dev.blockserve.scheduler.SchedulerConfig.Policy.FCFS;
+				case "priority" -> dev.blockserve.scheduler.SchedulerConfig.Policy.PRIORITY;
+				default -> throw new IllegalArgumentException(
+						"blockserve.scheduler.policy must be fcfs or priority, got '" + policy + "'");
+			};
+			return new dev.blockserve.scheduler.SchedulerConfig(
+					maxNumSeqs != null ? maxNumSeqs : defaults.maxNumSeqs(),
+					maxNumBatchedTokens != null ? maxNumBatchedTokens : defaults.maxNumBatchedTokens(),
+					longPrefillTokenThreshold != null ? longPrefillTokenThreshold : defaults.longPrefillTokenThreshold(),
+					p);
 		}
 	}
 }

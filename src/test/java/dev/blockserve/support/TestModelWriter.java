@@ -180,6 +180,18 @@ public final class TestModelWriter {
 		}
 	}
 
+	/** A word-level tokenizer.json whose tokens are "t0".."t{vocab-1}" (for models with random weights). */
+	public void writeWordLevelTokenizer(Path dir) throws IOException {
+		StringBuilder v = new StringBuilder();
+		for (int i = 0; i < vocab; i++) {
+			v.append(i > 0 ? "," : "").append("\"t").append(i).append("\":").append(i);
+		}
+		Files.writeString(dir.resolve("tokenizer.json"), "{\"version\":\"1.0\",\"truncation\":null,\"padding\":null,"
+				+ "\"added_tokens\":[],\"normalizer\":null,\"pre_tokenizer\":{\"type\":\"Whitespace\"},"
+				+ "\"post_processor\":null,\"decoder\":null,\"model\":{\"type\":\"WordLevel\",\"vocab\":{" + v
+				+ "},\"unk_token\":\"t0\"}}");
+	}
+
 	/** F16 bits of a value that F16 holds exactly (normal range, at most 11 significant bits). */
 	static short toHalfExact(float v) {
 		if (v == 0) {
