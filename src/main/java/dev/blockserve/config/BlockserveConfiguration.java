@@ -1,6 +1,9 @@
 package dev.blockserve.config;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.Map;
 
 import dev.blockserve.backend.Backend;
 import dev.blockserve.backend.CpuBackend;
@@ -8,6 +11,7 @@ import dev.blockserve.engine.Engine;
 import dev.blockserve.engine.EngineConfig;
 import dev.blockserve.engine.EngineListener;
 import dev.blockserve.engine.ModelRuntime;
+import dev.blockserve.model.ModelResolver;
 import dev.blockserve.scheduler.SchedulerConfig;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -31,16 +35,29 @@ public class BlockserveConfiguration {
 		return b;
 	}
 
-	@Bean(destroyMethod = "close")
-	ModelRuntime modelRuntime(BlockserveProperties props, Backend backend) {
-		if (props.model() == null || props.model().isBlank()) {
-			throw new IllegalStateException("blockserve.model is not set: give the path of a model directory "
-					+ "(config.json, model.safetensors, tokenizer.json), e.g. --blockserve.model=/models/SmolLM2-135M-Instruct");
+	@Bean
+	ServedModel servedModel(BlockserveProperties props) {
+		String spec = props.model();
+		if (spec == null || spec.isBlank()) {
+			throw new IllegalStateException("blockserve.model is empty: give a model directory or a Hugging Face "
+					+ "repository id, e.g. --blockserve.model=" + BlockserveProperties.DEFAULT_MODEL);
 		}
+		Map<String, String> env = new HashMap<>(System.getenv());
+		if (props.hubOffline()) {
+			env.put("HF_HUB_OFFLINE", "1");
+		}
+		Path dir = new ModelResolver(env, log::info).resolve(spec);
+		String name = props.servedModelName() != null && !props.servedModelName().isBlank() ? props.servedModelName()
+				: Files.isDirectory(Path.of(spec)) ? dir.toAbsolutePath().normalize().getFileName().toString() : spec;
+		return new ServedModel(name, dir);
+	}
+
+	@Bean(destroyMethod = "close")
+	ModelRuntime modelRuntime(BlockserveProperties props, ServedModel served, Backend backend) {
 		var kv = props.kvCache();
 		long t0 = System.nanoTime();
-		ModelRuntime rt = new ModelRuntime(Path.of(props.model()), backend, props.maxModelLen(), kv.blockSize(),
-				kv.numBlocks(), kv.memory().toBytes());
+		ModelRuntime rt = new ModelRuntime(served.directory(), served.name(), backend, props.maxModelLen(),
+				kv.blockSize(), kv.numBlocks(), kv.memory().toBytes());
 		var c = rt.model().config();
 		log.info("Loaded model {} in {} ms: {} layers, hidden {}, heads {}/{}, vocab {}, context {}; KV cache {} blocks of {} tokens",
 				rt.name(), (System.nanoTime() - t0) / 1_000_000, c.numLayers(), c.hiddenSize(), c.numHeads(),

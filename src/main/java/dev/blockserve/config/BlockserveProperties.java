@@ -8,15 +8,20 @@ import org.springframework.util.unit.DataSize;
  * Everything under {@code blockserve.*}. Invalid values fail start-up with a message naming the
  * property (the constructors below throw, and Spring reports the binding failure).
  *
- * @param model the model directory (Hugging Face layout)
+ * @param model a model directory (Hugging Face layout) or a Hugging Face repository id
+ * @param servedModelName the name clients give as "model"; default: the repository id or directory name
+ * @param hubOffline never download (as HF_HUB_OFFLINE=1 does)
  * @param maxModelLen the longest sequence served; 0 for the model's max_position_embeddings
  * @param threads CPU kernel threads; 0 for one per processor
  * @param kvCache the paged KV cache
  * @param scheduler per-step budgets and policy
  */
 @ConfigurationProperties("blockserve")
-public record BlockserveProperties(String model, @DefaultValue("0") int maxModelLen, @DefaultValue("0") int threads,
-		@DefaultValue KvCache kvCache, @DefaultValue Scheduler scheduler) {
+public record BlockserveProperties(@DefaultValue(BlockserveProperties.DEFAULT_MODEL) String model,
+		String servedModelName, @DefaultValue("false") boolean hubOffline, @DefaultValue("0") int maxModelLen,
+		@DefaultValue("0") int threads, @DefaultValue KvCache kvCache, @DefaultValue Scheduler scheduler) {
+
+	public static final String DEFAULT_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct";
 
 	public BlockserveProperties {
 		if (maxModelLen < 0) {

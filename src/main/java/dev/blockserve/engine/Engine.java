@@ -355,6 +355,15 @@ public final class Engine implements AutoCloseable {
 			listener.onToken(now - s.lastTokenNanos);
 		}
 		s.lastTokenNanos = now;
+		String tokenText = null;
+		String[] topTexts = null;
+		if (p.logprobs() >= 0) {
+			tokenText = s.detok.peek(token);
+			topTexts = new String[s.logprobs.topIds.length];
+			for (int k = 0; k < topTexts.length; k++) {
+				topTexts[k] = s.detok.peek(s.logprobs.topIds[k]);
+			}
+		}
 		String delta = s.detok.add(token);
 		boolean stopString = s.stop.append(delta);
 		String reason = null;
@@ -372,8 +381,8 @@ public final class Engine implements AutoCloseable {
 		}
 		List<GenerationEvent.TokenLogprob> lps = null;
 		if (p.logprobs() >= 0) {
-			lps = List.of(new GenerationEvent.TokenLogprob(token, s.logprobs.tokenLogprob, s.logprobs.topIds.clone(),
-					s.logprobs.topLogprobs.clone()));
+			lps = List.of(new GenerationEvent.TokenLogprob(token, tokenText, s.logprobs.tokenLogprob,
+					s.logprobs.topIds.clone(), topTexts, s.logprobs.topLogprobs.clone()));
 		}
 		if (reason != null) {
 			if (!stopString) {

@@ -10,8 +10,12 @@ import java.util.List;
 public record GenerationEvent(int index, String text, int[] tokenIds, List<TokenLogprob> logprobs,
 		String finishReason, int promptTokens, int completionTokens, int cachedPromptTokens) {
 
-	/** A generated token's logprob under the raw model distribution, with the top alternatives. */
-	public record TokenLogprob(int token, float logprob, int[] topTokens, float[] topLogprobs) {
+	/**
+	 * A generated token's logprob under the raw model distribution, with the top alternatives; texts are
+	 * what each token adds to the output at that point (decoded in context).
+	 */
+	public record TokenLogprob(int token, String text, float logprob, int[] topTokens, String[] topTexts,
+			float[] topLogprobs) {
 	}
 
 	public boolean finished() {

@@ -52,6 +52,15 @@ public final class IncrementalDetokenizer {
 		return "";
 	}
 
+	/** The text {@link #add} would return for {@code token} now, without adding it. */
+	public String peek(int token) {
+		int[] window = Arrays.copyOfRange(ids, prefixOffset, len + 1);
+		window[window.length - 1] = token;
+		String prefix = tokenizer.decode(Arrays.copyOfRange(ids, prefixOffset, readOffset), skipSpecial);
+		String full = tokenizer.decode(window, skipSpecial);
+		return full.startsWith(prefix) ? full.substring(prefix.length()) : full;
+	}
+
 	/** Text held back at the end (an incomplete character when generation stops mid-character). */
 	public String flush() {
 		if (readOffset == len) {

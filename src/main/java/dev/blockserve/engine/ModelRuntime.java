@@ -18,6 +18,8 @@ public final class ModelRuntime implements AutoCloseable {
 
 	private final String name;
 
+	private final Path directory;
+
 	private final Backend backend;
 
 	private final LlamaModel model;
@@ -32,10 +34,18 @@ public final class ModelRuntime implements AutoCloseable {
 	 * @param numBlocks blocks of the KV cache; 0 to size it from {@code cacheBytes}
 	 */
 	public ModelRuntime(Path dir, Backend backend, int maxModelLen, int blockSize, int numBlocks, long cacheBytes) {
+		this(dir, dir.toAbsolutePath().normalize().getFileName().toString(), backend, maxModelLen, blockSize, numBlocks,
+				cacheBytes);
+	}
+
+	/** @param name the name clients use for this model (the "model" field of requests) */
+	public ModelRuntime(Path dir, String name, Backend backend, int maxModelLen, int blockSize, int numBlocks,
+			long cacheBytes) {
 		if (!Files.isDirectory(dir)) {
 			throw new ModelLoadException(dir + " is not a directory (set blockserve.model to a model folder)");
 		}
-		this.name = dir.toAbsolutePath().normalize().getFileName().toString();
+		this.name = name;
+		this.directory = dir;
 		this.backend = backend;
 		LlamaModel m = LlamaModel.load(dir, backend, maxModelLen);
 		TextTokenizer t = null;
@@ -65,6 +75,10 @@ public final class ModelRuntime implements AutoCloseable {
 
 	public String name() {
 		return name;
+	}
+
+	public Path directory() {
+		return directory;
 	}
 
 	public Backend backend() {

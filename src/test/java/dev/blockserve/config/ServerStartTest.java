@@ -39,9 +39,11 @@ class ServerStartTest {
 	}
 
 	@Test
-	void missingModelFailsStartupSayingWhatToSet() {
-		assertThatThrownBy(() -> start("--server.port=0").close())
-			.satisfies(e -> assertThat(rootMessage(e)).contains("blockserve.model is not set"));
+	void defaultModelOfflineAndUncachedFailsStartupSayingWhatToDo() {
+		assertThatThrownBy(() -> start("--server.port=0", "--blockserve.hub-offline=true").close())
+			.satisfies(e -> assertThat(rootMessage(e)).contains("HuggingFaceTB/SmolLM2-135M-Instruct")
+				.contains("HF_HUB_OFFLINE")
+				.contains("local model directory"));
 	}
 
 	private static String rootMessage(Throwable e) {

@@ -29,6 +29,11 @@ public final class SharedModels {
 		return Path.of("..", "shared", "models").toAbsolutePath().normalize();
 	}
 
+	/** For {@code @EnabledIf}: whether the shared test models are present. */
+	public static boolean present() {
+		return Files.isDirectory(ROOT.resolve("stories260K"));
+	}
+
 	public static Path dir(String model) {
 		Path d = ROOT.resolve(model);
 		Assumptions.assumeTrue(Files.isDirectory(d),

@@ -1,0 +1,464 @@
+package dev.blockserve.api;
+
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ThreadLocalRandom;
+
+import dev.blockserve.engine.Engine;
+import dev.blockserve.engine.GenerationEvent;
+import dev.blockserve.engine.SamplingParams;
+import dev.blockserve.model.ChatTemplate;
+import dev.blockserve.model.TextTokenizer;
+import org.reactivestreams.Publisher;
+import reactor.core.publisher.Flux;
+import reactor.core.publisher.Mono;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+
+import org.springframework.core.io.buffer.DataBuffer;
+import org.springframework.core.io.buffer.DefaultDataBufferFactory;
+import org.springframework.http.HttpStatus;
+import org.springframework.http.MediaType;
+import org.springframework.web.reactive.function.BodyInserter;
+import org.springframework.web.reactive.function.server.ServerRequest;
+import org.springframework.web.reactive.function.server.ServerResponse;
+
+/**
+ * The OpenAI-compatible endpoints: {@code /v1/completions}, {@code /v1/chat/completions},
+ * {@code /v1/models}, and vLLM's {@code /tokenize} and {@code /detokenize}. Handlers never block: they
+ * parse, validate, submit to the engine (a queue hand-off) and map its event stream to JSON or to
+ * Server-Sent Events. A client that goes away cancels the stream, which aborts the request in the engine.
+ */
+public final class Api {
+
+	static final JsonMapper JSON = JsonMapper.builder().build();
+
+	private static final DefaultDataBufferFactory BUFFERS = DefaultDataBufferFactory.sharedInstance;
+
+	private final Engine engine;
+
+	private final TextTokenizer tokenizer;
+
+	private final ChatTemplate template;
+
+	private final String modelName;
+
+	private final long createdAt = System.currentTimeMillis() / 1000;
+
+	public Api(Engine engine, ChatTemplate template, String modelName) {
+		this.engine = engine;
+		this.tokenizer = engine.runtime().tokenizer();
+		this.template = template;
+		this.modelName = modelName;
+	}
+
+	public String modelName() {
+		return modelName;
+	}
+
+	// ---- request plumbing
+
+	private static Mono<JsonNode> body(ServerRequest req) {
+		return req.bodyToMono(byte[].class)
+			.switchIfEmpty(Mono.error(() -> ApiException.badRequest("the request body is empty", null)))
+			.map(bytes -> {
+				JsonNode n;
+				try {
+					n = JSON.readTree(bytes);
+				}
+				catch (RuntimeException e) {
+					throw ApiException.badRequest("the request body is not valid JSON: " + firstLine(e.getMessage()), null);
+				}
+				if (n == null || !n.isObject()) {
+					throw ApiException.badRequest("the request body must be a JSON object", null);
+				}
+				return n;
+			});
+	}
+
+	private static String firstLine(String s) {
+		if (s == null) {
+			return "";
+		}
+		int nl = s.indexOf('\n');
+		return nl < 0 ? s : s.substring(0, nl);
+	}
+
+	private void checkModel(JsonNode body) {
+		String m = RequestParser.model(body);
+		if (m != null && !m.equals(modelName)) {
+			throw new ApiException(HttpStatus.NOT_FOUND, "invalid_request_error",
+					"The model `" + m + "` does not exist. This server serves `" + modelName + "`.", "model",
+					"model_not_found");
+		}
+	}
+
+	private Engine.Submission submit(int[] prompt, SamplingParams params) {
+		try {
+			return engine.submit(prompt, params, 0);
+		}
+		catch (IllegalArgumentException e) {
+			boolean context = e.getMessage() != null && e.getMessage().contains("maximum context length");
+			throw new ApiException(HttpStatus.BAD_REQUEST, "invalid_request_error", e.getMessage(), null,
+					context ? "context_length_exceeded" : null);
+		}
+	}
+
+	private List<Engine.Submission> submitAll(List<int[]> prompts, SamplingParams params) {
+		List<Engine.Submission> subs = new ArrayList<>();
+		try {
+			for (int[] p : prompts) {
+				subs.add(submit(p, params));
+			}
+		}
+		catch (RuntimeException e) {
+			for (Engine.Submission s : subs) {
+				engine.abort(s.id());
+			}
+			throw e;
+		}
+		return subs;
+	}
+
+	private static String id(String prefix) {
+		return prefix + Long.toHexString(ThreadLocalRandom.current().nextLong()) + Long.toHexString(System.nanoTime());
+	}
+
+	private static Mono<ServerResponse> json(Object o) {
+		return ServerResponse.ok().contentType(MediaType.APPLICATION_JSON).bodyValue(JSON.writeValueAsBytes(o));
+	}
+
+	private static DataBuffer sse(Object o) {
+		String data = o instanceof String s ? s : JSON.writeValueAsString(o);
+		return BUFFERS.wrap(("data: " + data + "\n\n").getBytes(StandardCharsets.UTF_8));
+	}
+
+	/** An SSE response that flushes each event, ends with [DONE], and reports a late error as an error event. */
+	private static Mono<ServerResponse> sseResponse(Flux<DataBuffer> events) {
+		Flux<DataBuffer> all = events.concatWith(Mono.fromSupplier(() -> sse("[DONE]"))).onErrorResume(e -> {
+			ApiException api = ApiErrorHandler.toApi(e);
+			return Flux.just(sse(new Dto.ErrorEnvelope(new Dto.ErrorBody(api.getMessage(), api.type(), api.param(),
+					api.code()))), sse("[DONE]"));
+		});
+		BodyInserter<Flux<DataBuffer>, org.springframework.http.ReactiveHttpOutputMessage> inserter = (out,
+				ctx) -> out.writeAndFlushWith(all.map(b -> Mono.just(b)));
+		return ServerResponse.ok()
+			.contentType(MediaType.TEXT_EVENT_STREAM)
+			.header("Cache-Control", "no-cache")
+			.header("X-Accel-Buffering", "no")
+			.body(inserter);
+	}
+
+	/** One choice being assembled from events. */
+	private final class ChoiceAcc {
+
+		final StringBuilder text = new StringBuilder();
+
+		final List<String> tokens = new ArrayList<>();
+
+		final List<Float> tokenLogprobs = new ArrayList<>();
+
+		final List<Map<String, Float>> top = new ArrayList<>();
+
+		final List<Dto.ChatTokenLogprob> chatLogprobs = new ArrayList<>();
+
+		final List<Integer> offsets = new ArrayList<>();
+
+		String finish;
+
+		int completionTokens;
+
+		int promptTokens;
+
+		int cachedTokens;
+
+		void add(GenerationEvent e, int textBase) {
+			if (e.logprobs() != null) {
+				for (GenerationEvent.TokenLogprob lp : e.logprobs()) {
+					String tok = lp.text();
+					offsets.add(textBase + text.length());
+					tokens.add(tok);
+					tokenLogprobs.add(lp.logprob());
+					Map<String, Float> t = new LinkedHashMap<>();
+					List<Dto.TopLogprob> chatTop = new ArrayList<>();
+					for (int i = 0; i < lp.topTokens().length; i++) {
+						String tt = lp.topTexts()[i];
+						t.putIfAbsent(tt, lp.topLogprobs()[i]);
+						chatTop.add(new Dto.TopLogprob(tt, lp.topLogprobs()[i], bytes(tt)));
+					}
+					top.add(t);
+					chatLogprobs.add(new Dto.ChatTokenLogprob(tok, lp.logprob(), bytes(tok), chatTop));
+				}
+			}
+			text.append(e.text());
+			if (e.finishReason() != null) {
+				finish = e.finishReason();
+				completionTokens = e.completionTokens();
+				promptTokens = e.promptTokens();
+				cachedTokens = e.cachedPromptTokens();
+			}
+		}
+	}
+
+	private static List<Integer> bytes(String s) {
+		byte[] b = s.getBytes(StandardCharsets.UTF_8);
+		List<Integer> out = new ArrayList<>(b.length);
+		for (byte x : b) {
+			out.add(x & 0xff);
+		}
+		return out;
+	}
+
+	private static Dto.Usage usage(int prompt, int completion, int cached) {
+		return new Dto.Usage(prompt, completion, prompt + completion,
+				cached > 0 ? Map.of("cached_tokens", cached) : null);
+	}
+
+	/** Events of all prompts, each tagged with its choice index (prompt index x n + sibling index). */
+	private static Flux<Object[]> indexed(List<Engine.Submission> subs, int n) {
+		List<Flux<Object[]>> fs = new ArrayList<>();
+		for (int p = 0; p < subs.size(); p++) {
+			final int base = p * n;
+			fs.add(subs.get(p).events().map(e -> new Object[] { base + e.index(), e }));
+		}
+		return Flux.merge(fs);
+	}
+
+	// ---- /v1/completions
+
+	public Mono<ServerResponse> completions(ServerRequest req) {
+		return body(req).flatMap(body -> {
+			checkModel(body);
+			List<Object> raw = RequestParser.prompts(body);
+			Integer maxTokens = RequestParser.optInt(body, "max_tokens", 1, Integer.MAX_VALUE);
+			Integer logprobs = RequestParser.optInt(body, "logprobs", 0, 20);
+			boolean echo = RequestParser.optBool(body, "echo", false);
+			boolean stream = RequestParser.optBool(body, "stream", false);
+			boolean includeUsage = stream && RequestParser.optBool(body.path("stream_options"), "include_usage", false);
+			if (echo && logprobs != null) {
+				throw ApiException.badRequest("'echo' together with 'logprobs' is not supported (prompt logprobs are not computed)",
+						"echo");
+			}
+			SamplingParams params = RequestParser.sampling(body, maxTokens == null ? 16 : maxTokens,
+					logprobs == null ? -1 : logprobs);
+			List<int[]> prompts = new ArrayList<>();
+			List<String> promptTexts = new ArrayList<>();
+			for (Object p : raw) {
+				if (p instanceof String s) {
+					prompts.add(tokenizer.encode(s, true));
+					promptTexts.add(s);
+				}
+				else {
+					prompts.add((int[]) p);
+					promptTexts.add(echo ? tokenizer.decode((int[]) p, true) : "");
+				}
+			}
+			int n = params.n();
+			String id = id("cmpl-");
+			long created = System.currentTimeMillis() / 1000;
+			List<Engine.Submission> subs = submitAll(prompts, params);
+			int promptTokens = prompts.stream().mapToInt(a -> a.length).sum();
+			if (stream) {
+				int[] completion = new int[1];
+				boolean[] echoed = new boolean[subs.size() * n];
+				Flux<DataBuffer> chunks = indexed(subs, n).concatMap(ie -> {
+					int index = (int) ie[0];
+					GenerationEvent e = (GenerationEvent) ie[1];
+					String text = e.text();
+					if (echo && !echoed[index]) {
+						echoed[index] = true;
+						text = promptTexts.get(index / n) + text;
+					}
+					if (e.finished()) {
+						completion[0] += e.completionTokens();
+					}
+					if (text.isEmpty() && !e.finished() && e.logprobs() == null) {
+						return Flux.empty();
+					}
+					ChoiceAcc acc = new ChoiceAcc();
+					acc.add(e, 0);
+					Dto.CompletionLogprobs lp = e.logprobs() == null ? null
+							: new Dto.CompletionLogprobs(acc.tokens, acc.tokenLogprobs, acc.top, acc.offsets);
+					return Flux.just(sse(new Dto.Completion(id, "text_completion", created, modelName,
+							List.of(new Dto.CompletionChoice(index, text, lp, e.finishReason())), null)));
+				});
+				if (includeUsage) {
+					chunks = chunks.concatWith(Mono.fromSupplier(() -> sse(new Dto.Completion(id, "text_completion", created,
+							modelName, List.of(), usage(promptTokens, completion[0], 0)))));
+				}
+				return sseResponse(chunks);
+			}
+			Map<Integer, ChoiceAcc> accs = new HashMap<>();
+			return indexed(subs, n).doOnNext(ie -> {
+				int index = (int) ie[0];
+				ChoiceAcc acc = accs.computeIfAbsent(index, k -> new ChoiceAcc());
+				acc.add((GenerationEvent) ie[1], echo ? promptTexts.get(index / n).length() : 0);
+			}).then(Mono.defer(() -> {
+				List<Dto.CompletionChoice> choices = new ArrayList<>();
+				int completion = 0;
+				int cached = 0;
+				for (int i = 0; i < subs.size() * n; i++) {
+					ChoiceAcc acc = accs.get(i);
+					completion += acc.completionTokens;
+					cached += i % n == 0 ? acc.cachedTokens : 0;
+					String text = (echo ? promptTexts.get(i / n) : "") + acc.text;
+					Dto.CompletionLogprobs lp = logprobs == null ? null
+							: new Dto.CompletionLogprobs(acc.tokens, acc.tokenLogprobs, acc.top, acc.offsets);
+					choices.add(new Dto.CompletionChoice(i, text, lp, acc.finish));
+				}
+				return json(new Dto.Completion(id, "text_completion", created, modelName, choices,
+						usage(promptTokens, completion, cached)));
+			}));
+		});
+	}
+
+	// ---- /v1/chat/completions
+
+	private int[] chatPrompt(JsonNode body) {
+		if (template == null) {
+			throw ApiException.badRequest("The model `" + modelName + "` has no chat template (tokenizer_config.json "
+					+ "has no chat_template); use /v1/completions with a prompt instead", "messages");
+		}
+		List<Map<String, Object>> messages = RequestParser.messages(body);
+		@SuppressWarnings("unchecked")
+		List<Object> tools = body.has("tools") && body.get("tools").isArray() ? JSON.convertValue(body.get("tools"), List.class)
+				: null;
+		boolean addGenerationPrompt = RequestParser.optBool(body, "add_generation_prompt", true);
+		String rendered;
+		try {
+			rendered = template.render(messages, tools, addGenerationPrompt, null);
+		}
+		catch (ChatTemplate.TemplateException e) {
+			throw ApiException.badRequest(e.getMessage(), "messages");
+		}
+		return tokenizer.encode(rendered, false);
+	}
+
+	public Mono<ServerResponse> chat(ServerRequest req) {
+		return body(req).flatMap(body -> {
+			checkModel(body);
+			int[] prompt = chatPrompt(body);
+			Integer maxTokens = RequestParser.optInt(body, "max_completion_tokens", 1, Integer.MAX_VALUE);
+			if (maxTokens == null) {
+				maxTokens = RequestParser.optInt(body, "max_tokens", 1, Integer.MAX_VALUE);
+			}
+			boolean logprobs = RequestParser.optBool(body, "logprobs", false);
+			Integer top = RequestParser.optInt(body, "top_logprobs", 0, 20);
+			if (top != null && !logprobs) {
+				throw ApiException.badRequest("'top_logprobs' needs 'logprobs' set to true", "top_logprobs");
+			}
+			boolean stream = RequestParser.optBool(body, "stream", false);
+			boolean includeUsage = stream && RequestParser.optBool(body.path("stream_options"), "include_usage", false);
+			SamplingParams params = RequestParser.sampling(body, maxTokens == null ? 0 : maxTokens,
+					logprobs ? (top == null ? 0 : top) : -1);
+			String id = id("chatcmpl-");
+			long created = System.currentTimeMillis() / 1000;
+			Engine.Submission sub = submit(prompt, params);
+			if (stream) {
+				int n = params.n();
+				Flux<DataBuffer> roles = Flux.range(0, n)
+					.map(i -> sse(new Dto.ChatChunk(id, "chat.completion.chunk", created, modelName,
+							List.of(new Dto.ChatChunkChoice(i, new Dto.Delta("assistant", ""), null, null)), null)));
+				int[] completion = new int[1];
+				Flux<DataBuffer> deltas = sub.events().concatMap(e -> {
+					if (e.finished()) {
+						completion[0] += e.completionTokens();
+					}
+					if (e.text().isEmpty() && !e.finished() && e.logprobs() == null) {
+						return Flux.empty();
+					}
+					ChoiceAcc acc = new ChoiceAcc();
+					acc.add(e, 0);
+					Dto.ChatLogprobs lp = e.logprobs() == null ? null : new Dto.ChatLogprobs(acc.chatLogprobs);
+					Dto.Delta delta = e.finished() && e.text().isEmpty() ? new Dto.Delta(null, null)
+							: new Dto.Delta(null, e.text());
+					return Flux.just(sse(new Dto.ChatChunk(id, "chat.completion.chunk", created, modelName,
+							List.of(new Dto.ChatChunkChoice(e.index(), delta, lp, e.finishReason())), null)));
+				});
+				Flux<DataBuffer> chunks = roles.concatWith(deltas);
+				if (includeUsage) {
+					chunks = chunks.concatWith(Mono.fromSupplier(() -> sse(new Dto.ChatChunk(id, "chat.completion.chunk",
+							created, modelName, List.of(), usage(prompt.length, completion[0], 0)))));
+				}
+				return sseResponse(chunks);
+			}
+			Map<Integer, ChoiceAcc> accs = new HashMap<>();
+			return sub.events()
+				.doOnNext(e -> accs.computeIfAbsent(e.index(), k -> new ChoiceAcc()).add(e, 0))
+				.then(Mono.defer(() -> {
+					List<Dto.ChatChoice> choices = new ArrayList<>();
+					int completion = 0;
+					int cached = 0;
+					for (int i = 0; i < params.n(); i++) {
+						ChoiceAcc acc = accs.get(i);
+						completion += acc.completionTokens;
+						cached = acc.cachedTokens;
+						choices.add(new Dto.ChatChoice(i, new Dto.ChatMessage("assistant", acc.text.toString()),
+								logprobs ? new Dto.ChatLogprobs(acc.chatLogprobs) : null, acc.finish));
+					}
+					return json(new Dto.ChatCompletion(id, "chat.completion", created, modelName, choices,
+							usage(prompt.length, completion, cached)));
+				}));
+		});
+	}
+
+	// ---- the rest
+
+	public Mono<ServerResponse> models(ServerRequest req) {
+		return json(new Dto.ModelList("list",
+				List.of(new Dto.Model(modelName, "model", createdAt, "blockserve", engine.maxModelLen()))));
+	}
+
+	public Mono<ServerResponse> tokenize(ServerRequest req) {
+		return body(req).flatMap(body -> {
+			checkModel(body);
+			int[] ids;
+			if (body.has("messages")) {
+				ids = chatPrompt(body);
+			}
+			else {
+				JsonNode p = body.get("prompt");
+				if (p == null || !p.isString()) {
+					throw ApiException.badRequest("'prompt' (a string) or 'messages' is required", "prompt");
+				}
+				ids = tokenizer.encode(p.asString(), RequestParser.optBool(body, "add_special_tokens", true));
+			}
+			Map<String, Object> out = new LinkedHashMap<>();
+			out.put("count", ids.length);
+			out.put("max_model_len", engine.maxModelLen());
+			out.put("tokens", ids);
+			return json(out);
+		});
+	}
+
+	public Mono<ServerResponse> detokenize(ServerRequest req) {
+		return body(req).flatMap(body -> {
+			checkModel(body);
+			JsonNode t = body.get("tokens");
+			if (t == null || !t.isArray()) {
+				throw ApiException.badRequest("'tokens' must be an array of token ids", "tokens");
+			}
+			int vocab = engine.runtime().model().config().vocabSize();
+			int[] ids = new int[t.size()];
+			for (int i = 0; i < ids.length; i++) {
+				if (!t.get(i).isIntegralNumber() || t.get(i).asInt() < 0 || t.get(i).asInt() >= vocab) {
+					throw ApiException.badRequest("'tokens' must hold token ids in [0, " + vocab + ")", "tokens");
+				}
+				ids[i] = t.get(i).asInt();
+			}
+			return json(Map.of("prompt", tokenizer.decode(ids, false)));
+		});
+	}
+
+	public Mono<ServerResponse> health(ServerRequest req) {
+		return ServerResponse.ok().contentType(MediaType.APPLICATION_JSON).bodyValue("{\"status\":\"ok\"}");
+	}
+
+	static Publisher<DataBuffer> bytes(byte[] b) {
+		return Mono.just(BUFFERS.wrap(b));
+	}
+}

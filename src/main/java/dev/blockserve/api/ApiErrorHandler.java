@@ -1,0 +1,66 @@
+package dev.blockserve.api;
+
+import dev.blockserve.engine.EngineException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import reactor.core.publisher.Mono;
+
+import org.springframework.core.annotation.Order;
+import org.springframework.core.io.buffer.DataBufferLimitException;
+import org.springframework.http.HttpStatus;
+import org.springframework.http.MediaType;
+import org.springframework.web.server.ResponseStatusException;
+import org.springframework.web.server.ServerWebExchange;
+import org.springframework.web.server.WebExceptionHandler;
+
+/**
+ * Every failure as OpenAI's error envelope with the right status: validation 400, unknown model 404,
+ * oversized body 413, malformed JSON 400 (never 500), internal failures 500 with no stack trace in the body.
+ */
+@Order(-2)
+public final class ApiErrorHandler implements WebExceptionHandler {
+
+	private static final Logger log = LoggerFactory.getLogger(ApiErrorHandler.class);
+
+	static ApiException toApi(Throwable t) {
+		for (Throwable c = t; c != null; c = c.getCause()) {
+			if (c instanceof ApiException a) {
+				return a;
+			}
+			if (c instanceof DataBufferLimitException) {
+				return new ApiException(HttpStatus.PAYLOAD_TOO_LARGE, "invalid_request_error",
+						"the request body is too large: " + c.getMessage(), null, "request_too_large");
+			}
+		}
+		if (t instanceof ResponseStatusException rse) {
+			HttpStatus status = HttpStatus.resolve(rse.getStatusCode().value());
+			if (status == null) {
+				status = HttpStatus.BAD_REQUEST;
+			}
+			String msg = status == HttpStatus.NOT_FOUND ? "Not found" : rse.getReason() != null ? rse.getReason() : status.getReasonPhrase();
+			return new ApiException(status, status.is4xxClientError() ? "invalid_request_error" : "server_error", msg,
+					null, null);
+		}
+		if (t instanceof EngineException) {
+			log.warn("Request failed in the engine: {}", t.getMessage());
+			return new ApiException(HttpStatus.INTERNAL_SERVER_ERROR, "server_error", t.getMessage(), null, null);
+		}
+		log.error("Internal error", t);
+		return new ApiException(HttpStatus.INTERNAL_SERVER_ERROR, "server_error",
+				"internal server error (" + t.getClass().getSimpleName() + "); see the server log", null, null);
+	}
+
+	@Override
+	public Mono<Void> handle(ServerWebExchange exchange, Throwable ex) {
+		var response = exchange.getResponse();
+		if (response.isCommitted()) {
+			return Mono.error(ex);
+		}
+		ApiException api = toApi(ex);
+		response.setStatusCode(api.status());
+		response.getHeaders().setContentType(MediaType.APPLICATION_JSON);
+		byte[] body = Api.JSON.writeValueAsBytes(
+				new Dto.ErrorEnvelope(new Dto.ErrorBody(api.getMessage(), api.type(), api.param(), api.code())));
+		return response.writeWith(Api.bytes(body));
+	}
+}

@@ -1,0 +1,78 @@
+package dev.blockserve.api;
+
+import java.util.List;
+import java.util.Map;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.annotation.JsonProperty;
+
+/** The response bodies of the OpenAI API, field for field. */
+public final class Dto {
+
+	private Dto() {
+	}
+
+	public record Usage(@JsonProperty("prompt_tokens") int promptTokens,
+			@JsonProperty("completion_tokens") int completionTokens, @JsonProperty("total_tokens") int totalTokens,
+			@JsonInclude(JsonInclude.Include.NON_NULL) @JsonProperty("prompt_tokens_details") Map<String, Integer> promptTokensDetails) {
+	}
+
+	public record CompletionLogprobs(List<String> tokens, @JsonProperty("token_logprobs") List<Float> tokenLogprobs,
+			@JsonProperty("top_logprobs") List<Map<String, Float>> topLogprobs,
+			@JsonProperty("text_offset") List<Integer> textOffset) {
+	}
+
+	public record CompletionChoice(int index, String text, CompletionLogprobs logprobs,
+			@JsonProperty("finish_reason") String finishReason) {
+	}
+
+	public record Completion(String id, String object, long created, String model, List<CompletionChoice> choices,
+			@JsonInclude(JsonInclude.Include.NON_NULL) Usage usage) {
+	}
+
+	public record ChatMessage(String role, String content) {
+	}
+
+	public record TopLogprob(String token, float logprob, List<Integer> bytes) {
+	}
+
+	public record ChatTokenLogprob(String token, float logprob, List<Integer> bytes,
+			@JsonProperty("top_logprobs") List<TopLogprob> topLogprobs) {
+	}
+
+	public record ChatLogprobs(List<ChatTokenLogprob> content) {
+	}
+
+	public record ChatChoice(int index, ChatMessage message, ChatLogprobs logprobs,
+			@JsonProperty("finish_reason") String finishReason) {
+	}
+
+	public record ChatCompletion(String id, String object, long created, String model, List<ChatChoice> choices,
+			Usage usage) {
+	}
+
+	public record Delta(@JsonInclude(JsonInclude.Include.NON_NULL) String role,
+			@JsonInclude(JsonInclude.Include.NON_NULL) String content) {
+	}
+
+	public record ChatChunkChoice(int index, Delta delta, ChatLogprobs logprobs,
+			@JsonProperty("finish_reason") String finishReason) {
+	}
+
+	public record ChatChunk(String id, String object, long created, String model, List<ChatChunkChoice> choices,
+			@JsonInclude(JsonInclude.Include.NON_NULL) Usage usage) {
+	}
+
+	public record Model(String id, String object, long created, @JsonProperty("owned_by") String ownedBy,
+			@JsonProperty("max_model_len") int maxModelLen) {
+	}
+
+	public record ModelList(String object, List<Model> data) {
+	}
+
+	public record ErrorBody(String message, String type, String param, String code) {
+	}
+
+	public record ErrorEnvelope(ErrorBody error) {
+	}
+}

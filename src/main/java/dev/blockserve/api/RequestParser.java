@@ -1,0 +1,244 @@
+package dev.blockserve.api;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import dev.blockserve.engine.SamplingParams;
+import tools.jackson.databind.JsonNode;
+
+/**
+ * Reads the fields of completion and chat requests with OpenAI's semantics and vLLM's extensions,
+ * rejecting each wrong value with a 400 that names the field. Unknown fields are ignored, as OpenAI does.
+ */
+final class RequestParser {
+
+	private RequestParser() {
+	}
+
+	static Integer optInt(JsonNode body, String field, int min, int max) {
+		JsonNode n = body.get(field);
+		if (n == null || n.isNull()) {
+			return null;
+		}
+		if (!n.isIntegralNumber() || !n.canConvertToInt()) {
+			throw ApiException.badRequest("'" + field + "' must be an integer", field);
+		}
+		int v = n.asInt();
+		if (v < min || v > max) {
+			throw ApiException.badRequest("'" + field + "' must be between " + min + " and " + max + ", got " + v, field);
+		}
+		return v;
+	}
+
+	static Double optNumber(JsonNode body, String field, double min, double max) {
+		JsonNode n = body.get(field);
+		if (n == null || n.isNull()) {
+			return null;
+		}
+		if (!n.isNumber()) {
+			throw ApiException.badRequest("'" + field + "' must be a number", field);
+		}
+		double v = n.asDouble();
+		if (!(v >= min && v <= max)) {
+			throw ApiException.badRequest("'" + field + "' must be between " + min + " and " + max + ", got " + v, field);
+		}
+		return v;
+	}
+
+	static boolean optBool(JsonNode body, String field, boolean dflt) {
+		JsonNode n = body.get(field);
+		if (n == null || n.isNull()) {
+			return dflt;
+		}
+		if (!n.isBoolean()) {
+			throw ApiException.badRequest("'" + field + "' must be a boolean", field);
+		}
+		return n.asBoolean();
+	}
+
+	static List<String> stop(JsonNode body) {
+		JsonNode n = body.get("stop");
+		List<String> out = new ArrayList<>();
+		if (n == null || n.isNull()) {
+			return out;
+		}
+		if (n.isString()) {
+			out.add(n.asString());
+		}
+		else if (n.isArray()) {
+			for (JsonNode s : n) {
+				if (!s.isString()) {
+					throw ApiException.badRequest("'stop' must be a string or an array of strings", "stop");
+				}
+				out.add(s.asString());
+			}
+		}
+		else {
+			throw ApiException.badRequest("'stop' must be a string or an array of strings", "stop");
+		}
+		for (String s : out) {
+			if (s.isEmpty()) {
+				throw ApiException.badRequest("'stop' strings must not be empty", "stop");
+			}
+		}
+		return out;
+	}
+
+	/** The sampling fields shared by both endpoints; {@code maxTokens} 0 means up to the context length. */
+	static SamplingParams sampling(JsonNode body, int maxTokens, int logprobs) {
+		Integer n = optInt(body, "n", 1, 128);
+		Double temperature = optNumber(body, "temperature", 0, 2);
+		Double topP = optNumber(body, "top_p", 0, 1);
+		if (topP != null && topP == 0) {
+			throw ApiException.badRequest("'top_p' must be greater than 0", "top_p");
+		}
+		Integer topK = optInt(body, "top_k", -1, Integer.MAX_VALUE);
+		Double minP = optNumber(body, "min_p", 0, 1);
+		Double presence = optNumber(body, "presence_penalty", -2, 2);
+		Double frequency = optNumber(body, "frequency_penalty", -2, 2);
+		Double repetition = optNumber(body, "repetition_penalty", 0, 10);
+		if (repetition != null && repetition == 0) {
+			throw ApiException.badRequest("'repetition_penalty' must be greater than 0", "repetition_penalty");
+		}
+		JsonNode seedNode = body.get("seed");
+		Long seed = null;
+		if (seedNode != null && !seedNode.isNull()) {
+			if (!seedNode.isIntegralNumber()) {
+				throw ApiException.badRequest("'seed' must be an integer", "seed");
+			}
+			seed = seedNode.asLong();
+		}
+		try {
+			return new SamplingParams(n == null ? 1 : n, maxTokens, temperature == null ? 1.0 : temperature,
+					topK == null ? -1 : topK, topP == null ? 1.0 : topP, minP == null ? 0 : minP,
+					presence == null ? 0 : presence, frequency == null ? 0 : frequency,
+					repetition == null ? 1.0 : repetition, seed, stop(body), null, optBool(body, "ignore_eos", false),
+					logprobs, optBool(body, "skip_special_tokens", true));
+		}
+		catch (IllegalArgumentException e) {
+			throw ApiException.badRequest(e.getMessage(), null);
+		}
+	}
+
+	static String model(JsonNode body) {
+		JsonNode m = body.get("model");
+		if (m == null || m.isNull()) {
+			return null;
+		}
+		if (!m.isString()) {
+			throw ApiException.badRequest("'model' must be a string", "model");
+		}
+		return m.asString();
+	}
+
+	/**
+	 * The prompts of a completion request: a string, an array of strings, an array of token ids, or an
+	 * array of arrays of token ids. Strings come back as strings, token lists as int[].
+	 */
+	static List<Object> prompts(JsonNode body) {
+		JsonNode p = body.get("prompt");
+		if (p == null || p.isNull()) {
+			throw ApiException.badRequest("'prompt' is required", "prompt");
+		}
+		List<Object> out = new ArrayList<>();
+		if (p.isString()) {
+			out.add(p.asString());
+		}
+		else if (p.isArray() && !p.isEmpty() && p.get(0).isIntegralNumber()) {
+			out.add(ids(p));
+		}
+		else if (p.isArray() && !p.isEmpty()) {
+			for (JsonNode e : p) {
+				if (e.isString()) {
+					out.add(e.asString());
+				}
+				else if (e.isArray()) {
+					out.add(ids(e));
+				}
+				else {
+					throw ApiException.badRequest(
+							"'prompt' must be a string, an array of strings, an array of token ids or an array of arrays of token ids",
+							"prompt");
+				}
+			}
+		}
+		else {
+			throw ApiException.badRequest(
+					"'prompt' must be a non-empty string, array of strings, array of token ids or array of token id arrays",
+					"prompt");
+		}
+		return out;
+	}
+
+	private static int[] ids(JsonNode arr) {
+		int[] ids = new int[arr.size()];
+		for (int i = 0; i < ids.length; i++) {
+			JsonNode t = arr.get(i);
+			if (!t.isIntegralNumber() || !t.canConvertToInt()) {
+				throw ApiException.badRequest("token ids in 'prompt' must be integers", "prompt");
+			}
+			ids[i] = t.asInt();
+		}
+		return ids;
+	}
+
+	/** Chat messages as template data: role and content (a string, or text parts joined), plus any other fields. */
+	@SuppressWarnings("unchecked")
+	static List<Map<String, Object>> messages(JsonNode body) {
+		JsonNode ms = body.get("messages");
+		if (ms == null || !ms.isArray() || ms.isEmpty()) {
+			throw ApiException.badRequest("'messages' must be a non-empty array", "messages");
+		}
+		List<Map<String, Object>> out = new ArrayList<>();
+		for (int i = 0; i < ms.size(); i++) {
+			JsonNode m = ms.get(i);
+			String where = "messages[" + i + "]";
+			if (!m.isObject()) {
+				throw ApiException.badRequest(where + " must be an object", "messages");
+			}
+			String role = m.path("role").asString("");
+			if (!List.of("system", "user", "assistant", "tool", "developer").contains(role)) {
+				throw ApiException.badRequest(where + ".role must be one of system, user, assistant, tool, developer",
+						"messages");
+			}
+			Map<String, Object> msg = new LinkedHashMap<>(io.convert(m, Map.class));
+			msg.put("role", role);
+			JsonNode c = m.get("content");
+			if (c == null || c.isNull()) {
+				msg.put("content", "");
+			}
+			else if (c.isString()) {
+				msg.put("content", c.asString());
+			}
+			else if (c.isArray()) {
+				StringBuilder sb = new StringBuilder();
+				for (JsonNode part : c) {
+					if (!"text".equals(part.path("type").asString("")) || !part.path("text").isString()) {
+						throw ApiException.badRequest(where + ".content parts must be {\"type\": \"text\", \"text\": ...} "
+								+ "(this model takes text only)", "messages");
+					}
+					sb.append(part.path("text").asString());
+				}
+				msg.put("content", sb.toString());
+			}
+			else {
+				throw ApiException.badRequest(where + ".content must be a string or an array of text parts", "messages");
+			}
+			out.add(msg);
+		}
+		return out;
+	}
+
+	/** JSON conversion helper. */
+	static final class io {
+
+		private io() {
+		}
+
+		static <T> T convert(JsonNode n, Class<T> type) {
+			return Api.JSON.convertValue(n, type);
+		}
+	}
+}

@@ -1,0 +1,266 @@
+package dev.blockserve.api;
+
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.stream.Collectors;
+import java.io.BufferedReader;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+
+import com.openai.client.OpenAIClient;
+import com.openai.client.okhttp.OpenAIOkHttpClient;
+import com.openai.core.http.StreamResponse;
+import com.openai.errors.BadRequestException;
+import com.openai.errors.NotFoundException;
+import com.openai.models.chat.completions.ChatCompletionCreateParams;
+import com.openai.models.completions.Completion;
+import com.openai.models.completions.CompletionCreateParams;
+import com.openai.models.completions.CompletionChoice;
+import dev.blockserve.BlockserveApplication;
+import dev.blockserve.engine.Engine;
+import dev.blockserve.support.SharedModels;
+import dev.blockserve.support.SharedModels.GoldenCase;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.condition.EnabledIf;
+
+import org.springframework.beans.factory.annotation.Autowired;
+import org.springframework.boot.test.context.SpringBootTest;
+import org.springframework.boot.test.web.server.LocalServerPort;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/** /v1/completions and the error cases, through the official OpenAI Java SDK and raw HTTP. */
+@SpringBootTest(classes = BlockserveApplication.class, webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT,
+		properties = { "blockserve.model=../shared/models/stories260K", "blockserve.kv-cache.num-blocks=1024",
+				"blockserve.api.max-request-size=64KB" })
+@EnabledIf(value = "dev.blockserve.support.SharedModels#present", disabledReason = "../shared/models is absent")
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class CompletionsApiTest {
+
+	@LocalServerPort
+	int port;
+
+	@Autowired
+	Engine engine;
+
+	OpenAIClient client;
+
+	final HttpClient http = HttpClient.newHttpClient();
+
+	@BeforeAll
+	void client() {
+		client = OpenAIOkHttpClient.builder().baseUrl("http://127.0.0.1:" + port + "/v1").apiKey("unused")
+			.maxRetries(0).timeout(Duration.ofSeconds(120)).build();
+	}
+
+	@AfterAll
+	void close() {
+		client.close();
+	}
+
+	CompletionCreateParams.Builder greedy(String prompt, long maxTokens) {
+		return CompletionCreateParams.builder().model("stories260K").prompt(prompt).maxTokens(maxTokens).temperature(0.0);
+	}
+
+	@Test
+	void everyGoldenPromptGivesItsCompletionText() {
+		for (GoldenCase c : SharedModels.golden("stories260K")) {
+			Completion r = client.completions().create(greedy(c.promptText(), 96).build());
+			CompletionChoice choice = r.choices().get(0);
+			assertThat(choice.text()).as("prompt '%s'", c.promptText()).isEqualTo(c.completionText());
+			assertThat(r.model()).isEqualTo("stories260K");
+			assertThat(r.usage().orElseThrow().promptTokens()).isEqualTo(c.promptIds().length);
+			boolean endedOnEos = c.greedyIds().length < 96;
+			assertThat(choice.finishReason().asString()).isEqualTo(endedOnEos ? "stop" : "length");
+		}
+	}
+
+	@Test
+	void streamingConcatenatesToTheSameTextAndEndsWithUsage() {
+		GoldenCase c = SharedModels.golden("stories260K").get(3);
+		StringBuilder text = new StringBuilder();
+		List<Completion> chunks;
+		try (StreamResponse<Completion> s = client.completions()
+			.createStreaming(greedy(c.promptText(), 96)
+				.streamOptions(com.openai.models.chat.completions.ChatCompletionStreamOptions.builder().includeUsage(true).build())
+				.build())) {
+			chunks = s.stream().collect(Collectors.toList());
+		}
+		for (Completion ch : chunks) {
+			ch.choices().forEach(x -> text.append(x.text()));
+		}
+		assertThat(text.toString()).isEqualTo(c.completionText());
+		Completion last = chunks.get(chunks.size() - 1);
+		assertThat(last.choices()).isEmpty();
+		assertThat(last.usage().orElseThrow().completionTokens()).isEqualTo(c.greedyIds().length);
+		assertThat(chunks.get(chunks.size() - 2).choices().get(0).finishReason()).isNotNull();
+	}
+
+	@Test
+	void tokenIdPromptsSeveralPromptsAndN2() {
+		Completion r = client.completions().create(CompletionCreateParams.builder().model("stories260K")
+			.promptOfArrayOfTokenArrays(List.of(List.of(1L, 403L, 407L), List.of(1L)))
+			.maxTokens(8).temperature(0.8).seed(5).n(2).build());
+		assertThat(r.choices()).hasSize(4);
+		assertThat(r.choices().stream().map(CompletionChoice::index)).containsExactly(0L, 1L, 2L, 3L);
+		assertThat(r.usage().orElseThrow().promptTokens()).isEqualTo(4);
+		assertThat(r.usage().orElseThrow().completionTokens()).isEqualTo(32);
+	}
+
+	@Test
+	void stopStringsSeedsAndLogprobs() {
+		GoldenCase c = SharedModels.golden("stories260K").get(0);
+		Completion stopped = client.completions().create(greedy(c.promptText(), 96).stop("girl").build());
+		assertThat(stopped.choices().get(0).text()).isEqualTo(c.completionText().substring(0, c.completionText().indexOf("girl")));
+		assertThat(stopped.choices().get(0).finishReason().asString()).isEqualTo("stop");
+
+		CompletionCreateParams seeded = CompletionCreateParams.builder().model("stories260K").prompt("Tim had a red ball.")
+			.maxTokens(30).temperature(1.0).topP(0.9).seed(42).build();
+		String a = client.completions().create(seeded).choices().get(0).text();
+		String b = client.completions().create(seeded).choices().get(0).text();
+		assertThat(a).isEqualTo(b).isNotEmpty();
+
+		Completion lp = client.completions().create(greedy("Once upon a time", 5).logprobs(3).build());
+		var logprobs = lp.choices().get(0).logprobs().orElseThrow();
+		assertThat(logprobs.tokens().orElseThrow()).hasSize(5);
+		assertThat(logprobs.topLogprobs().orElseThrow()).hasSize(5).allSatisfy(m -> assertThat(m._additionalProperties()).hasSize(3));
+		assertThat(logprobs.tokenLogprobs().orElseThrow()).allSatisfy(v -> assertThat(v).isLessThanOrEqualTo(0.0));
+		assertThat(String.join("", logprobs.tokens().orElseThrow())).isEqualTo(lp.choices().get(0).text());
+	}
+
+	@Test
+	void errorsArriveAsTheSdksExceptionTypes() {
+		assertThatThrownBy(() -> client.completions().create(greedy("x", 5).temperature(-1.0).build()))
+			.isInstanceOfSatisfying(BadRequestException.class, e -> {
+				assertThat(e.statusCode()).isEqualTo(400);
+				assertThat(e.param()).contains("temperature");
+			});
+		assertThatThrownBy(() -> client.completions().create(greedy("x", 5000).build()))
+			.isInstanceOfSatisfying(BadRequestException.class, e -> {
+				assertThat(e.getMessage()).contains("maximum context length is 512").contains("5000 for the completion");
+				assertThat(e.code()).contains("context_length_exceeded");
+			});
+		assertThatThrownBy(() -> client.completions().create(greedy("x", 5).model("gpt-4").build()))
+			.isInstanceOfSatisfying(NotFoundException.class, e -> assertThat(e.getMessage()).contains("gpt-4"));
+		assertThatThrownBy(() -> client.chat().completions().create(ChatCompletionCreateParams.builder()
+			.model("stories260K").addUserMessage("hi").build()))
+			.isInstanceOfSatisfying(BadRequestException.class, e -> assertThat(e.getMessage()).contains("no chat template"));
+	}
+
+	HttpResponse<String> post(String path, String body) throws Exception {
+		return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
+			.header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body)).build(),
+				HttpResponse.BodyHandlers.ofString());
+	}
+
+	@Test
+	void rawErrorBodies() throws Exception {
+		HttpResponse<String> malformed = post("/v1/completions", "{\"model\": \"stories260K\", \"prompt\": ");
+		assertThat(malformed.statusCode()).isEqualTo(400);
+		assertThat(malformed.body()).startsWith("{\"error\":{\"message\":\"the request body is not valid JSON")
+			.contains("\"type\":\"invalid_request_error\"").contains("\"param\":null").contains("\"code\":null");
+		HttpResponse<String> big = post("/v1/completions",
+				"{\"model\": \"stories260K\", \"prompt\": \"" + "a".repeat(100_000) + "\"}");
+		assertThat(big.statusCode()).isEqualTo(413);
+		assertThat(big.body()).contains("\"code\":\"request_too_large\"");
+		HttpResponse<String> wrongType = post("/v1/completions", "{\"prompt\": \"x\", \"max_tokens\": \"ten\"}");
+		assertThat(wrongType.statusCode()).isEqualTo(400);
+		assertThat(wrongType.body()).contains("\"param\":\"max_tokens\"");
+		HttpResponse<String> unknownFields = post("/v1/completions",
+				"{\"prompt\": \"x\", \"max_tokens\": 2, \"frobnicate\": {\"a\": 1}, \"user\": \"u1\"}");
+		assertThat(unknownFields.statusCode()).isEqualTo(200);
+		HttpResponse<String> noRoute = post("/v1/nope", "{}");
+		assertThat(noRoute.statusCode()).isEqualTo(404);
+		assertThat(noRoute.body()).startsWith("{\"error\":");
+		assertThat(post("/v1/completions", "[1,2]").statusCode()).isEqualTo(400);
+		assertThat(post("/v1/completions", "").statusCode()).isEqualTo(400);
+	}
+
+	@Test
+	void rawSseFraming() throws Exception {
+		HttpResponse<String> r = post("/v1/completions",
+				"{\"prompt\": \"Once upon a time\", \"max_tokens\": 6, \"temperature\": 0, \"stream\": true}");
+		assertThat(r.statusCode()).isEqualTo(200);
+		assertThat(r.headers().firstValue("Content-Type").orElse("")).startsWith("text/event-stream");
+		String[] events = r.body().split("\n\n");
+		assertThat(events.length).isGreaterThan(2);
+		for (String e : events) {
+			assertThat(e).startsWith("data: ");
+		}
+		assertThat(events[events.length - 1]).isEqualTo("data: [DONE]");
+		assertThat(events[0]).contains("\"object\":\"text_completion\"").contains("\"finish_reason\":null");
+	}
+
+	@Test
+	void tokenizeDetokenizeModelsHealth() throws Exception {
+		HttpResponse<String> t = post("/tokenize", "{\"prompt\": \"Once upon a time\"}");
+		assertThat(t.body()).isEqualTo("{\"count\":5,\"max_model_len\":512,\"tokens\":[1,403,407,261,378]}");
+		HttpResponse<String> d = post("/detokenize", "{\"tokens\": [403,407,261,378]}");
+		assertThat(d.body()).isEqualTo("{\"prompt\":\"Once upon a time\"}");
+		assertThat(client.models().list().data()).singleElement().satisfies(m -> assertThat(m.id()).isEqualTo("stories260K"));
+		HttpResponse<String> h = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/health")).build(),
+				HttpResponse.BodyHandlers.ofString());
+		assertThat(h.statusCode()).isEqualTo(200);
+	}
+
+	@Test
+	void aCancelledStreamReturnsItsBlocksWithinASecond() throws Exception {
+		HttpResponse<InputStream> r = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/v1/completions"))
+			.header("Content-Type", "application/json")
+			.POST(HttpRequest.BodyPublishers.ofString("{\"prompt\": \"Once\", \"max_tokens\": 480, \"ignore_eos\": true, \"stream\": true}"))
+			.build(), HttpResponse.BodyHandlers.ofInputStream());
+		BufferedReader in = new BufferedReader(new InputStreamReader(r.body(), StandardCharsets.UTF_8));
+		int events = 0;
+		while (events < 5) {
+			if (in.readLine().startsWith("data: ")) {
+				events++;
+			}
+		}
+		assertThat(engine.usedBlocks()).isPositive();
+		r.body().close();
+		long deadline = System.nanoTime() + 1_000_000_000L;
+		while (engine.usedBlocks() > 0 && System.nanoTime() < deadline) {
+			Thread.sleep(10);
+		}
+		assertThat(engine.usedBlocks()).as("blocks held one second after the client went away").isZero();
+	}
+
+	@Test
+	void sixtyFourConcurrentStreamsGiveTheirSoloText() throws Exception {
+		List<GoldenCase> cases = SharedModels.golden("stories260K");
+		ExecutorService pool = Executors.newFixedThreadPool(64);
+		try {
+			List<Future<String>> futures = new ArrayList<>();
+			for (int i = 0; i < 64; i++) {
+				GoldenCase c = cases.get(i % cases.size());
+				futures.add(pool.submit(() -> {
+					StringBuilder sb = new StringBuilder();
+					try (StreamResponse<Completion> s = client.completions().createStreaming(greedy(c.promptText(), 96).build())) {
+						s.stream().forEach(ch -> ch.choices().forEach(x -> sb.append(x.text())));
+					}
+					return sb.toString();
+				}));
+			}
+			for (int i = 0; i < 64; i++) {
+				assertThat(futures.get(i).get()).as("stream %d", i).isEqualTo(cases.get(i % cases.size()).completionText());
+			}
+		}
+		finally {
+			pool.shutdownNow();
+		}
+		engine.checkInvariants();
+	}
+}
