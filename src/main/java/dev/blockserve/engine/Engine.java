@@ -107,6 +107,14 @@ public final class Engine implements AutoCloseable {
 
 	private volatile KvCacheSnapshot snapshot;
 
+	private volatile EngineSnapshot engineSnapshot;
+
+	private long generatedTokens;
+
+	private long promptTokens;
+
+	private double recentTtftMillis;
+
 	private volatile int numRunning;
 
 	private volatile int numWaiting;
@@ -159,6 +167,13 @@ public final class Engine implements AutoCloseable {
 
 	public long preemptions() {
 		return scheduler.preemptions();
+	}
+
+	/** The latest published engine state for the dashboard (refreshed a few times a second while busy). */
+	public EngineSnapshot engineSnapshot() {
+		EngineSnapshot e = engineSnapshot;
+		return e != null ? e
+				: new EngineSnapshot(System.currentTimeMillis(), snapshot, List.of(), 0, 0, 0, 0, 0, 0);
 	}
 
 	/** The latest published snapshot of the block pool (refreshed a few times a second while busy). */
@@ -266,6 +281,17 @@ public final class Engine implements AutoCloseable {
 		long now = System.nanoTime();
 		if (force ? now - lastSnapshotNanos > 20_000_000L : now - lastSnapshotNanos > 200_000_000L) {
 			snapshot = kv.snapshot();
+			List<EngineSnapshot.SequenceInfo> seqs = new ArrayList<>();
+			for (Group g : groups.values()) {
+				for (EngineSequence s : g.seqs) {
+					if (s.status() != Sequence.Status.FINISHED) {
+						seqs.add(new EngineSnapshot.SequenceInfo(s.id(), g.id, s.index, s.status().name(),
+								s.promptLength(), s.numOutputTokens(), s.numComputed()));
+					}
+				}
+			}
+			engineSnapshot = new EngineSnapshot(System.currentTimeMillis(), snapshot, seqs, scheduler.numRunning(),
+					scheduler.numWaiting(), generatedTokens, promptTokens, scheduler.preemptions(), recentTtftMillis);
 			lastSnapshotNanos = now;
 		}
 	}
@@ -344,16 +370,16 @@ public final class Engine implements AutoCloseable {
 				? sampler.sample(logitsRow, 0, p, s.tokens(), s.promptLength(), s.numTokens(), s.rng, s.logprobs)
 				: greedyToken;
 		s.append(token);
-		if (s.numOutputTokens() == 1) {
-			if (g.firstTokenNanos == 0) {
-				g.firstTokenNanos = now;
-				listener.onFirstToken(g.firstScheduledNanos - g.arrivalNanos, now - g.arrivalNanos,
-						now - g.firstScheduledNanos);
-			}
+		if (s.numOutputTokens() == 1 && g.firstTokenNanos == 0) {
+			g.firstTokenNanos = now;
+			promptTokens += g.prompt.length;
+			double ttftMs = (now - g.arrivalNanos) / 1e6;
+			recentTtftMillis = recentTtftMillis == 0 ? ttftMs : 0.8 * recentTtftMillis + 0.2 * ttftMs;
+			listener.onFirstToken(g.firstScheduledNanos - g.arrivalNanos, now - g.arrivalNanos,
+					now - g.firstScheduledNanos, g.prompt.length);
 		}
-		else {
-			listener.onToken(now - s.lastTokenNanos);
-		}
+		generatedTokens++;
+		listener.onToken(s.numOutputTokens() == 1 ? -1 : now - s.lastTokenNanos);
 		s.lastTokenNanos = now;
 		String tokenText = null;
 		String[] topTexts = null;

@@ -13,10 +13,14 @@ public interface EngineListener {
 	default void onPreemption() {
 	}
 
-	/** A request's first token: queue time (arrival to first scheduled) and time to first token. */
-	default void onFirstToken(long queueNanos, long ttftNanos, long prefillNanos) {
+	/**
+	 * A request's first token (once per request, whatever its n): queue time (arrival to first scheduled),
+	 * time to first token, prefill time (first scheduled to first token), and its prompt length.
+	 */
+	default void onFirstToken(long queueNanos, long ttftNanos, long prefillNanos, int promptTokens) {
 	}
 
+	/** Every generated token; {@code interTokenNanos} is the gap since the sequence's previous token, or -1. */
 	default void onToken(long interTokenNanos) {
 	}
 

@@ -1,0 +1,161 @@
+package dev.blockserve.metrics;
+
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.concurrent.TimeUnit;
+
+import dev.blockserve.engine.Engine;
+import dev.blockserve.engine.EngineListener;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.DistributionSummary;
+import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Tags;
+import io.micrometer.core.instrument.Timer;
+
+/**
+ * The metrics an operator of vLLM expects, under blockserve_* names (Prometheus naming by Micrometer:
+ * counters get _total, timers _seconds), each tagged with the served model's name. Event meters are fed
+ * by the engine thread through {@link EngineListener}; gauges read the engine's published state when
+ * scraped. Every meter is created up front, so the engine thread only increments and records.
+ */
+public final class EngineMetrics implements EngineListener {
+
+	// Bucket bounds as vLLM uses them, in seconds.
+	static final double[] TTFT = { 0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5,
+			10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0 };
+
+	static final double[] ITL = { 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+			20.0, 40.0, 80.0 };
+
+	static final double[] REQUEST = { 0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0,
+			120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0 };
+
+	static final double[] ITERATION_TOKENS = { 1, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384 };
+
+	static final double[] ITERATION_SEQS = { 1, 2, 4, 8, 16, 32, 64, 128, 256, 512 };
+
+	private final Tags tags;
+
+	private final Counter promptTokens;
+
+	private final Counter generationTokens;
+
+	private final Counter preemptions;
+
+	private final Counter stop;
+
+	private final Counter length;
+
+	private final Counter abort;
+
+	private final Timer ttft;
+
+	private final Timer itl;
+
+	private final Timer e2e;
+
+	private final Timer queue;
+
+	private final Timer prefill;
+
+	private final Timer decode;
+
+	private final DistributionSummary iterationTokens;
+
+	private final DistributionSummary iterationSeqs;
+
+	public EngineMetrics(MeterRegistry registry, String modelName) {
+		tags = Tags.of("model_name", modelName);
+		promptTokens = Counter.builder("blockserve.prompt.tokens").description("Prompt tokens processed").tags(tags)
+			.register(registry);
+		generationTokens = Counter.builder("blockserve.generation.tokens").description("Tokens generated").tags(tags)
+			.register(registry);
+		preemptions = Counter.builder("blockserve.num.preemptions").description("Sequences preempted (recomputed later)")
+			.tags(tags).register(registry);
+		stop = success(registry, "stop");
+		length = success(registry, "length");
+		abort = success(registry, "abort");
+		ttft = timer(registry, "blockserve.time.to.first.token", "Time from arrival to the first token", TTFT);
+		itl = timer(registry, "blockserve.inter.token.latency", "Time between consecutive tokens of a sequence", ITL);
+		e2e = timer(registry, "blockserve.e2e.request.latency", "Time from arrival to the last token", REQUEST);
+		queue = timer(registry, "blockserve.request.queue.time", "Time from arrival to first scheduled", REQUEST);
+		prefill = timer(registry, "blockserve.request.prefill.time", "Time from first scheduled to first token", REQUEST);
+		decode = timer(registry, "blockserve.request.decode.time", "Time from first token to last token", REQUEST);
+		iterationTokens = DistributionSummary.builder("blockserve.iteration.tokens").description("Tokens per engine step")
+			.tags(tags).serviceLevelObjectives(ITERATION_TOKENS).register(registry);
+		iterationSeqs = DistributionSummary.builder("blockserve.iteration.seqs").description("Sequences per engine step")
+			.tags(tags).serviceLevelObjectives(ITERATION_SEQS).register(registry);
+	}
+
+	private Counter success(MeterRegistry registry, String reason) {
+		return Counter.builder("blockserve.request.success").description("Finished requests by finish reason")
+			.tags(tags).tag("finished_reason", reason).register(registry);
+	}
+
+	private Timer timer(MeterRegistry registry, String name, String description, double[] bucketsSeconds) {
+		return Timer.builder(name).description(description).tags(tags)
+			.serviceLevelObjectives(Arrays.stream(bucketsSeconds).mapToObj(s -> Duration.ofNanos((long) (s * 1e9)))
+				.toArray(Duration[]::new))
+			.register(registry);
+	}
+
+	/** The gauges and function counters that read the engine's published state. */
+	public void bind(MeterRegistry registry, Engine engine) {
+		Gauge.builder("blockserve.num.requests.running", engine, Engine::numRunning)
+			.description("Sequences running on the engine").tags(tags).register(registry);
+		Gauge.builder("blockserve.num.requests.waiting", engine, Engine::numWaiting)
+			.description("Sequences waiting to be scheduled").tags(tags).register(registry);
+		Gauge.builder("blockserve.kv.cache.usage.perc", engine, e -> e.snapshot().usage())
+			.description("Fraction of KV cache blocks in use (0..1)").tags(tags).register(registry);
+		Gauge.builder("blockserve.kv.cache.blocks", engine, e -> e.snapshot().used()).tags(tags).tag("state", "used")
+			.description("KV cache blocks by state").register(registry);
+		Gauge.builder("blockserve.kv.cache.blocks", engine, e -> e.snapshot().cached()).tags(tags).tag("state", "cached")
+			.description("KV cache blocks by state").register(registry);
+		Gauge.builder("blockserve.kv.cache.blocks", engine, e -> e.snapshot().free()).tags(tags).tag("state", "free")
+			.description("KV cache blocks by state").register(registry);
+		FunctionCounter.builder("blockserve.prefix.cache.queries", engine, e -> e.snapshot().prefixQueryTokens())
+			.description("Prompt tokens looked up in the prefix cache").tags(tags).register(registry);
+		FunctionCounter.builder("blockserve.prefix.cache.hits", engine, e -> e.snapshot().prefixHitTokens())
+			.description("Prompt tokens served from the prefix cache").tags(tags).register(registry);
+	}
+
+	@Override
+	public void onStep(int tokens, int seqs, long nanos) {
+		iterationTokens.record(tokens);
+		iterationSeqs.record(seqs);
+	}
+
+	@Override
+	public void onPreemption() {
+		preemptions.increment();
+	}
+
+	@Override
+	public void onFirstToken(long queueNanos, long ttftNanos, long prefillNanos, int prompt) {
+		queue.record(queueNanos, TimeUnit.NANOSECONDS);
+		ttft.record(ttftNanos, TimeUnit.NANOSECONDS);
+		prefill.record(prefillNanos, TimeUnit.NANOSECONDS);
+		promptTokens.increment(prompt);
+	}
+
+	@Override
+	public void onToken(long interTokenNanos) {
+		generationTokens.increment();
+		if (interTokenNanos >= 0) {
+			itl.record(interTokenNanos, TimeUnit.NANOSECONDS);
+		}
+	}
+
+	@Override
+	public void onFinished(String finishReason, long e2eNanos, long decodeNanos, int prompt, int completion) {
+		switch (finishReason) {
+			case "stop" -> stop.increment();
+			case "length" -> length.increment();
+			default -> abort.increment();
+		}
+		e2e.record(e2eNanos, TimeUnit.NANOSECONDS);
+		decode.record(decodeNanos, TimeUnit.NANOSECONDS);
+	}
+}

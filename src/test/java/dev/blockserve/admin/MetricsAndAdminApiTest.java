@@ -1,0 +1,126 @@
+package dev.blockserve.admin;
+
+import java.net.http.HttpResponse;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import dev.blockserve.engine.Engine;
+import org.junit.jupiter.api.Test;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+
+import org.springframework.beans.factory.annotation.Autowired;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+class MetricsAndAdminApiTest extends ObservabilityTestBase {
+
+	static final List<String> METRICS = List.of("blockserve_num_requests_running", "blockserve_num_requests_waiting",
+			"blockserve_kv_cache_usage_perc", "blockserve_kv_cache_blocks", "blockserve_prefix_cache_queries_total",
+			"blockserve_prefix_cache_hits_total", "blockserve_num_preemptions_total", "blockserve_prompt_tokens_total",
+			"blockserve_generation_tokens_total", "blockserve_request_success_total",
+			"blockserve_time_to_first_token_seconds", "blockserve_inter_token_latency_seconds",
+			"blockserve_e2e_request_latency_seconds", "blockserve_request_queue_time_seconds",
+			"blockserve_request_prefill_time_seconds", "blockserve_request_decode_time_seconds",
+			"blockserve_iteration_tokens", "blockserve_iteration_seqs");
+
+	@Autowired
+	Engine engine;
+
+	static double value(String text, String series) {
+		Matcher m = Pattern.compile("(?m)^" + Pattern.quote(series) + " ([0-9.eE+-]+)$").matcher(text);
+		assertThat(m.find()).as("series %s in\n%s", series, text.length() > 3000 ? text.substring(0, 3000) : text).isTrue();
+		return Double.parseDouble(m.group(1));
+	}
+
+	@Test
+	void prometheusTextHasEveryMetricWithSensibleValues() throws Exception {
+		String prompt = "{\"prompt\": \"Once upon a time\", \"max_tokens\": 20, \"temperature\": 0, \"ignore_eos\": true}";
+		HttpResponse<String> first = post("/v1/completions", prompt);
+		assertThat(first.statusCode()).isEqualTo(200);
+		assertThat(post("/v1/completions", prompt).statusCode()).isEqualTo(200); // a prefix-cache hit
+		Thread.sleep(300); // let the engine publish its idle snapshot
+		String text = get("/actuator/prometheus", null).body();
+		for (String m : METRICS) {
+			assertThat(text).as(m).contains("\n" + m);
+		}
+		String tag = "{model_name=\"stories260K\"}";
+		assertThat(value(text, "blockserve_prompt_tokens_total" + tag)).isGreaterThanOrEqualTo(10);
+		assertThat(value(text, "blockserve_generation_tokens_total" + tag)).isGreaterThanOrEqualTo(40);
+		assertThat(value(text, "blockserve_request_success_total{finished_reason=\"length\",model_name=\"stories260K\"}"))
+			.isGreaterThanOrEqualTo(2);
+		assertThat(value(text, "blockserve_prefix_cache_hits_total" + tag)).isPositive();
+		assertThat(value(text, "blockserve_prefix_cache_queries_total" + tag))
+			.isGreaterThanOrEqualTo(value(text, "blockserve_prefix_cache_hits_total" + tag));
+		double usage = value(text, "blockserve_kv_cache_usage_perc" + tag);
+		assertThat(usage).isBetween(0.0, 1.0);
+		double used = value(text, "blockserve_kv_cache_blocks{model_name=\"stories260K\",state=\"used\"}");
+		double cached = value(text, "blockserve_kv_cache_blocks{model_name=\"stories260K\",state=\"cached\"}");
+		double free = value(text, "blockserve_kv_cache_blocks{model_name=\"stories260K\",state=\"free\"}");
+		assertThat(used + cached + free).isEqualTo(2000);
+		assertThat(cached).as("blocks of finished requests stay cached").isPositive();
+		assertThat(value(text, "blockserve_time_to_first_token_seconds_count" + tag)).isGreaterThanOrEqualTo(2);
+		assertThat(value(text, "blockserve_inter_token_latency_seconds_count" + tag)).isGreaterThanOrEqualTo(38);
+		assertThat(text).contains("blockserve_time_to_first_token_seconds_bucket{model_name=\"stories260K\",le=\"0.04\"}");
+		assertThat(value(text, "blockserve_iteration_tokens_count" + tag)).isGreaterThanOrEqualTo(40);
+	}
+
+	@Test
+	void actuatorExposesOnlyHealthInfoMetricsPrometheus() throws Exception {
+		assertThat(get("/actuator/health", null).statusCode()).isEqualTo(200);
+		assertThat(get("/actuator/info", null).statusCode()).isEqualTo(200);
+		assertThat(get("/actuator/metrics", null).statusCode()).isEqualTo(200);
+		for (String closed : List.of("/actuator/env", "/actuator/beans", "/actuator/configprops", "/actuator/heapdump",
+				"/actuator/threaddump", "/actuator/loggers", "/actuator/shutdown")) {
+			assertThat(get(closed, null).statusCode()).as(closed).isEqualTo(404);
+		}
+	}
+
+	@Test
+	void adminNeedsItsKey() throws Exception {
+		assertThat(get("/admin/api/blocks", null).statusCode()).isEqualTo(401);
+		assertThat(get("/admin/api/blocks", "wrong").statusCode()).isEqualTo(401);
+		assertThat(get("/admin/api/blocks", "admin-secret").statusCode()).isEqualTo(200);
+		assertThat(get("/admin/api/blocks?key=admin-secret", null).statusCode()).isEqualTo(200);
+		assertThat(get("/admin?key=admin-secret", null).body()).contains("<canvas id=\"map\"");
+		// the OpenAI API has no keys configured here, so it stays open
+		assertThat(get("/v1/models", null).statusCode()).isEqualTo(200);
+	}
+
+	@Test
+	void snapshotShowsBlocksSharedBySiblingsWithReferenceCountTwo() throws Exception {
+		startLongRequest(2, 400);
+		JsonNode doc = null;
+		long deadline = System.currentTimeMillis() + 20_000;
+		while (System.currentTimeMillis() < deadline) {
+			doc = JsonMapper.builder().build().readTree(get("/admin/api/blocks", "admin-secret").body());
+			if (doc.path("requests").size() == 2 && doc.path("refCounts").size() > 0) {
+				break;
+			}
+			Thread.sleep(20);
+		}
+		assertThat(doc.path("requests").size()).as("two sibling sequences running").isEqualTo(2);
+		JsonNode a = doc.path("requests").get(0).path("blocks");
+		JsonNode b = doc.path("requests").get(1).path("blocks");
+		int shared = 0;
+		for (JsonNode x : a) {
+			for (JsonNode y : b) {
+				if (x.asInt() == y.asInt()) {
+					shared++;
+					assertThat(doc.path("refCounts").path(x.asString()).asInt()).as("block %s", x).isEqualTo(2);
+					assertThat(doc.path("states").asString().charAt(x.asInt())).isEqualTo('2');
+				}
+			}
+		}
+		// 9 prompt tokens in blocks of 4: the two full prompt blocks are shared by both siblings
+		assertThat(shared).isGreaterThanOrEqualTo(2);
+		assertThat(doc.path("refCounts").size()).isEqualTo(shared);
+		String states = doc.path("states").asString();
+		assertThat(states).hasSize(2000);
+		assertThat(states.chars().filter(c -> c == '2').count()).isEqualTo(doc.path("used").asLong());
+		assertThat(doc.path("requests").get(0).path("promptTokens").asInt()).isEqualTo(11);
+		engine.abort(doc.path("requests").get(0).path("requestId").asLong());
+	}
+}
