@@ -1,0 +1,144 @@
+package dev.blockserve.admin;
+
+import java.io.File;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.openqa.selenium.By;
+import org.openqa.selenium.JavascriptExecutor;
+import org.openqa.selenium.OutputType;
+import org.openqa.selenium.TakesScreenshot;
+import org.openqa.selenium.WebElement;
+import org.openqa.selenium.chrome.ChromeDriver;
+import org.openqa.selenium.chrome.ChromeDriverService;
+import org.openqa.selenium.chrome.ChromeOptions;
+import org.openqa.selenium.support.ui.WebDriverWait;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * The dashboard in a real headless Chromium (Debian's chromium and chromium-driver; installed here when
+ * missing and this runs as root): the block map drawn on the canvas matches the snapshot it came from,
+ * and clicking a request highlights exactly its blocks.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class BrowserDashboardTest extends ObservabilityTestBase {
+
+	static final Path CHROMIUM = Path.of("/usr/bin/chromium");
+
+	static final Path CHROMEDRIVER = Path.of("/usr/bin/chromedriver");
+
+	ChromeDriver driver;
+
+	@BeforeAll
+	void browser() throws Exception {
+		if (!Files.isExecutable(CHROMEDRIVER) && "root".equals(System.getProperty("user.name"))) {
+			new ProcessBuilder("sh", "-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver")
+				.inheritIO().start().waitFor();
+		}
+		boolean ci = System.getenv("CI") != null;
+		if (!ci) {
+			Assumptions.assumeTrue(Files.isExecutable(CHROMEDRIVER) && Files.isExecutable(CHROMIUM),
+					"skipped: Debian's chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)");
+		}
+		ChromeOptions options = new ChromeOptions();
+		options.setBinary(CHROMIUM.toFile());
+		options.addArguments("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+				"--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update",
+				"--disable-sync", "--window-size=1400,1000",
+				"--user-data-dir=" + Files.createTempDirectory("blockserve-chromium"));
+		ChromeDriverService service = new ChromeDriverService.Builder().usingDriverExecutable(CHROMEDRIVER.toFile())
+			.usingAnyFreePort().build();
+		driver = new ChromeDriver(service, options);
+	}
+
+	@AfterAll
+	void quit() {
+		if (driver != null) {
+			driver.quit();
+		}
+	}
+
+	/** Counts, on the canvas itself, the cells per colour, together with the snapshot drawn (one JS turn). */
+	@SuppressWarnings("unchecked")
+	Map<String, Object> countCells() {
+		return (Map<String, Object>) ((JavascriptExecutor) driver).executeScript("""
+				const d = window.dashboard, s = d.snapshot, c = document.getElementById('map');
+				const g = c.getContext('2d'), px = g.getImageData(0, 0, c.width, c.height).data;
+				const n = s.numBlocks, cell = c.width / Math.max(1, Math.floor(c.width / Math.max(1, Math.floor(Math.sqrt(c.width * c.width * 0.5625 / n)) > 24 ? 24 : Math.max(1, Math.floor(Math.sqrt(c.width * c.width * 0.5625 / n))))));
+				const css = getComputedStyle(document.documentElement);
+				const hex = v => css.getPropertyValue(v).trim().slice(1).toLowerCase();
+				const used = hex('--used'), shared = hex('--shared'), sel = hex('--sel');
+				const size = Number(c.width) / Math.floor(c.width / 1) ;
+				// recover the layout the page used
+				let cellPx = Math.max(1, Math.floor(Math.sqrt(c.width * c.width * 0.5625 / n))); cellPx = Math.min(cellPx, 24);
+				const cols = Math.floor(c.width / cellPx);
+				let inUse = 0, selected = 0;
+				for (let b = 0; b < n; b++) {
+				  const x = (b % cols) * cellPx, y = Math.floor(b / cols) * cellPx, i = (y * c.width + x) * 4;
+				  const h = [px[i], px[i + 1], px[i + 2]].map(v => v.toString(16).padStart(2, '0')).join('');
+				  if (h === used || h === shared) inUse++;
+				  if (h === sel) { selected++; if (s.states.charCodeAt(b) === 50) inUse++; }
+				}
+				const req = s.requests.find(r => r.id === d.selected);
+				return { inUse, selected, snapshotUsed: s.used, statesUsed: s.states.split('2').length - 1,
+				         selectedBlocks: req ? req.blocks.length : -1, frames: d.frames, requests: s.requests.length };
+				""");
+	}
+
+	@Test
+	void blockMapMatchesTheSnapshotAndSelectionHighlightsTheTable() throws Exception {
+		startLongRequest(2, 450);
+		startLongRequest(1, 450);
+		driver.get(url("/admin?key=admin-secret"));
+		WebDriverWait wait = new WebDriverWait(driver, Duration.ofSeconds(30));
+		wait.until(d -> {
+			Object r = ((JavascriptExecutor) d).executeScript(
+					"return window.dashboard && window.dashboard.snapshot ? window.dashboard.snapshot.requests.length : 0");
+			return ((Number) r).intValue() >= 2;
+		});
+		Map<String, Object> counts = countCells();
+		assertThat(((Number) counts.get("inUse")).intValue()).as("cells drawn as in use vs the snapshot: " + counts)
+			.isEqualTo(((Number) counts.get("snapshotUsed")).intValue())
+			.isEqualTo(((Number) counts.get("statesUsed")).intValue())
+			.isPositive();
+
+		// stories260K finishes a request in about a second, so keep some running and retry until the click
+		// lands on a request that is still alive when its highlighting is read back
+		Map<String, Object> sel = null;
+		for (int attempt = 0; attempt < 20 && (sel == null || ((Number) sel.get("selectedBlocks")).intValue() <= 0); attempt++) {
+			startLongRequest(2, 490);
+			Thread.sleep(150);
+			try {
+				List<WebElement> rows = driver.findElements(By.cssSelector("#rows tr"));
+				if (rows.isEmpty()) {
+					continue;
+				}
+				rows.get(rows.size() - 1).click();
+				sel = countCells();
+			}
+			catch (org.openqa.selenium.StaleElementReferenceException e) {
+				sel = null;
+			}
+		}
+		assertThat(sel).isNotNull();
+		assertThat(((Number) sel.get("selected")).intValue()).as("highlighted cells vs the request's block table: " + sel)
+			.isEqualTo(((Number) sel.get("selectedBlocks")).intValue())
+			.isPositive();
+		assertThat(driver.findElement(By.id("detail")).getText()).contains("prompt").contains("blocks");
+		assertThat(driver.findElement(By.cssSelector("#rows tr.selected"))).isNotNull();
+
+		File shot = ((TakesScreenshot) driver).getScreenshotAs(OutputType.FILE);
+		Path out = Path.of("target", "admin-dashboard.png");
+		Files.copy(shot.toPath(), out, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+		assertThat(Files.size(out)).isGreaterThan(10_000);
+	}
+}
