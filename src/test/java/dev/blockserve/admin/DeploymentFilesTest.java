@@ -1,0 +1,74 @@
+package dev.blockserve.admin;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashSet;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** docker-compose.yml is valid, and the Grafana dashboard asks only for metrics the application exports. */
+class DeploymentFilesTest extends ObservabilityTestBase {
+
+	@Test
+	void grafanaDashboardReferencesOnlyExportedMetrics() throws Exception {
+		post("/v1/completions", "{\"prompt\": \"Once\", \"max_tokens\": 3}");
+		String text = get("/actuator/prometheus", null).body();
+		Set<String> exported = new HashSet<>();
+		Matcher e = Pattern.compile("(?m)^(blockserve_[a-z0-9_]+)[{ ]").matcher(text);
+		while (e.find()) {
+			exported.add(e.group(1));
+		}
+		JsonNode dash = JsonMapper.builder().build().readTree(Path.of("deploy/grafana/dashboards/blockserve.json").toFile());
+		Set<String> referenced = new HashSet<>();
+		for (JsonNode panel : dash.path("panels")) {
+			for (JsonNode target : panel.path("targets")) {
+				Matcher m = Pattern.compile("blockserve_[a-z0-9_]+").matcher(target.path("expr").asString());
+				while (m.find()) {
+					referenced.add(m.group());
+				}
+			}
+		}
+		Matcher v = Pattern.compile("blockserve_[a-z0-9_]+").matcher(dash.path("templating").toString());
+		while (v.find()) {
+			referenced.add(v.group());
+		}
+		assertThat(referenced).hasSizeGreaterThan(15);
+		assertThat(exported).containsAll(referenced);
+		assertThat(Files.readString(Path.of("deploy/prometheus/prometheus.yml"))).contains("/actuator/prometheus");
+	}
+
+	@Test
+	void composeFileIsAcceptedByDockerCompose() throws Exception {
+		String[] cmd = null;
+		if (run("docker", "compose", "version") == 0) {
+			cmd = new String[] { "docker", "compose", "-f", "docker-compose.yml", "config", "--quiet" };
+		}
+		else if (run("docker-compose", "version") == 0) {
+			cmd = new String[] { "docker-compose", "-f", "docker-compose.yml", "config", "--quiet" };
+		}
+		if (System.getenv("CI") == null) {
+			Assumptions.assumeTrue(cmd != null, "skipped: neither the docker compose plugin nor docker-compose is installed");
+		}
+		assertThat(cmd).as("CI installs docker-compose").isNotNull();
+		assertThat(run(cmd)).as(String.join(" ", cmd)).isZero();
+	}
+
+	private static int run(String... cmd) {
+		try {
+			Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+			return p.waitFor(60, TimeUnit.SECONDS) ? p.exitValue() : -1;
+		}
+		catch (Exception e) {
+			return -1;
+		}
+	}
+}
