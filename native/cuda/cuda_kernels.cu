@@ -1,12 +1,21 @@
-// CUDA side of the backend: device management and memory for now. The model's kernels live in
-// their own issue; this file is where they go, behind the same contract as src/bs_kernels.h.
+// CUDA kernels behind the blockserve backend contract (native/README.md). Activations are FP32;
+// matmul weights are BF16 with FP32 accumulation. Bad indices found on the device set a sticky error
+// word instead of touching memory; the Java side checks it at its next synchronising copy.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
+#include <dlfcn.h>
+#include <mma.h>
 
+#include <cfloat>
 #include <cstdio>
+#include <mutex>
 
 #include "cuda_backend.h"
 
 namespace bscuda {
+
+namespace {
 
 thread_local char g_msg[512];
 
@@ -15,6 +24,450 @@ const char* err(const char* op, cudaError_t e) {
   std::snprintf(g_msg, sizeof g_msg, "%s: %s (%s)", op, cudaGetErrorString(e), cudaGetErrorName(e));
   return g_msg;
 }
+
+// After a launch: a configuration error shows up at once, a fault at the next synchronising call.
+const char* launched(const char* op) { return err(op, cudaGetLastError()); }
+
+// Error word: op code in the high 32 bits, the offending value in the low 32 bits.
+__device__ unsigned long long d_error = 0;
+
+enum Op : unsigned { OP_EMBEDDING = 1, OP_KV_WRITE = 2, OP_ATTENTION = 3, OP_BLOCK_COPY = 4, OP_ROPE = 5 };
+
+__device__ void flag(unsigned op, int value) {
+  atomicCAS(&d_error, 0ull, ((unsigned long long)op << 32) | (unsigned)value);
+}
+
+inline unsigned blocks_for(int64_t n, int threads) { return (unsigned)((n + threads - 1) / threads); }
+
+__device__ __forceinline__ float warp_sum(float v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffff, v, o);
+  return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffff, v, o));
+  return v;
+}
+
+// Block-wide sum for blockDim.x a multiple of 32, at most 1024 threads.
+__device__ float block_sum(float v) {
+  __shared__ float part[32];
+  v = warp_sum(v);
+  int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
+  __syncthreads();
+  if (lane == 0) part[wid] = v;
+  __syncthreads();
+  int nw = blockDim.x >> 5;
+  v = lane < nw ? part[lane] : 0.f;
+  v = warp_sum(v);
+  return v;
+}
+
+__device__ float block_max(float v) {
+  __shared__ float part[32];
+  v = warp_max(v);
+  int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
+  __syncthreads();
+  if (lane == 0) part[wid] = v;
+  __syncthreads();
+  int nw = blockDim.x >> 5;
+  v = lane < nw ? part[lane] : -FLT_MAX;
+  v = warp_max(v);
+  return v;
+}
+
+// ---- conversions
+
+__global__ void k_f32_to_bf16(__nv_bfloat16* out, const float* in, int64_t n) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+    out[i] = __float2bfloat16(in[i]);
+}
+
+__global__ void k_bf16_to_f32(float* out, const __nv_bfloat16* in, int64_t n) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+    out[i] = __bfloat162float(in[i]);
+}
+
+__global__ void k_f16_to_f32(float* out, const __half* in, int64_t n) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+    out[i] = __half2float(in[i]);
+}
+
+unsigned grid_for(int64_t n) { return (unsigned)std::min<int64_t>((n + 255) / 256, 65535 * 8); }
+
+// ---- elementwise and row ops
+
+__global__ void k_embedding(float* out, const float* table, const int32_t* ids, int64_t dim, int64_t rows) {
+  int64_t i = blockIdx.x;
+  int id = ids[i];
+  if (id < 0 || id >= rows) {
+    if (threadIdx.x == 0) flag(OP_EMBEDDING, id);
+    return;
+  }
+  for (int64_t j = threadIdx.x; j < dim; j += blockDim.x) out[i * dim + j] = table[(int64_t)id * dim + j];
+}
+
+__global__ void k_rmsnorm(float* out, const float* x, const float* w, int64_t dim, float eps) {
+  const float* xi = x + blockIdx.x * dim;
+  float ss = 0.f;
+  for (int64_t j = threadIdx.x; j < dim; j += blockDim.x) ss += xi[j] * xi[j];
+  ss = block_sum(ss);
+  float r = rsqrtf(ss / (float)dim + eps);
+  float* oi = out + blockIdx.x * dim;
+  for (int64_t j = threadIdx.x; j < dim; j += blockDim.x) oi[j] = xi[j] * r * w[j];
+}
+
+__global__ void k_rope(float* x, const int32_t* pos, const float* cos_sin, int64_t heads, int64_t head_dim, int64_t max_pos) {
+  int64_t t = blockIdx.x;
+  int p = pos[t];
+  if (p < 0 || p >= max_pos) {
+    if (threadIdx.x == 0) flag(OP_ROPE, p);
+    return;
+  }
+  int64_t h2 = head_dim / 2;
+  const float* c = cos_sin + (int64_t)p * head_dim;
+  for (int64_t i = threadIdx.x; i < heads * h2; i += blockDim.x) {
+    int64_t hh = i / h2, j = i % h2;
+    float* v = x + (t * heads + hh) * head_dim;
+    float a = v[j], b = v[j + h2], cs = c[j], sn = c[h2 + j];
+    v[j] = a * cs - b * sn;
+    v[j + h2] = b * cs + a * sn;
+  }
+}
+
+__global__ void k_silu_mul(float* out, const float* g, const float* u, int64_t n) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+    float a = g[i];
+    out[i] = a / (1.f + __expf(-a)) * u[i];
+  }
+}
+
+__global__ void k_add(float* x, const float* y, int64_t n) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) x[i] += y[i];
+}
+
+__global__ void k_kv_write(float* kc, float* vc, const float* k, const float* v, const int32_t* slots, int64_t row,
+                           int64_t num_slots) {
+  int64_t t = blockIdx.x;
+  int s = slots[t];
+  if (s < 0) return;
+  if (s >= num_slots) {
+    if (threadIdx.x == 0) flag(OP_KV_WRITE, s);
+    return;
+  }
+  for (int64_t j = threadIdx.x; j < row; j += blockDim.x) {
+    kc[(int64_t)s * row + j] = k[t * row + j];
+    vc[(int64_t)s * row + j] = v[t * row + j];
+  }
+}
+
+__global__ void k_block_copy(float* kc, float* vc, const int32_t* src, const int32_t* dst, int64_t elems, int64_t num_blocks) {
+  int64_t i = blockIdx.x;
+  int s = src[i], d = dst[i];
+  if (s < 0 || s >= num_blocks || d < 0 || d >= num_blocks) {
+    if (threadIdx.x == 0) flag(OP_BLOCK_COPY, s < 0 || s >= num_blocks ? s : d);
+    return;
+  }
+  for (int64_t j = threadIdx.x; j < elems; j += blockDim.x) {
+    kc[(int64_t)d * elems + j] = kc[(int64_t)s * elems + j];
+    vc[(int64_t)d * elems + j] = vc[(int64_t)s * elems + j];
+  }
+}
+
+__global__ void k_argmax(int32_t* out, const float* logits, int64_t vocab) {
+  const float* l = logits + blockIdx.x * vocab;
+  float best = -FLT_MAX;
+  int idx = 0;
+  for (int64_t j = threadIdx.x; j < vocab; j += blockDim.x)
+    if (l[j] > best) { best = l[j]; idx = (int)j; }
+  // reduce (value, index), the lowest index on ties
+  __shared__ float sv[1024];
+  __shared__ int si[1024];
+  sv[threadIdx.x] = best;
+  si[threadIdx.x] = idx;
+  __syncthreads();
+  for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+    if (threadIdx.x < s) {
+      float ov = sv[threadIdx.x + s];
+      int oi = si[threadIdx.x + s];
+      if (ov > sv[threadIdx.x] || (ov == sv[threadIdx.x] && oi < si[threadIdx.x])) {
+        sv[threadIdx.x] = ov;
+        si[threadIdx.x] = oi;
+      }
+    }
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) out[blockIdx.x] = si[0];
+}
+
+// ---- matmul: out[n,m] = x[n,k] . w[m,k]^T, w BF16
+
+// Decode rows (few rows of x): one warp per output column, weights streamed once per row group of 4.
+__global__ void k_gemv_bf16(float* out, const float* x, const __nv_bfloat16* w, int64_t n, int64_t k, int64_t m) {
+  int64_t col = blockIdx.x * (blockDim.x / 32) + (threadIdx.x >> 5);
+  int lane = threadIdx.x & 31;
+  if (col >= m) return;
+  const __nv_bfloat16* wr = w + col * k;
+  for (int64_t r0 = 0; r0 < n; r0 += 4) {
+    float acc[4] = {0.f, 0.f, 0.f, 0.f};
+    int64_t rows = n - r0 < 4 ? n - r0 : 4;
+    for (int64_t p = lane * 2; p + 1 < k; p += 64) {
+      float2 wv = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(wr + p));
+      for (int r = 0; r < rows; r++) {
+        const float* xr = x + (r0 + r) * k;
+        acc[r] += wv.x * xr[p] + wv.y * xr[p + 1];
+      }
+    }
+    if ((k & 1) && lane == 0) {
+      float wl = __bfloat162float(wr[k - 1]);
+      for (int r = 0; r < rows; r++) acc[r] += wl * x[(r0 + r) * k + k - 1];
+    }
+    for (int r = 0; r < rows; r++) {
+      float s = warp_sum(acc[r]);
+      if (lane == 0) out[(r0 + r) * m + col] = s;
+    }
+  }
+}
+
+// Tensor cores (sm_80+): each warp computes a 16x16 tile of out with BF16 inputs and FP32 accumulation.
+// Needs rows, m and k multiples of 16 (the caller sends the remainder rows to the GEMV kernel).
+__global__ void k_wmma_bf16(float* out, const __nv_bfloat16* x, const __nv_bfloat16* w, int64_t rows, int64_t k, int64_t m) {
+#if __CUDA_ARCH__ >= 800
+  using namespace nvcuda;
+  int warp = (blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+  int64_t tiles_m = m / 16;
+  int64_t tr = warp / tiles_m, tc = warp % tiles_m;
+  if (tr * 16 >= rows) return;
+  wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> a;
+  wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> b;
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> c;
+  wmma::fill_fragment(c, 0.f);
+  for (int64_t p = 0; p < k; p += 16) {
+    wmma::load_matrix_sync(a, x + tr * 16 * k + p, (unsigned)k);
+    // w is [m, k] row-major, i.e. w^T [k, m] column-major with leading dimension k
+    wmma::load_matrix_sync(b, w + tc * 16 * k + p, (unsigned)k);
+    wmma::mma_sync(c, a, b, c);
+  }
+  wmma::store_matrix_sync(out + tr * 16 * m + tc * 16, c, (unsigned)m, wmma::mem_row_major);
+#endif
+}
+
+// ---- cuBLAS, opened at run time so the library loads where it is absent
+
+typedef int (*cublasCreate_t)(void**);
+typedef int (*cublasGemmEx_t)(void*, int, int, int, int, int, const void*, const void*, int, int, const void*, int, int,
+                              const void*, void*, int, int, int, int);
+struct Cublas {
+  void* handle = nullptr;
+  cublasGemmEx_t gemm = nullptr;
+  bool tried = false;
+} g_cublas;
+std::mutex g_cublas_lock;
+
+void open_cublas() {
+  std::lock_guard<std::mutex> g(g_cublas_lock);
+  if (g_cublas.tried) return;
+  g_cublas.tried = true;
+  const char* names[] = {"libcublas.so", "libcublas.so.13", "libcublas.so.12"};
+  for (const char* n : names) {
+    void* lib = dlopen(n, RTLD_NOW | RTLD_LOCAL);
+    if (!lib) continue;
+    auto create = (cublasCreate_t)dlsym(lib, "cublasCreate_v2");
+    auto gemm = (cublasGemmEx_t)dlsym(lib, "cublasGemmEx");
+    void* h = nullptr;
+    if (create && gemm && create(&h) == 0) {
+      g_cublas.handle = h;
+      g_cublas.gemm = gemm;
+      return;
+    }
+  }
+}
+
+// ---- attention
+
+constexpr int PARTITION = 512;  // context tokens per split of the decode kernel
+constexpr int MAX_GROUP = 8;    // query heads per KV head handled by one block
+
+// Split-context decode attention (one query token per sequence). Grid: (kv_heads, seqs, partitions).
+// A block reads each K and V row of its partition once for all query heads of its KV head, writes the
+// partition's max, sum and unnormalised output; k_attn_reduce combines partitions.
+__global__ void k_decode_attn(float* part_out, float* part_ml, const float* q, const float* kc, const float* vc,
+                              const int32_t* bt, int64_t max_blocks, const int32_t* seq_lens, int64_t heads,
+                              int64_t kv_heads, int64_t hd, int64_t bs, int64_t num_blocks, float scale, int parts) {
+  extern __shared__ float sm[];
+  const int kh = blockIdx.x, s = blockIdx.y, p = blockIdx.z;
+  const int group = (int)(heads / kv_heads);
+  const int ctx = seq_lens[s];
+  const int start = p * PARTITION;
+  const int end = min(ctx, start + PARTITION);
+  float* qs = sm;                        // group x hd
+  float* sc = sm + group * hd;           // group x PARTITION
+  const int64_t row = kv_heads * hd;
+  if (start >= end) {
+    // an empty partition contributes nothing
+    for (int g = threadIdx.x; g < group; g += blockDim.x) {
+      int64_t h = (int64_t)kh * group + g;
+      part_ml[((int64_t)s * heads + h) * parts * 2 + p * 2] = -FLT_MAX;
+      part_ml[((int64_t)s * heads + h) * parts * 2 + p * 2 + 1] = 0.f;
+    }
+    return;
+  }
+  for (int i = threadIdx.x; i < group * hd; i += blockDim.x) qs[i] = q[((int64_t)s * heads + (int64_t)kh * group) * hd + i];
+  __syncthreads();
+  const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = blockDim.x >> 5;
+  for (int t = start + wid; t < end; t += nw) {
+    int b = bt[(int64_t)s * max_blocks + t / bs];
+    if (b < 0 || b >= num_blocks) {
+      if (lane == 0) flag(OP_ATTENTION, b);
+      for (int g = 0; g < group; g++) if (lane == 0) sc[g * PARTITION + t - start] = -FLT_MAX;
+      continue;
+    }
+    const float* kr = kc + ((int64_t)b * bs + t % bs) * row + (int64_t)kh * hd;
+    for (int g = 0; g < group; g++) {
+      float d = 0.f;
+      for (int64_t i = lane; i < hd; i += 32) d += qs[g * hd + i] * kr[i];
+      d = warp_sum(d);
+      if (lane == 0) sc[g * PARTITION + t - start] = d * scale;
+    }
+  }
+  __syncthreads();
+  const int n = end - start;
+  for (int g = 0; g < group; g++) {
+    float m = -FLT_MAX;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) m = fmaxf(m, sc[g * PARTITION + i]);
+    m = block_max(m);
+    float l = 0.f;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+      float e = __expf(sc[g * PARTITION + i] - m);
+      sc[g * PARTITION + i] = e;
+      l += e;
+    }
+    l = block_sum(l);
+    if (threadIdx.x == 0) {
+      int64_t h = (int64_t)kh * group + g;
+      part_ml[((int64_t)s * heads + h) * parts * 2 + p * 2] = m;
+      part_ml[((int64_t)s * heads + h) * parts * 2 + p * 2 + 1] = l;
+    }
+  }
+  __syncthreads();
+  // V pass: thread i owns output element (g, d); keys read in order, each row once per block
+  for (int i = threadIdx.x; i < group * hd; i += blockDim.x) {
+    int g = i / (int)hd, d = i % (int)hd;
+    float acc = 0.f;
+    for (int t = start; t < end; t++) {
+      int b = bt[(int64_t)s * max_blocks + t / bs];
+      if (b < 0 || b >= num_blocks) continue;
+      acc += sc[g * PARTITION + t - start] * vc[((int64_t)b * bs + t % bs) * row + (int64_t)kh * hd + d];
+    }
+    int64_t h = (int64_t)kh * group + g;
+    part_out[(((int64_t)s * heads + h) * parts + p) * hd + d] = acc;
+  }
+}
+
+__global__ void k_attn_reduce(float* out, const float* part_out, const float* part_ml, int64_t heads, int64_t hd, int parts) {
+  const int64_t sh = blockIdx.x;  // seq * heads + head
+  const float* ml = part_ml + sh * parts * 2;
+  float M = -FLT_MAX;
+  for (int p = 0; p < parts; p++) M = fmaxf(M, ml[p * 2]);
+  float L = 0.f;
+  for (int p = 0; p < parts; p++) L += ml[p * 2 + 1] * __expf(ml[p * 2] - M);
+  for (int64_t d = threadIdx.x; d < hd; d += blockDim.x) {
+    float acc = 0.f;
+    for (int p = 0; p < parts; p++) acc += part_out[(sh * parts + p) * hd + d] * __expf(ml[p * 2] - M);
+    out[sh * hd + d] = acc / L;
+  }
+}
+
+constexpr int KTILE = 64;  // keys per tile of the prefill kernel
+
+// Mixed-batch attention with an online softmax over key tiles staged in shared memory (memory O(tile)).
+// Grid: (tokens, kv_heads). A block serves one query token for all query heads of one KV head.
+__global__ void k_prefill_attn(float* out, const float* q, const float* kc, const float* vc, const int32_t* bt,
+                               int64_t max_blocks, const int32_t* seq_lens, const int32_t* qstart, int64_t num_seqs,
+                               int64_t heads, int64_t kv_heads, int64_t hd, int64_t bs, int64_t num_blocks, float scale) {
+  extern __shared__ float sm[];
+  const int64_t t = blockIdx.x;
+  const int kh = blockIdx.y;
+  const int group = (int)(heads / kv_heads);
+  // find the sequence of token t (binary search over query_start)
+  int64_t lo = 0, hi = num_seqs - 1;
+  while (lo < hi) {
+    int64_t mid = (lo + hi + 1) / 2;
+    if (qstart[mid] <= t) lo = mid; else hi = mid - 1;
+  }
+  const int64_t s = lo;
+  const int ql = qstart[s + 1] - qstart[s];
+  const int visible = seq_lens[s] - ql + (int)(t - qstart[s]) + 1;
+  const int64_t row = kv_heads * hd;
+  float* qs = sm;                         // group x hd
+  float* ks = qs + group * hd;            // KTILE x hd
+  float* vs = ks + KTILE * hd;            // KTILE x hd
+  float* sc = vs + KTILE * hd;            // group x KTILE
+  float* mrow = sc + group * KTILE;       // group: running max
+  float* lrow = mrow + group;             // group: running sum
+  float* cf = lrow + group;               // group: this tile's rescaling of the running output
+  float* acc = cf + group;                // group x hd: running output
+  for (int i = threadIdx.x; i < group * hd; i += blockDim.x) {
+    qs[i] = q[(t * heads + (int64_t)kh * group) * hd + i];
+    acc[i] = 0.f;
+  }
+  for (int g = threadIdx.x; g < group; g += blockDim.x) { mrow[g] = -FLT_MAX; lrow[g] = 0.f; }
+  __syncthreads();
+  for (int j0 = 0; j0 < visible; j0 += KTILE) {
+    const int n = min(KTILE, visible - j0);
+    for (int i = threadIdx.x; i < n * hd; i += blockDim.x) {
+      int j = j0 + i / (int)hd, d = i % (int)hd;
+      int b = bt[s * max_blocks + j / bs];
+      if (b < 0 || b >= num_blocks) {
+        if (d == 0) flag(OP_ATTENTION, b);
+        ks[i] = 0.f; vs[i] = 0.f;
+        continue;
+      }
+      int64_t off = ((int64_t)b * bs + j % bs) * row + (int64_t)kh * hd + d;
+      ks[i] = kc[off];
+      vs[i] = vc[off];
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < group * n; i += blockDim.x) {
+      int g = i / n, j = i % n;
+      float d = 0.f;
+      for (int64_t e = 0; e < hd; e++) d += qs[g * hd + e] * ks[j * hd + e];
+      sc[g * KTILE + j] = d * scale;
+    }
+    __syncthreads();
+    // per head: new max, rescale running sum and output, add this tile
+    for (int g = threadIdx.x; g < group; g += blockDim.x) {
+      float m = mrow[g];
+      for (int j = 0; j < n; j++) m = fmaxf(m, sc[g * KTILE + j]);
+      float corr = __expf(mrow[g] - m);
+      float l = lrow[g] * corr;
+      for (int j = 0; j < n; j++) {
+        float e = __expf(sc[g * KTILE + j] - m);
+        sc[g * KTILE + j] = e;
+        l += e;
+      }
+      mrow[g] = m;
+      lrow[g] = l;
+      cf[g] = corr;
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < group * hd; i += blockDim.x) {
+      int g = i / (int)hd, d = i % (int)hd;
+      float a = acc[i] * cf[g];
+      for (int j = 0; j < n; j++) a += sc[g * KTILE + j] * vs[j * hd + d];
+      acc[i] = a;
+    }
+    __syncthreads();
+  }
+  for (int i = threadIdx.x; i < group * hd; i += blockDim.x) {
+    int g = i / (int)hd;
+    out[(t * heads + (int64_t)kh * group) * hd + i] = acc[i] / lrow[g];
+  }
+}
+
+}  // namespace
+
+// ---- host API
 
 const char* device_count(int* n) { return err("cudaGetDeviceCount", cudaGetDeviceCount(n)); }
 
@@ -28,6 +481,10 @@ const char* device_info(int dev, char* name, int name_len, size_t* free_b, size_
   return err("cudaMemGetInfo", cudaMemGetInfo(free_b, total_b));
 }
 
+const char* set_device(int dev) { return err("cudaSetDevice", cudaSetDevice(dev)); }
+
+const char* mem_info(size_t* free_b, size_t* total_b) { return err("cudaMemGetInfo", cudaMemGetInfo(free_b, total_b)); }
+
 const char* alloc(void** p, size_t bytes) {
   if (const char* m = err("cudaMalloc", cudaMalloc(p, bytes))) return m;
   return err("cudaMemset", cudaMemset(*p, 0, bytes));
@@ -37,6 +494,192 @@ const char* free(void* p) { return err("cudaFree", cudaFree(p)); }
 
 const char* copy(void* dst, const void* src, size_t bytes, int kind) {
   return err("cudaMemcpy", cudaMemcpy(dst, src, bytes, static_cast<cudaMemcpyKind>(kind)));
+}
+
+const char* synchronize() { return err("cudaDeviceSynchronize", cudaDeviceSynchronize()); }
+
+const char* check_error() {
+  unsigned long long e = 0, zero = 0;
+  if (const char* m = err("cudaMemcpyFromSymbol", cudaMemcpyFromSymbol(&e, d_error, sizeof e))) return m;
+  if (e == 0) return nullptr;
+  if (const char* m = err("cudaMemcpyToSymbol", cudaMemcpyToSymbol(d_error, &zero, sizeof zero))) return m;
+  static const char* names[] = {"?", "embedding", "kv_write", "paged_attention", "block_copy", "rope"};
+  unsigned op = (unsigned)(e >> 32);
+  int value = (int)(unsigned)(e & 0xffffffffu);
+  const char* what = op < 6 ? names[op] : "?";
+  const char* kind = op == OP_EMBEDDING ? "token id" : op == OP_KV_WRITE ? "slot" : op == OP_ROPE ? "position" : "block id";
+  std::snprintf(g_msg, sizeof g_msg, "%s: %s %d is out of range (the op skipped it; output is invalid)", what, kind, value);
+  return g_msg;
+}
+
+const char* f32_to_bf16(uint16_t* out, const float* in, int64_t n) {
+  k_f32_to_bf16<<<grid_for(n), 256>>>(reinterpret_cast<__nv_bfloat16*>(out), in, n);
+  return launched("f32_to_bf16");
+}
+
+const char* bf16_to_f32(float* out, const uint16_t* in, int64_t n) {
+  k_bf16_to_f32<<<grid_for(n), 256>>>(out, reinterpret_cast<const __nv_bfloat16*>(in), n);
+  return launched("bf16_to_f32");
+}
+
+const char* f16_to_f32(float* out, const uint16_t* in, int64_t n) {
+  k_f16_to_f32<<<grid_for(n), 256>>>(out, reinterpret_cast<const __half*>(in), n);
+  return launched("f16_to_f32");
+}
+
+const char* embedding(float* out, const float* table, const int32_t* ids, int64_t n, int64_t dim, int64_t rows) {
+  if (n == 0) return nullptr;
+  k_embedding<<<(unsigned)n, 256>>>(out, table, ids, dim, rows);
+  return launched("embedding");
+}
+
+const char* rmsnorm(float* out, const float* x, const float* w, int64_t n, int64_t dim, float eps) {
+  if (n == 0) return nullptr;
+  k_rmsnorm<<<(unsigned)n, 256>>>(out, x, w, dim, eps);
+  return launched("rmsnorm");
+}
+
+const char* matmul_bf16(float* out, const float* x, uint16_t* x_bf16, const uint16_t* w, int64_t n, int64_t k, int64_t m) {
+  const __nv_bfloat16* wb = reinterpret_cast<const __nv_bfloat16*>(w);
+  int64_t big = (n >= 16 && k % 16 == 0 && m % 16 == 0) ? n / 16 * 16 : 0;
+  if (big > 0) {
+    k_f32_to_bf16<<<grid_for(big * k), 256>>>(reinterpret_cast<__nv_bfloat16*>(x_bf16), x, big * k);
+    if (const char* e = launched("matmul (convert)")) return e;
+    open_cublas();
+    if (g_cublas.gemm) {
+      // column-major view: out^T[m, big] = W[m, k] (k x m col-major, transposed) . X^T[k, big]
+      const float alpha = 1.f, beta = 0.f;
+      int rc = g_cublas.gemm(g_cublas.handle, /*transa*/ 1, /*transb*/ 0, (int)m, (int)big, (int)k, &alpha, wb,
+                             /*CUDA_R_16BF*/ 14, (int)k, x_bf16, 14, (int)k, &beta, out, /*CUDA_R_32F*/ 0, (int)m,
+                             /*CUBLAS_COMPUTE_32F*/ 68, /*CUBLAS_GEMM_DEFAULT*/ -1);
+      if (rc != 0) {
+        std::snprintf(g_msg, sizeof g_msg, "matmul: cublasGemmEx failed with status %d", rc);
+        return g_msg;
+      }
+    } else {
+      int64_t warps = (big / 16) * (m / 16);
+      k_wmma_bf16<<<blocks_for(warps * 32, 128), 128>>>(out, reinterpret_cast<const __nv_bfloat16*>(x_bf16), wb, big, k, m);
+      if (const char* e = launched("matmul (wmma)")) return e;
+    }
+  }
+  if (big < n) {
+    k_gemv_bf16<<<blocks_for(m, 8), 256>>>(out + big * m, x + big * k, wb, n - big, k, m);
+    return launched("matmul (gemv)");
+  }
+  return nullptr;
+}
+
+const char* matmul_impl() {
+  open_cublas();
+  return g_cublas.gemm ? "cublas" : "wmma";
+}
+
+const char* rope(float* x, const int32_t* pos, const float* cos_sin, int64_t n, int64_t heads, int64_t head_dim,
+                 int64_t max_pos) {
+  if (n == 0) return nullptr;
+  k_rope<<<(unsigned)n, 128>>>(x, pos, cos_sin, heads, head_dim, max_pos);
+  return launched("rope");
+}
+
+const char* silu_mul(float* out, const float* gate, const float* up, int64_t count) {
+  k_silu_mul<<<grid_for(count), 256>>>(out, gate, up, count);
+  return launched("silu_mul");
+}
+
+const char* add(float* x, const float* y, int64_t count) {
+  k_add<<<grid_for(count), 256>>>(x, y, count);
+  return launched("add");
+}
+
+const char* kv_write(float* k_cache, float* v_cache, const float* k, const float* v, const int32_t* slots, int64_t n,
+                     int64_t kv_heads, int64_t head_dim, int64_t num_slots) {
+  if (n == 0) return nullptr;
+  k_kv_write<<<(unsigned)n, 128>>>(k_cache, v_cache, k, v, slots, kv_heads * head_dim, num_slots);
+  return launched("kv_write");
+}
+
+int64_t attention_scratch_floats(int64_t num_seqs, int64_t num_heads, int64_t head_dim, int64_t max_context) {
+  int64_t parts = (max_context + PARTITION - 1) / PARTITION;
+  return num_seqs * num_heads * parts * (head_dim + 2);
+}
+
+const char* paged_attention(float* out, const float* q, const float* k_cache, const float* v_cache,
+                            const int32_t* block_tables, int64_t max_blocks_per_seq, const int32_t* seq_lens,
+                            const int32_t* query_start, int64_t num_seqs, int64_t num_tokens, int64_t num_heads,
+                            int64_t num_kv_heads, int64_t head_dim, int64_t block_size, int64_t num_blocks, float scale,
+                            float* scratch) {
+  if (num_kv_heads <= 0 || num_heads % num_kv_heads) {
+    std::snprintf(g_msg, sizeof g_msg, "paged_attention: %lld query heads are not a multiple of %lld kv heads",
+                  (long long)num_heads, (long long)num_kv_heads);
+    return g_msg;
+  }
+  int group = (int)(num_heads / num_kv_heads);
+  if (group > MAX_GROUP * 4) {
+    std::snprintf(g_msg, sizeof g_msg, "paged_attention: GQA group of %d query heads per KV head is not supported", group);
+    return g_msg;
+  }
+  if (num_seqs == 0) return nullptr;
+  if (num_tokens == num_seqs) {
+    int64_t max_context = max_blocks_per_seq * block_size;
+    int parts = (int)((max_context + PARTITION - 1) / PARTITION);
+    float* part_out = scratch;
+    float* part_ml = scratch + num_seqs * num_heads * parts * head_dim;
+    size_t smem = (size_t)group * (head_dim + PARTITION) * sizeof(float);
+    dim3 grid((unsigned)num_kv_heads, (unsigned)num_seqs, (unsigned)parts);
+    k_decode_attn<<<grid, 128, smem>>>(part_out, part_ml, q, k_cache, v_cache, block_tables, max_blocks_per_seq, seq_lens,
+                                       num_heads, num_kv_heads, head_dim, block_size, num_blocks, scale, parts);
+    if (const char* e = launched("paged_attention (decode)")) return e;
+    k_attn_reduce<<<(unsigned)(num_seqs * num_heads), 128>>>(out, part_out, part_ml, num_heads, head_dim, parts);
+    return launched("paged_attention (reduce)");
+  }
+  size_t smem = ((size_t)group * head_dim * 2 + 2 * (size_t)KTILE * head_dim + (size_t)group * KTILE + 3 * (size_t)group) *
+                sizeof(float);
+  if (smem > 48 * 1024) {
+    if (const char* e = err("cudaFuncSetAttribute", cudaFuncSetAttribute(k_prefill_attn,
+                                                                         cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                                         (int)smem)))
+      return e;
+  }
+  dim3 grid((unsigned)num_tokens, (unsigned)num_kv_heads);
+  k_prefill_attn<<<grid, 128, smem>>>(out, q, k_cache, v_cache, block_tables, max_blocks_per_seq, seq_lens, query_start,
+                                      num_seqs, num_heads, num_kv_heads, head_dim, block_size, num_blocks, scale);
+  return launched("paged_attention (prefill)");
+}
+
+const char* block_copy(float* k_cache, float* v_cache, const int32_t* src, const int32_t* dst, int64_t n,
+                       int64_t block_elems, int64_t num_blocks) {
+  if (n == 0) return nullptr;
+  k_block_copy<<<(unsigned)n, 256>>>(k_cache, v_cache, src, dst, block_elems, num_blocks);
+  return launched("block_copy");
+}
+
+const char* argmax(int32_t* out, const float* logits, int64_t n, int64_t vocab) {
+  if (n == 0) return nullptr;
+  k_argmax<<<(unsigned)n, 1024>>>(out, logits, vocab);
+  return launched("argmax");
+}
+
+const char* d2d_bandwidth(size_t bytes, int iters, double* gbps) {
+  void *a = nullptr, *b = nullptr;
+  if (const char* m = err("cudaMalloc", cudaMalloc(&a, bytes))) return m;
+  if (const char* m = err("cudaMalloc", cudaMalloc(&b, bytes))) { cudaFree(a); return m; }
+  cudaEvent_t e0, e1;
+  cudaEventCreate(&e0);
+  cudaEventCreate(&e1);
+  cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice);
+  cudaEventRecord(e0);
+  for (int i = 0; i < iters; i++) cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice);
+  cudaEventRecord(e1);
+  cudaEventSynchronize(e1);
+  float ms = 0;
+  cudaEventElapsedTime(&ms, e0, e1);
+  cudaEventDestroy(e0);
+  cudaEventDestroy(e1);
+  cudaFree(a);
+  cudaFree(b);
+  // a copy reads and writes every byte
+  *gbps = 2.0 * bytes * iters / (ms / 1e3) / 1e9;
+  return err("d2d_bandwidth", cudaGetLastError());
 }
 
 }  // namespace bscuda

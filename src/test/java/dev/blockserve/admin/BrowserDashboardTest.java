@@ -96,8 +96,23 @@ class BrowserDashboardTest extends ObservabilityTestBase {
 
 	@Test
 	void blockMapMatchesTheSnapshotAndSelectionHighlightsTheTable() throws Exception {
-		startLongRequest(2, 450);
-		startLongRequest(1, 450);
+		// stories260K finishes a request in about a second: keep a bounded load running for the whole test
+		java.util.concurrent.ScheduledExecutorService load = java.util.concurrent.Executors.newSingleThreadScheduledExecutor();
+		java.util.concurrent.atomic.AtomicInteger started = new java.util.concurrent.atomic.AtomicInteger();
+		load.scheduleAtFixedRate(() -> {
+			if (started.incrementAndGet() <= 200) {
+				startLongRequest(2, 490);
+			}
+		}, 0, 250, java.util.concurrent.TimeUnit.MILLISECONDS);
+		try {
+			checkDashboard();
+		}
+		finally {
+			load.shutdownNow();
+		}
+	}
+
+	void checkDashboard() throws Exception {
 		driver.get(url("/admin?key=admin-secret"));
 		WebDriverWait wait = new WebDriverWait(driver, Duration.ofSeconds(30));
 		wait.until(d -> {
@@ -115,7 +130,6 @@ class BrowserDashboardTest extends ObservabilityTestBase {
 		// lands on a request that is still alive when its highlighting is read back
 		Map<String, Object> sel = null;
 		for (int attempt = 0; attempt < 20 && (sel == null || ((Number) sel.get("selectedBlocks")).intValue() <= 0); attempt++) {
-			startLongRequest(2, 490);
 			Thread.sleep(150);
 			try {
 				List<WebElement> rows = driver.findElements(By.cssSelector("#rows tr"));
