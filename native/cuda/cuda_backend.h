@@ -29,6 +29,8 @@ const char* embedding(float* out, const float* table, const int32_t* ids, int64_
 const char* rmsnorm(float* out, const float* x, const float* w, int64_t n, int64_t dim, float eps);
 // out[n,m] = x[n,k] . w[m,k]^T with w in BF16, FP32 accumulation. x_bf16 is scratch of n*k values.
 const char* matmul_bf16(float* out, const float* x, uint16_t* x_bf16, const uint16_t* w, int64_t n, int64_t k, int64_t m);
+// out[n,m] = x[n,k] . w[m,k]^T all in FP32 (exact-reference mode, and models served in FP32).
+const char* matmul_f32(float* out, const float* x, const float* w, int64_t n, int64_t k, int64_t m);
 const char* rope(float* x, const int32_t* pos, const float* cos_sin, int64_t n, int64_t heads, int64_t head_dim,
                  int64_t max_pos);
 const char* silu_mul(float* out, const float* gate, const float* up, int64_t count);

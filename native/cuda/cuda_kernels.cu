@@ -252,6 +252,24 @@ __global__ void k_wmma_bf16(float* out, const __nv_bfloat16* x, const __nv_bfloa
 #endif
 }
 
+// FP32 matmul: 16x16 output tile per block, x and w tiles staged through shared memory.
+__global__ void k_sgemm(float* out, const float* x, const float* w, int64_t n, int64_t k, int64_t m) {
+  __shared__ float xs[16][17];
+  __shared__ float ws[16][17];
+  int64_t row = blockIdx.y * 16 + threadIdx.y, col = blockIdx.x * 16 + threadIdx.x;
+  float acc = 0.f;
+  for (int64_t p = 0; p < k; p += 16) {
+    int64_t xr = blockIdx.y * 16 + threadIdx.y, xc = p + threadIdx.x;
+    xs[threadIdx.y][threadIdx.x] = xr < n && xc < k ? x[xr * k + xc] : 0.f;
+    int64_t wr = blockIdx.x * 16 + threadIdx.y, wc = p + threadIdx.x;
+    ws[threadIdx.y][threadIdx.x] = wr < m && wc < k ? w[wr * k + wc] : 0.f;
+    __syncthreads();
+    for (int e = 0; e < 16; e++) acc += xs[threadIdx.y][e] * ws[threadIdx.x][e];
+    __syncthreads();
+  }
+  if (row < n && col < m) out[row * m + col] = acc;
+}
+
 // ---- cuBLAS, opened at run time so the library loads where it is absent
 
 typedef int (*cublasCreate_t)(void**);
@@ -567,6 +585,12 @@ const char* matmul_bf16(float* out, const float* x, uint16_t* x_bf16, const uint
     return launched("matmul (gemv)");
   }
   return nullptr;
+}
+
+const char* matmul_f32(float* out, const float* x, const float* w, int64_t n, int64_t k, int64_t m) {
+  dim3 grid((unsigned)((m + 15) / 16), (unsigned)((n + 15) / 16));
+  k_sgemm<<<grid, dim3(16, 16)>>>(out, x, w, n, k, m);
+  return launched("matmul (fp32)");
 }
 
 const char* matmul_impl() {

@@ -6,7 +6,7 @@ import java.util.HashMap;
 import java.util.Map;
 
 import dev.blockserve.backend.Backend;
-import dev.blockserve.backend.CpuBackend;
+import dev.blockserve.backend.Backends;
 import dev.blockserve.engine.Engine;
 import dev.blockserve.engine.EngineConfig;
 import dev.blockserve.engine.EngineListener;
@@ -30,9 +30,7 @@ public class BlockserveConfiguration {
 
 	@Bean(destroyMethod = "close")
 	Backend backend(BlockserveProperties props) {
-		CpuBackend b = new CpuBackend(props.threads());
-		log.info("Backend: cpu, {} kernel threads", b.threads());
-		return b;
+		return Backends.open(props.device(), props.threads(), log::info);
 	}
 
 	@Bean
@@ -57,7 +55,7 @@ public class BlockserveConfiguration {
 		var kv = props.kvCache();
 		long t0 = System.nanoTime();
 		ModelRuntime rt = new ModelRuntime(served.directory(), served.name(), backend, props.maxModelLen(),
-				kv.blockSize(), kv.numBlocks(), kv.memory().toBytes());
+				kv.blockSize(), kv.numBlocks(), kv.memory().toBytes(), kv.gpuMemoryUtilization());
 		var c = rt.model().config();
 		log.info("Loaded model {} in {} ms: {} layers, hidden {}, heads {}/{}, vocab {}, context {}; KV cache {} blocks of {} tokens",
 				rt.name(), (System.nanoTime() - t0) / 1_000_000, c.numLayers(), c.hiddenSize(), c.numHeads(),
@@ -67,7 +65,8 @@ public class BlockserveConfiguration {
 
 	@Bean(destroyMethod = "close")
 	Engine engine(ModelRuntime runtime, BlockserveProperties props, ObjectProvider<EngineListener> listeners) {
-		SchedulerConfig sc = props.scheduler().toConfig(SchedulerConfig.cpuDefaults());
+		SchedulerConfig sc = props.scheduler()
+			.toConfig(runtime.backend().name().equals("cuda") ? SchedulerConfig.gpuDefaults() : SchedulerConfig.cpuDefaults());
 		log.info("Scheduler: {} sequences, {} tokens per step, prefill chunks of {}, policy {}; prefix caching {}",
 				sc.maxNumSeqs(), sc.maxNumBatchedTokens(), sc.longPrefillTokenThreshold(), sc.policy(),
 				props.kvCache().prefixCaching() ? "on" : "off");

@@ -11,6 +11,7 @@ import org.springframework.util.unit.DataSize;
  * @param model a model directory (Hugging Face layout) or a Hugging Face repository id
  * @param servedModelName the name clients give as "model"; default: the repository id or directory name
  * @param hubOffline never download (as HF_HUB_OFFLINE=1 does)
+ * @param device auto (CUDA when a GPU and the CUDA library are usable, else CPU), cpu or cuda
  * @param maxModelLen the longest sequence served; 0 for the model's max_position_embeddings
  * @param threads CPU kernel threads; 0 for one per processor
  * @param kvCache the paged KV cache
@@ -18,7 +19,8 @@ import org.springframework.util.unit.DataSize;
  */
 @ConfigurationProperties("blockserve")
 public record BlockserveProperties(@DefaultValue(BlockserveProperties.DEFAULT_MODEL) String model,
-		String servedModelName, @DefaultValue("false") boolean hubOffline, @DefaultValue("0") int maxModelLen,
+		String servedModelName, @DefaultValue("false") boolean hubOffline, @DefaultValue("auto") String device,
+		@DefaultValue("0") int maxModelLen,
 		@DefaultValue("0") int threads, @DefaultValue KvCache kvCache, @DefaultValue Scheduler scheduler) {
 
 	public static final String DEFAULT_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct";
@@ -26,6 +28,9 @@ public record BlockserveProperties(@DefaultValue(BlockserveProperties.DEFAULT_MO
 	public BlockserveProperties {
 		if (maxModelLen < 0) {
 			throw new IllegalArgumentException("blockserve.max-model-len must be >= 0, got " + maxModelLen);
+		}
+		if (!java.util.List.of("auto", "cpu", "cuda").contains(device.toLowerCase(java.util.Locale.ROOT))) {
+			throw new IllegalArgumentException("blockserve.device must be auto, cpu or cuda, got '" + device + "'");
 		}
 		if (threads < 0) {
 			throw new IllegalArgumentException("blockserve.threads must be >= 0, got " + threads);

@@ -41,6 +41,15 @@ public final class ModelRuntime implements AutoCloseable {
 	/** @param name the name clients use for this model (the "model" field of requests) */
 	public ModelRuntime(Path dir, String name, Backend backend, int maxModelLen, int blockSize, int numBlocks,
 			long cacheBytes) {
+		this(dir, name, backend, maxModelLen, blockSize, numBlocks, cacheBytes, 0.9);
+	}
+
+	/**
+	 * @param gpuMemoryUtilization on a GPU, the KV cache takes this fraction of the device memory still
+	 * free once the weights are loaded (when numBlocks is 0); {@code cacheBytes} is the CPU budget
+	 */
+	public ModelRuntime(Path dir, String name, Backend backend, int maxModelLen, int blockSize, int numBlocks,
+			long cacheBytes, double gpuMemoryUtilization) {
 		if (!Files.isDirectory(dir)) {
 			throw new ModelLoadException(dir + " is not a directory (set blockserve.model to a model folder)");
 		}
@@ -52,6 +61,9 @@ public final class ModelRuntime implements AutoCloseable {
 		try {
 			t = TextTokenizer.load(dir);
 			var c = m.config();
+			if (backend instanceof dev.blockserve.backend.CudaBackend cuda) {
+				cacheBytes = (long) (cuda.freeMemory() * gpuMemoryUtilization);
+			}
 			int blocks = numBlocks > 0 ? numBlocks
 					: (int) Math.min(Integer.MAX_VALUE,
 							cacheBytes / KvCacheMemory.bytesPerBlock(c.numLayers(), blockSize, c.numKvHeads(), c.headDim()));

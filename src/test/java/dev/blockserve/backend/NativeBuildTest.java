@@ -38,6 +38,16 @@ class NativeBuildTest {
 			.hasMessageContaining("CMake");
 	}
 
+	@Test
+	void gpuScriptRefusesToPassWithoutAGpu() throws Exception {
+		org.junit.jupiter.api.Assumptions.assumeTrue(CudaBackend.deviceCount() == 0, "a GPU is present: run.sh would really run");
+		Process p = new ProcessBuilder("bash", "native/tests/gpu/run.sh").redirectErrorStream(true)
+			.redirectOutput(ProcessBuilder.Redirect.PIPE).start();
+		String out = new String(p.getInputStream().readAllBytes());
+		assertThat(p.waitFor()).as(out).isEqualTo(2);
+		assertThat(out).contains("no NVIDIA GPU found").contains("nothing was built or tested").doesNotContain("PASS");
+	}
+
 	private static boolean onPath(String exe) {
 		for (String d : System.getenv().getOrDefault("PATH", "").split(File.pathSeparator)) {
 			if (Files.isExecutable(Path.of(d, exe))) {

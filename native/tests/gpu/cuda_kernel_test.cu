@@ -1,0 +1,323 @@
+// Every CUDA kernel against the CPU library on random inputs, then benchmarks. Needs a GPU; run it
+// through run.sh. Exit code: 0 when every check passes. Writes the full results to argv[1] if given.
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdarg>
+#include <functional>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "bs_kernels.h"
+#include "cuda_backend.h"
+
+static int failures = 0;
+static FILE* results = nullptr;
+
+static void say(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char* fmt, ...) {
+  char buf[1024];
+  va_list a;
+  va_start(a, fmt);
+  vsnprintf(buf, sizeof buf, fmt, a);
+  va_end(a);
+  fputs(buf, stdout);
+  if (results) fputs(buf, results);
+}
+
+static void ok(const char* what, const char* err) {
+  if (err) {
+    say("FAIL %s: %s\n", what, err);
+    exit(1);
+  }
+}
+
+template <typename T>
+struct Dev {
+  T* p = nullptr;
+  size_t n = 0;
+  explicit Dev(size_t count) : n(count) { ok("alloc", bscuda::alloc((void**)&p, std::max<size_t>(1, n) * sizeof(T))); }
+  Dev(const std::vector<T>& h) : Dev(h.size()) { ok("upload", bscuda::copy(p, h.data(), n * sizeof(T), 1)); }
+  std::vector<T> get() const {
+    std::vector<T> h(n);
+    ok("download", bscuda::copy(h.data(), p, n * sizeof(T), 2));
+    return h;
+  }
+  ~Dev() { bscuda::free(p); }
+};
+
+static std::mt19937 rng(2026);
+static std::vector<float> rnd(size_t n, float lo = -1, float hi = 1) {
+  std::uniform_real_distribution<float> u(lo, hi);
+  std::vector<float> v(n);
+  for (auto& x : v) x = u(rng);
+  return v;
+}
+
+static void compare(const std::string& what, const std::vector<float>& ref, const std::vector<float>& got, double tol) {
+  double worst = 0, scale = 1e-6;
+  for (size_t i = 0; i < ref.size(); i++) {
+    worst = std::max(worst, (double)std::fabs(ref[i] - got[i]));
+    scale = std::max(scale, (double)std::fabs(ref[i]));
+  }
+  double rel = worst / scale;
+  bool pass = rel <= tol;
+  if (!pass) failures++;
+  say("%-58s rel err %.2e (tol %.0e) %s\n", what.c_str(), rel, tol, pass ? "ok" : "FAIL");
+}
+
+static uint16_t to_bf16(float f) {
+  uint32_t u;
+  memcpy(&u, &f, 4);
+  u += 0x7fff + ((u >> 16) & 1);  // round to nearest even
+  return (uint16_t)(u >> 16);
+}
+static float from_bf16(uint16_t b) {
+  uint32_t u = (uint32_t)b << 16;
+  float f;
+  memcpy(&f, &u, 4);
+  return f;
+}
+
+struct AttnCase {
+  int seqs, heads, kvh, hd, bs, maxctx;
+  bool decode;
+};
+
+// Builds a random mixed (or decode) batch, runs CPU and GPU attention, compares.
+static void attention_case(const AttnCase& c) {
+  std::uniform_int_distribution<int> len(1, c.maxctx);
+  std::vector<int> lens(c.seqs), qs(c.seqs + 1, 0);
+  int maxb = 0, total_blocks = 0;
+  for (int s = 0; s < c.seqs; s++) {
+    lens[s] = len(rng);
+    int ql = c.decode ? 1 : std::uniform_int_distribution<int>(1, std::min(lens[s], 70))(rng);
+    qs[s + 1] = qs[s] + ql;
+    int nb = (lens[s] + c.bs - 1) / c.bs;
+    maxb = std::max(maxb, nb);
+    total_blocks += nb;
+  }
+  int T = qs[c.seqs], nblocks = total_blocks + 3;
+  std::vector<int> ids(nblocks);
+  std::iota(ids.begin(), ids.end(), 0);
+  std::shuffle(ids.begin(), ids.end(), rng);
+  std::vector<int> bt((size_t)c.seqs * maxb, 0);
+  int next = 0;
+  for (int s = 0; s < c.seqs; s++)
+    for (int b = 0; b < (lens[s] + c.bs - 1) / c.bs; b++) bt[(size_t)s * maxb + b] = ids[next++];
+  size_t cache = (size_t)nblocks * c.bs * c.kvh * c.hd;
+  auto kc = rnd(cache), vc = rnd(cache), q = rnd((size_t)T * c.heads * c.hd);
+  float scale = 1.f / std::sqrt((float)c.hd);
+  std::vector<float> ref((size_t)T * c.heads * c.hd);
+  ok("cpu attention", bs::paged_attention(ref.data(), q.data(), kc.data(), vc.data(), bt.data(), maxb, lens.data(), qs.data(),
+                                          c.seqs, T, c.heads, c.kvh, c.hd, c.bs, nblocks, scale));
+  Dev<float> dq(q), dk(kc), dv(vc), dout(ref.size()),
+      scratch((size_t)bscuda::attention_scratch_floats(c.seqs, c.heads, c.hd, (int64_t)maxb * c.bs));
+  Dev<int> dbt(bt), dl(lens), dqs(qs);
+  ok("gpu attention", bscuda::paged_attention(dout.p, dq.p, dk.p, dv.p, dbt.p, maxb, dl.p, dqs.p, c.seqs, T, c.heads, c.kvh,
+                                              c.hd, c.bs, nblocks, scale, scratch.p));
+  char name[160];
+  snprintf(name, sizeof name, "%s attention seqs=%d hd=%d bs=%d gqa=%d ctx<=%d", c.decode ? "decode " : "prefill", c.seqs,
+           c.hd, c.bs, c.heads / c.kvh, c.maxctx);
+  compare(name, ref, dout.get(), 1e-5);
+}
+
+static float time_ms(const std::function<void()>& f, int iters) {
+  cudaEvent_t a, b;
+  cudaEventCreate(&a);
+  cudaEventCreate(&b);
+  f();
+  cudaDeviceSynchronize();
+  cudaEventRecord(a);
+  for (int i = 0; i < iters; i++) f();
+  cudaEventRecord(b);
+  cudaEventSynchronize(b);
+  float ms = 0;
+  cudaEventElapsedTime(&ms, a, b);
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  return ms / iters;
+}
+
+int main(int argc, char** argv) {
+  if (argc > 1) results = fopen(argv[1], "w");
+  int n = 0;
+  if (bscuda::device_count(&n) || n == 0) {
+    say("no CUDA device: nothing was tested\n");
+    return 2;
+  }
+  char name[256];
+  size_t fb, tb;
+  int ma, mi;
+  ok("device", bscuda::device_info(0, name, sizeof name, &fb, &tb, &ma, &mi));
+  say("device: %s (sm_%d%d), %.1f GiB, matmul: %s\n\n", name, ma, mi, tb / 1073741824.0, bscuda::matmul_impl());
+
+  // --- elementwise and row ops
+  {
+    int rows = 37, dim = 576, vocab = 300;
+    auto table = rnd((size_t)vocab * dim);
+    std::vector<int> ids(rows);
+    for (auto& i : ids) i = std::uniform_int_distribution<int>(0, vocab - 1)(rng);
+    std::vector<float> ref((size_t)rows * dim);
+    bs::embedding(ref.data(), table.data(), ids.data(), rows, dim, vocab);
+    Dev<float> dt(table), dout(ref.size());
+    Dev<int> di(ids);
+    ok("embedding", bscuda::embedding(dout.p, dt.p, di.p, rows, dim, vocab));
+    compare("embedding", ref, dout.get(), 0);
+
+    auto x = rnd((size_t)rows * dim), w = rnd(dim, 0.5f, 1.5f);
+    bs::rmsnorm(ref.data(), x.data(), w.data(), rows, dim, 1e-5f);
+    Dev<float> dx(x), dw(w);
+    ok("rmsnorm", bscuda::rmsnorm(dout.p, dx.p, dw.p, rows, dim, 1e-5f));
+    compare("rmsnorm", ref, dout.get(), 1e-5);
+
+    int heads = 9, hd = 64, maxpos = 2048;
+    auto cs = rnd((size_t)maxpos * hd);
+    std::vector<int> pos(rows);
+    for (auto& p : pos) p = std::uniform_int_distribution<int>(0, maxpos - 1)(rng);
+    auto xr = rnd((size_t)rows * heads * hd);
+    Dev<float> dxr(xr), dcs(cs);
+    Dev<int> dp(pos);
+    bs::rope(xr.data(), pos.data(), cs.data(), rows, heads, hd, maxpos);
+    ok("rope", bscuda::rope(dxr.p, dp.p, dcs.p, rows, heads, hd, maxpos));
+    compare("rope", xr, dxr.get(), 1e-5);
+
+    auto g = rnd(100000), u = rnd(100000);
+    std::vector<float> sref(g.size());
+    bs::silu_mul(sref.data(), g.data(), u.data(), g.size());
+    Dev<float> dg(g), du(u), ds(g.size());
+    ok("silu_mul", bscuda::silu_mul(ds.p, dg.p, du.p, g.size()));
+    compare("silu_mul", sref, ds.get(), 1e-5);
+    bs::add(g.data(), u.data(), g.size());
+    ok("add", bscuda::add(dg.p, du.p, g.size()));
+    compare("add", g, dg.get(), 1e-6);
+
+    auto logits = rnd((size_t)rows * 49152);
+    std::vector<int> am(rows);
+    bs::argmax(am.data(), logits.data(), rows, 49152);
+    Dev<float> dlog(logits);
+    Dev<int> dam(rows);
+    ok("argmax", bscuda::argmax(dam.p, dlog.p, rows, 49152));
+    auto gam = dam.get();
+    bool same = gam == am;
+    if (!same) failures++;
+    say("%-58s %s\n", "argmax", same ? "ok" : "FAIL");
+  }
+  // --- kv write and block copy
+  {
+    int blocks = 20, bsz = 16, kvh = 3, hd = 64, tokens = 50;
+    size_t cache = (size_t)blocks * bsz * kvh * hd;
+    auto kc = rnd(cache), vc = rnd(cache), k = rnd((size_t)tokens * kvh * hd), v = rnd((size_t)tokens * kvh * hd);
+    std::vector<int> slots(tokens);
+    for (int i = 0; i < tokens; i++) slots[i] = i % 7 == 0 ? -1 : (i * 37) % (blocks * bsz);
+    Dev<float> dkc(kc), dvc(vc), dk(k), dv(v);
+    Dev<int> ds(slots);
+    bs::kv_write(kc.data(), vc.data(), k.data(), v.data(), slots.data(), tokens, kvh, hd, blocks * bsz);
+    ok("kv_write", bscuda::kv_write(dkc.p, dvc.p, dk.p, dv.p, ds.p, tokens, kvh, hd, blocks * bsz));
+    compare("kv_write (K)", kc, dkc.get(), 0);
+    compare("kv_write (V)", vc, dvc.get(), 0);
+    std::vector<int> src = {1, 5, 9}, dst = {2, 6, 19};
+    Dev<int> dsrc(src), ddst(dst);
+    bs::block_copy(kc.data(), vc.data(), src.data(), dst.data(), 3, (int64_t)bsz * kvh * hd, blocks);
+    ok("block_copy", bscuda::block_copy(dkc.p, dvc.p, dsrc.p, ddst.p, 3, (int64_t)bsz * kvh * hd, blocks));
+    compare("block_copy", kc, dkc.get(), 0);
+    // a bad slot is reported, not written
+    std::vector<int> bad = {blocks * bsz + 5};
+    Dev<int> dbad(bad);
+    ok("kv_write (bad)", bscuda::kv_write(dkc.p, dvc.p, dk.p, dv.p, dbad.p, 1, kvh, hd, blocks * bsz));
+    bscuda::synchronize();
+    const char* e = bscuda::check_error();
+    bool reported = e && strstr(e, "slot") != nullptr;
+    if (!reported) failures++;
+    say("%-58s %s\n", "out-of-range slot is reported", reported ? "ok" : "FAIL");
+    say("%-58s %s\n", "error word is cleared after reading", bscuda::check_error() == nullptr ? "ok" : "FAIL");
+  }
+  // --- matmul
+  for (int rows : {1, 7, 16, 33, 64}) {
+    int k = 576, m = 1536;
+    auto x = rnd((size_t)rows * k), w = rnd((size_t)m * k);
+    std::vector<float> ref((size_t)rows * m);
+    bs::matmul(ref.data(), x.data(), w.data(), rows, k, m);
+    Dev<float> dx(x), dw(w), dout(ref.size());
+    ok("matmul f32", bscuda::matmul_f32(dout.p, dx.p, dw.p, rows, k, m));
+    compare("matmul fp32 n=" + std::to_string(rows), ref, dout.get(), 1e-5);
+    // BF16: compare against the CPU product with the same BF16-rounded weights
+    std::vector<uint16_t> wb(w.size());
+    std::vector<float> wr(w.size());
+    for (size_t i = 0; i < w.size(); i++) { wb[i] = to_bf16(w[i]); wr[i] = from_bf16(wb[i]); }
+    bs::matmul(ref.data(), x.data(), wr.data(), rows, k, m);
+    Dev<uint16_t> dwb(wb), xs((size_t)rows * k);
+    ok("matmul bf16", bscuda::matmul_bf16(dout.p, dx.p, xs.p, dwb.p, rows, k, m));
+    compare("matmul bf16 n=" + std::to_string(rows), ref, dout.get(), 1e-2);
+  }
+  // --- attention
+  for (int hd : {8, 16, 64, 128})
+    for (int bsz : {8, 16, 32})
+      for (int gqa : {1, 2, 4}) {
+        attention_case({5, 2 * gqa, 2, hd, bsz, 1500, true});
+        attention_case({4, 2 * gqa, 2, hd, bsz, 300, false});
+      }
+  {
+    const char* e = bscuda::synchronize();
+    if (!e) e = bscuda::check_error();
+    if (e) { failures++; say("device error after the checks: %s\n", e); }
+  }
+  say("\n%d failed\n\n", failures);
+
+  // --- benchmarks
+  double copy_gbps = 0;
+  ok("d2d", bscuda::d2d_bandwidth((size_t)1 << 30, 20, &copy_gbps));
+  say("device-to-device copy: %.0f GB/s (read + write)\n\n", copy_gbps);
+  say("| op | batch | context | heads/kv | head_dim | block | ms | GB/s K/V | %% of copy | TFLOP/s |\n");
+  say("|---|---|---|---|---|---|---|---|---|---|\n");
+  for (int batch : {1, 32, 128})
+    for (int ctx : {512, 4096}) {
+      int heads = 32, kvh = 8, hd = 128, bsz = 16, per = ctx / bsz, nb = batch * per;
+      std::vector<int> bt(nb), lens(batch, ctx), qs(batch + 1);
+      std::iota(bt.begin(), bt.end(), 0);
+      std::shuffle(bt.begin(), bt.end(), rng);
+      std::iota(qs.begin(), qs.end(), 0);
+      Dev<float> kc((size_t)nb * bsz * kvh * hd), vc((size_t)nb * bsz * kvh * hd), q((size_t)batch * heads * hd),
+          out((size_t)batch * heads * hd), scratch((size_t)bscuda::attention_scratch_floats(batch, heads, hd, ctx));
+      Dev<int> dbt(bt), dl(lens), dqs(qs);
+      float ms = time_ms([&] {
+        bscuda::paged_attention(out.p, q.p, kc.p, vc.p, dbt.p, per, dl.p, dqs.p, batch, batch, heads, kvh, hd, bsz, nb,
+                                0.088f, scratch.p);
+      }, 20);
+      double bytes = 2.0 * batch * ctx * kvh * hd * 4;
+      double gbps = bytes / (ms / 1e3) / 1e9;
+      say("| decode | %d | %d | %d/%d | %d | %d | %.3f | %.0f | %.0f%% | |\n", batch, ctx, heads, kvh, hd, bsz, ms, gbps,
+          100 * gbps / (copy_gbps / 2));
+    }
+  for (int T : {512, 2048}) {
+    int heads = 32, kvh = 8, hd = 128, bsz = 16, per = T / bsz;
+    std::vector<int> bt(per), lens(1, T), qs = {0, T};
+    std::iota(bt.begin(), bt.end(), 0);
+    Dev<float> kc((size_t)per * bsz * kvh * hd), vc((size_t)per * bsz * kvh * hd), q((size_t)T * heads * hd),
+        out((size_t)T * heads * hd), scratch(1);
+    Dev<int> dbt(bt), dl(lens), dqs(qs);
+    float ms = time_ms([&] {
+      bscuda::paged_attention(out.p, q.p, kc.p, vc.p, dbt.p, per, dl.p, dqs.p, 1, T, heads, kvh, hd, bsz, per, 0.088f,
+                              scratch.p);
+    }, 5);
+    double flops = 4.0 * heads * hd * (double)T * T / 2;  // QK^T and PV over the causal half
+    say("| prefill | 1 | %d | %d/%d | %d | %d | %.3f | | | %.2f |\n", T, heads, kvh, hd, bsz, ms, flops / (ms / 1e3) / 1e12);
+  }
+  for (int rows : {1, 32, 2048}) {
+    int k = 4096, m = 4096;
+    Dev<float> x((size_t)rows * k), out((size_t)rows * m);
+    Dev<uint16_t> w((size_t)m * k), xs((size_t)rows * k);
+    float ms = time_ms([&] { bscuda::matmul_bf16(out.p, x.p, xs.p, w.p, rows, k, m); }, 10);
+    say("| matmul bf16 (%s) | %d | k=%d | m=%d | | | %.3f | %.0f (weights) | | %.2f |\n", bscuda::matmul_impl(), rows, k, m, ms,
+        2.0 * m * k / (ms / 1e3) / 1e9, 2.0 * rows * k * m / (ms / 1e3) / 1e12);
+  }
+  if (results) fclose(results);
+  return failures ? 1 : 0;
+}

@@ -1,0 +1,49 @@
+package dev.blockserve.backend;
+
+import java.util.Locale;
+import java.util.function.Consumer;
+
+/** Picks the backend for {@code blockserve.device}: auto, cpu or cuda. */
+public final class Backends {
+
+	private Backends() {
+	}
+
+	/**
+	 * @param device "auto" (CUDA when the library loads and a device is present, else CPU), "cpu" or "cuda"
+	 * @param log receives one line naming the device and its memory
+	 */
+	public static Backend open(String device, int cpuThreads, Consumer<String> log) {
+		String d = device == null ? "auto" : device.toLowerCase(Locale.ROOT);
+		switch (d) {
+			case "cpu":
+				return cpu(cpuThreads, log);
+			case "cuda":
+				if (CudaBackend.deviceCount() == 0) {
+					throw new BackendException("blockserve.device=cuda, but no CUDA device is usable: the CUDA library ("
+							+ NativeLibrary.platform() + "/libblockserve_cuda.so, built when nvcc is present) needs an NVIDIA "
+							+ "driver and a GPU; use blockserve.device=cpu or auto");
+				}
+				return cuda(log);
+			case "auto":
+				return CudaBackend.deviceCount() > 0 ? cuda(log) : cpu(cpuThreads, log);
+			default:
+				throw new IllegalArgumentException("blockserve.device must be auto, cpu or cuda, got '" + device + "'");
+		}
+	}
+
+	private static Backend cpu(int threads, Consumer<String> log) {
+		CpuBackend b = new CpuBackend(threads);
+		log.accept("Backend: cpu, " + b.threads() + " kernel threads");
+		return b;
+	}
+
+	private static Backend cuda(Consumer<String> log) {
+		CudaBackend b = CudaBackend.open(0);
+		CudaBackend.Device dev = b.device();
+		log.accept(String.format("Backend: cuda, device 0: %s (compute %s), %.1f GiB free of %.1f GiB, matmul: %s",
+				dev.name(), dev.computeCapability(), dev.freeBytes() / 1073741824.0, dev.totalBytes() / 1073741824.0,
+				b.matmulImplementation()));
+		return b;
+	}
+}

@@ -1,0 +1,32 @@
+package dev.blockserve.cli;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+
+import dev.blockserve.support.SharedModels;
+import org.junit.jupiter.api.Test;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** The golden check the GPU script runs, exercised here on the CPU backend. */
+class GoldenCheckTest {
+
+	@Test
+	void passesOnCpuAndReportsATable() {
+		SharedModels.dir("stories260K");
+		ByteArrayOutputStream buf = new ByteArrayOutputStream();
+		int code = GoldenCheck.run(new String[] { "--models", SharedModels.ROOT.toString(), "--device", "cpu" },
+				new PrintStream(buf, true, StandardCharsets.UTF_8));
+		String out = buf.toString(StandardCharsets.UTF_8);
+		assertThat(code).as(out).isZero();
+		assertThat(out).contains("| tiny-random-llama | cpu | 9 | 9/9 PASS").contains("| stories260K | cpu | 6 | 6/6 PASS");
+	}
+
+	@Test
+	void failsWithoutModels() {
+		ByteArrayOutputStream buf = new ByteArrayOutputStream();
+		assertThat(GoldenCheck.run(new String[] { "--models", "/nonexistent" }, new PrintStream(buf))).isEqualTo(1);
+		assertThat(buf.toString()).contains("missing");
+	}
+}
