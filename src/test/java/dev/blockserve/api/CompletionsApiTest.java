@@ -142,6 +142,20 @@ class CompletionsApiTest {
 	}
 
 	@Test
+	void echoPrependsThePrompt() {
+		GoldenCase c = SharedModels.golden("stories260K").get(1);
+		Completion r = client.completions().create(greedy(c.promptText(), 96).echo(true).build());
+		assertThat(r.choices().get(0).text()).isEqualTo(c.promptText() + c.completionText());
+		StringBuilder streamed = new StringBuilder();
+		try (StreamResponse<Completion> s = client.completions().createStreaming(greedy(c.promptText(), 96).echo(true).build())) {
+			s.stream().forEach(ch -> ch.choices().forEach(x -> streamed.append(x.text())));
+		}
+		assertThat(streamed.toString()).isEqualTo(c.promptText() + c.completionText());
+		assertThatThrownBy(() -> client.completions().create(greedy("x", 3).echo(true).logprobs(2).build()))
+			.isInstanceOf(BadRequestException.class);
+	}
+
+	@Test
 	void errorsArriveAsTheSdksExceptionTypes() {
 		assertThatThrownBy(() -> client.completions().create(greedy("x", 5).temperature(-1.0).build()))
 			.isInstanceOfSatisfying(BadRequestException.class, e -> {
