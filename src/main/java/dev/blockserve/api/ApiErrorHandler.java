@@ -61,6 +61,17 @@ public final class ApiErrorHandler implements WebExceptionHandler {
 		response.getHeaders().setContentType(MediaType.APPLICATION_JSON);
 		byte[] body = Api.JSON.writeValueAsBytes(
 				new Dto.ErrorEnvelope(new Dto.ErrorBody(api.getMessage(), api.type(), api.param(), api.code())));
-		return response.writeWith(Api.bytes(body));
+		if (api.status() == HttpStatus.PAYLOAD_TOO_LARGE) {
+			// the rest of an oversized body is not worth reading: end the connection after answering
+			response.getHeaders().set("Connection", "close");
+			return response.writeWith(Api.bytes(body));
+		}
+		// A request answered before its body was read (an unknown route, a bad header) must not leave the
+		// body's bytes on a kept-alive connection, where they would be read as the next request.
+		return exchange.getRequest()
+			.getBody()
+			.doOnNext(org.springframework.core.io.buffer.DataBufferUtils::release)
+			.onErrorResume(e -> reactor.core.publisher.Flux.empty())
+			.then(response.writeWith(Api.bytes(body)));
 	}
 }

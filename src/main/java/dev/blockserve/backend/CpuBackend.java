@@ -1,8 +1,5 @@
 package dev.blockserve.backend;
 
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicLong;
-
 import static dev.blockserve.backend.Backend.need;
 
 /**
@@ -10,11 +7,7 @@ import static dev.blockserve.backend.Backend.need;
  * libblockserve_cpu (C++17, OpenMP, vectorised for the build machine). F32 weights are used in place
  * from the memory-mapped file, so loading costs no copy and the page cache holds one copy of them.
  */
-public final class CpuBackend implements Backend {
-
-	private final ConcurrentHashMap<Long, Long> live = new ConcurrentHashMap<>();
-
-	private final AtomicLong liveBytes = new AtomicLong();
+public final class CpuBackend extends NativeBackend {
 
 	/** @param threads kernel threads; 0 for one per available processor */
 	public CpuBackend(int threads) {
@@ -33,30 +26,13 @@ public final class CpuBackend implements Backend {
 		return CpuNative.threads();
 	}
 
-	/** Bytes allocated by this backend and not yet freed (leak checks in tests, metrics). */
-	public long liveBytes() {
-		return liveBytes.get();
+	@Override
+	protected long rawAlloc(long bytes) {
+		return CpuNative.alloc(bytes);
 	}
 
 	@Override
-	public NativeBuffer allocate(long elements, DType type) {
-		if (elements <= 0) {
-			throw new IllegalArgumentException("allocate: element count must be positive, got " + elements);
-		}
-		long bytes = Math.multiplyExact(elements, (long) type.bytes());
-		long a = CpuNative.alloc(bytes);
-		live.put(a, bytes);
-		liveBytes.addAndGet(bytes);
-		return new NativeBuffer(this, a, elements, type, true);
-	}
-
-	@Override
-	public void free(long address) {
-		Long bytes = live.remove(address);
-		if (bytes == null) {
-			throw new IllegalStateException("free of an address this backend did not allocate");
-		}
-		liveBytes.addAndGet(-bytes);
+	protected void rawFree(long address) {
 		CpuNative.free(address);
 	}
 
@@ -91,138 +67,77 @@ public final class CpuBackend implements Backend {
 	}
 
 	@Override
-	public void upload(NativeBuffer dst, int[] src, int n) {
-		checkArray(src.length, n);
-		need(dst, n, DType.I32, "upload");
-		CpuNative.writeInts(dst.address(this), src, 0, n);
+	protected void rawWriteInts(long dst, int[] src, int n) {
+		CpuNative.writeInts(dst, src, 0, n);
 	}
 
 	@Override
-	public void upload(NativeBuffer dst, float[] src, int n) {
-		checkArray(src.length, n);
-		need(dst, n, "upload");
-		CpuNative.writeFloats(dst.address(this), src, 0, n);
+	protected void rawWriteFloats(long dst, float[] src, int n) {
+		CpuNative.writeFloats(dst, src, 0, n);
 	}
 
 	@Override
-	public void download(NativeBuffer src, float[] dst, int n) {
-		checkArray(dst.length, n);
-		need(src, n, "download");
-		CpuNative.readFloats(src.address(this), dst, 0, n);
+	protected void rawReadInts(long src, int[] dst, int n) {
+		CpuNative.readInts(src, dst, 0, n);
 	}
 
 	@Override
-	public void download(NativeBuffer src, int[] dst, int n) {
-		checkArray(dst.length, n);
-		need(src, n, DType.I32, "download");
-		CpuNative.readInts(src.address(this), dst, 0, n);
+	protected void rawReadFloats(long src, float[] dst, int dstOffset, int n) {
+		CpuNative.readFloats(src, dst, dstOffset, n);
 	}
 
 	@Override
-	public void download(NativeBuffer src, long srcOffset, float[] dst, int dstOffset, int n) {
-		if (srcOffset < 0 || dstOffset < 0 || n < 0 || dstOffset + (long) n > dst.length) {
-			throw new IllegalArgumentException("download of " + n + " floats to offset " + dstOffset + " of an array of "
-					+ dst.length + " from offset " + srcOffset);
-		}
-		need(src, srcOffset + n, "download");
-		CpuNative.readFloats(src.address(this) + srcOffset * 4, dst, dstOffset, n);
-	}
-
-	private static void checkArray(int length, int n) {
-		if (n < 0 || n > length) {
-			throw new IllegalArgumentException("transfer of " + n + " elements with an array of " + length);
-		}
+	protected void rawEmbedding(long out, long table, long ids, long n, long dim, long rows) {
+		CpuNative.embedding(out, table, ids, n, dim, rows);
 	}
 
 	@Override
-	public void embedding(NativeBuffer out, NativeBuffer table, NativeBuffer ids, int n, int dim) {
-		need(out, (long) n * dim, "embedding out");
-		need(ids, n, DType.I32, "embedding ids");
-		CpuNative.embedding(out.address(this), table.address(this), ids.address(this), n, dim, table.elements() / dim);
+	protected void rawRmsnorm(long out, long x, long w, long n, long dim, float eps) {
+		CpuNative.rmsnorm(out, x, w, n, dim, eps);
 	}
 
 	@Override
-	public void rmsNorm(NativeBuffer out, NativeBuffer x, NativeBuffer weight, int n, int dim, float eps) {
-		need(out, (long) n * dim, "rmsnorm out");
-		need(x, (long) n * dim, "rmsnorm x");
-		need(weight, dim, "rmsnorm weight");
-		CpuNative.rmsnorm(out.address(this), x.address(this), weight.address(this), n, dim, eps);
-	}
-
-	@Override
-	public void matmul(NativeBuffer out, NativeBuffer x, NativeBuffer w, int n, int k, int m) {
-		need(out, (long) n * m, "matmul out");
-		need(x, (long) n * k, "matmul x");
-		need(w, (long) m * k, "matmul w");
+	protected void checkedMatmul(NativeBuffer out, NativeBuffer x, NativeBuffer w, int n, int k, int m) {
 		CpuNative.matmul(out.address(this), x.address(this), w.address(this), n, k, m);
 	}
 
 	@Override
-	public void rope(NativeBuffer x, NativeBuffer positions, NativeBuffer cosSin, int n, int heads, int headDim) {
-		need(x, (long) n * heads * headDim, "rope x");
-		need(positions, n, DType.I32, "rope positions");
-		CpuNative.rope(x.address(this), positions.address(this), cosSin.address(this), n, heads, headDim,
-				cosSin.elements() / headDim);
+	protected void rawRope(long x, long pos, long cosSin, long n, long heads, long headDim, long maxPos) {
+		CpuNative.rope(x, pos, cosSin, n, heads, headDim, maxPos);
 	}
 
 	@Override
-	public void siluMul(NativeBuffer out, NativeBuffer gate, NativeBuffer up, long count) {
-		need(out, count, "silu_mul out");
-		need(gate, count, "silu_mul gate");
-		need(up, count, "silu_mul up");
-		CpuNative.siluMul(out.address(this), gate.address(this), up.address(this), count);
+	protected void rawSiluMul(long out, long gate, long up, long count) {
+		CpuNative.siluMul(out, gate, up, count);
 	}
 
 	@Override
-	public void add(NativeBuffer x, NativeBuffer y, long count) {
-		need(x, count, "add x");
-		need(y, count, "add y");
-		CpuNative.add(x.address(this), y.address(this), count);
+	protected void rawAdd(long x, long y, long count) {
+		CpuNative.add(x, y, count);
 	}
 
 	@Override
-	public void kvWrite(KvCacheMemory cache, int layer, NativeBuffer k, NativeBuffer v, NativeBuffer slots, int n) {
-		long row = (long) cache.kvHeads() * cache.headDim();
-		need(k, n * row, "kv_write k");
-		need(v, n * row, "kv_write v");
-		need(slots, n, DType.I32, "kv_write slots");
-		CpuNative.kvWrite(cache.k(layer).address(this), cache.v(layer).address(this), k.address(this),
-				v.address(this), slots.address(this), n, cache.kvHeads(), cache.headDim(),
-				(long) cache.numBlocks() * cache.blockSize());
+	protected void rawKvWrite(long kCache, long vCache, long k, long v, long slots, long n, long kvHeads, long headDim,
+			long numSlots) {
+		CpuNative.kvWrite(kCache, vCache, k, v, slots, n, kvHeads, headDim, numSlots);
 	}
 
 	@Override
-	public void pagedAttention(NativeBuffer out, NativeBuffer q, KvCacheMemory cache, int layer,
-			NativeBuffer blockTables, int maxBlocksPerSeq, NativeBuffer seqLens, NativeBuffer queryStart, int numSeqs,
-			int numTokens, int numHeads, float scale) {
-		need(blockTables, (long) numSeqs * maxBlocksPerSeq, DType.I32, "paged_attention block tables");
-		need(seqLens, numSeqs, DType.I32, "paged_attention seq lens");
-		need(queryStart, numSeqs + 1L, DType.I32, "paged_attention query start");
-		long rows = (long) numTokens * numHeads * cache.headDim();
-		need(q, rows, "paged_attention q");
-		need(out, rows, "paged_attention out");
-		// The kernel checks queryStart[numSeqs] == numTokens, so the sizes checked here are the ones used.
-		CpuNative.pagedAttention(out.address(this), q.address(this), cache.k(layer).address(this),
-				cache.v(layer).address(this), blockTables.address(this), maxBlocksPerSeq, seqLens.address(this),
-				queryStart.address(this), numSeqs, numTokens, numHeads, cache.kvHeads(), cache.headDim(), cache.blockSize(),
-				cache.numBlocks(), scale);
+	protected void rawPagedAttention(long out, long q, long kCache, long vCache, long blockTables, long maxBlocksPerSeq,
+			long seqLens, long queryStart, long numSeqs, long numTokens, long numHeads, long numKvHeads, long headDim,
+			long blockSize, long numBlocks, float scale) {
+		CpuNative.pagedAttention(out, q, kCache, vCache, blockTables, maxBlocksPerSeq, seqLens, queryStart, numSeqs,
+				numTokens, numHeads, numKvHeads, headDim, blockSize, numBlocks, scale);
 	}
 
 	@Override
-	public void blockCopy(KvCacheMemory cache, NativeBuffer src, NativeBuffer dst, int n) {
-		need(src, n, DType.I32, "block_copy src");
-		need(dst, n, DType.I32, "block_copy dst");
-		for (int l = 0; l < cache.layers(); l++) {
-			CpuNative.blockCopy(cache.k(l).address(this), cache.v(l).address(this), src.address(this),
-					dst.address(this), n, cache.blockElements(), cache.numBlocks());
-		}
+	protected void rawBlockCopy(long kCache, long vCache, long src, long dst, long n, long blockElems, long numBlocks) {
+		CpuNative.blockCopy(kCache, vCache, src, dst, n, blockElems, numBlocks);
 	}
 
 	@Override
-	public void argmax(NativeBuffer out, NativeBuffer logits, int n, int vocab) {
-		need(out, n, DType.I32, "argmax out");
-		need(logits, (long) n * vocab, "argmax logits");
-		CpuNative.argmax(out.address(this), logits.address(this), n, vocab);
+	protected void rawArgmax(long out, long logits, long n, long vocab) {
+		CpuNative.argmax(out, logits, n, vocab);
 	}
 
 	/** Reads {@code floats} values at all threads' speed; returns a checksum (bandwidth probe). */

@@ -2,19 +2,16 @@ package dev.blockserve.backend;
 
 import java.util.IdentityHashMap;
 import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicLong;
-
-import static dev.blockserve.backend.Backend.need;
 
 /**
  * The CUDA implementation of {@link Backend}: device memory, kernels in libblockserve_cuda. Activations
  * and the KV cache are FP32; each matmul weight gets a BF16 twin on first use (FP32 accumulation), made
- * by cuBLAS where libcublas can be opened and by the library's own tensor-core kernel otherwise.
- * Device-side range errors (a bad block id or slot) surface at the next download as a
- * {@link BackendException}. Calls must come from one thread (the engine's), like every backend here.
+ * by cuBLAS where libcublas can be opened and by the library's own tensor-core kernel otherwise (or, when
+ * opened with BF16 off, matmuls stay in FP32 for exact comparison with the CPU). Device-side range
+ * errors (a bad block id or slot) surface at the next download as a {@link BackendException}. Calls must
+ * come from one thread (the engine's), like every backend here.
  */
-public final class CudaBackend implements Backend {
+public final class CudaBackend extends NativeBackend {
 
 	/** A CUDA device as the driver reports it. */
 	public record Device(int index, String name, String computeCapability, long freeBytes, long totalBytes) {
@@ -22,17 +19,13 @@ public final class CudaBackend implements Backend {
 
 	private final Device device;
 
-	private final ConcurrentHashMap<Long, Long> live = new ConcurrentHashMap<>();
-
-	private final AtomicLong liveBytes = new AtomicLong();
+	private final boolean bf16Matmul;
 
 	private final Map<NativeBuffer, NativeBuffer> bf16 = new IdentityHashMap<>();
 
 	private NativeBuffer xBf16;
 
 	private NativeBuffer attnScratch;
-
-	private final boolean bf16Matmul;
 
 	private CudaBackend(Device device, boolean bf16Matmul) {
 		this.device = device;
@@ -53,7 +46,7 @@ public final class CudaBackend implements Backend {
 		return open(index, true);
 	}
 
-	/** @param bf16Matmul false keeps matmuls in FP32 (bit-for-bit comparable with the CPU backend's numerics) */
+	/** @param bf16Matmul false keeps matmuls in FP32 (comparable with the CPU backend's numerics) */
 	public static CudaBackend open(int index, boolean bf16Matmul) {
 		int n = CudaNative.deviceCount();
 		if (index < 0 || index >= n) {
@@ -82,29 +75,13 @@ public final class CudaBackend implements Backend {
 		return "cuda";
 	}
 
-	public long liveBytes() {
-		return liveBytes.get();
+	@Override
+	protected long rawAlloc(long bytes) {
+		return CudaNative.alloc(bytes);
 	}
 
 	@Override
-	public NativeBuffer allocate(long elements, DType type) {
-		if (elements <= 0) {
-			throw new IllegalArgumentException("allocate: element count must be positive, got " + elements);
-		}
-		long bytes = Math.multiplyExact(elements, (long) type.bytes());
-		long a = CudaNative.alloc(bytes);
-		live.put(a, bytes);
-		liveBytes.addAndGet(bytes);
-		return new NativeBuffer(this, a, elements, type, true);
-	}
-
-	@Override
-	public void free(long address) {
-		Long bytes = live.remove(address);
-		if (bytes == null) {
-			throw new IllegalStateException("free of an address this backend did not allocate");
-		}
-		liveBytes.addAndGet(-bytes);
+	protected void rawFree(long address) {
 		CudaNative.free(address);
 	}
 
@@ -138,64 +115,37 @@ public final class CudaBackend implements Backend {
 	}
 
 	@Override
-	public void upload(NativeBuffer dst, int[] src, int n) {
-		need(dst, n, DType.I32, "upload");
-		if (n > 0) {
-			CudaNative.writeInts(dst.address(this), src, n);
-		}
+	protected void rawWriteInts(long dst, int[] src, int n) {
+		CudaNative.writeInts(dst, src, n);
 	}
 
 	@Override
-	public void upload(NativeBuffer dst, float[] src, int n) {
-		need(dst, n, "upload");
-		if (n > 0) {
-			CudaNative.writeFloats(dst.address(this), src, n);
-		}
+	protected void rawWriteFloats(long dst, float[] src, int n) {
+		CudaNative.writeFloats(dst, src, n);
 	}
 
 	@Override
-	public void download(NativeBuffer src, float[] dst, int n) {
-		download(src, 0, dst, 0, n);
+	protected void rawReadInts(long src, int[] dst, int n) {
+		CudaNative.readInts(src, dst, n);
 	}
 
 	@Override
-	public void download(NativeBuffer src, int[] dst, int n) {
-		need(src, n, DType.I32, "download");
-		if (n > dst.length) {
-			throw new IllegalArgumentException("download of " + n + " ints into an array of " + dst.length);
-		}
-		CudaNative.readInts(src.address(this), dst, n);
+	protected void rawReadFloats(long src, float[] dst, int dstOffset, int n) {
+		CudaNative.readFloats(src, dst, dstOffset, n);
 	}
 
 	@Override
-	public void download(NativeBuffer src, long srcOffset, float[] dst, int dstOffset, int n) {
-		need(src, srcOffset + n, "download");
-		if (dstOffset < 0 || dstOffset + (long) n > dst.length) {
-			throw new IllegalArgumentException("download of " + n + " floats to offset " + dstOffset + " of " + dst.length);
-		}
-		CudaNative.readFloats(src.address(this) + srcOffset * 4, dst, dstOffset, n);
+	protected void rawEmbedding(long out, long table, long ids, long n, long dim, long rows) {
+		CudaNative.embedding(out, table, ids, n, dim, rows);
 	}
 
 	@Override
-	public void embedding(NativeBuffer out, NativeBuffer table, NativeBuffer ids, int n, int dim) {
-		need(out, (long) n * dim, "embedding out");
-		need(ids, n, DType.I32, "embedding ids");
-		CudaNative.embedding(out.address(this), table.address(this), ids.address(this), n, dim, table.elements() / dim);
+	protected void rawRmsnorm(long out, long x, long w, long n, long dim, float eps) {
+		CudaNative.rmsnorm(out, x, w, n, dim, eps);
 	}
 
 	@Override
-	public void rmsNorm(NativeBuffer out, NativeBuffer x, NativeBuffer weight, int n, int dim, float eps) {
-		need(out, (long) n * dim, "rmsnorm out");
-		need(x, (long) n * dim, "rmsnorm x");
-		need(weight, dim, "rmsnorm weight");
-		CudaNative.rmsnorm(out.address(this), x.address(this), weight.address(this), n, dim, eps);
-	}
-
-	@Override
-	public void matmul(NativeBuffer out, NativeBuffer x, NativeBuffer w, int n, int k, int m) {
-		need(out, (long) n * m, "matmul out");
-		need(x, (long) n * k, "matmul x");
-		need(w, (long) m * k, "matmul w");
+	protected void checkedMatmul(NativeBuffer out, NativeBuffer x, NativeBuffer w, int n, int k, int m) {
 		if (!bf16Matmul) {
 			CudaNative.matmulF32(out.address(this), x.address(this), w.address(this), n, k, m);
 			return;
@@ -206,89 +156,60 @@ public final class CudaBackend implements Backend {
 			CudaNative.f32ToBf16(wb.address(this), w.address(this), w.elements());
 			bf16.put(w, wb);
 		}
-		long scratchFloats = ((long) n * k + 1) / 2;
-		if (xBf16 == null || xBf16.elements() < scratchFloats) {
-			if (xBf16 != null) {
-				xBf16.close();
-			}
-			xBf16 = allocate(Math.max(scratchFloats, 1 << 16), DType.F32);
-		}
+		xBf16 = atLeast(xBf16, ((long) n * k + 1) / 2);
 		CudaNative.matmul(out.address(this), x.address(this), xBf16.address(this), wb.address(this), n, k, m);
 	}
 
-	@Override
-	public void rope(NativeBuffer x, NativeBuffer positions, NativeBuffer cosSin, int n, int heads, int headDim) {
-		need(x, (long) n * heads * headDim, "rope x");
-		need(positions, n, DType.I32, "rope positions");
-		CudaNative.rope(x.address(this), positions.address(this), cosSin.address(this), n, heads, headDim,
-				cosSin.elements() / headDim);
-	}
-
-	@Override
-	public void siluMul(NativeBuffer out, NativeBuffer gate, NativeBuffer up, long count) {
-		need(out, count, "silu_mul out");
-		need(gate, count, "silu_mul gate");
-		need(up, count, "silu_mul up");
-		CudaNative.siluMul(out.address(this), gate.address(this), up.address(this), count);
-	}
-
-	@Override
-	public void add(NativeBuffer x, NativeBuffer y, long count) {
-		need(x, count, "add x");
-		need(y, count, "add y");
-		CudaNative.add(x.address(this), y.address(this), count);
-	}
-
-	@Override
-	public void kvWrite(KvCacheMemory cache, int layer, NativeBuffer k, NativeBuffer v, NativeBuffer slots, int n) {
-		long row = (long) cache.kvHeads() * cache.headDim();
-		need(k, n * row, "kv_write k");
-		need(v, n * row, "kv_write v");
-		need(slots, n, DType.I32, "kv_write slots");
-		CudaNative.kvWrite(cache.k(layer).address(this), cache.v(layer).address(this), k.address(this),
-				v.address(this), slots.address(this), n, cache.kvHeads(), cache.headDim(),
-				(long) cache.numBlocks() * cache.blockSize());
-	}
-
-	@Override
-	public void pagedAttention(NativeBuffer out, NativeBuffer q, KvCacheMemory cache, int layer,
-			NativeBuffer blockTables, int maxBlocksPerSeq, NativeBuffer seqLens, NativeBuffer queryStart, int numSeqs,
-			int numTokens, int numHeads, float scale) {
-		need(blockTables, (long) numSeqs * maxBlocksPerSeq, DType.I32, "paged_attention block tables");
-		need(seqLens, numSeqs, DType.I32, "paged_attention seq lens");
-		need(queryStart, numSeqs + 1L, DType.I32, "paged_attention query start");
-		long rows = (long) numTokens * numHeads * cache.headDim();
-		need(q, rows, "paged_attention q");
-		need(out, rows, "paged_attention out");
-		long scratch = CudaNative.attentionScratchFloats(numSeqs, numHeads, cache.headDim(),
-				(long) maxBlocksPerSeq * cache.blockSize());
-		if (attnScratch == null || attnScratch.elements() < scratch) {
-			if (attnScratch != null) {
-				attnScratch.close();
-			}
-			attnScratch = allocate(Math.max(scratch, 1 << 16), DType.F32);
+	/** A scratch buffer of at least {@code floats} elements, grown (never shrunk) as steps get larger. */
+	private NativeBuffer atLeast(NativeBuffer b, long floats) {
+		if (b != null && b.elements() >= floats) {
+			return b;
 		}
-		CudaNative.pagedAttention(out.address(this), q.address(this), cache.k(layer).address(this),
-				cache.v(layer).address(this), blockTables.address(this), maxBlocksPerSeq, seqLens.address(this),
-				queryStart.address(this), numSeqs, numTokens, numHeads, cache.kvHeads(), cache.headDim(),
-				cache.blockSize(), cache.numBlocks(), scale, attnScratch.address(this));
-	}
-
-	@Override
-	public void blockCopy(KvCacheMemory cache, NativeBuffer src, NativeBuffer dst, int n) {
-		need(src, n, DType.I32, "block_copy src");
-		need(dst, n, DType.I32, "block_copy dst");
-		for (int l = 0; l < cache.layers(); l++) {
-			CudaNative.blockCopy(cache.k(l).address(this), cache.v(l).address(this), src.address(this),
-					dst.address(this), n, cache.blockElements(), cache.numBlocks());
+		if (b != null) {
+			b.close();
 		}
+		return allocate(Math.max(floats, 1 << 16), DType.F32);
 	}
 
 	@Override
-	public void argmax(NativeBuffer out, NativeBuffer logits, int n, int vocab) {
-		need(out, n, DType.I32, "argmax out");
-		need(logits, (long) n * vocab, "argmax logits");
-		CudaNative.argmax(out.address(this), logits.address(this), n, vocab);
+	protected void rawRope(long x, long pos, long cosSin, long n, long heads, long headDim, long maxPos) {
+		CudaNative.rope(x, pos, cosSin, n, heads, headDim, maxPos);
+	}
+
+	@Override
+	protected void rawSiluMul(long out, long gate, long up, long count) {
+		CudaNative.siluMul(out, gate, up, count);
+	}
+
+	@Override
+	protected void rawAdd(long x, long y, long count) {
+		CudaNative.add(x, y, count);
+	}
+
+	@Override
+	protected void rawKvWrite(long kCache, long vCache, long k, long v, long slots, long n, long kvHeads, long headDim,
+			long numSlots) {
+		CudaNative.kvWrite(kCache, vCache, k, v, slots, n, kvHeads, headDim, numSlots);
+	}
+
+	@Override
+	protected void rawPagedAttention(long out, long q, long kCache, long vCache, long blockTables, long maxBlocksPerSeq,
+			long seqLens, long queryStart, long numSeqs, long numTokens, long numHeads, long numKvHeads, long headDim,
+			long blockSize, long numBlocks, float scale) {
+		attnScratch = atLeast(attnScratch,
+				CudaNative.attentionScratchFloats(numSeqs, numHeads, headDim, maxBlocksPerSeq * blockSize));
+		CudaNative.pagedAttention(out, q, kCache, vCache, blockTables, maxBlocksPerSeq, seqLens, queryStart, numSeqs,
+				numTokens, numHeads, numKvHeads, headDim, blockSize, numBlocks, scale, attnScratch.address(this));
+	}
+
+	@Override
+	protected void rawBlockCopy(long kCache, long vCache, long src, long dst, long n, long blockElems, long numBlocks) {
+		CudaNative.blockCopy(kCache, vCache, src, dst, n, blockElems, numBlocks);
+	}
+
+	@Override
+	protected void rawArgmax(long out, long logits, long n, long vocab) {
+		CudaNative.argmax(out, logits, n, vocab);
 	}
 
 	@Override

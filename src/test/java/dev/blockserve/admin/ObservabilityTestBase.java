@@ -29,7 +29,7 @@ abstract class ObservabilityTestBase {
 	}
 
 	HttpResponse<String> get(String path, String bearer) throws Exception {
-		HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(url(path)));
+		HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(url(path))).timeout(java.time.Duration.ofSeconds(60));
 		if (bearer != null) {
 			b.header("Authorization", "Bearer " + bearer);
 		}
@@ -37,7 +37,7 @@ abstract class ObservabilityTestBase {
 	}
 
 	HttpResponse<String> post(String path, String json) throws Exception {
-		return http.send(HttpRequest.newBuilder(URI.create(url(path))).header("Content-Type", "application/json")
+		return http.send(HttpRequest.newBuilder(URI.create(url(path))).timeout(java.time.Duration.ofSeconds(60)).header("Content-Type", "application/json")
 			.POST(HttpRequest.BodyPublishers.ofString(json)).build(), HttpResponse.BodyHandlers.ofString());
 	}
 

@@ -176,6 +176,7 @@ class CompletionsApiTest {
 
 	HttpResponse<String> post(String path, String body) throws Exception {
 		return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
+			.timeout(Duration.ofSeconds(60))
 			.header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body)).build(),
 				HttpResponse.BodyHandlers.ofString());
 	}
@@ -201,6 +202,23 @@ class CompletionsApiTest {
 		assertThat(noRoute.body()).startsWith("{\"error\":");
 		assertThat(post("/v1/completions", "[1,2]").statusCode()).isEqualTo(400);
 		assertThat(post("/v1/completions", "").statusCode()).isEqualTo(400);
+	}
+
+	@Test
+	void errorsBeforeTheBodyIsReadLeaveTheConnectionUsable() throws Exception {
+		// An unknown route is answered without reading the body; its bytes must not stay on the kept-alive
+		// connection and be taken for the next request (this hung once in the full suite).
+		for (int i = 0; i < 100; i++) {
+			HttpResponse<String> nope = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/v1/nope"))
+				.timeout(Duration.ofSeconds(5)).header("Content-Type", "application/json")
+				.POST(HttpRequest.BodyPublishers.ofString("{\"prompt\": \"" + "x".repeat(i * 37) + "\"}")).build(),
+					HttpResponse.BodyHandlers.ofString());
+			assertThat(nope.statusCode()).isEqualTo(404);
+			HttpResponse<String> bad = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/v1/completions"))
+				.timeout(Duration.ofSeconds(5)).header("Content-Type", "application/json")
+				.POST(HttpRequest.BodyPublishers.ofString("[1,2]")).build(), HttpResponse.BodyHandlers.ofString());
+			assertThat(bad.statusCode()).as("request %d after an unread body", i).isEqualTo(400);
+		}
 	}
 
 	@Test
