@@ -97,9 +97,15 @@ public final class Api {
 		}
 	}
 
-	private Engine.Submission submit(int[] prompt, SamplingParams params) {
+	/** vLLM's "priority" field: lower runs first under blockserve.scheduler.policy=priority. */
+	private static int priority(JsonNode body) {
+		Integer p = RequestParser.optInt(body, "priority", -1_000_000, 1_000_000);
+		return p == null ? 0 : p;
+	}
+
+	private Engine.Submission submit(int[] prompt, SamplingParams params, int priority) {
 		try {
-			return engine.submit(prompt, params, 0);
+			return engine.submit(prompt, params, priority);
 		}
 		catch (IllegalArgumentException e) {
 			boolean context = e.getMessage() != null && e.getMessage().contains("maximum context length");
@@ -108,11 +114,11 @@ public final class Api {
 		}
 	}
 
-	private List<Engine.Submission> submitAll(List<int[]> prompts, SamplingParams params) {
+	private List<Engine.Submission> submitAll(List<int[]> prompts, SamplingParams params, int priority) {
 		List<Engine.Submission> subs = new ArrayList<>();
 		try {
 			for (int[] p : prompts) {
-				subs.add(submit(p, params));
+				subs.add(submit(p, params, priority));
 			}
 		}
 		catch (RuntimeException e) {
@@ -260,7 +266,7 @@ public final class Api {
 			int n = params.n();
 			String id = id("cmpl-");
 			long created = System.currentTimeMillis() / 1000;
-			List<Engine.Submission> subs = submitAll(prompts, params);
+			List<Engine.Submission> subs = submitAll(prompts, params, priority(body));
 			int promptTokens = prompts.stream().mapToInt(a -> a.length).sum();
 			if (stream) {
 				int[] completion = new int[1];
@@ -357,7 +363,7 @@ public final class Api {
 					logprobs ? (top == null ? 0 : top) : -1);
 			String id = id("chatcmpl-");
 			long created = System.currentTimeMillis() / 1000;
-			Engine.Submission sub = submit(prompt, params);
+			Engine.Submission sub = submit(prompt, params, priority(body));
 			if (stream) {
 				int n = params.n();
 				Flux<DataBuffer> roles = Flux.range(0, n)

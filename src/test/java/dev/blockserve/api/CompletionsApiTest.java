@@ -195,12 +195,13 @@ class CompletionsApiTest {
 		assertThat(wrongType.statusCode()).isEqualTo(400);
 		assertThat(wrongType.body()).contains("\"param\":\"max_tokens\"");
 		HttpResponse<String> unknownFields = post("/v1/completions",
-				"{\"prompt\": \"x\", \"max_tokens\": 2, \"frobnicate\": {\"a\": 1}, \"user\": \"u1\"}");
+				"{\"prompt\": \"x\", \"max_tokens\": 2, \"frobnicate\": {\"a\": 1}, \"user\": \"u1\", \"priority\": -3}");
 		assertThat(unknownFields.statusCode()).isEqualTo(200);
 		HttpResponse<String> noRoute = post("/v1/nope", "{}");
 		assertThat(noRoute.statusCode()).isEqualTo(404);
 		assertThat(noRoute.body()).startsWith("{\"error\":");
 		assertThat(post("/v1/completions", "[1,2]").statusCode()).isEqualTo(400);
+		assertThat(post("/v1/completions", "{\"prompt\": \"x\", \"priority\": \"high\"}").body()).contains("\"param\":\"priority\"");
 		assertThat(post("/v1/completions", "").statusCode()).isEqualTo(400);
 	}
 
