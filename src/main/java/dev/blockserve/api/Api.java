@@ -143,13 +143,18 @@ public final class Api {
 		return BUFFERS.wrap(("data: " + data + "\n\n").getBytes(StandardCharsets.UTF_8));
 	}
 
-	/** An SSE response that flushes each event, ends with [DONE], and reports a late error as an error event. */
-	private static Mono<ServerResponse> sseResponse(Flux<DataBuffer> events) {
-		Flux<DataBuffer> all = events.concatWith(Mono.fromSupplier(() -> sse("[DONE]"))).onErrorResume(e -> {
+	/** The events of an SSE stream, then [DONE]; a failure after the stream started becomes an error event. */
+	static Flux<DataBuffer> sseEvents(Flux<DataBuffer> events) {
+		return events.concatWith(Mono.fromSupplier(() -> sse("[DONE]"))).onErrorResume(e -> {
 			ApiException api = ApiErrorHandler.toApi(e);
 			return Flux.just(sse(new Dto.ErrorEnvelope(new Dto.ErrorBody(api.getMessage(), api.type(), api.param(),
 					api.code()))), sse("[DONE]"));
 		});
+	}
+
+	/** An SSE response that flushes each event (see {@link #sseEvents}). */
+	private static Mono<ServerResponse> sseResponse(Flux<DataBuffer> events) {
+		Flux<DataBuffer> all = sseEvents(events);
 		BodyInserter<Flux<DataBuffer>, org.springframework.http.ReactiveHttpOutputMessage> inserter = (out,
 				ctx) -> out.writeAndFlushWith(all.map(b -> Mono.just(b)));
 		return ServerResponse.ok()

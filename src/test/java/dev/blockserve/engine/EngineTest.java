@@ -271,6 +271,20 @@ class EngineTest {
 	}
 
 	@Test
+	void withoutMaxTokensGenerationStopsAtTheContextLength() throws Exception {
+		try (ModelRuntime rt = runtime("stories260K", 256, 16);
+				Engine engine = new Engine(rt, new EngineConfig(SchedulerConfig.cpuDefaults(), false), null)) {
+			int[] prompt = new int[505];
+			java.util.Arrays.fill(prompt, 300);
+			prompt[0] = 1;
+			Output o = collect(engine.submit(prompt, SamplingParams.greedy(0).withIgnoreEos(true), 0).events());
+			assertThat(o.ids0()).hasSize(7);
+			assertThat(o.finish().get(0)).isEqualTo("length");
+			assertThat(engine.usedBlocks()).isZero();
+		}
+	}
+
+	@Test
 	void impossibleRequestsAreRejectedUpFront() {
 		try (ModelRuntime rt = runtime("stories260K", 8, 16);
 				Engine engine = new Engine(rt, new EngineConfig(SchedulerConfig.cpuDefaults(), false), null)) {
