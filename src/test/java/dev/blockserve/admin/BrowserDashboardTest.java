@@ -90,7 +90,9 @@ class BrowserDashboardTest extends ObservabilityTestBase {
 				}
 				const req = s.requests.find(r => r.id === d.selected);
 				return { inUse, selected, snapshotUsed: s.used, statesUsed: s.states.split('2').length - 1,
-				         selectedBlocks: req ? req.blocks.length : -1, frames: d.frames, requests: s.requests.length };
+				         selectedBlocks: req ? req.blocks.length : -1, frames: d.frames, requests: s.requests.length,
+				         selectedRows: document.querySelectorAll('#rows tr.selected').length,
+				         detail: document.getElementById('detail').textContent };
 				""");
 	}
 
@@ -147,8 +149,9 @@ class BrowserDashboardTest extends ObservabilityTestBase {
 		assertThat(((Number) sel.get("selected")).intValue()).as("highlighted cells vs the request's block table: " + sel)
 			.isEqualTo(((Number) sel.get("selectedBlocks")).intValue())
 			.isPositive();
-		assertThat(driver.findElement(By.id("detail")).getText()).contains("prompt").contains("blocks");
-		assertThat(driver.findElement(By.cssSelector("#rows tr.selected"))).isNotNull();
+		// read in the same JS turn as the highlight count, so they describe the same frame
+		assertThat((String) sel.get("detail")).contains("prompt").contains("blocks");
+		assertThat(((Number) sel.get("selectedRows")).intValue()).isEqualTo(1);
 
 		File shot = ((TakesScreenshot) driver).getScreenshotAs(OutputType.FILE);
 		Path out = Path.of("target", "admin-dashboard.png");
