@@ -211,16 +211,20 @@ __global__ void k_gemv_bf16(float* out, const float* x, const __nv_bfloat16* w, 
   for (int64_t r0 = 0; r0 < n; r0 += 4) {
     float acc[4] = {0.f, 0.f, 0.f, 0.f};
     int64_t rows = n - r0 < 4 ? n - r0 : 4;
-    for (int64_t p = lane * 2; p + 1 < k; p += 64) {
-      float2 wv = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(wr + p));
-      for (int r = 0; r < rows; r++) {
-        const float* xr = x + (r0 + r) * k;
-        acc[r] += wv.x * xr[p] + wv.y * xr[p + 1];
+    if ((k & 1) == 0) {
+      // k even: every row of w starts 4-byte aligned, so BF16 pairs load as one word
+      for (int64_t p = lane * 2; p + 1 < k; p += 64) {
+        float2 wv = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(wr + p));
+        for (int r = 0; r < rows; r++) {
+          const float* xr = x + (r0 + r) * k;
+          acc[r] += wv.x * xr[p] + wv.y * xr[p + 1];
+        }
       }
-    }
-    if ((k & 1) && lane == 0) {
-      float wl = __bfloat162float(wr[k - 1]);
-      for (int r = 0; r < rows; r++) acc[r] += wl * x[(r0 + r) * k + k - 1];
+    } else {
+      for (int64_t p = lane; p < k; p += 32) {
+        float wv = __bfloat162float(wr[p]);
+        for (int r = 0; r < rows; r++) acc[r] += wv * x[(r0 + r) * k + p];
+      }
     }
     for (int r = 0; r < rows; r++) {
       float s = warp_sum(acc[r]);
@@ -322,11 +326,15 @@ __global__ void k_decode_attn(float* part_out, float* part_ml, const float* q, c
   float* sc = sm + group * hd;           // group x PARTITION
   const int64_t row = kv_heads * hd;
   if (start >= end) {
-    // an empty partition contributes nothing
+    // an empty partition contributes nothing (and leaves no stale scratch values for the reduction)
     for (int g = threadIdx.x; g < group; g += blockDim.x) {
       int64_t h = (int64_t)kh * group + g;
       part_ml[((int64_t)s * heads + h) * parts * 2 + p * 2] = -FLT_MAX;
       part_ml[((int64_t)s * heads + h) * parts * 2 + p * 2 + 1] = 0.f;
+    }
+    for (int i = threadIdx.x; i < group * hd; i += blockDim.x) {
+      int64_t h = (int64_t)kh * group + i / (int)hd;
+      part_out[(((int64_t)s * heads + h) * parts + p) * hd + i % (int)hd] = 0.f;
     }
     return;
   }
@@ -649,6 +657,12 @@ const char* paged_attention(float* out, const float* q, const float* k_cache, co
     float* part_out = scratch;
     float* part_ml = scratch + num_seqs * num_heads * parts * head_dim;
     size_t smem = (size_t)group * (head_dim + PARTITION) * sizeof(float);
+    if (smem > 48 * 1024) {
+      if (const char* e = err("cudaFuncSetAttribute", cudaFuncSetAttribute(k_decode_attn,
+                                                                           cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                                           (int)smem)))
+        return e;
+    }
     dim3 grid((unsigned)num_kv_heads, (unsigned)num_seqs, (unsigned)parts);
     k_decode_attn<<<grid, 128, smem>>>(part_out, part_ml, q, k_cache, v_cache, block_tables, max_blocks_per_seq, seq_lens,
                                        num_heads, num_kv_heads, head_dim, block_size, num_blocks, scale, parts);

@@ -240,14 +240,15 @@ int main(int argc, char** argv) {
     say("%-58s %s\n", "error word is cleared after reading", bscuda::check_error() == nullptr ? "ok" : "FAIL");
   }
   // --- matmul
+  for (int k : {576, 577})  // odd k takes the scalar GEMV path
   for (int rows : {1, 7, 16, 33, 64}) {
-    int k = 576, m = 1536;
+    int m = 1536;
     auto x = rnd((size_t)rows * k), w = rnd((size_t)m * k);
     std::vector<float> ref((size_t)rows * m);
     bs::matmul(ref.data(), x.data(), w.data(), rows, k, m);
     Dev<float> dx(x), dw(w), dout(ref.size());
     ok("matmul f32", bscuda::matmul_f32(dout.p, dx.p, dw.p, rows, k, m));
-    compare("matmul fp32 n=" + std::to_string(rows), ref, dout.get(), 1e-5);
+    compare("matmul fp32 n=" + std::to_string(rows) + " k=" + std::to_string(k), ref, dout.get(), 1e-5);
     // BF16: compare against the CPU product with the same BF16-rounded weights
     std::vector<uint16_t> wb(w.size());
     std::vector<float> wr(w.size());
@@ -255,7 +256,7 @@ int main(int argc, char** argv) {
     bs::matmul(ref.data(), x.data(), wr.data(), rows, k, m);
     Dev<uint16_t> dwb(wb), xs((size_t)rows * k);
     ok("matmul bf16", bscuda::matmul_bf16(dout.p, dx.p, xs.p, dwb.p, rows, k, m));
-    compare("matmul bf16 n=" + std::to_string(rows), ref, dout.get(), 1e-2);
+    compare("matmul bf16 n=" + std::to_string(rows) + " k=" + std::to_string(k), ref, dout.get(), 1e-2);
   }
   // --- attention
   for (int hd : {8, 16, 64, 128})
