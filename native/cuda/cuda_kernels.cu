@@ -49,32 +49,30 @@ __device__ __forceinline__ float warp_max(float v) {
   return v;
 }
 
-// Block-wide sum for blockDim.x a multiple of 32, at most 1024 threads.
-__device__ float block_sum(float v) {
+struct SumOp {
+  __device__ static float identity() { return 0.f; }
+  __device__ static float warp(float v) { return warp_sum(v); }
+};
+struct MaxOp {
+  __device__ static float identity() { return -FLT_MAX; }
+  __device__ static float warp(float v) { return warp_max(v); }
+};
+
+// Block-wide reduction for blockDim.x a multiple of 32, at most 1024 threads; every thread gets the result.
+template <typename Op>
+__device__ float block_reduce(float v) {
   __shared__ float part[32];
-  v = warp_sum(v);
+  v = Op::warp(v);
   int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
   __syncthreads();
   if (lane == 0) part[wid] = v;
   __syncthreads();
-  int nw = blockDim.x >> 5;
-  v = lane < nw ? part[lane] : 0.f;
-  v = warp_sum(v);
-  return v;
+  v = lane < (int)(blockDim.x >> 5) ? part[lane] : Op::identity();
+  return Op::warp(v);
 }
 
-__device__ float block_max(float v) {
-  __shared__ float part[32];
-  v = warp_max(v);
-  int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
-  __syncthreads();
-  if (lane == 0) part[wid] = v;
-  __syncthreads();
-  int nw = blockDim.x >> 5;
-  v = lane < nw ? part[lane] : -FLT_MAX;
-  v = warp_max(v);
-  return v;
-}
+__device__ float block_sum(float v) { return block_reduce<SumOp>(v); }
+__device__ float block_max(float v) { return block_reduce<MaxOp>(v); }
 
 // ---- conversions
 

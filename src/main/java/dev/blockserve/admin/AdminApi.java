@@ -7,6 +7,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
+import dev.blockserve.api.Sse;
 import dev.blockserve.engine.Engine;
 import dev.blockserve.engine.EngineSnapshot;
 import dev.blockserve.kvcache.KvCacheSnapshot;
@@ -15,10 +16,7 @@ import reactor.core.publisher.Mono;
 import tools.jackson.databind.json.JsonMapper;
 
 import org.springframework.core.io.ClassPathResource;
-import org.springframework.core.io.buffer.DataBuffer;
-import org.springframework.core.io.buffer.DefaultDataBufferFactory;
 import org.springframework.http.MediaType;
-import org.springframework.web.reactive.function.BodyInserter;
 import org.springframework.web.reactive.function.server.ServerRequest;
 import org.springframework.web.reactive.function.server.ServerResponse;
 
@@ -31,7 +29,7 @@ import org.springframework.web.reactive.function.server.ServerResponse;
  */
 public final class AdminApi {
 
-	static final JsonMapper JSON = JsonMapper.builder().build();
+	static final JsonMapper JSON = Sse.JSON;
 
 	private final Engine engine;
 
@@ -102,13 +100,9 @@ public final class AdminApi {
 	}
 
 	public Mono<ServerResponse> stream(ServerRequest req) {
-		Flux<DataBuffer> events = Flux.interval(Duration.ZERO, interval)
+		return Sse.response(Flux.interval(Duration.ZERO, interval)
 			.onBackpressureDrop()
-			.concatMap(i -> Mono.fromCallable(() -> DefaultDataBufferFactory.sharedInstance
-				.wrap(("data: " + JSON.writeValueAsString(document()) + "\n\n").getBytes(StandardCharsets.UTF_8))), 1);
-		BodyInserter<Flux<DataBuffer>, org.springframework.http.ReactiveHttpOutputMessage> inserter = (out,
-				ctx) -> out.writeAndFlushWith(events.map(Mono::just));
-		return ServerResponse.ok().contentType(MediaType.TEXT_EVENT_STREAM).header("Cache-Control", "no-cache").body(inserter);
+			.concatMap(i -> Mono.fromCallable(() -> Sse.event(document())), 1));
 	}
 
 	public Mono<ServerResponse> page(ServerRequest req) {

@@ -23,7 +23,6 @@ import org.springframework.core.io.buffer.DataBuffer;
 import org.springframework.core.io.buffer.DefaultDataBufferFactory;
 import org.springframework.http.HttpStatus;
 import org.springframework.http.MediaType;
-import org.springframework.web.reactive.function.BodyInserter;
 import org.springframework.web.reactive.function.server.ServerRequest;
 import org.springframework.web.reactive.function.server.ServerResponse;
 
@@ -35,9 +34,7 @@ import org.springframework.web.reactive.function.server.ServerResponse;
  */
 public final class Api {
 
-	static final JsonMapper JSON = JsonMapper.builder().build();
-
-	private static final DefaultDataBufferFactory BUFFERS = DefaultDataBufferFactory.sharedInstance;
+	static final JsonMapper JSON = Sse.JSON;
 
 	private final Engine engine;
 
@@ -139,8 +136,7 @@ public final class Api {
 	}
 
 	private static DataBuffer sse(Object o) {
-		String data = o instanceof String s ? s : JSON.writeValueAsString(o);
-		return BUFFERS.wrap(("data: " + data + "\n\n").getBytes(StandardCharsets.UTF_8));
+		return Sse.event(o);
 	}
 
 	/** The events of an SSE stream, then [DONE]; a failure after the stream started becomes an error event. */
@@ -154,14 +150,7 @@ public final class Api {
 
 	/** An SSE response that flushes each event (see {@link #sseEvents}). */
 	private static Mono<ServerResponse> sseResponse(Flux<DataBuffer> events) {
-		Flux<DataBuffer> all = sseEvents(events);
-		BodyInserter<Flux<DataBuffer>, org.springframework.http.ReactiveHttpOutputMessage> inserter = (out,
-				ctx) -> out.writeAndFlushWith(all.map(b -> Mono.just(b)));
-		return ServerResponse.ok()
-			.contentType(MediaType.TEXT_EVENT_STREAM)
-			.header("Cache-Control", "no-cache")
-			.header("X-Accel-Buffering", "no")
-			.body(inserter);
+		return Sse.response(sseEvents(events));
 	}
 
 	/** One choice being assembled from events. */
@@ -470,6 +459,6 @@ public final class Api {
 	}
 
 	static Publisher<DataBuffer> bytes(byte[] b) {
-		return Mono.just(BUFFERS.wrap(b));
+		return Mono.just(org.springframework.core.io.buffer.DefaultDataBufferFactory.sharedInstance.wrap(b));
 	}
 }

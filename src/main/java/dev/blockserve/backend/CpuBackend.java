@@ -61,11 +61,6 @@ public final class CpuBackend extends NativeBackend {
 		}
 	}
 
-	/** A view of host memory as a buffer (no ownership); for memory this process mapped itself. */
-	public NativeBuffer view(long hostAddress, long elements, DType type) {
-		return new NativeBuffer(this, hostAddress, elements, type, false);
-	}
-
 	@Override
 	protected void rawWriteInts(long dst, int[] src, int n) {
 		CpuNative.writeInts(dst, src, 0, n);

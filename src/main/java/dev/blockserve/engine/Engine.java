@@ -29,7 +29,7 @@ import reactor.core.publisher.Sinks;
 /**
  * The serving loop. One dedicated thread repeats: take submitted and aborted requests, schedule, copy
  * blocks for copy-on-write, build the step's input, run the model, sample, append, detokenise, check stop
- * conditions, publish events, free what finished. {@link #generate} and {@link #abort} may be called from
+ * conditions, publish events, free what finished. {@link #submit} and {@link #abort} may be called from
  * any thread and never block on the loop: they post to a queue the loop drains between steps.
  */
 public final class Engine implements AutoCloseable {
@@ -54,8 +54,6 @@ public final class Engine implements AutoCloseable {
 		final Sinks.Many<GenerationEvent> sink = Sinks.many().unicast().onBackpressureBuffer();
 
 		final List<EngineSequence> seqs = new ArrayList<>();
-
-		int finished;
 
 		int cachedPromptTokens = -1;
 
@@ -105,8 +103,6 @@ public final class Engine implements AutoCloseable {
 
 	private volatile boolean closed;
 
-	private volatile KvCacheSnapshot snapshot;
-
 	private volatile EngineSnapshot engineSnapshot;
 
 	private long generatedTokens;
@@ -143,7 +139,7 @@ public final class Engine implements AutoCloseable {
 		this.logitsRow = new float[vocab];
 		this.maxModelLen = model.maxPositions();
 		this.maxBlocksPerSeq = KvCacheManager.blocksFor(maxModelLen, cache.blockSize());
-		this.snapshot = kv.snapshot();
+		this.engineSnapshot = new EngineSnapshot(System.currentTimeMillis(), kv.snapshot(), List.of(), 0, 0, 0, 0, 0, 0);
 		this.thread = new Thread(this::run, "blockserve-engine");
 		this.thread.setDaemon(true);
 		this.thread.start();
@@ -171,14 +167,12 @@ public final class Engine implements AutoCloseable {
 
 	/** The latest published engine state for the dashboard (refreshed a few times a second while busy). */
 	public EngineSnapshot engineSnapshot() {
-		EngineSnapshot e = engineSnapshot;
-		return e != null ? e
-				: new EngineSnapshot(System.currentTimeMillis(), snapshot, List.of(), 0, 0, 0, 0, 0, 0);
+		return engineSnapshot;
 	}
 
 	/** The latest published snapshot of the block pool (refreshed a few times a second while busy). */
 	public KvCacheSnapshot snapshot() {
-		return snapshot;
+		return engineSnapshot.kv();
 	}
 
 	/**
@@ -280,7 +274,6 @@ public final class Engine implements AutoCloseable {
 		numWaiting = scheduler.numWaiting();
 		long now = System.nanoTime();
 		if (force ? now - lastSnapshotNanos > 20_000_000L : now - lastSnapshotNanos > 200_000_000L) {
-			snapshot = kv.snapshot();
 			List<EngineSnapshot.SequenceInfo> seqs = new ArrayList<>();
 			for (Group g : groups.values()) {
 				for (EngineSequence s : g.seqs) {
@@ -290,7 +283,7 @@ public final class Engine implements AutoCloseable {
 					}
 				}
 			}
-			engineSnapshot = new EngineSnapshot(System.currentTimeMillis(), snapshot, seqs, scheduler.numRunning(),
+			engineSnapshot = new EngineSnapshot(System.currentTimeMillis(), kv.snapshot(), seqs, scheduler.numRunning(),
 					scheduler.numWaiting(), generatedTokens, promptTokens, scheduler.preemptions(), recentTtftMillis);
 			lastSnapshotNanos = now;
 		}
@@ -334,8 +327,7 @@ public final class Engine implements AutoCloseable {
 				continue; // a prefill chunk short of the prompt's end: nothing to sample yet
 			}
 			SamplingParams p = s.group.params;
-			boolean needRow = !p.isGreedy() || p.logprobs() >= 0 || p.repetitionPenalty() != 1
-					|| p.presencePenalty() != 0 || p.frequencyPenalty() != 0;
+			boolean needRow = p.needsLogitsRow();
 			if (needRow) {
 				backend.download(logits, (long) i * vocab, logitsRow, 0, vocab);
 			}
@@ -438,8 +430,9 @@ public final class Engine implements AutoCloseable {
 		}
 		listener.onFinished(reason, now - g.arrivalNanos, g.firstTokenNanos == 0 ? 0 : now - g.firstTokenNanos,
 				g.prompt.length, s.numOutputTokens());
-		g.finished++;
-		if (g.finished == Math.max(g.params.n(), g.seqs.size()) || (reason.equals("abort") && allFinished(g))) {
+		// Siblings are forked before their parent samples its first token, so a request whose sequences have
+		// all finished is done: a parent finishes earlier only when aborted, and then there are no siblings.
+		if (allFinished(g)) {
 			groups.remove(g.id);
 			g.sink.tryEmitComplete();
 		}
@@ -493,13 +486,12 @@ public final class Engine implements AutoCloseable {
 		return false;
 	}
 
-	/** Checks the block manager's invariants on the engine thread (tests). */
-	public void checkInvariants() throws InterruptedException {
-		var done = new java.util.concurrent.CompletableFuture<Void>();
+	/** Runs {@code task} on the engine thread between steps and waits for its result (tests, diagnostics). */
+	private <T> T onEngineThread(java.util.function.Supplier<T> task) throws InterruptedException {
+		var done = new java.util.concurrent.CompletableFuture<T>();
 		inbox.add(() -> {
 			try {
-				kv.checkInvariants();
-				done.complete(null);
+				done.complete(task.get());
 			}
 			catch (RuntimeException e) {
 				done.completeExceptionally(e);
@@ -507,24 +499,24 @@ public final class Engine implements AutoCloseable {
 		});
 		LockSupport.unpark(thread);
 		try {
-			done.get(10, java.util.concurrent.TimeUnit.SECONDS);
+			return done.get(10, java.util.concurrent.TimeUnit.SECONDS);
 		}
 		catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
 			throw new IllegalStateException(e.getCause() != null ? e.getCause().getMessage() : e.toString(), e);
 		}
 	}
 
+	/** Checks the block manager's invariants on the engine thread (tests). */
+	public void checkInvariants() throws InterruptedException {
+		onEngineThread(() -> {
+			kv.checkInvariants();
+			return null;
+		});
+	}
+
 	/** Number of blocks not free, read on the engine thread (tests). */
 	public int usedBlocks() throws InterruptedException {
-		var done = new java.util.concurrent.CompletableFuture<Integer>();
-		inbox.add(() -> done.complete(kv.pool().numBlocks() - kv.pool().numFree()));
-		LockSupport.unpark(thread);
-		try {
-			return done.get(10, java.util.concurrent.TimeUnit.SECONDS);
-		}
-		catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
-			throw new IllegalStateException(e);
-		}
+		return onEngineThread(() -> kv.pool().numBlocks() - kv.pool().numFree());
 	}
 
 	public KvCacheManager blockManager() {

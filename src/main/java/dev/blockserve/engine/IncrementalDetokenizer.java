@@ -25,6 +25,14 @@ public final class IncrementalDetokenizer {
 
 	private int readOffset;
 
+	// Decoded text of ids[prefixOffset, readOffset), valid while those offsets are unchanged: peek (once per
+	// logprob alternative) and add decode it only once per window.
+	private String prefixText;
+
+	private int prefixFrom = -1;
+
+	private int prefixTo = -1;
+
 	public IncrementalDetokenizer(TextTokenizer tokenizer, int[] prompt, boolean skipSpecial) {
 		this.tokenizer = tokenizer;
 		this.skipSpecial = skipSpecial;
@@ -35,13 +43,22 @@ public final class IncrementalDetokenizer {
 		this.readOffset = prompt.length;
 	}
 
+	private String prefixText() {
+		if (prefixFrom != prefixOffset || prefixTo != readOffset) {
+			prefixText = tokenizer.decode(Arrays.copyOfRange(ids, prefixOffset, readOffset), skipSpecial);
+			prefixFrom = prefixOffset;
+			prefixTo = readOffset;
+		}
+		return prefixText;
+	}
+
 	/** Adds one generated token; returns the text it completes (possibly empty). */
 	public String add(int token) {
 		if (len == ids.length) {
 			ids = Arrays.copyOf(ids, len * 2);
 		}
 		ids[len++] = token;
-		String prefix = tokenizer.decode(Arrays.copyOfRange(ids, prefixOffset, readOffset), skipSpecial);
+		String prefix = prefixText();
 		String full = tokenizer.decode(Arrays.copyOfRange(ids, prefixOffset, len), skipSpecial);
 		if (full.length() > prefix.length() && !full.endsWith("\uFFFD") && full.startsWith(prefix)) {
 			String delta = full.substring(prefix.length());
@@ -56,7 +73,7 @@ public final class IncrementalDetokenizer {
 	public String peek(int token) {
 		int[] window = Arrays.copyOfRange(ids, prefixOffset, len + 1);
 		window[window.length - 1] = token;
-		String prefix = tokenizer.decode(Arrays.copyOfRange(ids, prefixOffset, readOffset), skipSpecial);
+		String prefix = prefixText();
 		String full = tokenizer.decode(window, skipSpecial);
 		return full.startsWith(prefix) ? full.substring(prefix.length()) : full;
 	}
@@ -66,7 +83,7 @@ public final class IncrementalDetokenizer {
 		if (readOffset == len) {
 			return "";
 		}
-		String prefix = tokenizer.decode(Arrays.copyOfRange(ids, prefixOffset, readOffset), skipSpecial);
+		String prefix = prefixText();
 		String full = tokenizer.decode(Arrays.copyOfRange(ids, prefixOffset, len), skipSpecial);
 		readOffset = len;
 		prefixOffset = len;

@@ -55,6 +55,11 @@ public record SamplingParams(int n, int maxTokens, double temperature, int topK,
 		return temperature == 0;
 	}
 
+	/** Whether sampling needs the whole logits row on the host, or the backend's argmax is enough. */
+	public boolean needsLogitsRow() {
+		return !isGreedy() || logprobs >= 0 || repetitionPenalty != 1 || presencePenalty != 0 || frequencyPenalty != 0;
+	}
+
 	public SamplingParams withIgnoreEos(boolean ignore) {
 		return new SamplingParams(n, maxTokens, temperature, topK, topP, minP, presencePenalty, frequencyPenalty,
 				repetitionPenalty, seed, stop, stopTokenIds, ignore, logprobs, skipSpecialTokens);

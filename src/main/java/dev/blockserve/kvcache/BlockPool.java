@@ -197,15 +197,6 @@ public final class BlockPool {
 		return hash[block];
 	}
 
-	/** Drops every cached block from the index (the cache is reset, for example after new weights). */
-	public void resetPrefixCache() {
-		for (int b = 0; b < numBlocks; b++) {
-			if (hashed[b]) {
-				unregister(b);
-			}
-		}
-	}
-
 	private void unregister(int b) {
 		index.remove(hash[b]);
 		hashed[b] = false;

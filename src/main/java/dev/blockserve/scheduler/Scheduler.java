@@ -156,7 +156,6 @@ public final class Scheduler {
 		kv.free(s.table);
 		s.table = null;
 		s.numComputed = 0;
-		s.numPreemptions++;
 		s.status = Sequence.Status.WAITING;
 		preemptions++;
 		out.preempted.add(s);

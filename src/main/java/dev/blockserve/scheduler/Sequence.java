@@ -33,8 +33,6 @@ public class Sequence {
 
 	protected Status status = Status.WAITING;
 
-	protected int numPreemptions;
-
 	public Sequence(long id, int[] prompt, int priority, long arrival) {
 		this.id = id;
 		this.priority = priority;
@@ -93,10 +91,6 @@ public class Sequence {
 
 	public Status status() {
 		return status;
-	}
-
-	public int numPreemptions() {
-		return numPreemptions;
 	}
 
 	/** Records that the step computed {@code n} more tokens' KV. */
