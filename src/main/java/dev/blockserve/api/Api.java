@@ -10,6 +10,7 @@ import java.util.concurrent.ThreadLocalRandom;
 
 import dev.blockserve.engine.Engine;
 import dev.blockserve.engine.GenerationEvent;
+import dev.blockserve.engine.RequestRejectedException;
 import dev.blockserve.engine.SamplingParams;
 import dev.blockserve.model.ChatTemplate;
 import dev.blockserve.model.TextTokenizer;
@@ -104,8 +105,8 @@ public final class Api {
 		try {
 			return engine.submit(prompt, params, priority);
 		}
-		catch (IllegalArgumentException e) {
-			boolean context = e.getMessage() != null && e.getMessage().contains("maximum context length");
+		catch (RequestRejectedException e) {
+			boolean context = e.reason() == RequestRejectedException.Reason.CONTEXT_LENGTH_EXCEEDED;
 			throw new ApiException(HttpStatus.BAD_REQUEST, "invalid_request_error", e.getMessage(), null,
 					context ? "context_length_exceeded" : null);
 		}
@@ -125,6 +126,10 @@ public final class Api {
 			throw e;
 		}
 		return subs;
+	}
+
+	private static String finishName(GenerationEvent e) {
+		return e.finishReason() == null ? null : e.finishReason().openAi();
 	}
 
 	private static String id(String prefix) {
@@ -196,7 +201,7 @@ public final class Api {
 			}
 			text.append(e.text());
 			if (e.finishReason() != null) {
-				finish = e.finishReason();
+				finish = e.finishReason().openAi();
 				completionTokens = e.completionTokens();
 				promptTokens = e.promptTokens();
 				cachedTokens = e.cachedPromptTokens();
@@ -218,12 +223,16 @@ public final class Api {
 				cached > 0 ? Map.of("cached_tokens", cached) : null);
 	}
 
+	/** An event with its choice index across all prompts of a request. */
+	private record IndexedEvent(int index, GenerationEvent event) {
+	}
+
 	/** Events of all prompts, each tagged with its choice index (prompt index x n + sibling index). */
-	private static Flux<Object[]> indexed(List<Engine.Submission> subs, int n) {
-		List<Flux<Object[]>> fs = new ArrayList<>();
+	private static Flux<IndexedEvent> indexed(List<Engine.Submission> subs, int n) {
+		List<Flux<IndexedEvent>> fs = new ArrayList<>();
 		for (int p = 0; p < subs.size(); p++) {
 			final int base = p * n;
-			fs.add(subs.get(p).events().map(e -> new Object[] { base + e.index(), e }));
+			fs.add(subs.get(p).events().map(e -> new IndexedEvent(base + e.index(), e)));
 		}
 		return Flux.merge(fs);
 	}
@@ -266,8 +275,8 @@ public final class Api {
 				int[] completion = new int[1];
 				boolean[] echoed = new boolean[subs.size() * n];
 				Flux<DataBuffer> chunks = indexed(subs, n).concatMap(ie -> {
-					int index = (int) ie[0];
-					GenerationEvent e = (GenerationEvent) ie[1];
+					int index = ie.index();
+					GenerationEvent e = ie.event();
 					String text = e.text();
 					if (echo && !echoed[index]) {
 						echoed[index] = true;
@@ -284,7 +293,7 @@ public final class Api {
 					Dto.CompletionLogprobs lp = e.logprobs() == null ? null
 							: new Dto.CompletionLogprobs(acc.tokens, acc.tokenLogprobs, acc.top, acc.offsets);
 					return Flux.just(sse(new Dto.Completion(id, "text_completion", created, modelName,
-							List.of(new Dto.CompletionChoice(index, text, lp, e.finishReason())), null)));
+							List.of(new Dto.CompletionChoice(index, text, lp, finishName(e))), null)));
 				});
 				if (includeUsage) {
 					chunks = chunks.concatWith(Mono.fromSupplier(() -> sse(new Dto.Completion(id, "text_completion", created,
@@ -294,9 +303,9 @@ public final class Api {
 			}
 			Map<Integer, ChoiceAcc> accs = new HashMap<>();
 			return indexed(subs, n).doOnNext(ie -> {
-				int index = (int) ie[0];
+				int index = ie.index();
 				ChoiceAcc acc = accs.computeIfAbsent(index, k -> new ChoiceAcc());
-				acc.add((GenerationEvent) ie[1], echo ? promptTexts.get(index / n).length() : 0);
+				acc.add(ie.event(), echo ? promptTexts.get(index / n).length() : 0);
 			}).then(Mono.defer(() -> {
 				List<Dto.CompletionChoice> choices = new ArrayList<>();
 				int completion = 0;
@@ -377,7 +386,7 @@ public final class Api {
 					Dto.Delta delta = e.finished() && e.text().isEmpty() ? new Dto.Delta(null, null)
 							: new Dto.Delta(null, e.text());
 					return Flux.just(sse(new Dto.ChatChunk(id, "chat.completion.chunk", created, modelName,
-							List.of(new Dto.ChatChunkChoice(e.index(), delta, lp, e.finishReason())), null)));
+							List.of(new Dto.ChatChunkChoice(e.index(), delta, lp, finishName(e))), null)));
 				});
 				Flux<DataBuffer> chunks = roles.concatWith(deltas);
 				if (includeUsage) {

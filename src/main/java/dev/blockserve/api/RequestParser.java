@@ -111,11 +111,38 @@ final class RequestParser {
 			seed = seedNode.asLong();
 		}
 		try {
-			return new SamplingParams(n == null ? 1 : n, maxTokens, temperature == null ? 1.0 : temperature,
-					topK == null ? -1 : topK, topP == null ? 1.0 : topP, minP == null ? 0 : minP,
-					presence == null ? 0 : presence, frequency == null ? 0 : frequency,
-					repetition == null ? 1.0 : repetition, seed, stop(body), null, optBool(body, "ignore_eos", false),
-					logprobs, optBool(body, "skip_special_tokens", true));
+			SamplingParams.Builder b = SamplingParams.builder()
+				.maxTokens(maxTokens)
+				.stop(stop(body))
+				.ignoreEos(optBool(body, "ignore_eos", false))
+				.logprobs(logprobs)
+				.skipSpecialTokens(optBool(body, "skip_special_tokens", true))
+				.seed(seed);
+			if (n != null) {
+				b.n(n);
+			}
+			if (temperature != null) {
+				b.temperature(temperature);
+			}
+			if (topK != null) {
+				b.topK(topK);
+			}
+			if (topP != null) {
+				b.topP(topP);
+			}
+			if (minP != null) {
+				b.minP(minP);
+			}
+			if (presence != null) {
+				b.presencePenalty(presence);
+			}
+			if (frequency != null) {
+				b.frequencyPenalty(frequency);
+			}
+			if (repetition != null) {
+				b.repetitionPenalty(repetition);
+			}
+			return b.build();
 		}
 		catch (IllegalArgumentException e) {
 			throw ApiException.badRequest(e.getMessage(), null);

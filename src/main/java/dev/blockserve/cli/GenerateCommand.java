@@ -11,6 +11,7 @@ import java.util.stream.Collectors;
 import dev.blockserve.backend.CpuBackend;
 import dev.blockserve.backend.KvCacheMemory;
 import dev.blockserve.engine.OfflineGenerator;
+import dev.blockserve.engine.SamplingParams;
 import dev.blockserve.kvcache.BlockPool;
 import dev.blockserve.kvcache.KvCacheManager;
 import dev.blockserve.model.GenerationConfig;
@@ -89,12 +90,13 @@ public final class GenerateCommand {
 				TextTokenizer tok = TextTokenizer.load(model)) {
 			int[] ids = promptIds != null ? promptIds : tok.encode(prompt, true);
 			int blocks = (m.maxPositions() + blockSize - 1) / blockSize;
-			int[] eos = ignoreEos ? new int[0] : GenerationConfig.read(model, m.config()).eosTokenIds();
-			try (KvCacheMemory cache = m.newKvCache(blocks, blockSize)) {
-				KvCacheManager manager = new KvCacheManager(new BlockPool(blocks, blockSize), true, model.toString());
+			SamplingParams params = SamplingParams.greedy(maxTokens).toBuilder().ignoreEos(ignoreEos).build();
+			try (KvCacheMemory cache = m.newKvCache(blocks, blockSize);
+					OfflineGenerator gen = new OfflineGenerator(m, cache,
+							new KvCacheManager(new BlockPool(blocks, blockSize), true, model.toString()),
+							OfflineGenerator.batchConfig(512), tok, GenerationConfig.read(model, m.config()))) {
 				long t0 = System.nanoTime();
-				OfflineGenerator.Result r = new OfflineGenerator(m, cache, manager)
-					.generate(List.of(ids), maxTokens, eos, 512).get(0);
+				OfflineGenerator.Result r = gen.generate(List.of(ids), params).get(0);
 				double secs = (System.nanoTime() - t0) / 1e9;
 				if (printIds) {
 					out.println(Arrays.stream(r.tokens()).mapToObj(Integer::toString).collect(Collectors.joining(",")));
@@ -103,7 +105,7 @@ public final class GenerateCommand {
 					out.println(tok.decodeContinuation(ids, r.tokens()));
 				}
 				err.printf("[%d prompt + %d new tokens in %.2f s, finish: %s]%n", ids.length, r.tokens().length, secs,
-						r.finishReason());
+						r.finishReason().openAi());
 			}
 			return 0;
 		}

@@ -12,6 +12,7 @@ import dev.blockserve.backend.CpuBackend;
 import dev.blockserve.backend.CudaBackend;
 import dev.blockserve.backend.KvCacheMemory;
 import dev.blockserve.engine.OfflineGenerator;
+import dev.blockserve.engine.SamplingParams;
 import dev.blockserve.kvcache.BlockPool;
 import dev.blockserve.kvcache.KvCacheManager;
 import dev.blockserve.model.GenerationConfig;
@@ -20,7 +21,8 @@ import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
 /**
- * Runs every case of each model's golden.json (all cases in one batch, shuffled blocks) on a backend
+ * Runs every case of each model's golden.json (all cases in one batch, shuffled blocks, through the engine
+ * core and its scheduler) on a backend
  * and prints a table: greedy ids exact or not, and the largest first-step logit error. Needs no Spring
  * and no tokenizer, so it runs from a small runtime image on a GPU machine (native/tests/gpu/run.sh).
  * Usage: {@code GoldenCheck --models DIR [--device cpu|cuda|cuda-bf16] [--block-size 16]}; exit 0 when
@@ -90,9 +92,12 @@ public final class GoldenCheck {
 					int blocks = prompts.size() * ((m.maxPositions() + blockSize - 1) / blockSize);
 					try (KvCacheMemory cache = m.newKvCache(blocks, blockSize)) {
 						KvCacheManager kv = new KvCacheManager(new BlockPool(blocks, blockSize, 17), false, name);
-						int[] eos = stories ? GenerationConfig.read(dir, m.config()).eosTokenIds() : new int[0];
-						List<OfflineGenerator.Result> res = new OfflineGenerator(m, cache, kv)
-							.generate(prompts, stories ? 96 : 24, eos, 512);
+						SamplingParams params = SamplingParams.greedy(stories ? 96 : 24).toBuilder().ignoreEos(!stories).build();
+						List<OfflineGenerator.Result> res;
+						try (OfflineGenerator gen = new OfflineGenerator(m, cache, kv, OfflineGenerator.batchConfig(512), null,
+								GenerationConfig.read(dir, m.config()))) {
+							res = gen.generate(prompts, params);
+						}
 						int exact = 0;
 						float worst = 0;
 						for (int i = 0; i < res.size(); i++) {

@@ -25,7 +25,7 @@ public interface EngineListener {
 	}
 
 	/** A choice finished; latencies from arrival, and its token counts. */
-	default void onFinished(String finishReason, long e2eNanos, long decodeNanos, int promptTokens,
+	default void onFinished(FinishReason finishReason, long e2eNanos, long decodeNanos, int promptTokens,
 			int completionTokens) {
 	}
 

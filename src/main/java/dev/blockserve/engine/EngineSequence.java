@@ -2,17 +2,23 @@ package dev.blockserve.engine;
 
 import java.util.SplittableRandom;
 
+import dev.blockserve.model.TextTokenizer;
 import dev.blockserve.scheduler.Sequence;
 
-/** A scheduled sequence plus what the engine needs to sample, detokenise and stream it. */
+/**
+ * A scheduled sequence plus what the output processor needs to sample, detokenise and stream it: one
+ * choice of a request. Owned by the engine thread.
+ */
 final class EngineSequence extends Sequence {
 
-	final Engine.Group group;
+	final Request request;
 
+	/** The choice index within the request. */
 	final int index;
 
 	final SplittableRandom rng;
 
+	/** Null when the engine has no tokenizer (token ids only). */
 	final IncrementalDetokenizer detok;
 
 	final StopChecker stop;
@@ -21,27 +27,39 @@ final class EngineSequence extends Sequence {
 
 	long lastTokenNanos;
 
-	EngineSequence(long id, Engine.Group group, int[] prompt, long seed, IncrementalDetokenizer detok) {
-		super(id, prompt, group.priority, group.arrivalNanos);
-		this.group = group;
+	EngineSequence(long id, Request request, long seed, TextTokenizer tokenizer) {
+		super(id, request.prompt, request.priority, request.arrivalNanos);
+		this.request = request;
 		this.index = 0;
 		this.rng = new SplittableRandom(seed);
-		this.detok = detok;
-		this.stop = new StopChecker(group.params.stop());
+		this.detok = detokenizer(tokenizer, request);
+		this.stop = new StopChecker(request.params.stop());
 	}
 
-	/** Sibling {@code index} of {@code parent}, forked after the prompt. */
-	EngineSequence(long id, EngineSequence parent, int index, long seed, IncrementalDetokenizer detok) {
+	/** Choice {@code index} of {@code parent}'s request, forked after the prompt. */
+	EngineSequence(long id, EngineSequence parent, int index, long seed, TextTokenizer tokenizer) {
 		super(id, parent);
-		this.group = parent.group;
+		this.request = parent.request;
 		this.index = index;
 		this.rng = new SplittableRandom(seed);
-		this.detok = detok;
-		this.stop = new StopChecker(group.params.stop());
+		this.detok = detokenizer(tokenizer, request);
+		this.stop = new StopChecker(request.params.stop());
 	}
 
-	void setTable(dev.blockserve.kvcache.BlockTable t) {
-		this.table = t;
-		this.status = Status.RUNNING;
+	private static IncrementalDetokenizer detokenizer(TextTokenizer tokenizer, Request r) {
+		return tokenizer == null ? null : new IncrementalDetokenizer(tokenizer, r.prompt, r.params.skipSpecialTokens());
+	}
+
+	/** Whether, after a step that computes {@code numNew} more tokens, sampling needs the logits row on the host. */
+	boolean needsLogitsRowAfter(int numNew) {
+		if (numComputed() + numNew != numTokens()) {
+			return false; // a prefill chunk short of the prompt's end: nothing is sampled
+		}
+		return request.params.needsLogitsRow() || (numOutputTokens() == 0 && request.output.wantsFirstLogits());
+	}
+
+	/** The first sample of a request with n > 1 creates its siblings first. */
+	boolean forksNow() {
+		return numOutputTokens() == 0 && request.params.n() > 1 && request.seqs.size() == 1;
 	}
 }

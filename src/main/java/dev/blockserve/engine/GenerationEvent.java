@@ -4,11 +4,11 @@ import java.util.List;
 
 /**
  * One piece of a request's output stream: for choice {@code index}, the text and token ids the last step
- * added (with their logprobs when asked). The last event of each choice carries its finish reason
- * ({@code stop}, {@code length} or {@code abort}) and the token counts; earlier ones have null.
+ * added (with their logprobs when asked). The last event of each choice carries its finish reason and
+ * the token counts; earlier ones have null. Immutable once sent: made on the engine thread, read on others.
  */
 public record GenerationEvent(int index, String text, int[] tokenIds, List<TokenLogprob> logprobs,
-		String finishReason, int promptTokens, int completionTokens, int cachedPromptTokens) {
+		FinishReason finishReason, int promptTokens, int completionTokens, int cachedPromptTokens) {
 
 	/**
 	 * A generated token's logprob under the raw model distribution, with the top alternatives; texts are

@@ -5,180 +5,133 @@ import java.util.Arrays;
 import java.util.List;
 
 import dev.blockserve.backend.KvCacheMemory;
-import dev.blockserve.backend.NativeBuffer;
-import dev.blockserve.kvcache.BlockTable;
 import dev.blockserve.kvcache.KvCacheManager;
-import dev.blockserve.kvcache.PrefixMatch;
+import dev.blockserve.model.GenerationConfig;
 import dev.blockserve.model.LlamaModel;
-import dev.blockserve.model.StepInput;
+import dev.blockserve.model.TextTokenizer;
+import dev.blockserve.scheduler.SchedulerConfig;
 
 /**
- * Greedy generation for a fixed set of prompts, all in one batch: every step carries each unfinished
- * sequence's next prompt chunk (at most {@code prefillChunk} tokens) or its last generated token. Blocks
- * come from the {@link KvCacheManager}, so prompts reuse cached prefixes; a prompt whose blocks do not fit
- * fails the call (serving with preemption is the scheduler's job). This is the offline mode of the
- * command line and the harness of the golden tests.
+ * Generation for a fixed set of prompts without a server: adds them all to an {@link EngineCore} and
+ * steps it until every one has finished, so the command line and the golden tests run the production
+ * scheduler, KV manager, sampling and stop rules (preemption and prefix caching included). Keeps the
+ * logits that chose each prompt's first token, for golden checks. Used by one thread at a time.
  */
-public final class OfflineGenerator {
+public final class OfflineGenerator implements AutoCloseable {
 
 	/** One prompt's outcome: its new tokens, the logits that chose the first of them, why it ended. */
-	public record Result(int[] tokens, float[] firstLogits, String finishReason, int cachedPromptTokens) {
+	public record Result(int[] tokens, float[] firstLogits, FinishReason finishReason, int cachedPromptTokens) {
 	}
 
-	private final LlamaModel model;
+	private final EngineCore core;
 
-	private final KvCacheMemory cache;
+	private long nextId = 1;
 
-	private final KvCacheManager blocks;
-
-	private final StepInput step = new StepInput();
-
-	private final PrefixMatch match = new PrefixMatch();
-
-	private long nextId;
-
-	public OfflineGenerator(LlamaModel model, KvCacheMemory cache, KvCacheManager blocks) {
-		if (blocks.blockSize() != cache.blockSize() || blocks.pool().numBlocks() > cache.numBlocks()) {
-			throw new IllegalArgumentException("block manager and cache memory disagree on block size or count");
-		}
-		this.model = model;
-		this.cache = cache;
-		this.blocks = blocks;
+	/** @param tokenizer null for token ids only */
+	public OfflineGenerator(LlamaModel model, KvCacheMemory cache, KvCacheManager kv, SchedulerConfig config,
+			TextTokenizer tokenizer, GenerationConfig generation) {
+		this.core = new EngineCore(model, cache, kv, config, tokenizer, generation, null);
 	}
 
-	private static final class Seq {
+	/** A scheduler configuration for offline runs: every prompt in one batch, prefills cut into chunks of {@code prefillChunk}. */
+	public static SchedulerConfig batchConfig(int prefillChunk) {
+		return new SchedulerConfig(256, 8192, prefillChunk, SchedulerConfig.Policy.FCFS);
+	}
 
-		final int[] prompt;
+	/** Collects one request's events. */
+	private static final class Collector implements RequestOutput {
 
-		int[] tokens;
+		int[] tokens = new int[16];
 
-		int length;
-
-		int computed;
-
-		int cachedPrompt;
-
-		BlockTable table;
+		int count;
 
 		float[] firstLogits;
 
-		String finish;
+		FinishReason finish;
 
-		Seq(int[] prompt) {
-			this.prompt = prompt;
-			this.tokens = Arrays.copyOf(prompt, prompt.length + 16);
-			this.length = prompt.length;
+		int cached;
+
+		EngineException error;
+
+		@Override
+		public void event(GenerationEvent e) {
+			for (int t : e.tokenIds()) {
+				if (count == tokens.length) {
+					tokens = Arrays.copyOf(tokens, count * 2);
+				}
+				tokens[count++] = t;
+			}
+			if (e.finished()) {
+				finish = e.finishReason();
+				cached = e.cachedPromptTokens();
+			}
+		}
+
+		@Override
+		public void complete() {
+		}
+
+		@Override
+		public void fail(EngineException e) {
+			error = e;
+		}
+
+		@Override
+		public boolean wantsFirstLogits() {
+			return true;
+		}
+
+		@Override
+		public void firstLogits(float[] row, int offset, int vocab) {
+			firstLogits = Arrays.copyOfRange(row, offset, offset + vocab);
 		}
 	}
 
 	/**
-	 * @param stopIds tokens that end a sequence (empty to ignore EOS)
-	 * @param prefillChunk the most prompt tokens a sequence brings to one step
+	 * Generates for every prompt with {@code params} (n must be 1) and returns the results in prompt order.
+	 * @throws RequestRejectedException when a prompt can never run
+	 * @throws EngineException when generation fails
 	 */
-	public List<Result> generate(List<int[]> prompts, int maxNewTokens, int[] stopIds, int prefillChunk) {
-		if (maxNewTokens < 1 || prefillChunk < 1) {
-			throw new IllegalArgumentException("maxNewTokens and prefillChunk must be positive");
+	public List<Result> generate(List<int[]> prompts, SamplingParams params) {
+		if (params.n() != 1) {
+			throw new IllegalArgumentException("offline generation returns one choice per prompt; n must be 1");
 		}
-		List<Seq> seqs = new ArrayList<>();
 		for (int[] p : prompts) {
-			if (p.length == 0) {
-				throw new IllegalArgumentException("empty prompt");
-			}
-			if (p.length + maxNewTokens > model.maxPositions()) {
-				throw new IllegalArgumentException("prompt of " + p.length + " tokens plus " + maxNewTokens
-						+ " new tokens exceeds the context length " + model.maxPositions());
-			}
-			seqs.add(new Seq(p));
+			core.validate(p, params);
 		}
-		int vocab = model.config().vocabSize();
-		int bs = cache.blockSize();
-		int maxBlocks = KvCacheManager.blocksFor(model.maxPositions(), bs);
-		List<Seq> active = new ArrayList<>(seqs);
-		int[] sampled = new int[seqs.size()];
-		float[] logits = null;
+		List<Collector> outs = new ArrayList<>();
+		long arrival = System.nanoTime();
+		for (int[] p : prompts) {
+			Collector c = new Collector();
+			outs.add(c);
+			core.add(nextId++, p, params, 0, arrival, c);
+		}
 		try {
-			for (Seq s : active) {
-				s.table = blocks.newTable(nextId++);
-				blocks.matchPrefix(s.prompt, s.prompt.length, match);
-				require(blocks.allocate(s.table, match.cachedTokens(bs), match));
-				s.computed = s.cachedPrompt = match.cachedTokens(bs);
-			}
-			while (!active.isEmpty()) {
-				step.reset(bs, maxBlocks);
-				for (Seq s : active) {
-					int count = s.computed < s.prompt.length ? Math.min(prefillChunk, s.prompt.length - s.computed) : 1;
-					require(blocks.allocate(s.table, s.computed + count, null));
-					step.addSequence(s.tokens, s.computed, count, s.computed, s.table.array(), s.table.size());
-					s.computed += count;
-				}
-				NativeBuffer out = model.forward(step, cache);
-				model.argmax(active.size(), sampled);
-				boolean logitsRead = false;
-				for (int i = active.size() - 1; i >= 0; i--) {
-					Seq s = active.get(i);
-					blocks.commit(s.table, s.tokens, s.computed);
-					if (s.computed < s.length) {
-						continue; // prompt not finished: this step's logits are not a prediction
-					}
-					if (s.firstLogits == null) {
-						if (!logitsRead) {
-							if (logits == null || logits.length < active.size() * vocab) {
-								logits = new float[active.size() * vocab];
-							}
-							model.backend().download(out, logits, active.size() * vocab);
-							logitsRead = true;
-						}
-						s.firstLogits = Arrays.copyOfRange(logits, i * vocab, (i + 1) * vocab);
-					}
-					append(s, sampled[i]);
-					if (contains(stopIds, sampled[i])) {
-						s.finish = "stop";
-					}
-					else if (s.length - s.prompt.length >= maxNewTokens) {
-						s.finish = "length";
-					}
-					if (s.finish != null) {
-						blocks.free(s.table);
-						active.remove(i);
-					}
-				}
+			while (core.hasWork()) {
+				core.step();
 			}
 		}
-		finally {
-			for (Seq s : active) {
-				if (s.table != null && blocks.table(s.table.requestId()) == s.table) {
-					blocks.free(s.table);
-				}
+		catch (RuntimeException e) {
+			core.failAll(e);
+			throw e;
+		}
+		List<Result> results = new ArrayList<>();
+		for (Collector c : outs) {
+			if (c.error != null) {
+				throw c.error;
 			}
+			results.add(new Result(Arrays.copyOf(c.tokens, c.count), c.firstLogits, c.finish, c.cached));
 		}
-		List<Result> out = new ArrayList<>();
-		for (Seq s : seqs) {
-			out.add(new Result(Arrays.copyOfRange(s.tokens, s.prompt.length, s.length), s.firstLogits, s.finish,
-					s.cachedPrompt));
-		}
-		return out;
+		return results;
 	}
 
-	private void require(boolean allocated) {
-		if (!allocated) {
-			throw new IllegalStateException("the KV cache (" + blocks.pool().numBlocks()
-					+ " blocks) cannot hold this batch; use fewer or shorter prompts or a larger cache");
-		}
+	/** Preemptions so far (a small pool forces them). */
+	public long preemptions() {
+		return core.preemptions();
 	}
 
-	private static void append(Seq s, int token) {
-		if (s.length == s.tokens.length) {
-			s.tokens = Arrays.copyOf(s.tokens, s.tokens.length * 2);
-		}
-		s.tokens[s.length++] = token;
-	}
-
-	private static boolean contains(int[] a, int v) {
-		for (int x : a) {
-			if (x == v) {
-				return true;
-			}
-		}
-		return false;
+	@Override
+	public void close() {
+		core.close();
 	}
 }

@@ -3,8 +3,9 @@ package dev.blockserve.engine;
 import java.util.List;
 
 /**
- * How one request samples and stops. Validated on construction: a bad value fails with a message naming
- * the field, which the HTTP layer turns into a 400.
+ * How one request samples and stops. Build it with {@link #builder()} (defaults as OpenAI's); validated on
+ * construction: a bad value fails with a message naming the field, which the HTTP layer turns into a 400.
+ * Immutable, so any thread may read it.
  *
  * @param n number of completions (siblings share the prompt's KV blocks)
  * @param maxTokens new tokens at most; 0 means up to the context length
@@ -47,8 +48,35 @@ public record SamplingParams(int n, int maxTokens, double temperature, int topK,
 		}
 	}
 
+	/** Greedy decoding of at most {@code maxTokens} new tokens, everything else at its default. */
 	public static SamplingParams greedy(int maxTokens) {
-		return new SamplingParams(1, maxTokens, 0, -1, 1, 0, 0, 0, 1, null, List.of(), null, false, -1, true);
+		return builder().temperature(0).maxTokens(maxTokens).build();
+	}
+
+	/** OpenAI's and vLLM's defaults: n 1, temperature 1, no truncation, no penalties, no logprobs. */
+	public static Builder builder() {
+		return new Builder();
+	}
+
+	/** A builder starting from these values. */
+	public Builder toBuilder() {
+		Builder b = new Builder();
+		b.n = n;
+		b.maxTokens = maxTokens;
+		b.temperature = temperature;
+		b.topK = topK;
+		b.topP = topP;
+		b.minP = minP;
+		b.presencePenalty = presencePenalty;
+		b.frequencyPenalty = frequencyPenalty;
+		b.repetitionPenalty = repetitionPenalty;
+		b.seed = seed;
+		b.stop = stop;
+		b.stopTokenIds = stopTokenIds;
+		b.ignoreEos = ignoreEos;
+		b.logprobs = logprobs;
+		b.skipSpecialTokens = skipSpecialTokens;
+		return b;
 	}
 
 	public boolean isGreedy() {
@@ -60,28 +88,122 @@ public record SamplingParams(int n, int maxTokens, double temperature, int topK,
 		return !isGreedy() || logprobs >= 0 || repetitionPenalty != 1 || presencePenalty != 0 || frequencyPenalty != 0;
 	}
 
-	public SamplingParams withIgnoreEos(boolean ignore) {
-		return new SamplingParams(n, maxTokens, temperature, topK, topP, minP, presencePenalty, frequencyPenalty,
-				repetitionPenalty, seed, stop, stopTokenIds, ignore, logprobs, skipSpecialTokens);
-	}
+	/** Builds {@link SamplingParams}; {@link #build} validates. Not thread-safe (a local of one caller). */
+	public static final class Builder {
 
-	public SamplingParams withSeed(Long s) {
-		return new SamplingParams(n, maxTokens, temperature, topK, topP, minP, presencePenalty, frequencyPenalty,
-				repetitionPenalty, s, stop, stopTokenIds, ignoreEos, logprobs, skipSpecialTokens);
-	}
+		private int n = 1;
 
-	public SamplingParams withN(int count) {
-		return new SamplingParams(count, maxTokens, temperature, topK, topP, minP, presencePenalty, frequencyPenalty,
-				repetitionPenalty, seed, stop, stopTokenIds, ignoreEos, logprobs, skipSpecialTokens);
-	}
+		private int maxTokens;
 
-	public SamplingParams withLogprobs(int k) {
-		return new SamplingParams(n, maxTokens, temperature, topK, topP, minP, presencePenalty, frequencyPenalty,
-				repetitionPenalty, seed, stop, stopTokenIds, ignoreEos, k, skipSpecialTokens);
-	}
+		private double temperature = 1.0;
 
-	public SamplingParams withStop(List<String> s) {
-		return new SamplingParams(n, maxTokens, temperature, topK, topP, minP, presencePenalty, frequencyPenalty,
-				repetitionPenalty, seed, s, stopTokenIds, ignoreEos, logprobs, skipSpecialTokens);
+		private int topK = -1;
+
+		private double topP = 1.0;
+
+		private double minP;
+
+		private double presencePenalty;
+
+		private double frequencyPenalty;
+
+		private double repetitionPenalty = 1.0;
+
+		private Long seed;
+
+		private List<String> stop = List.of();
+
+		private int[] stopTokenIds;
+
+		private boolean ignoreEos;
+
+		private int logprobs = -1;
+
+		private boolean skipSpecialTokens = true;
+
+		private Builder() {
+		}
+
+		public Builder n(int v) {
+			n = v;
+			return this;
+		}
+
+		/** 0 means up to the context length. */
+		public Builder maxTokens(int v) {
+			maxTokens = v;
+			return this;
+		}
+
+		public Builder temperature(double v) {
+			temperature = v;
+			return this;
+		}
+
+		public Builder topK(int v) {
+			topK = v;
+			return this;
+		}
+
+		public Builder topP(double v) {
+			topP = v;
+			return this;
+		}
+
+		public Builder minP(double v) {
+			minP = v;
+			return this;
+		}
+
+		public Builder presencePenalty(double v) {
+			presencePenalty = v;
+			return this;
+		}
+
+		public Builder frequencyPenalty(double v) {
+			frequencyPenalty = v;
+			return this;
+		}
+
+		public Builder repetitionPenalty(double v) {
+			repetitionPenalty = v;
+			return this;
+		}
+
+		public Builder seed(Long v) {
+			seed = v;
+			return this;
+		}
+
+		public Builder stop(List<String> v) {
+			stop = v;
+			return this;
+		}
+
+		public Builder stopTokenIds(int[] v) {
+			stopTokenIds = v;
+			return this;
+		}
+
+		public Builder ignoreEos(boolean v) {
+			ignoreEos = v;
+			return this;
+		}
+
+		/** Top alternatives to report per token; -1 for no logprobs. */
+		public Builder logprobs(int v) {
+			logprobs = v;
+			return this;
+		}
+
+		public Builder skipSpecialTokens(boolean v) {
+			skipSpecialTokens = v;
+			return this;
+		}
+
+		public SamplingParams build() {
+			return new SamplingParams(n, maxTokens, temperature, topK, topP, minP, presencePenalty, frequencyPenalty,
+					repetitionPenalty, seed, stop, stopTokenIds, ignoreEos, logprobs, skipSpecialTokens);
+		}
 	}
 }

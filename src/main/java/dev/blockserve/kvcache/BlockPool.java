@@ -31,7 +31,7 @@ public final class BlockPool {
 
 	private final int[] next;
 
-	private final boolean[] queued;
+	// A block is in the queue exactly when its reference count is 0, so no separate "queued" flag is kept.
 
 	private int numFree;
 
@@ -68,7 +68,6 @@ public final class BlockPool {
 		refCount = new int[numBlocks];
 		prev = new int[numBlocks + 1];
 		next = new int[numBlocks + 1];
-		queued = new boolean[numBlocks];
 		hashed = new boolean[numBlocks];
 		hash = new long[numBlocks];
 		parentHash = new long[numBlocks];
@@ -205,7 +204,6 @@ public final class BlockPool {
 	private void unlink(int b) {
 		next[prev[b]] = next[b];
 		prev[next[b]] = prev[b];
-		queued[b] = false;
 		numFree--;
 	}
 
@@ -215,7 +213,6 @@ public final class BlockPool {
 		prev[b] = p;
 		next[b] = at;
 		prev[at] = b;
-		queued[b] = true;
 		numFree++;
 	}
 
@@ -225,7 +222,7 @@ public final class BlockPool {
 		int count = 0;
 		int last = s;
 		for (int b = next[s]; b != s; b = next[b]) {
-			if (b < 0 || b >= numBlocks || !queued[b] || prev[b] != last) {
+			if (b < 0 || b >= numBlocks || prev[b] != last) {
 				throw new IllegalStateException("free queue corrupt at block " + b);
 			}
 			if (refCount[b] != 0) {
@@ -239,12 +236,13 @@ public final class BlockPool {
 		if (count != numFree) {
 			throw new IllegalStateException("free queue holds " + count + " blocks, numFree says " + numFree);
 		}
+		int unreferenced = 0;
 		for (int b = 0; b < numBlocks; b++) {
 			if (refCount[b] < 0) {
 				throw new IllegalStateException("block " + b + " has reference count " + refCount[b]);
 			}
-			if (!queued[b] && refCount[b] == 0) {
-				throw new IllegalStateException("block " + b + " is neither queued nor held");
+			if (refCount[b] == 0) {
+				unreferenced++;
 			}
 			if (hashed[b]) {
 				if (index.get(hash[b]) != b) {
@@ -254,6 +252,9 @@ public final class BlockPool {
 					throw new IllegalStateException("block " + b + " holds tokens that do not hash to its hash");
 				}
 			}
+		}
+		if (unreferenced != numFree) {
+			throw new IllegalStateException(unreferenced + " blocks have reference count 0 but " + numFree + " are queued");
 		}
 		index.forEach((h, b) -> {
 			if (!hashed[b] || hash[b] != h) {

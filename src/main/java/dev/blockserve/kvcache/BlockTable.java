@@ -5,7 +5,9 @@ import java.util.Arrays;
 /**
  * One sequence's logical-to-physical map: entry i is the physical block holding its tokens
  * [i*blockSize, (i+1)*blockSize). Also remembers how far its full blocks have been hashed into the
- * prefix cache, so each block is hashed once.
+ * prefix cache, so each block is hashed once. Outside this package it is an opaque handle that is passed
+ * back to the {@link KvCacheManager}; its contents are read only to build a step's input. Owned by the
+ * engine thread, like the manager.
  */
 public final class BlockTable {
 
@@ -40,9 +42,10 @@ public final class BlockTable {
 		return blocks[i];
 	}
 
-	/** The backing array; entries [0, size()) are valid. For building step inputs without copying. */
-	public int[] array() {
-		return blocks;
+	/** Copies the block ids, in logical order, into {@code dst[offset..offset+size())}; returns size(). */
+	public int copyTo(int[] dst, int offset) {
+		System.arraycopy(blocks, 0, dst, offset, size);
+		return size;
 	}
 
 	void add(int block) {

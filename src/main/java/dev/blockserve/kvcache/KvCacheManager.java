@@ -137,11 +137,6 @@ public final class KvCacheManager {
 		return true;
 	}
 
-	/** Blocks that {@link #allocate} would need from the pool to grow {@code table} to {@code totalTokens}. */
-	public int blocksNeeded(BlockTable table, int totalTokens) {
-		return Math.max(0, blocksFor(totalTokens, blockSize) - table.size);
-	}
-
 	/**
 	 * Before tokens [from, to) are written: every block they land in that is shared with another table is
 	 * replaced by a private copy (copy-on-write); the copies to perform are added to {@code copies}. All or

@@ -6,6 +6,7 @@ import java.util.concurrent.TimeUnit;
 
 import dev.blockserve.engine.Engine;
 import dev.blockserve.engine.EngineListener;
+import dev.blockserve.engine.FinishReason;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.FunctionCounter;
@@ -149,10 +150,10 @@ public final class EngineMetrics implements EngineListener {
 	}
 
 	@Override
-	public void onFinished(String finishReason, long e2eNanos, long decodeNanos, int prompt, int completion) {
+	public void onFinished(FinishReason finishReason, long e2eNanos, long decodeNanos, int prompt, int completion) {
 		switch (finishReason) {
-			case "stop" -> stop.increment();
-			case "length" -> length.increment();
+			case STOP -> stop.increment();
+			case LENGTH -> length.increment();
 			default -> abort.increment();
 		}
 		e2e.record(e2eNanos, TimeUnit.NANOSECONDS);

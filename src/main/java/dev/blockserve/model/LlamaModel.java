@@ -14,7 +14,8 @@ import dev.blockserve.backend.NativeBuffer;
  * A Llama-family decoder (GQA, RMSNorm, rotate-half RoPE, SwiGLU) whose attention reads K/V through
  * block tables. {@link #forward} is the whole graph, top to bottom, as calls into the {@link Backend};
  * it runs unchanged on any backend. Activations live in a workspace sized for the largest step seen
- * and reused, so a step allocates nothing once the workspace has grown.
+ * and reused, so a step allocates nothing once the workspace has grown. Owned by the engine thread (one
+ * step at a time); the weights are read-only.
  */
 public final class LlamaModel implements AutoCloseable {
 
@@ -55,6 +56,9 @@ public final class LlamaModel implements AutoCloseable {
 	private NativeBuffer x, h, q, k, v, attn, o, gate, up, last, logits;
 
 	private NativeBuffer ids, pos, slots, qStart, seqLens, tables, lastRows, argmaxOut;
+
+	// Rows of the logits gathered for one download (allocated on first use: greedy serving never needs it).
+	private NativeBuffer gathered, gatherIds;
 
 	private int[] lastRowIdx = new int[8];
 
@@ -192,7 +196,7 @@ public final class LlamaModel implements AutoCloseable {
 		}
 		// Only each sequence's last token needs logits.
 		for (int s = 0; s < S; s++) {
-			lastRowIdx[s] = in.queryStart[s + 1] - 1;
+			lastRowIdx[s] = in.lastTokenRow(s);
 		}
 		backend.upload(lastRows, lastRowIdx, S);
 		backend.embedding(last, x, lastRows, S, hid);
@@ -205,6 +209,29 @@ public final class LlamaModel implements AutoCloseable {
 	public void argmax(int numSeqs, int[] out) {
 		backend.argmax(argmaxOut, logits, numSeqs, config.vocabSize());
 		backend.download(argmaxOut, out, numSeqs);
+	}
+
+	/**
+	 * Copies the logits rows {@code rows[0..count)} of the last {@link #forward} into {@code dst}, one after
+	 * another, in one download: directly when they are the leading rows, else gathered on the device first.
+	 */
+	public void logitsRows(int[] rows, int count, float[] dst) {
+		int vocab = config.vocabSize();
+		boolean leading = true;
+		for (int i = 0; i < count && leading; i++) {
+			leading = rows[i] == i;
+		}
+		if (leading) {
+			backend.download(logits, 0, dst, 0, count * vocab);
+			return;
+		}
+		if (gathered == null) {
+			gathered = backend.allocate((long) seqCap * vocab, DType.F32);
+			gatherIds = backend.allocate(seqCap, DType.I32);
+		}
+		backend.upload(gatherIds, rows, count);
+		backend.embedding(gathered, logits, gatherIds, count, vocab);
+		backend.download(gathered, 0, dst, 0, count * vocab);
 	}
 
 	private void ensureWorkspace(int tokens, int seqs, int tableEntries) {
@@ -243,11 +270,13 @@ public final class LlamaModel implements AutoCloseable {
 
 	private void freeWorkspace() {
 		for (NativeBuffer b : new NativeBuffer[] { x, h, q, k, v, attn, o, gate, up, last, logits, ids, pos, slots,
-				qStart, seqLens, tables, lastRows, argmaxOut }) {
+				qStart, seqLens, tables, lastRows, argmaxOut, gathered, gatherIds }) {
 			if (b != null) {
 				b.close();
 			}
 		}
+		gathered = null;
+		gatherIds = null;
 	}
 
 	@Override

@@ -2,12 +2,14 @@ package dev.blockserve.model;
 
 import java.util.Arrays;
 
+import dev.blockserve.kvcache.BlockTable;
+
 /**
  * The input of one forward step over a mixed batch, in flat primitive arrays that are reused from step
  * to step: the new tokens of every sequence one after another, their positions and KV slots, where each
  * sequence's tokens start ({@code queryStart}, numSeqs + 1 entries), how many tokens each sequence has
  * cached once this step's are written ({@code seqLens}), and the block tables, one row of
- * {@code maxBlocksPerSeq} physical block ids per sequence.
+ * {@code maxBlocksPerSeq} physical block ids per sequence. Built and read on the engine thread.
  */
 public final class StepInput {
 
@@ -44,12 +46,12 @@ public final class StepInput {
 	}
 
 	/**
-	 * Adds a sequence that brings {@code count} new tokens, {@code tokens[from..from+count)}, at positions
-	 * {@code start..start+count-1}; its first {@code numBlocks} entries of {@code blockTable} must cover
-	 * all {@code start + count} tokens.
+	 * Adds a sequence that brings {@code count} new tokens, {@code tokens[start..start+count)}, at positions
+	 * {@code start..start+count-1}; its block table must cover all {@code start + count} tokens.
 	 */
-	public void addSequence(int[] tokens, int from, int count, int start, int[] blockTable, int numBlocks) {
+	public void addSequence(int[] tokens, int start, int count, BlockTable table) {
 		int len = start + count;
+		int numBlocks = table.size();
 		if (count < 1) {
 			throw new IllegalArgumentException("a sequence brings at least one token");
 		}
@@ -62,19 +64,24 @@ public final class StepInput {
 		}
 		ensureTokens(numTokens + count);
 		ensureSeqs(numSeqs + 1);
+		int row = numSeqs * maxBlocksPerSeq;
+		table.copyTo(blockTables, row);
+		Arrays.fill(blockTables, row + numBlocks, row + maxBlocksPerSeq, 0);
 		for (int i = 0; i < count; i++) {
 			int pos = start + i;
-			tokenIds[numTokens + i] = tokens[from + i];
+			tokenIds[numTokens + i] = tokens[pos];
 			positions[numTokens + i] = pos;
-			slotMapping[numTokens + i] = blockTable[pos / blockSize] * blockSize + pos % blockSize;
+			slotMapping[numTokens + i] = blockTables[row + pos / blockSize] * blockSize + pos % blockSize;
 		}
-		int row = numSeqs * maxBlocksPerSeq;
-		System.arraycopy(blockTable, 0, blockTables, row, numBlocks);
-		Arrays.fill(blockTables, row + numBlocks, row + maxBlocksPerSeq, 0);
 		numTokens += count;
 		seqLens[numSeqs] = len;
 		numSeqs++;
 		queryStart[numSeqs] = numTokens;
+	}
+
+	/** Index of the row in the step's logits that holds sequence {@code s}'s last token. */
+	public int lastTokenRow(int s) {
+		return queryStart[s + 1] - 1;
 	}
 
 	private void ensureTokens(int n) {

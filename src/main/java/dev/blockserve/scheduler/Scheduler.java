@@ -1,11 +1,8 @@
 package dev.blockserve.scheduler;
 
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
-import java.util.PriorityQueue;
-import java.util.Queue;
 
 import dev.blockserve.kvcache.KvCacheManager;
 import dev.blockserve.kvcache.PrefixMatch;
@@ -18,9 +15,13 @@ import dev.blockserve.kvcache.PrefixMatch;
  * least important running sequence (the last in policy order) is preempted by recompute: its blocks are
  * freed and it waits at the head of the queue, to be recomputed from its tokens later.
  * <p>
- * Plain Java, single-threaded: the engine loop owns it.
+ * The scheduler sees KV blocks only through the {@link KvCacheManager} and each sequence's opaque
+ * {@link dev.blockserve.kvcache.BlockTable} handle. It is generic in the sequence type so that its caller
+ * gets its own sequences back from {@link SchedulerOutput} without casts.
+ * <p>
+ * Plain Java, single-threaded: the engine thread owns it.
  */
-public final class Scheduler {
+public final class Scheduler<S extends Sequence> {
 
 	private static final Comparator<Sequence> POLICY_ORDER = Comparator.comparingInt(Sequence::priority)
 		.thenComparingLong(Sequence::arrival)
@@ -31,11 +32,11 @@ public final class Scheduler {
 	private final SchedulerConfig config;
 
 	/** Running sequences, kept in policy order: the most important first, preemption victims from the end. */
-	private final List<Sequence> running = new ArrayList<>();
+	private final List<S> running = new ArrayList<>();
 
-	private final Queue<Sequence> waiting;
+	private final WaitingQueue<S> waiting;
 
-	private final SchedulerOutput out = new SchedulerOutput();
+	private final SchedulerOutput<S> out = new SchedulerOutput<>();
 
 	private final PrefixMatch match = new PrefixMatch();
 
@@ -44,26 +45,31 @@ public final class Scheduler {
 	public Scheduler(KvCacheManager kv, SchedulerConfig config) {
 		this.kv = kv;
 		this.config = config;
-		this.waiting = config.policy() == SchedulerConfig.Policy.FCFS ? new ArrayDeque<>()
-				: new PriorityQueue<>(POLICY_ORDER);
+		this.waiting = WaitingQueue.of(config.policy(), POLICY_ORDER);
 	}
 
 	public SchedulerConfig config() {
 		return config;
 	}
 
-	public void addWaiting(Sequence s) {
+	public void addWaiting(S s) {
 		s.status = Sequence.Status.WAITING;
 		waiting.add(s);
 	}
 
 	/** Adds a sequence that already holds its blocks (a forked sibling) to the running set. */
-	public void addRunning(Sequence s) {
+	public void addRunning(S s) {
 		s.status = Sequence.Status.RUNNING;
 		insertRunning(s);
 	}
 
-	private void insertRunning(Sequence s) {
+	/** Adds {@code child}, a new sibling of the running {@code parent}, holding all of parent's blocks (shared). */
+	public void fork(S parent, S child) {
+		child.table = kv.fork(parent.table, child.id);
+		addRunning(child);
+	}
+
+	private void insertRunning(S s) {
 		int i = running.size();
 		while (i > 0 && POLICY_ORDER.compare(running.get(i - 1), s) > 0) {
 			i--;
@@ -88,18 +94,18 @@ public final class Scheduler {
 	}
 
 	/** Plans the next step. The returned object is reused by the next call. */
-	public SchedulerOutput schedule() {
+	public SchedulerOutput<S> schedule() {
 		out.clear();
 		int budget = config.maxNumBatchedTokens();
 		boolean preempted = false;
 		int i = 0;
 		while (i < running.size() && budget > 0) {
-			Sequence s = running.get(i);
+			S s = running.get(i);
 			int n = Math.min(chunk(s), budget);
 			boolean scheduled = true;
 			while (!kv.allocate(s.table, s.numComputed + n, null)
 					|| !kv.prepareWrite(s.table, s.numComputed, s.numComputed + n, out.copies)) {
-				Sequence victim = running.get(running.size() - 1);
+				S victim = running.get(running.size() - 1);
 				preempt(victim);
 				running.remove(running.size() - 1);
 				preempted = true;
@@ -117,7 +123,7 @@ public final class Scheduler {
 		}
 		if (!preempted) {
 			while (!waiting.isEmpty() && running.size() < config.maxNumSeqs() && budget > 0) {
-				Sequence s = waiting.peek();
+				S s = waiting.peek();
 				PrefixMatch m = null;
 				if (s.table == null) {
 					s.table = kv.newTable(s.id);
@@ -127,12 +133,10 @@ public final class Scheduler {
 				int n = Math.min(chunk(s), budget);
 				if (!kv.allocate(s.table, s.numComputed + n, m)
 						|| !kv.prepareWrite(s.table, s.numComputed, s.numComputed + n, out.copies)) {
-					if (s.table.size() == 0) {
-						// give the table back so a later attempt matches the prefix afresh
-						kv.free(s.table);
-						s.table = null;
-						s.numComputed = 0;
-					}
+					// All or nothing: give the table back, so the next attempt matches the prefix afresh.
+					kv.free(s.table);
+					s.table = null;
+					s.numComputed = 0;
 					break;
 				}
 				waiting.poll();
@@ -152,23 +156,18 @@ public final class Scheduler {
 		return cap > 0 && n > cap ? cap : n;
 	}
 
-	private void preempt(Sequence s) {
+	private void preempt(S s) {
 		kv.free(s.table);
 		s.table = null;
 		s.numComputed = 0;
 		s.status = Sequence.Status.WAITING;
 		preemptions++;
 		out.preempted.add(s);
-		if (waiting instanceof ArrayDeque<Sequence> dq) {
-			dq.addFirst(s);
-		}
-		else {
-			waiting.add(s);
-		}
+		waiting.prepend(s);
 	}
 
 	/** Removes a sequence (finished or aborted) wherever it is, freeing its blocks. */
-	public void remove(Sequence s) {
+	public void remove(S s) {
 		if (s.status == Sequence.Status.RUNNING) {
 			running.remove(s);
 		}
@@ -183,7 +182,7 @@ public final class Scheduler {
 	}
 
 	/** After a step: registers the blocks that the sequences' computed tokens now fill. */
-	public void commit(Sequence s) {
+	public void commit(S s) {
 		kv.commit(s.table, s.tokens, s.numComputed);
 	}
 

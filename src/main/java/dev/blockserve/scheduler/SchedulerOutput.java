@@ -6,10 +6,14 @@ import java.util.List;
 
 import dev.blockserve.kvcache.BlockCopies;
 
-/** One step's plan, reused from step to step: which sequences run with how many new tokens each. */
-public final class SchedulerOutput {
+/**
+ * One step's plan, reused from step to step: which sequences run with how many new tokens each, the
+ * copy-on-write copies to do first, and who was preempted. Written by the scheduler, read by the engine,
+ * both on the engine thread.
+ */
+public final class SchedulerOutput<S extends Sequence> {
 
-	Sequence[] seqs = new Sequence[64];
+	private Sequence[] seqs = new Sequence[64];
 
 	int[] numNew = new int[64];
 
@@ -19,7 +23,7 @@ public final class SchedulerOutput {
 
 	final BlockCopies copies = new BlockCopies();
 
-	final List<Sequence> preempted = new ArrayList<>();
+	final List<S> preempted = new ArrayList<>();
 
 	void clear() {
 		Arrays.fill(seqs, 0, count, null);
@@ -29,7 +33,7 @@ public final class SchedulerOutput {
 		preempted.clear();
 	}
 
-	void add(Sequence s, int n) {
+	void add(S s, int n) {
 		if (count == seqs.length) {
 			seqs = Arrays.copyOf(seqs, count * 2);
 			numNew = Arrays.copyOf(numNew, count * 2);
@@ -44,8 +48,9 @@ public final class SchedulerOutput {
 		return count;
 	}
 
-	public Sequence seq(int i) {
-		return seqs[i];
+	@SuppressWarnings("unchecked") // only add(S) writes the array
+	public S seq(int i) {
+		return (S) seqs[i];
 	}
 
 	public int numNewTokens(int i) {
@@ -62,7 +67,7 @@ public final class SchedulerOutput {
 	}
 
 	/** Sequences preempted by this step (their blocks are already freed). */
-	public List<Sequence> preempted() {
+	public List<S> preempted() {
 		return preempted;
 	}
 }

@@ -7,7 +7,7 @@ import dev.blockserve.kvcache.BlockTable;
 /**
  * What the scheduler knows of one sequence: its tokens (prompt, then generated), how many of them have
  * their KV in the cache, its block table, and its place in the policy order (priority, then arrival).
- * The engine extends it with sampling and streaming state.
+ * The engine extends it with sampling and streaming state. Owned by the engine thread.
  */
 public class Sequence {
 
@@ -105,7 +105,10 @@ public class Sequence {
 		tokens[numTokens++] = token;
 	}
 
-	/** True once every token but the newest has its KV: the last step produced logits to sample from. */
+	/**
+	 * True when every token has its KV computed: the step that just ran computed the last token, so its
+	 * logits predict the next one. False after a prefill chunk that stops short of the prompt's end.
+	 */
 	public boolean readyToSample() {
 		return numComputed == numTokens;
 	}

@@ -9,6 +9,9 @@ import dev.blockserve.backend.CpuBackend;
 import dev.blockserve.backend.DType;
 import dev.blockserve.backend.KvCacheMemory;
 import dev.blockserve.backend.NativeBuffer;
+import dev.blockserve.kvcache.BlockPool;
+import dev.blockserve.kvcache.BlockTable;
+import dev.blockserve.kvcache.KvCacheManager;
 import dev.blockserve.model.LlamaModel;
 import dev.blockserve.model.StepInput;
 import dev.blockserve.support.TestModelWriter;
@@ -74,33 +77,30 @@ public final class DecodeBenchmark {
 		int bs = 16;
 		int perSeq = (context + steps + bs) / bs + 1;
 		try (KvCacheMemory cache = m.newKvCache(batch * perSeq, bs)) {
-			int[][] tables = new int[batch][perSeq];
-			int next = 0;
-			for (int s = 0; s < batch; s++) {
-				for (int b = 0; b < perSeq; b++) {
-					tables[s][b] = next++;
-				}
-			}
+			// each sequence's blocks, consecutive in the pool as a fresh pool hands them out
+			KvCacheManager kv = new KvCacheManager(new BlockPool(batch * perSeq, bs), false, "bench");
+			BlockTable[] tables = new BlockTable[batch];
+			int[][] tokens = new int[batch][context + steps + 1];
 			Random r = new Random(1);
-			int[] prompt = new int[context];
 			StepInput in = new StepInput();
 			// prefill each sequence's context (one sequence per step to bound the workspace)
 			for (int s = 0; s < batch; s++) {
+				tables[s] = kv.newTable(s);
+				kv.allocate(tables[s], perSeq * bs, null);
 				for (int i = 0; i < context; i++) {
-					prompt[i] = r.nextInt(m.config().vocabSize());
+					tokens[s][i] = r.nextInt(m.config().vocabSize());
 				}
 				in.reset(bs, perSeq);
-				in.addSequence(prompt, 0, context, 0, tables[s], perSeq);
+				in.addSequence(tokens[s], 0, context, tables[s]);
 				m.forward(in, cache);
 			}
 			int[] last = new int[batch];
-			int[] tok = new int[1];
 			double[] t = new double[steps];
 			for (int step = 0; step < steps; step++) {
 				in.reset(bs, perSeq);
 				for (int s = 0; s < batch; s++) {
-					tok[0] = last[s];
-					in.addSequence(tok, 0, 1, context + step, tables[s], perSeq);
+					tokens[s][context + step] = last[s];
+					in.addSequence(tokens[s], context + step, 1, tables[s]);
 				}
 				long t0 = System.nanoTime();
 				m.forward(in, cache);

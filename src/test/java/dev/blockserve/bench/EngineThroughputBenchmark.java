@@ -45,7 +45,7 @@ public final class EngineThroughputBenchmark {
 			}
 			prompts.add(p);
 		}
-		SamplingParams params = SamplingParams.greedy(outLen).withIgnoreEos(true);
+		SamplingParams params = SamplingParams.greedy(outLen).toBuilder().ignoreEos(true).build();
 		try (CpuBackend backend = new CpuBackend(2);
 				ModelRuntime rt = new ModelRuntime(dir, backend, 2048, 16, n * ((promptLen + outLen) / 16 + 2), 0);
 				Engine engine = new Engine(rt, new EngineConfig(new SchedulerConfig(n, 2048, 512,

@@ -59,7 +59,7 @@ class EngineTest {
 			}
 			text.computeIfAbsent(e.index(), k -> new StringBuilder()).append(e.text());
 			if (e.finishReason() != null) {
-				finish.put(e.index(), e.finishReason());
+				finish.put(e.index(), e.finishReason().openAi());
 			}
 		}
 		Map<Integer, int[]> idArrays = new TreeMap<>();
@@ -74,7 +74,7 @@ class EngineTest {
 	}
 
 	static SamplingParams goldenParams(String model) {
-		return model.equals("stories260K") ? SamplingParams.greedy(96) : SamplingParams.greedy(24).withIgnoreEos(true);
+		return model.equals("stories260K") ? SamplingParams.greedy(96) : SamplingParams.greedy(24).toBuilder().ignoreEos(true).build();
 	}
 
 	enum Scenario {
@@ -148,14 +148,14 @@ class EngineTest {
 		try (ModelRuntime rt = runtime("stories260K", 512, 16);
 				Engine engine = new Engine(rt, new EngineConfig(SchedulerConfig.cpuDefaults(), true), null)) {
 			int[] prompt = SharedModels.golden("stories260K").get(1).promptIds();
-			SamplingParams p = new SamplingParams(1, 40, 0.9, 40, 0.95, 0.02, 0.1, 0.1, 1.1, 1234L, List.of(), null,
-					true, -1, true);
+			SamplingParams p = SamplingParams.builder().maxTokens(40).temperature(0.9).topK(40).topP(0.95).minP(0.02)
+				.presencePenalty(0.1).frequencyPenalty(0.1).repetitionPenalty(1.1).seed(1234L).ignoreEos(true).build();
 			int[] alone = collect(engine.submit(prompt, p, 0).events()).ids0();
 			int[] again = collect(engine.submit(prompt, p, 0).events()).ids0();
 			// the same request among 12 others of different lengths and seeds
 			List<Flux<GenerationEvent>> noise = new ArrayList<>();
 			for (int i = 0; i < 12; i++) {
-				noise.add(engine.submit(new int[] { 1, 300 + i, 301 + i }, p.withSeed((long) i), 0).events());
+				noise.add(engine.submit(new int[] { 1, 300 + i, 301 + i }, p.toBuilder().seed((long) i).build(), 0).events());
 			}
 			Flux<GenerationEvent> mixed = engine.submit(prompt, p, 0).events();
 			for (Flux<GenerationEvent> f : noise) {
@@ -165,7 +165,7 @@ class EngineTest {
 			assertThat(alone).hasSize(40);
 			assertThat(again).containsExactly(alone);
 			assertThat(inBatch).containsExactly(alone);
-			int[] otherSeed = collect(engine.submit(prompt, p.withSeed(99L), 0).events()).ids0();
+			int[] otherSeed = collect(engine.submit(prompt, p.toBuilder().seed(99L).build(), 0).events()).ids0();
 			assertThat(otherSeed).isNotEqualTo(alone);
 		}
 	}
@@ -174,7 +174,7 @@ class EngineTest {
 	void abortFreesTheRequestsBlocksWithinAStep() throws Exception {
 		try (ModelRuntime rt = runtime("stories260K", 256, 16);
 				Engine engine = new Engine(rt, new EngineConfig(SchedulerConfig.cpuDefaults(), false), null)) {
-			var sub = engine.submit(new int[] { 1 }, SamplingParams.greedy(500).withIgnoreEos(true), 0);
+			var sub = engine.submit(new int[] { 1 }, SamplingParams.greedy(500).toBuilder().ignoreEos(true).build(), 0);
 			List<GenerationEvent> events = new ArrayList<>();
 			var done = new java.util.concurrent.CountDownLatch(1);
 			var fiveTokens = new java.util.concurrent.CountDownLatch(5);
@@ -188,7 +188,7 @@ class EngineTest {
 			assertThat(done.await(5, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
 			assertThat(engine.usedBlocks()).as("blocks after abort").isZero();
 			GenerationEvent last = events.get(events.size() - 1);
-			assertThat(last.finishReason()).isEqualTo("abort");
+			assertThat(last.finishReason()).isEqualTo(FinishReason.ABORT);
 			assertThat(last.completionTokens()).isLessThan(500);
 			engine.checkInvariants();
 		}
@@ -198,7 +198,7 @@ class EngineTest {
 	void cancellingTheStreamAbortsTheRequest() throws Exception {
 		try (ModelRuntime rt = runtime("stories260K", 256, 16);
 				Engine engine = new Engine(rt, new EngineConfig(SchedulerConfig.cpuDefaults(), false), null)) {
-			var sub = engine.submit(new int[] { 1 }, SamplingParams.greedy(500).withIgnoreEos(true), 0);
+			var sub = engine.submit(new int[] { 1 }, SamplingParams.greedy(500).toBuilder().ignoreEos(true).build(), 0);
 			List<GenerationEvent> first = sub.events().take(3).collectList().block(Duration.ofSeconds(30));
 			assertThat(first).hasSize(3);
 			long deadline = System.nanoTime() + 2_000_000_000L;
@@ -214,12 +214,11 @@ class EngineTest {
 		try (ModelRuntime rt = runtime("stories260K", 256, 4);
 				Engine engine = new Engine(rt, new EngineConfig(SchedulerConfig.cpuDefaults(), true), null)) {
 			GoldenCase c = SharedModels.golden("stories260K").get(2);
-			Output greedy = collect(engine.submit(c.promptIds(), SamplingParams.greedy(96).withN(2), 0).events());
+			Output greedy = collect(engine.submit(c.promptIds(), SamplingParams.greedy(96).toBuilder().n(2).build(), 0).events());
 			assertThat(greedy.ids()).hasSize(2);
 			assertThat(greedy.ids().get(0)).containsExactly(c.greedyIds());
 			assertThat(greedy.ids().get(1)).containsExactly(c.greedyIds());
-			SamplingParams sampled = new SamplingParams(3, 30, 1.0, -1, 1, 0, 0, 0, 1, 7L, List.of(), null, true, -1,
-					true);
+			SamplingParams sampled = SamplingParams.builder().n(3).maxTokens(30).seed(7L).ignoreEos(true).build();
 			Output three = collect(engine.submit(c.promptIds(), sampled, 0).events());
 			assertThat(three.ids()).hasSize(3);
 			assertThat(three.finish().values()).containsOnly("length");
@@ -240,7 +239,7 @@ class EngineTest {
 			GoldenCase c = SharedModels.golden("stories260K").get(0);
 			String full = c.completionText();
 			String stop = "girl named"; // spans tokens
-			Output o = collect(engine.submit(c.promptIds(), SamplingParams.greedy(96).withStop(List.of(stop)), 0).events());
+			Output o = collect(engine.submit(c.promptIds(), SamplingParams.greedy(96).toBuilder().stop(List.of(stop)).build(), 0).events());
 			assertThat(o.finish().get(0)).isEqualTo("stop");
 			assertThat(o.text().get(0)).isEqualTo(full.substring(0, full.indexOf(stop)));
 		}
@@ -251,7 +250,7 @@ class EngineTest {
 		try (ModelRuntime rt = runtime("stories260K", 256, 16);
 				Engine engine = new Engine(rt, new EngineConfig(SchedulerConfig.cpuDefaults(), false), null)) {
 			GoldenCase c = SharedModels.golden("stories260K").get(1);
-			Output o = collect(engine.submit(c.promptIds(), SamplingParams.greedy(3).withLogprobs(5), 0).events());
+			Output o = collect(engine.submit(c.promptIds(), SamplingParams.greedy(3).toBuilder().logprobs(5).build(), 0).events());
 			GenerationEvent.TokenLogprob first = o.events().get(0).logprobs().get(0);
 			assertThat(first.token()).isEqualTo(c.greedyIds()[0]);
 			assertThat(first.topTokens()[0]).isEqualTo(first.token());
@@ -277,7 +276,7 @@ class EngineTest {
 			int[] prompt = new int[505];
 			java.util.Arrays.fill(prompt, 300);
 			prompt[0] = 1;
-			Output o = collect(engine.submit(prompt, SamplingParams.greedy(0).withIgnoreEos(true), 0).events());
+			Output o = collect(engine.submit(prompt, SamplingParams.greedy(0).toBuilder().ignoreEos(true).build(), 0).events());
 			assertThat(o.ids0()).hasSize(7);
 			assertThat(o.finish().get(0)).isEqualTo("length");
 			assertThat(engine.usedBlocks()).isZero();

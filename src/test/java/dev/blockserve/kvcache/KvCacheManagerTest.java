@@ -103,8 +103,10 @@ class KvCacheManagerTest {
 		admit(m, a, tokens(7, 0)); // blocks a0 a1 a2 full (hashed), a3 partial
 		BlockTable b = m.newTable(2);
 		admit(m, b, tokens(5, 50)); // b0 b1 hashed, b2 partial
-		int[] aBlocks = Arrays.copyOf(a.array(), a.size());
-		int[] bBlocks = Arrays.copyOf(b.array(), b.size());
+		int[] aBlocks = new int[a.size()];
+		a.copyTo(aBlocks, 0);
+		int[] bBlocks = new int[b.size()];
+		b.copyTo(bBlocks, 0);
 		m.free(a);
 		m.free(b);
 		assertThat(pool.numFree()).isEqualTo(7);

@@ -7,6 +7,7 @@ import java.util.stream.Stream;
 import dev.blockserve.backend.CpuBackend;
 import dev.blockserve.backend.KvCacheMemory;
 import dev.blockserve.engine.OfflineGenerator;
+import dev.blockserve.engine.SamplingParams;
 import dev.blockserve.support.SharedModels;
 import dev.blockserve.support.SharedModels.GoldenCase;
 import dev.blockserve.kvcache.BlockPool;
@@ -20,7 +21,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 /**
  * Every golden case of ../shared/models reproduces exactly: the greedy ids, and the first step's logits
  * within 1e-4, alone and all in one batch, at block sizes 1, 16 and 32 with shuffled physical blocks,
- * and with chunked prefill.
+ * with chunked prefill, preempted in a small pool, and with prefix caching. Every run goes through
+ * {@link OfflineGenerator}, that is the engine core with the production scheduler and KV manager.
  */
 class GoldenTest {
 
@@ -36,6 +38,16 @@ class GoldenTest {
 		return a.stream();
 	}
 
+	/** The golden run's parameters: greedy, stories260K stopping at EOS, the random model ignoring it. */
+	static SamplingParams params(String model, int maxNew) {
+		return SamplingParams.greedy(maxNew).toBuilder().ignoreEos(!model.equals("stories260K")).build();
+	}
+
+	static OfflineGenerator generator(String model, LlamaModel m, KvCacheMemory cache, KvCacheManager kv, int chunk) {
+		return new OfflineGenerator(m, cache, kv, OfflineGenerator.batchConfig(chunk), null,
+				GenerationConfig.read(SharedModels.dir(model), m.config()));
+	}
+
 	@ParameterizedTest(name = "{0} blockSize={1} batched={2} chunk={3}")
 	@MethodSource("layouts")
 	void reproducesGolden(String model, int blockSize, boolean batched, int chunk) {
@@ -45,25 +57,26 @@ class GoldenTest {
 		try (CpuBackend backend = new CpuBackend(0); LlamaModel m = LlamaModel.load(dir, backend, 0)) {
 			int maxNew = stories ? 96 : 24;
 			int blocks = cases.size() * ((m.maxPositions() + blockSize - 1) / blockSize);
-			int[] eos = stories ? GenerationConfig.read(dir, m.config()).eosTokenIds() : new int[0];
 			try (KvCacheMemory cache = m.newKvCache(blocks, blockSize)) {
 				KvCacheManager source = new KvCacheManager(new BlockPool(blocks, blockSize, 31L * blockSize + (batched ? 1 : 2)),
 						false, model);
-				OfflineGenerator gen = new OfflineGenerator(m, cache, source);
 				List<OfflineGenerator.Result> results = new ArrayList<>();
 				List<OfflineGenerator.Result> ignoreEos = new ArrayList<>();
-				if (batched) {
-					List<int[]> prompts = cases.stream().map(GoldenCase::promptIds).toList();
-					results.addAll(gen.generate(prompts, maxNew, eos, chunk));
-					if (stories) {
-						ignoreEos.addAll(gen.generate(prompts, 24, new int[0], chunk));
-					}
-				}
-				else {
-					for (GoldenCase c : cases) {
-						results.add(gen.generate(List.of(c.promptIds()), maxNew, eos, chunk).get(0));
+				SamplingParams noEos = SamplingParams.greedy(24).toBuilder().ignoreEos(true).build();
+				try (OfflineGenerator gen = generator(model, m, cache, source, chunk)) {
+					if (batched) {
+						List<int[]> prompts = cases.stream().map(GoldenCase::promptIds).toList();
+						results.addAll(gen.generate(prompts, params(model, maxNew)));
 						if (stories) {
-							ignoreEos.add(gen.generate(List.of(c.promptIds()), 24, new int[0], chunk).get(0));
+							ignoreEos.addAll(gen.generate(prompts, noEos));
+						}
+					}
+					else {
+						for (GoldenCase c : cases) {
+							results.add(gen.generate(List.of(c.promptIds()), params(model, maxNew)).get(0));
+							if (stories) {
+								ignoreEos.add(gen.generate(List.of(c.promptIds()), noEos).get(0));
+							}
 						}
 					}
 				}
@@ -82,6 +95,33 @@ class GoldenTest {
 		}
 	}
 
+	/**
+	 * All cases at once in a pool of 30 blocks of 4 tokens, far less than they need together: the scheduler
+	 * preempts (by recompute) through the same path the server uses, and every case still comes out exact.
+	 */
+	@ParameterizedTest(name = "{0} in a 30-block pool")
+	@org.junit.jupiter.params.provider.ValueSource(strings = { "tiny-random-llama", "stories260K" })
+	void reproducesGoldenWhenPreempted(String model) {
+		var dir = SharedModels.dir(model);
+		List<GoldenCase> cases = SharedModels.golden(model);
+		int maxNew = model.equals("stories260K") ? 96 : 24;
+		try (CpuBackend backend = new CpuBackend(0); LlamaModel m = LlamaModel.load(dir, backend, 0);
+				KvCacheMemory cache = m.newKvCache(30, 4)) {
+			KvCacheManager kv = new KvCacheManager(new BlockPool(30, 4, 99), false, model);
+			try (OfflineGenerator gen = generator(model, m, cache, kv, 8)) {
+				List<OfflineGenerator.Result> results = gen.generate(cases.stream().map(GoldenCase::promptIds).toList(),
+						params(model, maxNew));
+				assertThat(gen.preemptions()).as("preemptions in a 30-block pool").isPositive();
+				for (int i = 0; i < cases.size(); i++) {
+					assertThat(results.get(i).tokens()).as("greedy ids of case %d", i).containsExactly(cases.get(i).greedyIds());
+					assertLogitsClose(results.get(i).firstLogits(), cases.get(i).firstStepLogits(), i);
+				}
+			}
+			assertThat(kv.pool().numFree()).isEqualTo(30);
+			kv.checkInvariants();
+		}
+	}
+
 	@ParameterizedTest(name = "{0} blockSize={1} prefix caching")
 	@org.junit.jupiter.params.provider.CsvSource({ "tiny-random-llama,1", "tiny-random-llama,4", "stories260K,1",
 			"stories260K,4", "stories260K,16" })
@@ -92,25 +132,26 @@ class GoldenTest {
 		try (CpuBackend backend = new CpuBackend(0); LlamaModel m = LlamaModel.load(dir, backend, 0)) {
 			int maxNew = stories ? 96 : 24;
 			int blocks = 2 * cases.size() * ((m.maxPositions() + blockSize - 1) / blockSize);
-			int[] eos = stories ? GenerationConfig.read(dir, m.config()).eosTokenIds() : new int[0];
 			try (KvCacheMemory cache = m.newKvCache(blocks, blockSize)) {
 				KvCacheManager manager = new KvCacheManager(new BlockPool(blocks, blockSize, 77), true, model);
-				OfflineGenerator gen = new OfflineGenerator(m, cache, manager);
-				List<int[]> prompts = cases.stream().map(GoldenCase::promptIds).toList();
-				// Case 0 first: its prompt and output become cached blocks that later prompts start with.
-				List<OfflineGenerator.Result> all = new ArrayList<>(gen.generate(prompts.subList(0, 1), maxNew, eos, 512));
-				List<OfflineGenerator.Result> rest = gen.generate(prompts.subList(1, prompts.size()), maxNew, eos, 512);
-				all.addAll(rest);
-				List<OfflineGenerator.Result> again = gen.generate(prompts, maxNew, eos, 512);
-				for (int i = 0; i < cases.size(); i++) {
-					assertThat(all.get(i).tokens()).as("first pass, case %d", i).containsExactly(cases.get(i).greedyIds());
-					assertThat(again.get(i).tokens()).as("second pass, case %d", i).containsExactly(cases.get(i).greedyIds());
-					assertLogitsClose(again.get(i).firstLogits(), cases.get(i).firstStepLogits(), i);
+				try (OfflineGenerator gen = generator(model, m, cache, manager, 512)) {
+					List<int[]> prompts = cases.stream().map(GoldenCase::promptIds).toList();
+					SamplingParams p = params(model, maxNew);
+					// Case 0 first: its prompt and output become cached blocks that later prompts start with.
+					List<OfflineGenerator.Result> all = new ArrayList<>(gen.generate(prompts.subList(0, 1), p));
+					List<OfflineGenerator.Result> rest = gen.generate(prompts.subList(1, prompts.size()), p);
+					all.addAll(rest);
+					List<OfflineGenerator.Result> again = gen.generate(prompts, p);
+					for (int i = 0; i < cases.size(); i++) {
+						assertThat(all.get(i).tokens()).as("first pass, case %d", i).containsExactly(cases.get(i).greedyIds());
+						assertThat(again.get(i).tokens()).as("second pass, case %d", i).containsExactly(cases.get(i).greedyIds());
+						assertLogitsClose(again.get(i).firstLogits(), cases.get(i).firstStepLogits(), i);
+					}
+					int hitsSecondPass = again.stream().mapToInt(OfflineGenerator.Result::cachedPromptTokens).sum();
+					assertThat(hitsSecondPass).as("prompt tokens served from the prefix cache on the second pass").isPositive();
+					assertThat(manager.prefixHitTokens()).isEqualTo(
+							rest.stream().mapToInt(OfflineGenerator.Result::cachedPromptTokens).sum() + hitsSecondPass);
 				}
-				int hitsSecondPass = again.stream().mapToInt(OfflineGenerator.Result::cachedPromptTokens).sum();
-				assertThat(hitsSecondPass).as("prompt tokens served from the prefix cache on the second pass").isPositive();
-				assertThat(manager.prefixHitTokens()).isEqualTo(
-						rest.stream().mapToInt(OfflineGenerator.Result::cachedPromptTokens).sum() + hitsSecondPass);
 				manager.checkInvariants();
 				assertThat(manager.pool().numFree()).isEqualTo(blocks);
 			}

@@ -9,6 +9,7 @@ import java.util.List;
 import dev.blockserve.backend.CpuBackend;
 import dev.blockserve.backend.KvCacheMemory;
 import dev.blockserve.engine.OfflineGenerator;
+import dev.blockserve.engine.SamplingParams;
 import dev.blockserve.kvcache.BlockPool;
 import dev.blockserve.kvcache.KvCacheManager;
 import dev.blockserve.support.TestModelWriter;
@@ -40,8 +41,10 @@ class ModelLoadingTest {
 
 	static List<OfflineGenerator.Result> run(Path dir, int[] prompt, int n) {
 		try (LlamaModel m = LlamaModel.load(dir, backend, 0); KvCacheMemory cache = m.newKvCache(64, 8)) {
-			return new OfflineGenerator(m, cache, new KvCacheManager(new BlockPool(64, 8, 5), false, "test"))
-				.generate(List.of(prompt), n, new int[0], 64);
+			try (OfflineGenerator gen = new OfflineGenerator(m, cache, new KvCacheManager(new BlockPool(64, 8, 5), false,
+					"test"), OfflineGenerator.batchConfig(64), null, GenerationConfig.read(dir, m.config()))) {
+				return gen.generate(List.of(prompt), SamplingParams.greedy(n).toBuilder().ignoreEos(true).build());
+			}
 		}
 	}
 
@@ -211,6 +214,6 @@ class ModelLoadingTest {
 	void contextOverflowIsRejected() throws IOException {
 		Path d = model("ctx", w -> w.maxPositions = 32);
 		assertThatThrownBy(() -> run(d, new int[30], 8)).isInstanceOf(IllegalArgumentException.class)
-			.hasMessageContaining("context length 32");
+			.hasMessageContaining("maximum context length is 32");
 	}
 }

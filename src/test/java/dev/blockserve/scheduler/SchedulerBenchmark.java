@@ -27,7 +27,7 @@ public class SchedulerBenchmark {
 
 	private KvCacheManager kv;
 
-	private Scheduler scheduler;
+	private Scheduler<Sequence> scheduler;
 
 	private final StepInput step = new StepInput();
 
@@ -38,7 +38,7 @@ public class SchedulerBenchmark {
 	@Setup
 	public void setup() {
 		kv = new KvCacheManager(new BlockPool(100_000, 16), true, "bench");
-		scheduler = new Scheduler(kv, new SchedulerConfig(RUNNING, 8192, 2048, SchedulerConfig.Policy.FCFS));
+		scheduler = new Scheduler<>(kv, new SchedulerConfig(RUNNING, 8192, 2048, SchedulerConfig.Policy.FCFS));
 		prompt = new int[64];
 		for (int i = 0; i < RUNNING; i++) {
 			add();
@@ -60,12 +60,11 @@ public class SchedulerBenchmark {
 	@BenchmarkMode(Mode.AverageTime)
 	@OutputTimeUnit(TimeUnit.MICROSECONDS)
 	public int step() {
-		SchedulerOutput out = scheduler.schedule();
+		SchedulerOutput<Sequence> out = scheduler.schedule();
 		step.reset(16, 128);
 		for (int i = 0; i < out.count(); i++) {
 			Sequence s = out.seq(i);
-			step.addSequence(s.tokens, s.numComputed, out.numNewTokens(i), s.numComputed, s.table.array(),
-					s.table.size());
+			step.addSequence(s.tokens, s.numComputed, out.numNewTokens(i), s.table);
 		}
 		int finished = 0;
 		for (int i = 0; i < out.count(); i++) {

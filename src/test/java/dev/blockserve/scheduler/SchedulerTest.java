@@ -21,8 +21,8 @@ class SchedulerTest {
 	}
 
 	/** Runs the step as the engine would: every scheduled sequence computes its tokens and samples if due. */
-	static List<Long> step(Scheduler s) {
-		SchedulerOutput out = s.schedule();
+	static List<Long> step(Scheduler<Sequence> s) {
+		SchedulerOutput<Sequence> out = s.schedule();
 		List<Long> ids = new ArrayList<>();
 		for (int i = 0; i < out.count(); i++) {
 			Sequence q = out.seq(i);
@@ -38,25 +38,25 @@ class SchedulerTest {
 
 	@Test
 	void fcfsServesRunningFirstThenAdmitsInArrivalOrderWithinBudgets() {
-		Scheduler s = new Scheduler(new KvCacheManager(new BlockPool(100, 4), false, "m"),
+		Scheduler<Sequence> s = new Scheduler<>(new KvCacheManager(new BlockPool(100, 4), false, "m"),
 				new SchedulerConfig(2, 100, 0, SchedulerConfig.Policy.FCFS));
 		s.addWaiting(seq(1, 5, 0, 1));
 		s.addWaiting(seq(2, 5, 0, 2));
 		s.addWaiting(seq(3, 5, 0, 3));
 		assertThat(step(s)).containsExactly(1L, 2L); // max-num-seqs 2
 		assertThat(s.numWaiting()).isEqualTo(1);
-		SchedulerOutput out = s.schedule();
+		SchedulerOutput<Sequence> out = s.schedule();
 		assertThat(out.count()).isEqualTo(2);
 		assertThat(out.numNewTokens(0)).as("a decode step brings one token").isEqualTo(1);
 	}
 
 	@Test
 	void tokenBudgetAndLongPrefillThresholdChunkPrompts() {
-		Scheduler s = new Scheduler(new KvCacheManager(new BlockPool(100, 4), false, "m"),
+		Scheduler<Sequence> s = new Scheduler<>(new KvCacheManager(new BlockPool(100, 4), false, "m"),
 				new SchedulerConfig(8, 10, 6, SchedulerConfig.Policy.FCFS));
 		s.addWaiting(seq(1, 20, 0, 1));
 		s.addWaiting(seq(2, 3, 0, 2));
-		SchedulerOutput out = s.schedule();
+		SchedulerOutput<Sequence> out = s.schedule();
 		assertThat(out.count()).isEqualTo(2);
 		assertThat(out.numNewTokens(0)).as("capped by the prefill threshold").isEqualTo(6);
 		assertThat(out.numNewTokens(1)).as("the rest of the 10-token budget").isEqualTo(3);
@@ -65,7 +65,7 @@ class SchedulerTest {
 
 	@Test
 	void priorityPolicyAdmitsLowerValuesFirstArrivalBreakingTies() {
-		Scheduler s = new Scheduler(new KvCacheManager(new BlockPool(100, 4), false, "m"),
+		Scheduler<Sequence> s = new Scheduler<>(new KvCacheManager(new BlockPool(100, 4), false, "m"),
 				new SchedulerConfig(1, 100, 0, SchedulerConfig.Policy.PRIORITY));
 		s.addWaiting(seq(1, 3, 5, 1));
 		s.addWaiting(seq(2, 3, 1, 2));
@@ -76,7 +76,7 @@ class SchedulerTest {
 	@Test
 	void outOfBlocksPreemptsTheLeastImportantRunningSequence() {
 		// 6 blocks of 4: three 7-token prompts take 2 blocks each; growing needs a 3rd block each
-		Scheduler s = new Scheduler(new KvCacheManager(new BlockPool(6, 4), false, "m"),
+		Scheduler<Sequence> s = new Scheduler<>(new KvCacheManager(new BlockPool(6, 4), false, "m"),
 				new SchedulerConfig(8, 100, 0, SchedulerConfig.Policy.PRIORITY));
 		Sequence low = seq(1, 7, 9, 1);
 		Sequence high = seq(2, 7, 0, 2);
@@ -88,7 +88,7 @@ class SchedulerTest {
 		// each now has 8 tokens, 7 computed: the next step writes position 7 (block 2 still), fine
 		assertThat(step(s)).hasSize(3);
 		// position 8 needs a third block: the least important (priority 9) is preempted first
-		SchedulerOutput out = s.schedule();
+		SchedulerOutput<Sequence> out = s.schedule();
 		assertThat(out.preempted()).isNotEmpty();
 		assertThat(out.preempted().get(0).id()).isEqualTo(1L);
 		assertThat(low.status()).isEqualTo(Sequence.Status.WAITING);

@@ -1,0 +1,289 @@
+package dev.blockserve.engine;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ThreadLocalRandom;
+
+import dev.blockserve.backend.KvCacheMemory;
+import dev.blockserve.kvcache.BlockPool;
+import dev.blockserve.kvcache.KvCacheManager;
+import dev.blockserve.model.GenerationConfig;
+import dev.blockserve.model.LlamaModel;
+import dev.blockserve.model.TextTokenizer;
+import dev.blockserve.scheduler.Scheduler;
+import dev.blockserve.scheduler.SchedulerConfig;
+import dev.blockserve.scheduler.SchedulerOutput;
+import dev.blockserve.scheduler.Sequence;
+
+/**
+ * The engine without a thread: requests are added, and each {@link #step} schedules, runs the model and
+ * processes the output. The server's loop thread ({@link Engine}), the offline generator, the command
+ * line and the golden tests all drive this one class, so they share one scheduler and one KV manager
+ * path, preemption included. Not thread-safe: one thread owns it ({@link #validate} excepted).
+ */
+public final class EngineCore implements AutoCloseable {
+
+	private final LlamaModel model;
+
+	private final KvCacheManager kv;
+
+	private final Scheduler<EngineSequence> scheduler;
+
+	private final ModelRunner runner;
+
+	private final OutputProcessor processor;
+
+	private final TextTokenizer tokenizer;
+
+	private final EngineListener listener;
+
+	private final int maxModelLen;
+
+	private final int vocab;
+
+	private final Map<Long, Request> requests = new HashMap<>();
+
+	private long nextSeqId = 1;
+
+	/**
+	 * @param tokenizer null for an engine that returns token ids only (no text, no stop strings)
+	 * @param generation the model's EOS tokens
+	 */
+	public EngineCore(LlamaModel model, KvCacheMemory cache, KvCacheManager kv, SchedulerConfig config,
+			TextTokenizer tokenizer, GenerationConfig generation, EngineListener listener) {
+		if (kv.blockSize() != cache.blockSize() || kv.pool().numBlocks() > cache.numBlocks()) {
+			throw new IllegalArgumentException("block manager and cache memory disagree on block size or count");
+		}
+		this.model = model;
+		this.kv = kv;
+		this.scheduler = new Scheduler<>(kv, config);
+		this.runner = new ModelRunner(model, cache);
+		this.tokenizer = tokenizer;
+		this.listener = listener == null ? EngineListener.NONE : listener;
+		this.vocab = model.config().vocabSize();
+		this.maxModelLen = model.maxPositions();
+		this.processor = new OutputProcessor(vocab, generation, maxModelLen, this.listener);
+	}
+
+	/** The serving configuration: a fresh block pool over the runtime's whole KV cache. */
+	public static EngineCore create(ModelRuntime rt, EngineConfig config, EngineListener listener) {
+		var cache = rt.cache();
+		var kv = new KvCacheManager(new BlockPool(cache.numBlocks(), cache.blockSize()), config.prefixCaching(),
+				rt.name());
+		return new EngineCore(rt.model(), cache, kv, config.scheduler(), rt.tokenizer(), rt.generationConfig(), listener);
+	}
+
+	/**
+	 * Checks that a request can ever run and returns its effective max_tokens. Reads only final fields,
+	 * so any thread may call it.
+	 * @throws RequestRejectedException naming the rule the request breaks
+	 */
+	public int validate(int[] prompt, SamplingParams params) {
+		if (prompt.length == 0) {
+			throw new RequestRejectedException(RequestRejectedException.Reason.INVALID_INPUT,
+					"the prompt must contain at least one token");
+		}
+		for (int t : prompt) {
+			if (t < 0 || t >= vocab) {
+				throw new RequestRejectedException(RequestRejectedException.Reason.INVALID_INPUT,
+						"token id " + t + " is outside the vocabulary [0, " + vocab + ")");
+			}
+		}
+		if (tokenizer == null && !params.stop().isEmpty()) {
+			throw new RequestRejectedException(RequestRejectedException.Reason.INVALID_INPUT,
+					"stop strings need a tokenizer, and this engine has none");
+		}
+		int maxTokens = params.maxTokens() > 0 ? params.maxTokens() : maxModelLen - prompt.length;
+		if (prompt.length + maxTokens > maxModelLen || maxTokens <= 0) {
+			int asked = Math.max(maxTokens, 0);
+			throw new RequestRejectedException(RequestRejectedException.Reason.CONTEXT_LENGTH_EXCEEDED,
+					"This model's maximum context length is " + maxModelLen + " tokens. However, you requested "
+							+ (prompt.length + asked) + " tokens (" + prompt.length + " in the prompt, " + asked
+							+ " for the completion). Please reduce the length of the prompt or of max_tokens.");
+		}
+		int blocks = KvCacheManager.blocksFor(prompt.length + maxTokens, kv.blockSize());
+		if (blocks > kv.pool().numBlocks()) {
+			throw new RequestRejectedException(RequestRejectedException.Reason.EXCEEDS_KV_CACHE,
+					"the request needs up to " + blocks + " KV cache blocks (" + (prompt.length + maxTokens)
+							+ " tokens), but the cache holds only " + kv.pool().numBlocks()
+							+ "; reduce max_tokens or the prompt");
+		}
+		return maxTokens;
+	}
+
+	/** Queues a request (validated here too); {@code id} must be unique among live requests. */
+	public void add(long id, int[] prompt, SamplingParams params, int priority, long arrivalNanos, RequestOutput out) {
+		int maxTokens = validate(prompt, params);
+		Request r = new Request(id, prompt.clone(), params, priority, maxTokens, arrivalNanos, out);
+		if (requests.putIfAbsent(id, r) != null) {
+			throw new IllegalArgumentException("request " + id + " is already live");
+		}
+		EngineSequence s = new EngineSequence(nextSeqId++, r, seed(params), tokenizer);
+		r.seqs.add(s);
+		scheduler.addWaiting(s);
+	}
+
+	/** Ends a live request at once: its blocks are freed, and each unfinished choice ends with finish reason abort. */
+	public void abort(long id) {
+		Request r = requests.get(id);
+		if (r != null) {
+			for (EngineSequence s : r.seqs) {
+				if (s.status() != Sequence.Status.FINISHED) {
+					finish(s, FinishReason.ABORT);
+				}
+			}
+		}
+	}
+
+	public boolean hasWork() {
+		return scheduler.hasWork();
+	}
+
+	/**
+	 * One iteration: schedule, run the model, process the output. A failure while processing one
+	 * sequence's output fails that request alone; a failure of the forward pass propagates (the caller
+	 * then fails every request with {@link #failAll}).
+	 */
+	public void step() {
+		SchedulerOutput<EngineSequence> out = scheduler.schedule();
+		for (int i = 0; i < out.preempted().size(); i++) {
+			listener.onPreemption();
+		}
+		int n = out.count();
+		if (n == 0) {
+			return;
+		}
+		long t0 = System.nanoTime();
+		runner.execute(out);
+		long now = System.nanoTime();
+		listener.onStep(out.totalTokens(), n, now - t0);
+		for (int i = 0; i < n; i++) {
+			EngineSequence s = out.seq(i);
+			if (s.status() == Sequence.Status.FINISHED) {
+				continue; // its request failed earlier in this loop
+			}
+			s.request.scheduled(t0, s.numComputed());
+			s.advance(out.numNewTokens(i));
+			scheduler.commit(s);
+			if (s.readyToSample()) {
+				postprocess(s, runner.rowOffset(i), runner.greedy(i), now);
+			}
+		}
+	}
+
+	private void postprocess(EngineSequence s, int rowOffset, int greedy, long now) {
+		Request r = s.request;
+		try {
+			if (s.forksNow()) {
+				fork(s);
+				for (int c = 1; c < r.seqs.size(); c++) {
+					emit(r.seqs.get(c), rowOffset, greedy, now);
+				}
+			}
+			emit(s, rowOffset, greedy, now);
+		}
+		catch (RuntimeException e) {
+			fail(r, new EngineException("request failed: " + e, e));
+		}
+	}
+
+	private void emit(EngineSequence s, int rowOffset, int greedy, long now) {
+		FinishReason reason = processor.process(s, runner.logits(), rowOffset, greedy, now);
+		if (reason != null) {
+			finish(s, reason);
+		}
+	}
+
+	/** Creates the n-1 siblings of a sequence whose prompt is computed: they share all its blocks. */
+	private void fork(EngineSequence parent) {
+		Request r = parent.request;
+		long base = seed(r.params);
+		for (int c = 1; c < r.params.n(); c++) {
+			EngineSequence child = new EngineSequence(nextSeqId++, parent, c, base + c, tokenizer);
+			r.seqs.add(child);
+			scheduler.fork(parent, child);
+		}
+	}
+
+	private static long seed(SamplingParams p) {
+		return p.seed() != null ? p.seed() : ThreadLocalRandom.current().nextLong();
+	}
+
+	/** Ends a choice: frees its blocks and sends its final event; the request completes with its last choice. */
+	private void finish(EngineSequence s, FinishReason reason) {
+		Request r = s.request;
+		scheduler.remove(s);
+		r.output.event(OutputProcessor.finalEvent(s, reason));
+		long now = System.nanoTime();
+		listener.onFinished(reason, now - r.arrivalNanos, r.firstTokenNanos == 0 ? 0 : now - r.firstTokenNanos,
+				r.prompt.length, s.numOutputTokens());
+		// Siblings are forked before their parent samples its first token, so a request whose choices have
+		// all finished is done: a parent finishes earlier only when aborted, and then there are no siblings.
+		if (r.allFinished()) {
+			requests.remove(r.id);
+			r.output.complete();
+		}
+	}
+
+	/** Fails one request: frees every choice's blocks and reports the error to its output alone. */
+	private void fail(Request r, EngineException e) {
+		for (EngineSequence s : r.seqs) {
+			if (s.status() != Sequence.Status.FINISHED) {
+				scheduler.remove(s);
+			}
+		}
+		requests.remove(r.id);
+		r.output.fail(e);
+	}
+
+	/** Fails every live request (after a failed forward pass, or at shutdown); the core stays usable. */
+	public void failAll(Throwable cause) {
+		for (Request r : new ArrayList<>(requests.values())) {
+			fail(r, new EngineException("generation failed: " + cause.getMessage(), cause));
+		}
+	}
+
+	/** What the dashboard shows: the block pool, every live sequence, and running totals. */
+	public EngineSnapshot snapshot() {
+		List<EngineSnapshot.SequenceInfo> seqs = new ArrayList<>();
+		for (Request r : requests.values()) {
+			for (EngineSequence s : r.seqs) {
+				if (s.status() != Sequence.Status.FINISHED) {
+					seqs.add(new EngineSnapshot.SequenceInfo(s.id(), r.id, s.index, s.status().name(), s.promptLength(),
+							s.numOutputTokens(), s.numComputed()));
+				}
+			}
+		}
+		return new EngineSnapshot(System.currentTimeMillis(), kv.snapshot(), seqs, scheduler.numRunning(),
+				scheduler.numWaiting(), processor.generatedTokens(), processor.promptTokens(), scheduler.preemptions(),
+				processor.recentTtftMillis());
+	}
+
+	public int numRunning() {
+		return scheduler.numRunning();
+	}
+
+	public int numWaiting() {
+		return scheduler.numWaiting();
+	}
+
+	public long preemptions() {
+		return scheduler.preemptions();
+	}
+
+	public int maxModelLen() {
+		return maxModelLen;
+	}
+
+	public KvCacheManager kv() {
+		return kv;
+	}
+
+	/** Releases the runner's buffers; model and cache belong to the caller. */
+	@Override
+	public void close() {
+		runner.close();
+	}
+}

@@ -1,0 +1,126 @@
+package dev.blockserve.engine;
+
+import dev.blockserve.backend.Backend;
+import dev.blockserve.backend.DType;
+import dev.blockserve.backend.KvCacheMemory;
+import dev.blockserve.backend.NativeBuffer;
+import dev.blockserve.kvcache.BlockCopies;
+import dev.blockserve.kvcache.KvCacheManager;
+import dev.blockserve.model.LlamaModel;
+import dev.blockserve.model.StepInput;
+import dev.blockserve.scheduler.SchedulerOutput;
+
+/**
+ * Runs one scheduled step on the model: the copy-on-write block copies, the step's input, the forward
+ * pass, the greedy token of every sequence, and one batched download of the logits rows that sampling
+ * needs (only those: a greedy sequence needs no row). Buffers are reused from step to step, so a step
+ * allocates nothing once they have grown. Owned by the engine thread.
+ */
+final class ModelRunner implements AutoCloseable {
+
+	private final LlamaModel model;
+
+	private final Backend backend;
+
+	private final KvCacheMemory cache;
+
+	private final int maxBlocksPerSeq;
+
+	private final int vocab;
+
+	private final StepInput step = new StepInput();
+
+	private int[] greedy = new int[64];
+
+	/** Sequence indices whose logits rows were downloaded, in download order. */
+	private int[] rows = new int[64];
+
+	/** Per sequence of the step: its row's position among the downloaded rows, or -1. */
+	private int[] rowOf = new int[64];
+
+	private float[] logits = new float[0];
+
+	private NativeBuffer copySrc;
+
+	private NativeBuffer copyDst;
+
+	ModelRunner(LlamaModel model, KvCacheMemory cache) {
+		this.model = model;
+		this.backend = model.backend();
+		this.cache = cache;
+		this.maxBlocksPerSeq = KvCacheManager.blocksFor(model.maxPositions(), cache.blockSize());
+		this.vocab = model.config().vocabSize();
+	}
+
+	/** Runs the step {@code out} plans; afterwards {@link #greedy}, {@link #rowOffset} and {@link #logits} hold its output. */
+	void execute(SchedulerOutput<EngineSequence> out) {
+		int n = out.count();
+		if (greedy.length < n) {
+			greedy = new int[Math.max(n, greedy.length * 2)];
+			rows = new int[greedy.length];
+			rowOf = new int[greedy.length];
+		}
+		copyBlocks(out.copies());
+		step.reset(cache.blockSize(), maxBlocksPerSeq);
+		int numRows = 0;
+		for (int i = 0; i < n; i++) {
+			EngineSequence s = out.seq(i);
+			int numNew = out.numNewTokens(i);
+			step.addSequence(s.tokens(), s.numComputed(), numNew, s.table());
+			if (s.needsLogitsRowAfter(numNew)) {
+				rowOf[i] = numRows;
+				rows[numRows++] = i;
+			}
+			else {
+				rowOf[i] = -1;
+			}
+		}
+		model.forward(step, cache);
+		model.argmax(n, greedy);
+		if (numRows > 0) {
+			if (logits.length < numRows * vocab) {
+				logits = new float[Math.max(numRows, 8) * vocab];
+			}
+			model.logitsRows(rows, numRows, logits);
+		}
+	}
+
+	/** The greedy token of sequence {@code i} of the last step. */
+	int greedy(int i) {
+		return greedy[i];
+	}
+
+	/** Where sequence {@code i}'s logits row starts in {@link #logits()}, or -1 when it was not downloaded. */
+	int rowOffset(int i) {
+		return rowOf[i] < 0 ? -1 : rowOf[i] * vocab;
+	}
+
+	float[] logits() {
+		return logits;
+	}
+
+	private void copyBlocks(BlockCopies copies) {
+		int n = copies.count();
+		if (n == 0) {
+			return;
+		}
+		if (copySrc == null || copySrc.elements() < n) {
+			close();
+			copySrc = backend.allocate(Math.max(n, 64), DType.I32);
+			copyDst = backend.allocate(Math.max(n, 64), DType.I32);
+		}
+		backend.upload(copySrc, copies.src(), n);
+		backend.upload(copyDst, copies.dst(), n);
+		backend.blockCopy(cache, copySrc, copyDst, n);
+	}
+
+	@Override
+	public void close() {
+		if (copySrc != null) {
+			copySrc.close();
+			copyDst.close();
+			copySrc = null;
+			copyDst = null;
+		}
+	}
+}

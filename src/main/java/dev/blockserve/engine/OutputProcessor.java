@@ -1,0 +1,132 @@
+package dev.blockserve.engine;
+
+import java.util.List;
+
+import dev.blockserve.model.GenerationConfig;
+
+/**
+ * Turns one sequence's model output into its next token and its events: sampling (or the backend's
+ * greedy token when no logits row is needed), logprobs, incremental detokenising, stop strings, EOS,
+ * stop tokens and length, and the first-token and inter-token times for the metrics. It decides that a
+ * sequence finishes; the engine core then frees it. Owned by the engine thread.
+ */
+final class OutputProcessor {
+
+	/** Weight of the older average in the dashboard's moving TTFT: about the last five requests count. */
+	private static final double TTFT_EWMA_DECAY = 0.8;
+
+	private final Sampler sampler;
+
+	private final GenerationConfig generation;
+
+	private final int maxModelLen;
+
+	private final int vocab;
+
+	private final EngineListener listener;
+
+	private long generatedTokens;
+
+	private long promptTokens;
+
+	private double recentTtftMillis;
+
+	OutputProcessor(int vocab, GenerationConfig generation, int maxModelLen, EngineListener listener) {
+		this.sampler = new Sampler(vocab);
+		this.vocab = vocab;
+		this.generation = generation;
+		this.maxModelLen = maxModelLen;
+		this.listener = listener;
+	}
+
+	/**
+	 * Appends the next token of {@code s} and sends its event.
+	 * @param logits the downloaded logits rows; {@code offset} is s's row, or -1 to take {@code greedy}
+	 * @return why s finished with this token, or null when it goes on
+	 */
+	FinishReason process(EngineSequence s, float[] logits, int offset, int greedy, long now) {
+		Request r = s.request;
+		SamplingParams p = r.params;
+		if (offset >= 0 && s.numOutputTokens() == 0 && r.output.wantsFirstLogits()) {
+			r.output.firstLogits(logits, offset, vocab);
+		}
+		int token = offset >= 0
+				? sampler.sample(logits, offset, p, s.tokens(), s.promptLength(), s.numTokens(), s.rng, s.logprobs)
+				: greedy;
+		s.append(token);
+		recordTimes(s, now);
+		List<GenerationEvent.TokenLogprob> lps = p.logprobs() >= 0 ? List.of(logprob(s, token)) : null;
+		String delta = s.detok == null ? "" : s.detok.add(token);
+		boolean stopString = s.stop.append(delta);
+		FinishReason reason = null;
+		if (stopString || (!p.ignoreEos() && generation.isEos(token)) || contains(p.stopTokenIds(), token)) {
+			reason = FinishReason.STOP;
+		}
+		else if (s.numOutputTokens() >= r.maxTokens || s.numTokens() >= maxModelLen) {
+			reason = FinishReason.LENGTH;
+		}
+		if (reason != null && !stopString && s.detok != null) {
+			s.stop.append(s.detok.flush());
+		}
+		r.output.event(new GenerationEvent(s.index, s.stop.release(reason != null), new int[] { token }, lps, null,
+				r.prompt.length, s.numOutputTokens(), Math.max(0, r.cachedPromptTokens)));
+		return reason;
+	}
+
+	/** The event that ends a choice: no text, its finish reason and token counts. */
+	static GenerationEvent finalEvent(EngineSequence s, FinishReason reason) {
+		Request r = s.request;
+		return new GenerationEvent(s.index, "", new int[0], null, reason, r.prompt.length, s.numOutputTokens(),
+				Math.max(0, r.cachedPromptTokens));
+	}
+
+	private void recordTimes(EngineSequence s, long now) {
+		Request r = s.request;
+		if (s.numOutputTokens() == 1 && r.firstTokenNanos == 0) {
+			r.firstTokenNanos = now;
+			promptTokens += r.prompt.length;
+			double ttftMs = (now - r.arrivalNanos) / 1e6;
+			recentTtftMillis = recentTtftMillis == 0 ? ttftMs
+					: TTFT_EWMA_DECAY * recentTtftMillis + (1 - TTFT_EWMA_DECAY) * ttftMs;
+			listener.onFirstToken(r.firstScheduledNanos - r.arrivalNanos, now - r.arrivalNanos,
+					now - r.firstScheduledNanos, r.prompt.length);
+		}
+		generatedTokens++;
+		listener.onToken(s.numOutputTokens() == 1 ? -1 : now - s.lastTokenNanos);
+		s.lastTokenNanos = now;
+	}
+
+	/** The token's logprob entry; texts are what each token would add at this point (decoded in context). */
+	private static GenerationEvent.TokenLogprob logprob(EngineSequence s, int token) {
+		Sampler.Logprobs lp = s.logprobs;
+		String[] topTexts = new String[lp.topIds.length];
+		for (int k = 0; k < topTexts.length; k++) {
+			topTexts[k] = s.detok == null ? "" : s.detok.peek(lp.topIds[k]);
+		}
+		// peek the sampled token before it is added to the detokenizer: process() adds it right after
+		String text = s.detok == null ? "" : s.detok.peek(token);
+		return new GenerationEvent.TokenLogprob(token, text, lp.tokenLogprob, lp.topIds.clone(), topTexts,
+				lp.topLogprobs.clone());
+	}
+
+	private static boolean contains(int[] a, int v) {
+		for (int x : a) {
+			if (x == v) {
+				return true;
+			}
+		}
+		return false;
+	}
+
+	long generatedTokens() {
+		return generatedTokens;
+	}
+
+	long promptTokens() {
+		return promptTokens;
+	}
+
+	double recentTtftMillis() {
+		return recentTtftMillis;
+	}
+}

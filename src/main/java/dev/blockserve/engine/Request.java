@@ -1,0 +1,63 @@
+package dev.blockserve.engine;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * One request inside the engine core: its prompt and parameters, its choices (one sequence per choice,
+ * siblings forked once the prompt is computed) and the times its metrics need. Owned by the engine thread.
+ */
+final class Request {
+
+	final long id;
+
+	final int[] prompt;
+
+	final SamplingParams params;
+
+	final int priority;
+
+	final int maxTokens;
+
+	final long arrivalNanos;
+
+	final RequestOutput output;
+
+	final List<EngineSequence> seqs = new ArrayList<>(1);
+
+	int cachedPromptTokens = -1;
+
+	long firstScheduledNanos;
+
+	long firstTokenNanos;
+
+	Request(long id, int[] prompt, SamplingParams params, int priority, int maxTokens, long arrivalNanos,
+			RequestOutput output) {
+		this.id = id;
+		this.prompt = prompt;
+		this.params = params;
+		this.priority = priority;
+		this.maxTokens = maxTokens;
+		this.arrivalNanos = arrivalNanos;
+		this.output = output;
+	}
+
+	/** Records the first step that ran this request, and how much of its prompt the prefix cache held. */
+	void scheduled(long nanos, int computedTokens) {
+		if (firstScheduledNanos == 0) {
+			firstScheduledNanos = nanos;
+		}
+		if (cachedPromptTokens < 0) {
+			cachedPromptTokens = computedTokens;
+		}
+	}
+
+	boolean allFinished() {
+		for (EngineSequence s : seqs) {
+			if (s.status() != dev.blockserve.scheduler.Sequence.Status.FINISHED) {
+				return false;
+			}
+		}
+		return true;
+	}
+}
