@@ -10,6 +10,7 @@
 #include <cfloat>
 #include <cstdio>
 #include <mutex>
+#include <unordered_map>
 
 #include "cuda_backend.h"
 
@@ -514,7 +515,63 @@ const char* alloc(void** p, size_t bytes) {
   return err("cudaMemset", cudaMemset(*p, 0, bytes));
 }
 
-const char* free(void* p) { return err("cudaFree", cudaFree(p)); }
+// The contract's matmul state: BF16 twins of weights (keyed by the FP32 weight's address) and grow-only
+// scratch. The engine thread is the library's only caller, like every backend's.
+namespace {
+bool g_bf16 = true;
+std::unordered_map<const float*, uint16_t*> g_twins;
+uint16_t* g_x_bf16 = nullptr;
+size_t g_x_bf16_bytes = 0;
+float* g_attn_scratch = nullptr;
+size_t g_attn_scratch_bytes = 0;
+
+// A device buffer of at least bytes in *p, grown (never shrunk) as steps get larger.
+template <typename T>
+const char* at_least(T** p, size_t* have, size_t bytes) {
+  if (*have >= bytes) return nullptr;
+  if (*p != nullptr) {
+    if (const char* m = err("cudaFree", cudaFree(*p))) return m;
+    *p = nullptr;
+    *have = 0;
+  }
+  size_t grown = bytes < ((size_t)1 << 20) ? ((size_t)1 << 20) : bytes;
+  if (const char* m = err("cudaMalloc", cudaMalloc(reinterpret_cast<void**>(p), grown))) return m;
+  *have = grown;
+  return nullptr;
+}
+}  // namespace
+
+const char* free(void* p) {
+  auto t = g_twins.find(static_cast<const float*>(p));
+  if (t != g_twins.end()) {
+    cudaFree(t->second);
+    g_twins.erase(t);
+  }
+  return err("cudaFree", cudaFree(p));
+}
+
+void set_bf16_matmul(bool on) { g_bf16 = on; }
+
+const char* release_scratch() {
+  for (auto& t : g_twins) cudaFree(t.second);
+  g_twins.clear();
+  if (g_x_bf16) cudaFree(g_x_bf16);
+  if (g_attn_scratch) cudaFree(g_attn_scratch);
+  g_x_bf16 = nullptr;
+  g_attn_scratch = nullptr;
+  g_x_bf16_bytes = g_attn_scratch_bytes = 0;
+  return err("cudaFree", cudaGetLastError());
+}
+
+const char* to_device(void* dst, const void* host_src, size_t bytes) {
+  return err("cudaMemcpy (to device)", cudaMemcpy(dst, host_src, bytes, cudaMemcpyHostToDevice));
+}
+
+// Device-to-host copies synchronise, so they also report a range error any earlier kernel recorded.
+const char* to_host(void* host_dst, const void* src, size_t bytes) {
+  if (const char* m = err("cudaMemcpy (to host)", cudaMemcpy(host_dst, src, bytes, cudaMemcpyDeviceToHost))) return m;
+  return check_error();
+}
 
 const char* copy(void* dst, const void* src, size_t bytes, int kind) {
   return err("cudaMemcpy", cudaMemcpy(dst, src, bytes, static_cast<cudaMemcpyKind>(kind)));
@@ -599,6 +656,20 @@ const char* matmul_f32(float* out, const float* x, const float* w, int64_t n, in
   return launched("matmul (fp32)");
 }
 
+const char* matmul(float* out, const float* x, const float* w, int64_t n, int64_t k, int64_t m) {
+  if (!g_bf16) return matmul_f32(out, x, w, n, k, m);
+  uint16_t*& twin = g_twins[w];
+  if (twin == nullptr) {
+    if (const char* e = err("cudaMalloc (bf16 weight)", cudaMalloc(reinterpret_cast<void**>(&twin), (size_t)(m * k) * 2))) {
+      g_twins.erase(w);
+      return e;
+    }
+    if (const char* e = f32_to_bf16(twin, w, m * k)) return e;
+  }
+  if (const char* e = at_least(&g_x_bf16, &g_x_bf16_bytes, (size_t)(n * k) * 2)) return e;
+  return matmul_bf16(out, x, g_x_bf16, twin, n, k, m);
+}
+
 const char* matmul_impl() {
   open_cublas();
   return g_cublas.gemm ? "cublas" : "wmma";
@@ -680,6 +751,31 @@ const char* paged_attention(float* out, const float* q, const float* k_cache, co
   k_prefill_attn<<<grid, 128, smem>>>(out, q, k_cache, v_cache, block_tables, max_blocks_per_seq, seq_lens, query_start,
                                       num_seqs, num_heads, num_kv_heads, head_dim, block_size, num_blocks, scale);
   return launched("paged_attention (prefill)");
+}
+
+const char* paged_attention(float* out, const float* q, const float* k_cache, const float* v_cache,
+                            const int32_t* block_tables, int64_t max_blocks_per_seq, const int32_t* seq_lens,
+                            const int32_t* query_start, int64_t num_seqs, int64_t num_tokens, int64_t num_heads,
+                            int64_t num_kv_heads, int64_t head_dim, int64_t block_size, int64_t num_blocks, float scale) {
+  size_t need = (size_t)attention_scratch_floats(num_seqs, num_heads, head_dim, max_blocks_per_seq * block_size) * 4;
+  if (const char* e = at_least(&g_attn_scratch, &g_attn_scratch_bytes, need)) return e;
+  return paged_attention(out, q, k_cache, v_cache, block_tables, max_blocks_per_seq, seq_lens, query_start, num_seqs,
+                         num_tokens, num_heads, num_kv_heads, head_dim, block_size, num_blocks, scale, g_attn_scratch);
+}
+
+const char* load_weight(float* out, const void* host_src, int dtype, int64_t n) {
+  if (dtype == 0) return to_device(out, host_src, (size_t)n * 4);
+  if (dtype != 1 && dtype != 2) {
+    std::snprintf(g_msg, sizeof g_msg, "load_weight: unknown dtype code %d", dtype);
+    return g_msg;
+  }
+  uint16_t* raw = nullptr;
+  if (const char* e = err("cudaMalloc (load_weight)", cudaMalloc(reinterpret_cast<void**>(&raw), (size_t)n * 2))) return e;
+  const char* e = to_device(raw, host_src, (size_t)n * 2);
+  if (e == nullptr) e = dtype == 1 ? f16_to_f32(out, raw, n) : bf16_to_f32(out, raw, n);
+  if (e == nullptr) e = synchronize();
+  cudaFree(raw);
+  return e;
 }
 
 const char* block_copy(float* k_cache, float* v_cache, const int32_t* src, const int32_t* dst, int64_t n,

@@ -1,6 +1,10 @@
 // CPU kernels. Plain C++17 with GCC/Clang vector extensions: the vector width follows the target
 // (-march=native gives AVX-512 where the build machine has it), and OpenMP spreads the work.
-#include "bs_kernels.h"
+#include "cpu_kernels.h"
+
+#include <cstdlib>
+#include <new>
+#include <string>
 
 #include <omp.h>
 #if defined(__AVX__)
@@ -35,6 +39,14 @@ inline int nthreads() {
   int t = g_threads.load(std::memory_order_relaxed);
   return t > 0 ? t : omp_get_num_procs();
 }
+
+// OpenMP thresholds. Below them a parallel region (waking the team, a barrier at its end: a few
+// microseconds on 2 threads) costs more than the work it would split, so the op stays on the caller.
+constexpr int64_t PAR_ROWS_ELEMS = 65536;      // rmsnorm, rope: floats touched
+constexpr int64_t PAR_MATMUL_MACS = 32768;     // matmul: multiply-adds of one row chunk
+constexpr int64_t PAR_ELEMWISE = 262144;       // silu_mul, add: memory-bound, ~1 MiB per operand
+constexpr int64_t PAR_ATTENTION_ELEMS = 16384; // paged attention: query rows x keys x head_dim
+constexpr int64_t PAR_UPCAST = 1 << 20;        // load-time dtype upcasts
 
 thread_local char g_msg[512];
 
@@ -179,8 +191,8 @@ const char* embedding(float* out, const float* table, const int32_t* ids, int64_
   return nullptr;
 }
 
-void rmsnorm(float* out, const float* x, const float* w, int64_t n, int64_t dim, float eps) {
-#pragma omp parallel for num_threads(nthreads()) if (n * dim > 65536) schedule(static)
+const char* rmsnorm(float* out, const float* x, const float* w, int64_t n, int64_t dim, float eps) {
+#pragma omp parallel for num_threads(nthreads()) if (n * dim > PAR_ROWS_ELEMS) schedule(static)
   for (int64_t i = 0; i < n; i++) {
     const float* xi = x + i * dim;
     float* oi = out + i * dim;
@@ -189,9 +201,10 @@ void rmsnorm(float* out, const float* x, const float* w, int64_t n, int64_t dim,
 #pragma omp simd
     for (int64_t j = 0; j < dim; j++) oi[j] = xi[j] * r * w[j];
   }
+  return nullptr;
 }
 
-void matmul(float* out, const float* x, const float* w, int64_t n, int64_t k, int64_t m) {
+const char* matmul(float* out, const float* x, const float* w, int64_t n, int64_t k, int64_t m) {
   constexpr int RW = (VL == 16) ? 8 : 4;  // AVX-512 has 32 vector registers, AVX2 16
   // Rows of x are taken in chunks that stay in L2 while each thread streams its share of w.
   const int64_t chunk = std::max<int64_t>(4, (256 * 1024) / (k * (int64_t)sizeof(float)) / 4 * 4);
@@ -200,7 +213,7 @@ void matmul(float* out, const float* x, const float* w, int64_t n, int64_t k, in
     const int64_t nx = std::min(chunk, n - r0);
     const float* xc = x + r0 * k;
     float* oc = out + r0 * m;
-#pragma omp parallel num_threads(nthreads()) if (tiles * nx * k > 32768)
+#pragma omp parallel num_threads(nthreads()) if (tiles * nx * k > PAR_MATMUL_MACS)
     {
 #pragma omp for schedule(static) nowait
       for (int64_t t = 0; t < tiles; t++) rows_against<RW>(oc + t * RW, m, xc, nx, w + t * RW * k, k);
@@ -208,6 +221,7 @@ void matmul(float* out, const float* x, const float* w, int64_t n, int64_t k, in
       for (int64_t j = tiles * RW; j < m; j++) rows_against<1>(oc + j, m, xc, nx, w + j * k, k);
     }
   }
+  return nullptr;
 }
 
 const char* rope(float* x, const int32_t* pos, const float* cos_sin, int64_t n, int64_t heads, int64_t head_dim,
@@ -216,7 +230,7 @@ const char* rope(float* x, const int32_t* pos, const float* cos_sin, int64_t n, 
   for (int64_t i = 0; i < n; i++)
     if (pos[i] < 0 || pos[i] >= max_pos) return fail("rope: position %d at row %lld is outside [0, %lld)", pos[i], (long long)i, (long long)max_pos);
   const int64_t h = head_dim / 2;
-#pragma omp parallel for num_threads(nthreads()) if (n * heads * head_dim > 65536) schedule(static)
+#pragma omp parallel for num_threads(nthreads()) if (n * heads * head_dim > PAR_ROWS_ELEMS) schedule(static)
   for (int64_t i = 0; i < n; i++) {
     const float* c = cos_sin + (int64_t)pos[i] * head_dim;
     const float* s = c + h;
@@ -233,17 +247,19 @@ const char* rope(float* x, const int32_t* pos, const float* cos_sin, int64_t n, 
   return nullptr;
 }
 
-void silu_mul(float* out, const float* gate, const float* up, int64_t count) {
-#pragma omp parallel for simd num_threads(nthreads()) if (count > 262144) schedule(static)
+const char* silu_mul(float* out, const float* gate, const float* up, int64_t count) {
+#pragma omp parallel for simd num_threads(nthreads()) if (count > PAR_ELEMWISE) schedule(static)
   for (int64_t i = 0; i < count; i++) {
     float g = gate[i];
     out[i] = g / (1.0f + std::exp(-g)) * up[i];
   }
+  return nullptr;
 }
 
-void add(float* x, const float* y, int64_t count) {
-#pragma omp parallel for simd num_threads(nthreads()) if (count > 262144) schedule(static)
+const char* add(float* x, const float* y, int64_t count) {
+#pragma omp parallel for simd num_threads(nthreads()) if (count > PAR_ELEMWISE) schedule(static)
   for (int64_t i = 0; i < count; i++) x[i] += y[i];
+  return nullptr;
 }
 
 const char* kv_write(float* k_cache, float* v_cache, const float* k, const float* v, const int32_t* slots,
@@ -291,7 +307,7 @@ const char* paged_attention(float* out, const float* q, const float* k_cache, co
     for (int64_t t = query_start[s]; t < query_start[s + 1]; t++) seq_of[t] = (int32_t)s;
 
   const int64_t items = total_q * num_kv_heads;
-#pragma omp parallel num_threads(nthreads()) if (items * max_len * head_dim > 16384)
+#pragma omp parallel num_threads(nthreads()) if (items * max_len * head_dim > PAR_ATTENTION_ELEMS)
   {
     // Scores for the group's heads against every visible key: group x max_len, per thread.
     std::vector<float> sc(group * max_len);
@@ -349,7 +365,7 @@ const char* block_copy(float* k_cache, float* v_cache, const int32_t* src, const
   return nullptr;
 }
 
-void argmax(int32_t* out, const float* logits, int64_t n, int64_t vocab) {
+const char* argmax(int32_t* out, const float* logits, int64_t n, int64_t vocab) {
   for (int64_t i = 0; i < n; i++) {
     const float* l = logits + i * vocab;
     int64_t best = 0;
@@ -357,10 +373,11 @@ void argmax(int32_t* out, const float* logits, int64_t n, int64_t vocab) {
       if (l[j] > l[best]) best = j;
     out[i] = (int32_t)best;
   }
+  return nullptr;
 }
 
 void f16_to_f32(float* out, const uint16_t* in, int64_t n) {
-#pragma omp parallel for num_threads(nthreads()) if (n > 1 << 20) schedule(static)
+#pragma omp parallel for num_threads(nthreads()) if (n > PAR_UPCAST) schedule(static)
   for (int64_t i = 0; i < n; i++) {
     const uint32_t h = in[i];
     const uint32_t sign = (h & 0x8000u) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff;
@@ -384,10 +401,44 @@ void f16_to_f32(float* out, const uint16_t* in, int64_t n) {
 }
 
 void bf16_to_f32(float* out, const uint16_t* in, int64_t n) {
-#pragma omp parallel for num_threads(nthreads()) if (n > 1 << 20) schedule(static)
+#pragma omp parallel for num_threads(nthreads()) if (n > PAR_UPCAST) schedule(static)
   for (int64_t i = 0; i < n; i++) {
     uint32_t f = (uint32_t)in[i] << 16;
     std::memcpy(out + i, &f, 4);
+  }
+}
+
+const char* alloc(void** p, size_t bytes) {
+  if (bytes == 0) return fail("alloc: size must be positive");
+  const size_t rounded = (bytes + 63) & ~(size_t)63;
+  void* a = std::aligned_alloc(64, rounded);
+  if (a == nullptr) return fail("alloc: out of host memory allocating %zu bytes", bytes);
+  std::memset(a, 0, rounded);
+  *p = a;
+  return nullptr;
+}
+
+const char* free(void* p) {
+  std::free(p);
+  return nullptr;
+}
+
+const char* to_device(void* dst, const void* host_src, size_t bytes) {
+  std::memcpy(dst, host_src, bytes);
+  return nullptr;
+}
+
+const char* to_host(void* host_dst, const void* src, size_t bytes) {
+  std::memcpy(host_dst, src, bytes);
+  return nullptr;
+}
+
+const char* load_weight(float* out, const void* host_src, int dtype, int64_t n) {
+  switch (dtype) {
+    case 0: std::memcpy(out, host_src, (size_t)n * sizeof(float)); return nullptr;
+    case 1: f16_to_f32(out, static_cast<const uint16_t*>(host_src), n); return nullptr;
+    case 2: bf16_to_f32(out, static_cast<const uint16_t*>(host_src), n); return nullptr;
+    default: return fail("load_weight: unknown dtype code %d", dtype);
   }
 }
 

@@ -4,7 +4,7 @@
 #include <random>
 #include <vector>
 
-#include "bs_kernels.h"
+#include "cpu_kernels.h"
 
 static int failures = 0;
 static void expect_close(const char* what, const std::vector<float>& a, const std::vector<float>& b, float tol) {

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "bs_kernels.h"
+#include "cpu_kernels.h"
 #include "cuda_backend.h"
 
 static int failures = 0;

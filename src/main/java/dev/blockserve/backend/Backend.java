@@ -2,6 +2,7 @@ package dev.blockserve.backend;
 
 /**
  * The kernel library seen from Java: memory, transfers and the model's ops over {@link NativeBuffer}s.
+ * Owned by the engine thread: ops are called from it alone.
  * One implementation per native library (CPU, CUDA); the Llama graph in {@code model} calls only this
  * interface, so the same graph runs on either. Shapes are row-major; see native/README.md for the
  * exact contract of each op. Every op checks that its buffers are large enough, and a rejection by the
@@ -9,7 +10,23 @@ package dev.blockserve.backend;
  */
 public interface Backend extends AutoCloseable {
 
+	/** Where a backend's memory lives, for the choices that depend on it (cache sizing, step budgets). */
+	enum Kind {
+		CPU, CUDA;
+
+		/** Whether the backend has memory of its own (a GPU) rather than the host's. */
+		public boolean hasDeviceMemory() {
+			return this != CPU;
+		}
+	}
+
+	/** A short name for logs ("cpu", "cuda"). */
 	String name();
+
+	Kind kind();
+
+	/** Device memory free now, in bytes, for sizing the KV cache; -1 where memory is the host's. */
+	long freeDeviceMemory();
 
 	/** A zeroed buffer of {@code elements} values of {@code type}. */
 	NativeBuffer allocate(long elements, DType type);

@@ -28,7 +28,7 @@ public final class MappedFile implements AutoCloseable {
 		if (length == 0) {
 			throw new IOException(path + " is empty");
 		}
-		return new MappedFile(path, CpuNative.mapFile(path.toAbsolutePath().toString(), length), length);
+		return new MappedFile(path, CpuKernels.mapFile(path.toAbsolutePath().toString(), length), length);
 	}
 
 	public Path path() {
@@ -53,7 +53,7 @@ public final class MappedFile implements AutoCloseable {
 	@Override
 	public void close() {
 		if (address != 0) {
-			CpuNative.unmap(address, length);
+			CpuKernels.unmap(address, length);
 			address = 0;
 		}
 	}

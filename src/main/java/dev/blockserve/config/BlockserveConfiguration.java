@@ -66,7 +66,7 @@ public class BlockserveConfiguration {
 	@Bean(destroyMethod = "close")
 	Engine engine(ModelRuntime runtime, BlockserveProperties props, ObjectProvider<EngineListener> listeners) {
 		SchedulerConfig sc = props.scheduler()
-			.toConfig(runtime.backend().name().equals("cuda") ? SchedulerConfig.gpuDefaults() : SchedulerConfig.cpuDefaults());
+			.toConfig(runtime.backend().kind().hasDeviceMemory() ? SchedulerConfig.gpuDefaults() : SchedulerConfig.cpuDefaults());
 		log.info("Scheduler: {} sequences, {} tokens per step, prefill chunks of {}, policy {}; prefix caching {}",
 				sc.maxNumSeqs(), sc.maxNumBatchedTokens(), sc.longPrefillTokenThreshold(), sc.policy(),
 				props.kvCache().prefixCaching() ? "on" : "off");

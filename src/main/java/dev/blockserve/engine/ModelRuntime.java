@@ -12,7 +12,8 @@ import dev.blockserve.model.TextTokenizer;
 
 /**
  * A served model with everything it needs at run time: backend, weights, tokenizer, stop tokens and
- * the KV cache memory. Closing it releases all native memory it holds.
+ * the KV cache memory. Closing it releases all native memory it holds. Built once at start-up; the
+ * engine thread uses it from then on (the tokenizer is also used by request threads).
  */
 public final class ModelRuntime implements AutoCloseable {
 
@@ -61,8 +62,8 @@ public final class ModelRuntime implements AutoCloseable {
 		try {
 			t = TextTokenizer.load(dir);
 			var c = m.config();
-			if (backend instanceof dev.blockserve.backend.CudaBackend cuda) {
-				cacheBytes = (long) (cuda.freeMemory() * gpuMemoryUtilization);
+			if (backend.kind().hasDeviceMemory()) {
+				cacheBytes = (long) (backend.freeDeviceMemory() * gpuMemoryUtilization);
 			}
 			int blocks = numBlocks > 0 ? numBlocks
 					: (int) Math.min(Integer.MAX_VALUE,

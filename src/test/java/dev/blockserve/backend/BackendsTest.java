@@ -25,14 +25,37 @@ class BackendsTest {
 		assertThatThrownBy(() -> Backends.open("tpu", 1, log::add)).hasMessageContaining("auto, cpu or cuda");
 	}
 
+	/**
+	 * Loading the CUDA library runs its JNI_OnLoad, which binds every {@link Kernels} method by name and
+	 * signature and fails the load on any mismatch; without a driver the library must still load, report
+	 * no device, and turn a CUDA call's failure into a BackendException rather than a crash.
+	 */
 	@Test
-	void theCudaLibraryLoadsWithoutADriverWhereItWasBuilt() {
+	void theCudaLibraryLoadsWithoutADriverAndBindsEveryKernel() {
 		java.nio.file.Path lib = java.nio.file.Path.of("target", "classes", "native", NativeLibrary.platform(),
 				System.mapLibraryName("blockserve_cuda"));
 		org.junit.jupiter.api.Assumptions.assumeTrue(java.nio.file.Files.exists(lib), "CUDA library not built (no nvcc)");
-		// Loading must not need libcuda: the runtime is linked statically and finds the driver lazily. The
-		// native call (not CudaBackend.deviceCount, which turns any failure into 0) throws if it cannot load.
-		int n = CudaNative.deviceCount();
-		assertThat(n).isEqualTo(CudaBackend.deviceCount());
+		Kernels k = new CudaKernels();
+		org.junit.jupiter.api.Assumptions.assumeTrue(CudaKernels.deviceCount() == 0, "a GPU is present here");
+		assertThatThrownBy(() -> k.alloc(1024)).isInstanceOf(BackendException.class).hasMessageContaining("cudaMalloc");
+	}
+
+	/** The CPU library binds the same kernel methods, and a kernel's rejection arrives as a BackendException. */
+	@Test
+	void theCpuLibraryReportsAKernelRejectionAsAnException() {
+		Kernels k = new CpuKernels();
+		long ids = k.alloc(4);
+		long out = k.alloc(16);
+		long table = k.alloc(64);
+		try {
+			k.writeInts(ids, new int[] { 7 }, 1);
+			assertThatThrownBy(() -> k.embedding(out, table, ids, 1, 4, 4)).isInstanceOf(BackendException.class)
+				.hasMessageContaining("embedding");
+		}
+		finally {
+			k.free(ids);
+			k.free(out);
+			k.free(table);
+		}
 	}
 }

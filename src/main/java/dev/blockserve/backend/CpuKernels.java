@@ -1,0 +1,79 @@
+package dev.blockserve.backend;
+
+/**
+ * The kernels of libblockserve_cpu (native/src/cpu_kernels.cpp) on host memory, plus what only the CPU
+ * library offers. Its JNI_OnLoad binds the instance methods; the static ones are looked up by name.
+ */
+final class CpuKernels implements Kernels {
+
+	static {
+		NativeLibrary.load("blockserve_cpu");
+	}
+
+	@Override
+	public native long alloc(long bytes);
+
+	@Override
+	public native void free(long address);
+
+	@Override
+	public native void writeInts(long dst, int[] src, int n);
+
+	@Override
+	public native void writeFloats(long dst, float[] src, int n);
+
+	@Override
+	public native void readInts(long src, int[] dst, int n);
+
+	@Override
+	public native void readFloats(long src, float[] dst, int offset, int n);
+
+	@Override
+	public native void loadWeight(long out, long host, int dtypeCode, long n);
+
+	@Override
+	public native void embedding(long out, long table, long ids, long n, long dim, long rows);
+
+	@Override
+	public native void rmsnorm(long out, long x, long w, long n, long dim, float eps);
+
+	@Override
+	public native void matmul(long out, long x, long w, long n, long k, long m);
+
+	@Override
+	public native void rope(long x, long pos, long cosSin, long n, long heads, long headDim, long maxPos);
+
+	@Override
+	public native void siluMul(long out, long gate, long up, long count);
+
+	@Override
+	public native void add(long x, long y, long count);
+
+	@Override
+	public native void kvWrite(long kCache, long vCache, long k, long v, long slots, long n, long kvHeads, long headDim,
+			long numSlots);
+
+	@Override
+	public native void pagedAttention(long out, long q, long kCache, long vCache, long blockTables, long maxBlocksPerSeq,
+			long seqLens, long queryStart, long numSeqs, long numTokens, long numHeads, long numKvHeads, long headDim,
+			long blockSize, long numBlocks, float scale);
+
+	@Override
+	public native void blockCopy(long kCache, long vCache, long src, long dst, long n, long blockElems, long numBlocks);
+
+	@Override
+	public native void argmax(long out, long logits, long n, long vocab);
+
+	/** Kernel threads; 0 for one per available processor. */
+	static native void setThreads(int n);
+
+	static native int threads();
+
+	/** Maps a whole file read-only and returns its address. */
+	static native long mapFile(String path, long length);
+
+	static native void unmap(long address, long length);
+
+	/** Reads {@code count} floats with all threads; returns a checksum (bandwidth probe). */
+	static native double streamRead(long address, long count);
+}
