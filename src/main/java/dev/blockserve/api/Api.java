@@ -12,7 +12,7 @@ import dev.blockserve.engine.Engine;
 import dev.blockserve.engine.GenerationEvent;
 import dev.blockserve.engine.RequestRejectedException;
 import dev.blockserve.engine.SamplingParams;
-import dev.blockserve.model.ChatTemplate;
+import dev.blockserve.chat.ChatTemplate;
 import dev.blockserve.model.TextTokenizer;
 import org.reactivestreams.Publisher;
 import reactor.core.publisher.Flux;

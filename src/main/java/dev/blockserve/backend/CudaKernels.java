@@ -3,6 +3,7 @@ package dev.blockserve.backend;
 /**
  * The kernels of libblockserve_cuda (native/cuda/cuda_kernels.cu) on device memory, plus the device
  * queries only a GPU has. Its JNI_OnLoad binds the instance methods; the static ones are looked up by name.
+ * Called by the engine thread only, like the backend.
  */
 final class CudaKernels implements Kernels {
 

@@ -1,6 +1,6 @@
 package dev.blockserve.backend;
 
-/** Element types of tensors on disk and in backend memory. */
+/** Element types of tensors on disk and in backend memory. Immutable. */
 public enum DType {
 
 	F32(4), F16(2), BF16(2), I32(4);

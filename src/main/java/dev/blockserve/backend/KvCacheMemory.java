@@ -5,6 +5,7 @@ package dev.blockserve.backend;
  * {@code blockSize} tokens of {@code kvHeads x headDim} floats, laid out as
  * [num_blocks, block_size, kv_heads, head_dim] (FlashAttention's paged layout). Which block holds
  * what is the block pool's business; this class only owns the memory.
+ * Allocated at start-up; written and read by the engine thread's ops only.
  */
 public final class KvCacheMemory implements AutoCloseable {
 

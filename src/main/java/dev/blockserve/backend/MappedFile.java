@@ -8,6 +8,7 @@ import java.nio.file.Path;
  * A whole file mapped read-only into memory (mmap), with no size limit (unlike MappedByteBuffer's
  * 2 GiB). Weight files are read through this: pages come from the page cache on first touch and are
  * shared with every other process mapping the same file.
+ * Mapped at load time; read by the engine thread's ops; closed with the model.
  */
 public final class MappedFile implements AutoCloseable {
 

@@ -6,6 +6,7 @@ package dev.blockserve.backend;
  * the backend's ops, which check sizes against {@link #elements()} before any native code runs.
  * A buffer either owns its memory (freed by {@link #close()}) or is a view of memory owned elsewhere
  * (a tensor inside a memory-mapped weights file).
+ * Used by the engine thread; closing is idempotent.
  */
 public final class NativeBuffer implements AutoCloseable {
 

@@ -15,6 +15,7 @@ import java.util.concurrent.ConcurrentHashMap;
  * {@code native/<os>-<arch>/lib<name>.so}; a library found inside a jar is copied to a temporary file
  * first, since the dynamic linker can only open real files. {@code -Dblockserve.native.dir=DIR} loads
  * from a folder instead (for a library built separately, for example for another CPU).
+ * Loading is synchronized, so any thread may trigger it.
  */
 public final class NativeLibrary {
 

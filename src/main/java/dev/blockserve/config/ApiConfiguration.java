@@ -6,7 +6,7 @@ import dev.blockserve.api.Api;
 import dev.blockserve.api.ApiErrorHandler;
 import dev.blockserve.api.ApiKeyFilter;
 import dev.blockserve.engine.Engine;
-import dev.blockserve.model.ChatTemplate;
+import dev.blockserve.chat.ChatTemplate;
 
 import org.springframework.boot.context.properties.ConfigurationProperties;
 import org.springframework.boot.context.properties.bind.DefaultValue;

@@ -11,7 +11,7 @@ import dev.blockserve.engine.Engine;
 import dev.blockserve.engine.EngineConfig;
 import dev.blockserve.engine.EngineListener;
 import dev.blockserve.engine.ModelRuntime;
-import dev.blockserve.model.ModelResolver;
+import dev.blockserve.hub.ModelResolver;
 import dev.blockserve.scheduler.SchedulerConfig;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;

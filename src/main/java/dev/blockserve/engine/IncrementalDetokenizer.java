@@ -10,6 +10,7 @@ import dev.blockserve.model.TextTokenizer;
  * already produced, so SentencePiece's leading spaces and byte-level merges come out as they would from
  * decoding the whole sequence; while the window ends in an incomplete UTF-8 character (decoded as U+FFFD)
  * nothing is emitted. This is the scheme of Hugging Face's TextStreamer and vLLM's detokenizer.
+ * One per sequence; owned by the engine thread.
  */
 public final class IncrementalDetokenizer {
 

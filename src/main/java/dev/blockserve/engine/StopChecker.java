@@ -6,6 +6,7 @@ import java.util.List;
  * Stop strings over streamed text: finds a stop string even when it spans token boundaries, and holds
  * back the last characters that could still become the start of one, so a stop string never reaches
  * the client. The accumulated text is kept; {@link #release} hands out what is safe to send.
+ * One per sequence; owned by the engine thread.
  */
 final class StopChecker {
 

@@ -2,7 +2,7 @@ package dev.blockserve.kvcache;
 
 import java.util.Arrays;
 
-/** Pending copy-on-write block copies (src[i] to dst[i]) that the engine performs before the next forward. */
+/** Pending copy-on-write block copies (src[i] to dst[i]) that the engine performs before the next forward. Filled by the scheduler and read by the model runner, both on the engine thread. */
 public final class BlockCopies {
 
 	int[] src = new int[8];

@@ -7,6 +7,7 @@ import java.nio.charset.StandardCharsets;
  * so equal hashes mean equal prefixes up to collisions, which the pool rules out by also comparing
  * the tokens and parent hash of any block it matches. The chain starts from a root derived from an
  * extra key (model name, and later adapter or per-request cache salt), so different keys never share.
+ * Stateless: any thread.
  */
 public final class BlockHasher {
 

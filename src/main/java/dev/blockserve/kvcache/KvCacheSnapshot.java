@@ -4,6 +4,7 @@ package dev.blockserve.kvcache;
  * The pool at one moment, for the dashboard and metrics. Per block: its state ({@link BlockPool#FREE},
  * {@link BlockPool#CACHED}, {@link BlockPool#USED}) and reference count; the requests holding each block
  * are given by {@code requests} (each with its block table, in order).
+ * Immutable once built on the engine thread; read by the dashboard's threads.
  */
 public record KvCacheSnapshot(int blockSize, int numBlocks, byte[] states, int[] refCounts, Request[] requests,
 		int used, int cached, int free, long prefixQueryTokens, long prefixHitTokens, long evictions) {

@@ -5,6 +5,7 @@ import java.util.Arrays;
 /**
  * The cached blocks that a new request's prompt starts with, found by {@link KvCacheManager#matchPrefix}
  * and adopted by {@link KvCacheManager#allocate}. Reusable: one instance serves every admission.
+ * Reused scratch of the scheduler: engine thread only.
  */
 public final class PrefixMatch {
 

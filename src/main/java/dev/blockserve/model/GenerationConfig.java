@@ -3,7 +3,7 @@ package dev.blockserve.model;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
-/** What {@code generation_config.json} says about stopping: its EOS ids, else those of config.json. */
+/** What {@code generation_config.json} says about stopping: its EOS ids, else those of config.json. Immutable. */
 public record GenerationConfig(int[] eosTokenIds) {
 
 	public static GenerationConfig read(Path dir, ModelConfig config) {

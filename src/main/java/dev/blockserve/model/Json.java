@@ -7,15 +7,15 @@ import java.nio.file.Path;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
-/** Reads the small JSON files of a model directory. */
-final class Json {
+/** Reads the small JSON files of a model directory. Stateless: any thread. */
+public final class Json {
 
-	static final JsonMapper MAPPER = JsonMapper.builder().build();
+	public static final JsonMapper MAPPER = JsonMapper.builder().build();
 
 	private Json() {
 	}
 
-	static JsonNode read(Path file) {
+	public static JsonNode read(Path file) {
 		if (!Files.isRegularFile(file)) {
 			throw new ModelLoadException(file + ": file not found");
 		}
@@ -27,7 +27,7 @@ final class Json {
 		}
 	}
 
-	static int[] ints(JsonNode n) {
+	public static int[] ints(JsonNode n) {
 		if (n == null || n.isNull() || n.isMissingNode()) {
 			return new int[0];
 		}

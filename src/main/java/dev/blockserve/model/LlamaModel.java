@@ -9,6 +9,8 @@ import dev.blockserve.backend.Backend;
 import dev.blockserve.backend.DType;
 import dev.blockserve.backend.KvCacheMemory;
 import dev.blockserve.backend.NativeBuffer;
+import dev.blockserve.weights.SafetensorsFile;
+import dev.blockserve.weights.ModelFiles;
 
 /**
  * A Llama-family decoder (GQA, RMSNorm, rotate-half RoPE, SwiGLU) whose attention reads K/V through

@@ -8,6 +8,7 @@ import tools.jackson.databind.JsonNode;
  * The parts of a Hugging Face {@code config.json} a Llama-family model needs. {@link #read} rejects
  * what the engine does not implement with a message naming the field, rather than producing wrong
  * numbers later.
+ * Immutable.
  */
 public record ModelConfig(String architecture, int hiddenSize, int intermediateSize, int numLayers, int numHeads,
 		int numKvHeads, int headDim, int vocabSize, int maxPositionEmbeddings, float rmsNormEps, double ropeTheta,

@@ -4,6 +4,7 @@ package dev.blockserve.model;
  * The rotary embedding's cos/sin table, [maxPos, headDim]: for each position the cos of the
  * headDim/2 frequencies, then their sin. Computed once in double precision (as the reference does)
  * and applied by the backend's rope op; rope_scaling variants only change the frequencies.
+ * Stateless: any thread.
  */
 final class RopeTable {
 

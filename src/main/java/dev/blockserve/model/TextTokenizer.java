@@ -13,6 +13,7 @@ import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
  * (DJL's binding). Two traps are closed here: DJL truncates at 512 tokens unless told not to, and on
  * machines with CUDA it tries to download a CUDA build of its native library unless it is offline and
  * pinned to its bundled CPU build.
+ * Shared: request threads encode while the engine thread decodes (the Rust tokenizer behind it is Sync).
  */
 public final class TextTokenizer implements AutoCloseable {
 

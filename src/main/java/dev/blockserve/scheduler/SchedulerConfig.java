@@ -8,6 +8,7 @@ package dev.blockserve.scheduler;
  * @param longPrefillTokenThreshold most prompt tokens one sequence brings to a step (chunked prefill); 0 for
  * no cap beyond the token budget
  * @param policy order of admission and, reversed, of preemption
+ * Immutable.
  */
 public record SchedulerConfig(int maxNumSeqs, int maxNumBatchedTokens, int longPrefillTokenThreshold,
 		Policy policy) {

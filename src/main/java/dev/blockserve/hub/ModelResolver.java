@@ -1,4 +1,4 @@
-package dev.blockserve.model;
+package dev.blockserve.hub;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -18,6 +18,8 @@ import java.util.function.Consumer;
 import java.util.regex.Pattern;
 
 import tools.jackson.databind.JsonNode;
+import dev.blockserve.model.Json;
+import dev.blockserve.model.ModelLoadException;
 
 /**
  * Turns {@code blockserve.model} into a model directory: a local directory as it is, or a Hugging Face
@@ -26,6 +28,7 @@ import tools.jackson.databind.JsonNode;
  * {@code HF_ENDPOINT} (default https://huggingface.co) with {@code HF_TOKEN}, unless {@code HF_HUB_OFFLINE}
  * is set. The cache layout is the Hub client's: models--org--name/refs/main holds the commit,
  * snapshots/&lt;commit&gt;/ holds the files, so models fetched by either are shared.
+ * Used once at start-up, on the starting thread.
  */
 public final class ModelResolver {
 

@@ -1,4 +1,4 @@
-package dev.blockserve.model;
+package dev.blockserve.weights;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -14,12 +14,15 @@ import java.util.Map;
 import dev.blockserve.backend.DType;
 import dev.blockserve.backend.MappedFile;
 import tools.jackson.databind.JsonNode;
+import dev.blockserve.model.Json;
+import dev.blockserve.model.ModelLoadException;
 
 /**
  * One {@code .safetensors} file: an 8-byte little-endian header length, a JSON header naming each
  * tensor's dtype, shape and byte range, then the data. The header is read and checked (every range
  * inside the file, sizes matching shapes) before the file is memory-mapped; tensors are then
  * addresses into the mapping, never copies on the Java heap.
+ * Opened at start-up; read by the engine thread; closed with the model.
  */
 public final class SafetensorsFile implements AutoCloseable {
 

@@ -1,4 +1,4 @@
-package dev.blockserve.model;
+package dev.blockserve.weights;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -9,10 +9,13 @@ import java.util.List;
 import java.util.Map;
 
 import tools.jackson.databind.JsonNode;
+import dev.blockserve.model.Json;
+import dev.blockserve.model.ModelLoadException;
 
 /**
  * The weights of a model directory: {@code model.safetensors}, or the shards listed by
  * {@code model.safetensors.index.json}. Finds each tensor in its file.
+ * Opened at start-up; read by the engine thread; closed with the model.
  */
 public final class ModelFiles implements AutoCloseable {
 

@@ -1,4 +1,4 @@
-package dev.blockserve.model;
+package dev.blockserve.hub;
 
 import java.io.IOException;
 import java.io.OutputStream;
@@ -17,6 +17,8 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import dev.blockserve.model.ModelLoadException;
+import dev.blockserve.model.LlamaModel;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;

@@ -1,4 +1,4 @@
-package dev.blockserve.model;
+package dev.blockserve.chat;
 
 import java.io.IOException;
 import java.nio.file.Files;

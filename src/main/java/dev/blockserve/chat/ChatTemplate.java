@@ -1,4 +1,4 @@
-package dev.blockserve.model;
+package dev.blockserve.chat;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -26,6 +26,8 @@ import jinjava.javax.el.CompositeELResolver;
 import jinjava.javax.el.ELContext;
 import jinjava.javax.el.ELResolver;
 import tools.jackson.databind.JsonNode;
+import dev.blockserve.model.Json;
+import dev.blockserve.model.ModelLoadException;
 
 /**
  * A model's chat template (the Jinja {@code chat_template} of {@code tokenizer_config.json}) rendered in
@@ -35,6 +37,7 @@ import tools.jackson.databind.JsonNode;
  * {@code title}, ...), {@code [::-1]}, and {@code trim_blocks}/{@code lstrip_blocks}. Message content is
  * passed as data: the output of an expression is never rendered again, so text such as {@code {{ 7*7 }}}
  * in a message reaches the model as those characters.
+ * Thread-safe once built: request threads render concurrently.
  */
 public final class ChatTemplate {
 
