@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.Map;
 
 import dev.blockserve.api.Sse;
+import dev.blockserve.api.AdminSessions;
 import dev.blockserve.engine.Engine;
 import dev.blockserve.engine.EngineSnapshot;
 import dev.blockserve.kvcache.KvCacheSnapshot;
@@ -17,6 +18,7 @@ import tools.jackson.databind.json.JsonMapper;
 
 import org.springframework.core.io.ClassPathResource;
 import org.springframework.http.MediaType;
+import org.springframework.http.ResponseCookie;
 import org.springframework.web.reactive.function.server.ServerRequest;
 import org.springframework.web.reactive.function.server.ServerResponse;
 
@@ -37,10 +39,28 @@ public final class AdminApi {
 
 	private final Duration interval;
 
-	public AdminApi(Engine engine, String modelName, Duration interval) {
+	private final AdminSessions sessions;
+
+	public AdminApi(Engine engine, String modelName, Duration interval, AdminSessions sessions) {
 		this.engine = engine;
 		this.modelName = modelName;
 		this.interval = interval;
+		this.sessions = sessions;
+	}
+
+	/**
+	 * {@code POST /admin/api/session}: reached only with the admin key (the filter checked it); answers
+	 * with an HttpOnly, same-site session cookie for the dashboard's fetches and its EventSource.
+	 */
+	public Mono<ServerResponse> session(ServerRequest req) {
+		ResponseCookie cookie = ResponseCookie.from(AdminSessions.COOKIE, sessions.create())
+			.path("/admin")
+			.httpOnly(true)
+			.sameSite("Strict")
+			.secure("https".equalsIgnoreCase(req.uri().getScheme()))
+			.maxAge(sessions.ttl())
+			.build();
+		return ServerResponse.noContent().cookie(cookie).build();
 	}
 
 	/** The snapshot as the JSON document the dashboard and tests read. */

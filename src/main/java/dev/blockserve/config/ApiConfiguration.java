@@ -25,7 +25,7 @@ import org.springframework.web.reactive.function.server.ServerResponse;
 public class ApiConfiguration {
 
 	/**
-	 * @param apiKeys keys accepted on /v1/**, /tokenize and /detokenize; none means open
+	 * @param apiKeys keys accepted on every route but health, version, metrics and admin; none means open
 	 * @param maxRequestSize bodies above this are answered 413
 	 */
 	@ConfigurationProperties("blockserve.api")
@@ -57,7 +57,7 @@ public class ApiConfiguration {
 	@Bean
 	@Order(Ordered.HIGHEST_PRECEDENCE + 10)
 	ApiKeyFilter apiKeyFilter(ApiProperties props) {
-		return new ApiKeyFilter(props.apiKeys(), List.of("/v1/", "/tokenize", "/detokenize"), "API");
+		return ApiKeyFilter.api(props.apiKeys());
 	}
 
 	@Bean

@@ -4,6 +4,7 @@ import java.time.Duration;
 import java.util.List;
 
 import dev.blockserve.admin.AdminApi;
+import dev.blockserve.api.AdminSessions;
 import dev.blockserve.api.ApiKeyFilter;
 import dev.blockserve.engine.Engine;
 import dev.blockserve.metrics.EngineMetrics;
@@ -25,11 +26,19 @@ import org.springframework.web.reactive.function.server.ServerResponse;
 public class ObservabilityConfiguration {
 
 	/**
-	 * @param apiKey when set, /admin and its API need this key (Authorization: Bearer, or ?key= for the page)
+	 * @param apiKey when set, the dashboard's data (/admin/api/**) needs this key: Authorization: Bearer, or
+	 * the session cookie the page gets by posting the key once to /admin/api/session
 	 * @param streamInterval how often the dashboard stream sends a snapshot
+	 * @param sessionTtl how long a dashboard session cookie stays valid
 	 */
 	@ConfigurationProperties("blockserve.admin")
-	public record AdminProperties(String apiKey, @DefaultValue("250ms") Duration streamInterval) {
+	public record AdminProperties(String apiKey, @DefaultValue("250ms") Duration streamInterval,
+			@DefaultValue("8h") Duration sessionTtl) {
+	}
+
+	@Bean
+	AdminSessions adminSessions(AdminProperties props) {
+		return new AdminSessions(props.sessionTtl());
 	}
 
 	@Bean
@@ -43,8 +52,8 @@ public class ObservabilityConfiguration {
 	}
 
 	@Bean
-	AdminApi adminApi(Engine engine, ServedModel served, AdminProperties props) {
-		return new AdminApi(engine, served.name(), props.streamInterval());
+	AdminApi adminApi(Engine engine, ServedModel served, AdminProperties props, AdminSessions sessions) {
+		return new AdminApi(engine, served.name(), props.streamInterval(), sessions);
 	}
 
 	@Bean
@@ -54,12 +63,13 @@ public class ObservabilityConfiguration {
 			.GET("/admin/", admin::page)
 			.GET("/admin/api/blocks", admin::blocks)
 			.GET("/admin/api/stream", admin::stream)
+			.POST("/admin/api/session", admin::session)
 			.build();
 	}
 
 	@Bean
 	@Order(Ordered.HIGHEST_PRECEDENCE + 11)
-	ApiKeyFilter adminKeyFilter(AdminProperties props) {
-		return new ApiKeyFilter(props.apiKey() == null ? List.of() : List.of(props.apiKey()), List.of("/admin"), "admin");
+	ApiKeyFilter adminKeyFilter(AdminProperties props, AdminSessions sessions) {
+		return ApiKeyFilter.admin(props.apiKey(), sessions);
 	}
 }

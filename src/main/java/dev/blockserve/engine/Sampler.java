@@ -205,9 +205,9 @@ public final class Sampler {
 			lp.topIds = new int[k];
 			lp.topLogprobs = new float[k];
 		}
-		// top-k by repeated insertion into a small sorted array (k <= 20)
+		// top-k by repeated insertion into a small sorted array (k <= 20); k = 0 asks for none
 		int filled = 0;
-		for (int i = 0; i < vocab; i++) {
+		for (int i = 0; i < vocab && k > 0; i++) {
 			float v = logits[offset + i];
 			if (filled < k || v > logits[offset + lp.topIds[filled - 1]]) {
 				int j = filled < k ? filled++ : k - 1;

@@ -115,8 +115,12 @@ class BrowserDashboardTest extends ObservabilityTestBase {
 	}
 
 	void checkDashboard() throws Exception {
-		driver.get(url("/admin?key=admin-secret"));
+		driver.get(url("/admin"));
 		WebDriverWait wait = new WebDriverWait(driver, Duration.ofSeconds(30));
+		// the admin key is set: the page asks for it once and then lives on a session cookie
+		wait.until(d -> d.findElement(org.openqa.selenium.By.id("login")).isDisplayed());
+		driver.findElement(org.openqa.selenium.By.id("key")).sendKeys("admin-secret");
+		driver.findElement(org.openqa.selenium.By.cssSelector("#login button")).click();
 		wait.until(d -> {
 			Object r = ((JavascriptExecutor) d).executeScript(
 					"return window.dashboard && window.dashboard.snapshot ? window.dashboard.snapshot.requests.length : 0");

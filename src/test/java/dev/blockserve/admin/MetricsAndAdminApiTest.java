@@ -1,5 +1,7 @@
 package dev.blockserve.admin;
 
+import java.net.URI;
+import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.util.List;
 import java.util.Map;
@@ -83,8 +85,26 @@ class MetricsAndAdminApiTest extends ObservabilityTestBase {
 		assertThat(get("/admin/api/blocks", null).statusCode()).isEqualTo(401);
 		assertThat(get("/admin/api/blocks", "wrong").statusCode()).isEqualTo(401);
 		assertThat(get("/admin/api/blocks", "admin-secret").statusCode()).isEqualTo(200);
-		assertThat(get("/admin/api/blocks?key=admin-secret", null).statusCode()).isEqualTo(200);
-		assertThat(get("/admin?key=admin-secret", null).body()).contains("<canvas id=\"map\"");
+		// a key in the URL is not accepted (it would end up in logs); the page itself holds no data
+		assertThat(get("/admin/api/blocks?key=admin-secret", null).statusCode()).isEqualTo(401);
+		assertThat(get("/admin", null).body()).contains("<canvas id=\"map\"");
+		// the page posts the key once and gets an HttpOnly session cookie for its fetches and EventSource
+		HttpResponse<String> session = http.send(HttpRequest.newBuilder(URI.create(url("/admin/api/session")))
+			.header("Authorization", "Bearer admin-secret")
+			.POST(HttpRequest.BodyPublishers.noBody())
+			.build(), HttpResponse.BodyHandlers.ofString());
+		assertThat(session.statusCode()).isEqualTo(204);
+		String cookie = session.headers().firstValue("Set-Cookie").orElseThrow();
+		assertThat(cookie).containsIgnoringCase("HttpOnly").contains("SameSite=Strict").startsWith("blockserve_admin=");
+		String pair = cookie.substring(0, cookie.indexOf(';'));
+		assertThat(http.send(HttpRequest.newBuilder(URI.create(url("/admin/api/blocks"))).header("Cookie", pair).build(),
+				HttpResponse.BodyHandlers.ofString()).statusCode()).isEqualTo(200);
+		assertThat(http.send(HttpRequest.newBuilder(URI.create(url("/admin/api/blocks")))
+			.header("Cookie", "blockserve_admin=forged")
+			.build(), HttpResponse.BodyHandlers.ofString()).statusCode()).isEqualTo(401);
+		assertThat(http.send(HttpRequest.newBuilder(URI.create(url("/admin/api/session")))
+			.POST(HttpRequest.BodyPublishers.noBody())
+			.build(), HttpResponse.BodyHandlers.ofString()).statusCode()).isEqualTo(401);
 		// the OpenAI API has no keys configured here, so it stays open
 		assertThat(get("/v1/models", null).statusCode()).isEqualTo(200);
 	}
