@@ -13,7 +13,8 @@ import java.util.concurrent.ConcurrentHashMap;
 /**
  * Loads the project's JNI libraries. The build puts them in the jar under
  * {@code native/<os>-<arch>/lib<name>.so}; a library found inside a jar is copied to a temporary file
- * first, since the dynamic linker can only open real files. {@code -Dblockserve.native.dir=DIR} loads
+ * first, since the dynamic linker can only open real files (one folder per process, libraries of
+ * every device in it, deleted when the JVM exits). {@code -Dblockserve.native.dir=DIR} loads
  * from a folder instead (for a library built separately, for example for another CPU).
  * Loading is synchronized, so any thread may trigger it.
  */
@@ -83,18 +84,41 @@ public final class NativeLibrary {
 		}
 	}
 
+	/** This process's folder for libraries extracted from the jar; created once, deleted at exit. */
+	private static Path extractDir;
+
+	private static synchronized Path extractDir() throws IOException {
+		if (extractDir == null) {
+			Path dir = Files.createTempDirectory("blockserve-native");
+			// One hook deletes the folder's files and then the folder (deleteOnExit would try the folder
+			// first, while it still holds the libraries, and leave it behind).
+			Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteTree(dir), "blockserve-native-cleanup"));
+			extractDir = dir;
+		}
+		return extractDir;
+	}
+
+	private static void deleteTree(Path dir) {
+		try (var files = Files.list(dir)) {
+			for (Path f : (Iterable<Path>) files::iterator) {
+				Files.deleteIfExists(f);
+			}
+			Files.deleteIfExists(dir);
+		}
+		catch (IOException e) {
+			// at exit there is no one left to tell; the OS's temp cleaning takes what remains
+		}
+	}
+
 	private static Path toFile(URL url, String file) {
 		try {
 			if ("file".equals(url.getProtocol())) {
 				return Path.of(url.toURI());
 			}
-			Path tmp = Files.createTempDirectory("blockserve-native");
-			Path out = tmp.resolve(file);
+			Path out = extractDir().resolve(file);
 			try (InputStream in = url.openStream()) {
 				Files.copy(in, out, StandardCopyOption.REPLACE_EXISTING);
 			}
-			out.toFile().deleteOnExit();
-			tmp.toFile().deleteOnExit();
 			return out;
 		}
 		catch (IOException | URISyntaxException e) {

@@ -56,6 +56,13 @@ public class BlockserveConfiguration {
 		long t0 = System.nanoTime();
 		ModelRuntime rt = new ModelRuntime(served.directory(), served.name(), backend, props.maxModelLen(),
 				kv.blockSize(), kv.numBlocks(), kv.memory().toBytes(), kv.gpuMemoryUtilization());
+		try {
+			rt.fitContextToCache(props.maxModelLen() > 0, log::warn);
+		}
+		catch (RuntimeException e) {
+			rt.close();
+			throw e;
+		}
 		var c = rt.model().config();
 		log.info("Loaded model {} in {} ms: {} layers, hidden {}, heads {}/{}, vocab {}, context {}; KV cache {} blocks of {} tokens",
 				rt.name(), (System.nanoTime() - t0) / 1_000_000, c.numLayers(), c.hiddenSize(), c.numHeads(),

@@ -90,6 +90,30 @@ public final class ModelRuntime implements AutoCloseable {
 		return name;
 	}
 
+	/**
+	 * Makes sure one sequence of the served context length fits in the KV cache, as vLLM checks at start-up:
+	 * a server that cannot hold one would reject every request that leaves max_tokens to the context.
+	 * When the context length was configured explicitly, start-up fails naming both numbers; when it was
+	 * the model's default, it is lowered to what the cache holds and {@code warn} is told.
+	 */
+	public void fitContextToCache(boolean explicitMaxModelLen, java.util.function.Consumer<String> warn) {
+		long capacity = (long) cache.numBlocks() * cache.blockSize();
+		int context = model.maxPositions();
+		if (capacity >= context) {
+			return;
+		}
+		String sizes = "the KV cache holds " + capacity + " tokens (" + cache.numBlocks() + " blocks of "
+				+ cache.blockSize() + ")";
+		if (explicitMaxModelLen) {
+			throw new ModelLoadException("blockserve.max-model-len is " + context + " tokens, but " + sizes
+					+ ": one sequence of that length would never fit. Raise blockserve.kv-cache.memory (or "
+					+ "kv-cache.num-blocks, or kv-cache.gpu-memory-utilization on a GPU) or lower blockserve.max-model-len.");
+		}
+		model.limitPositions((int) capacity);
+		warn.accept("The model's context length of " + context + " tokens does not fit: " + sizes
+				+ ". Serving a context of " + capacity + " tokens; raise blockserve.kv-cache.memory to serve more.");
+	}
+
 	public Path directory() {
 		return directory;
 	}

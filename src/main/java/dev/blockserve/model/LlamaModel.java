@@ -44,7 +44,7 @@ public final class LlamaModel implements AutoCloseable {
 
 	private final NativeBuffer ropeTable;
 
-	private final int maxPositions;
+	private int maxPositions;
 
 	private final float attnScale;
 
@@ -137,6 +137,17 @@ public final class LlamaModel implements AutoCloseable {
 	/** The longest sequence (prompt + output) this instance serves: the size of its RoPE table. */
 	public int maxPositions() {
 		return maxPositions;
+	}
+
+	/**
+	 * Serves at most {@code n} positions, fewer than the RoPE table was built for (the KV cache holds no
+	 * more). Called once at start-up, before any step.
+	 */
+	public void limitPositions(int n) {
+		if (n < 1 || n > maxPositions) {
+			throw new IllegalArgumentException("limitPositions(" + n + ") outside [1, " + maxPositions + "]");
+		}
+		maxPositions = n;
 	}
 
 	/** A KV cache with this model's layer and head shapes. */

@@ -46,6 +46,34 @@ class ServerStartTest {
 				.contains("local model directory"));
 	}
 
+	/** A pool smaller than the model's context: the context is lowered to what the pool holds. */
+	@Test
+	void aCacheSmallerThanTheContextLowersTheContextLength() {
+		String model = SharedModels.dir("stories260K").toString();
+		try (var ctx = start("--server.port=0", "--blockserve.model=" + model, "--blockserve.kv-cache.num-blocks=4",
+				"--blockserve.kv-cache.block-size=16")) {
+			int port = ctx.getEnvironment().getRequiredProperty("local.server.port", Integer.class);
+			WebClient web = WebClient.create("http://127.0.0.1:" + port);
+			assertThat(web.get().uri("/v1/models").retrieve().bodyToMono(String.class).block())
+				.contains("\"max_model_len\":64");
+			// a request that leaves max_tokens to the context is served, not rejected
+			String out = web.post().uri("/v1/completions").header("Content-Type", "application/json")
+				.bodyValue("{\"prompt\":\"Once upon a time\",\"temperature\":0}").retrieve().bodyToMono(String.class).block();
+			assertThat(out).contains("\"finish_reason\"");
+		}
+	}
+
+	/** An explicit context length the pool cannot hold fails start-up naming both numbers (as vLLM does). */
+	@Test
+	void anExplicitContextLengthTheCacheCannotHoldFailsStartup() {
+		String model = SharedModels.dir("stories260K").toString();
+		assertThatThrownBy(() -> start("--server.port=0", "--blockserve.model=" + model,
+				"--blockserve.kv-cache.num-blocks=4", "--blockserve.kv-cache.block-size=16", "--blockserve.max-model-len=512")
+			.close())
+			.satisfies(e -> assertThat(rootMessage(e)).contains("max-model-len is 512 tokens")
+				.contains("holds 64 tokens (4 blocks of 16)"));
+	}
+
 	private static String rootMessage(Throwable e) {
 		Throwable t = e;
 		while (t.getCause() != null) {
