@@ -47,8 +47,11 @@ public final class Api {
 
 	private final long createdAt = System.currentTimeMillis() / 1000;
 
-	public Api(Engine engine, ChatTemplate template, String modelName) {
+	private final AdmissionControl admission;
+
+	public Api(Engine engine, ChatTemplate template, String modelName, AdmissionControl admission) {
 		this.engine = engine;
+		this.admission = admission;
 		this.tokenizer = engine.runtime().tokenizer();
 		this.template = template;
 		this.modelName = modelName;
@@ -60,22 +63,24 @@ public final class Api {
 
 	// ---- request plumbing
 
-	private static Mono<JsonNode> body(ServerRequest req) {
+	private static Mono<byte[]> body(ServerRequest req) {
 		return req.bodyToMono(byte[].class)
-			.switchIfEmpty(Mono.error(() -> ApiException.badRequest("the request body is empty", null)))
-			.map(bytes -> {
-				JsonNode n;
-				try {
-					n = JSON.readTree(bytes);
-				}
-				catch (RuntimeException e) {
-					throw ApiException.badRequest("the request body is not valid JSON: " + firstLine(e.getMessage()), null);
-				}
-				if (n == null || !n.isObject()) {
-					throw ApiException.badRequest("the request body must be a JSON object", null);
-				}
-				return n;
-			});
+			.switchIfEmpty(Mono.error(() -> ApiException.badRequest("the request body is empty", null)));
+	}
+
+	/** Parses a body as a JSON object (on the CPU-work pool: a large body is work). */
+	private static JsonNode parse(byte[] bytes) {
+		JsonNode n;
+		try {
+			n = JSON.readTree(bytes);
+		}
+		catch (RuntimeException e) {
+			throw ApiException.badRequest("the request body is not valid JSON: " + firstLine(e.getMessage()), null);
+		}
+		if (n == null || !n.isObject()) {
+			throw ApiException.badRequest("the request body must be a JSON object", null);
+		}
+		return n;
 	}
 
 	private static String firstLine(String s) {
@@ -103,7 +108,7 @@ public final class Api {
 
 	private Engine.Submission submit(int[] prompt, SamplingParams params, int priority) {
 		try {
-			return engine.submit(prompt, params, priority);
+			return engine.submit(prompt, params, priority, admission.requestTimeout());
 		}
 		catch (RequestRejectedException e) {
 			boolean context = e.reason() == RequestRejectedException.Reason.CONTEXT_LENGTH_EXCEEDED;
@@ -112,7 +117,15 @@ public final class Api {
 		}
 	}
 
-	private List<Engine.Submission> submitAll(List<int[]> prompts, SamplingParams params, int priority) {
+	/** Checks the request's size and its key's rate limits, then submits every prompt (all or none). */
+	private List<Engine.Submission> submitAll(ServerRequest req, List<int[]> prompts, SamplingParams params, int priority) {
+		long tokens = 0;
+		for (int[] p : prompts) {
+			int max = params.maxTokens() > 0 ? params.maxTokens() : Math.max(0, engine.maxModelLen() - p.length);
+			tokens += (long) (p.length + max) * params.n();
+		}
+		admission.checkSize(prompts.size() * params.n(), tokens);
+		admission.rateLimit(req, tokens);
 		List<Engine.Submission> subs = new ArrayList<>();
 		try {
 			for (int[] p : prompts) {
@@ -240,7 +253,8 @@ public final class Api {
 	// ---- /v1/completions
 
 	public Mono<ServerResponse> completions(ServerRequest req) {
-		return body(req).flatMap(body -> {
+		return body(req).flatMap(bytes -> admission.offload(() -> {
+			JsonNode body = parse(bytes);
 			checkModel(body);
 			List<Object> raw = RequestParser.prompts(body);
 			Integer maxTokens = RequestParser.optInt(body, "max_tokens", 1, Integer.MAX_VALUE);
@@ -254,6 +268,7 @@ public final class Api {
 			}
 			SamplingParams params = RequestParser.sampling(body, maxTokens == null ? 16 : maxTokens,
 					logprobs == null ? -1 : logprobs);
+			admission.checkSize(raw.size() * params.n(), 0); // before tokenising 20,000 prompts
 			List<int[]> prompts = new ArrayList<>();
 			List<String> promptTexts = new ArrayList<>();
 			for (Object p : raw) {
@@ -269,7 +284,7 @@ public final class Api {
 			int n = params.n();
 			String id = id("cmpl-");
 			long created = System.currentTimeMillis() / 1000;
-			List<Engine.Submission> subs = submitAll(prompts, params, priority(body));
+			List<Engine.Submission> subs = submitAll(req, prompts, params, priority(body));
 			int promptTokens = prompts.stream().mapToInt(a -> a.length).sum();
 			if (stream) {
 				int[] completion = new int[1];
@@ -322,7 +337,7 @@ public final class Api {
 				return json(new Dto.Completion(id, "text_completion", created, modelName, choices,
 						usage(promptTokens, completion, cached)));
 			}));
-		});
+		}));
 	}
 
 	// ---- /v1/chat/completions
@@ -348,7 +363,8 @@ public final class Api {
 	}
 
 	public Mono<ServerResponse> chat(ServerRequest req) {
-		return body(req).flatMap(body -> {
+		return body(req).flatMap(bytes -> admission.offload(() -> {
+			JsonNode body = parse(bytes);
 			checkModel(body);
 			int[] prompt = chatPrompt(body);
 			Integer maxTokens = RequestParser.optInt(body, "max_completion_tokens", 1, Integer.MAX_VALUE);
@@ -366,7 +382,7 @@ public final class Api {
 					logprobs ? (top == null ? 0 : top) : -1);
 			String id = id("chatcmpl-");
 			long created = System.currentTimeMillis() / 1000;
-			Engine.Submission sub = submit(prompt, params, priority(body));
+			Engine.Submission sub = submitAll(req, List.of(prompt), params, priority(body)).get(0);
 			if (stream) {
 				int n = params.n();
 				Flux<DataBuffer> roles = Flux.range(0, n)
@@ -412,7 +428,7 @@ public final class Api {
 					return json(new Dto.ChatCompletion(id, "chat.completion", created, modelName, choices,
 							usage(prompt.length, completion, cached)));
 				}));
-		});
+		}));
 	}
 
 	// ---- the rest
@@ -423,7 +439,8 @@ public final class Api {
 	}
 
 	public Mono<ServerResponse> tokenize(ServerRequest req) {
-		return body(req).flatMap(body -> {
+		return body(req).flatMap(bytes -> admission.offload(() -> {
+			JsonNode body = parse(bytes);
 			checkModel(body);
 			int[] ids;
 			if (body.has("messages")) {
@@ -441,11 +458,12 @@ public final class Api {
 			out.put("max_model_len", engine.maxModelLen());
 			out.put("tokens", ids);
 			return json(out);
-		});
+		}));
 	}
 
 	public Mono<ServerResponse> detokenize(ServerRequest req) {
-		return body(req).flatMap(body -> {
+		return body(req).flatMap(bytes -> admission.offload(() -> {
+			JsonNode body = parse(bytes);
 			checkModel(body);
 			JsonNode t = body.get("tokens");
 			if (t == null || !t.isArray()) {
@@ -454,16 +472,23 @@ public final class Api {
 			int vocab = engine.runtime().model().config().vocabSize();
 			int[] ids = new int[t.size()];
 			for (int i = 0; i < ids.length; i++) {
-				if (!t.get(i).isIntegralNumber() || t.get(i).asInt() < 0 || t.get(i).asInt() >= vocab) {
+				JsonNode id = t.get(i);
+				if (!id.isIntegralNumber() || !id.canConvertToInt() || id.asInt() < 0 || id.asInt() >= vocab) {
 					throw ApiException.badRequest("'tokens' must hold token ids in [0, " + vocab + ")", "tokens");
 				}
 				ids[i] = t.get(i).asInt();
 			}
 			return json(Map.of("prompt", tokenizer.decode(ids, false)));
-		});
+		}));
 	}
 
+	/** vLLM's /health: 200 while the engine serves, 503 with the reason when it is down. */
 	public Mono<ServerResponse> health(ServerRequest req) {
+		String down = engine.downReason();
+		if (down != null) {
+			return ServerResponse.status(HttpStatus.SERVICE_UNAVAILABLE).contentType(MediaType.APPLICATION_JSON)
+				.bodyValue(JSON.writeValueAsBytes(Map.of("status", "down", "reason", down)));
+		}
 		return ServerResponse.ok().contentType(MediaType.APPLICATION_JSON).bodyValue("{\"status\":\"ok\"}");
 	}
 

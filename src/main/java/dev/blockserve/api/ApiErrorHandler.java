@@ -1,6 +1,10 @@
 package dev.blockserve.api;
 
 import dev.blockserve.engine.EngineException;
+import dev.blockserve.engine.EngineUnavailableException;
+import dev.blockserve.engine.RequestTimeoutException;
+import io.github.resilience4j.bulkhead.BulkheadFullException;
+import tools.jackson.core.JacksonException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import reactor.core.publisher.Mono;
@@ -15,7 +19,9 @@ import org.springframework.web.server.WebExceptionHandler;
 
 /**
  * Every failure as OpenAI's error envelope with the right status: validation 400, unknown model 404,
- * oversized body 413, malformed JSON 400 (never 500), internal failures 500 with no stack trace in the body.
+ * oversized body 413, malformed JSON or an unreadable value 400 (never 500), a full queue 429 with
+ * Retry-After, a past deadline 408, an engine that is down 503, internal failures 500 with no stack
+ * trace in the body. Stateless: any request thread.
  */
 @Order(-2)
 public final class ApiErrorHandler implements WebExceptionHandler {
@@ -26,6 +32,20 @@ public final class ApiErrorHandler implements WebExceptionHandler {
 		for (Throwable c = t; c != null; c = c.getCause()) {
 			if (c instanceof ApiException a) {
 				return a;
+			}
+			if (c instanceof EngineUnavailableException u) {
+				return u.overloaded() ? ApiException.tooManyRequests(u.getMessage(), u.retryAfterSeconds())
+						: new ApiException(HttpStatus.SERVICE_UNAVAILABLE, "service_unavailable", u.getMessage(), null,
+								"engine_unavailable", 5);
+			}
+			if (c instanceof RequestTimeoutException) {
+				return new ApiException(HttpStatus.REQUEST_TIMEOUT, "timeout", c.getMessage(), null, "request_timeout");
+			}
+			if (c instanceof BulkheadFullException) {
+				return ApiException.tooManyRequests("the server is at capacity (request preparation queue full); retry shortly", 1);
+			}
+			if (c instanceof JacksonException j) {
+				return ApiException.badRequest("a value in the request cannot be read: " + firstLine(j.getOriginalMessage()), null);
 			}
 			if (c instanceof DataBufferLimitException) {
 				return new ApiException(HttpStatus.PAYLOAD_TOO_LARGE, "invalid_request_error",
@@ -50,6 +70,14 @@ public final class ApiErrorHandler implements WebExceptionHandler {
 				"internal server error (" + t.getClass().getSimpleName() + "); see the server log", null, null);
 	}
 
+	private static String firstLine(String s) {
+		if (s == null) {
+			return "";
+		}
+		int nl = s.indexOf('\n');
+		return nl < 0 ? s : s.substring(0, nl);
+	}
+
 	@Override
 	public Mono<Void> handle(ServerWebExchange exchange, Throwable ex) {
 		var response = exchange.getResponse();
@@ -59,6 +87,9 @@ public final class ApiErrorHandler implements WebExceptionHandler {
 		ApiException api = toApi(ex);
 		response.setStatusCode(api.status());
 		response.getHeaders().setContentType(MediaType.APPLICATION_JSON);
+		if (api.retryAfterSeconds() > 0) {
+			response.getHeaders().set("Retry-After", Integer.toString(api.retryAfterSeconds()));
+		}
 		byte[] body = Api.JSON.writeValueAsBytes(
 				new Dto.ErrorEnvelope(new Dto.ErrorBody(api.getMessage(), api.type(), api.param(), api.code())));
 		if (api.status() == HttpStatus.PAYLOAD_TOO_LARGE) {

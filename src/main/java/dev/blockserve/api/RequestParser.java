@@ -40,7 +40,13 @@ final class RequestParser {
 		if (!n.isNumber()) {
 			throw ApiException.badRequest("'" + field + "' must be a number", field);
 		}
-		double v = n.asDouble();
+		double v;
+		try {
+			v = n.asDouble();
+		}
+		catch (RuntimeException e) { // a number too long or too large to be a double
+			throw ApiException.badRequest("'" + field + "' must be between " + min + " and " + max, field);
+		}
 		if (!(v >= min && v <= max)) {
 			throw ApiException.badRequest("'" + field + "' must be between " + min + " and " + max + ", got " + v, field);
 		}
@@ -105,8 +111,8 @@ final class RequestParser {
 		JsonNode seedNode = body.get("seed");
 		Long seed = null;
 		if (seedNode != null && !seedNode.isNull()) {
-			if (!seedNode.isIntegralNumber()) {
-				throw ApiException.badRequest("'seed' must be an integer", "seed");
+			if (!seedNode.isIntegralNumber() || !seedNode.canConvertToLong()) {
+				throw ApiException.badRequest("'seed' must be an integer between -2^63 and 2^63-1", "seed");
 			}
 			seed = seedNode.asLong();
 		}

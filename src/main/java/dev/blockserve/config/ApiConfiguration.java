@@ -1,12 +1,17 @@
 package dev.blockserve.config;
 
+import java.time.Duration;
 import java.util.List;
 
+import dev.blockserve.api.AdmissionControl;
 import dev.blockserve.api.Api;
 import dev.blockserve.api.ApiErrorHandler;
 import dev.blockserve.api.ApiKeyFilter;
 import dev.blockserve.engine.Engine;
 import dev.blockserve.chat.ChatTemplate;
+
+import io.github.resilience4j.bulkhead.ThreadPoolBulkheadRegistry;
+import io.github.resilience4j.ratelimiter.RateLimiterRegistry;
 
 import org.springframework.boot.context.properties.ConfigurationProperties;
 import org.springframework.boot.context.properties.bind.DefaultValue;
@@ -27,14 +32,32 @@ public class ApiConfiguration {
 	/**
 	 * @param apiKeys keys accepted on every route but health, version, metrics and admin; none means open
 	 * @param maxRequestSize bodies above this are answered 413
+	 * @param requestTimeout every request's deadline: past it generation stops, its blocks are freed and
+	 * the client gets a timeout error (408, or an error event on a stream); 0 for none
 	 */
 	@ConfigurationProperties("blockserve.api")
-	public record ApiProperties(@DefaultValue List<String> apiKeys, @DefaultValue("8MB") DataSize maxRequestSize) {
+	public record ApiProperties(@DefaultValue List<String> apiKeys, @DefaultValue("8MB") DataSize maxRequestSize,
+			@DefaultValue("10m") Duration requestTimeout) {
+
+		public ApiProperties {
+			if (requestTimeout.isNegative()) {
+				throw new IllegalArgumentException("blockserve.api.request-timeout must be >= 0, got " + requestTimeout);
+			}
+		}
+	}
+
+	/** The pool for per-request CPU work (parsing, tokenising, templates): resilience4j.thread-pool-bulkhead.instances.request-cpu. */
+	@Bean
+	AdmissionControl admissionControl(ApiProperties api, AdmissionProperties props, RateLimiterRegistry rateLimiters,
+			ThreadPoolBulkheadRegistry bulkheads) {
+		return new AdmissionControl(new AdmissionControl.Limits(props.maxSequencesPerRequest(), props.maxRequestTokens(),
+				props.rateLimit().requestsPerSecond(), props.rateLimit().tokensPerMinute(), api.requestTimeout()),
+				rateLimiters, bulkheads.bulkhead("request-cpu"));
 	}
 
 	@Bean
-	Api api(Engine engine, ServedModel served) {
-		return new Api(engine, ChatTemplate.load(engine.runtime().directory()), served.name());
+	Api api(Engine engine, ServedModel served, AdmissionControl admission) {
+		return new Api(engine, ChatTemplate.load(engine.runtime().directory()), served.name(), admission);
 	}
 
 	@Bean

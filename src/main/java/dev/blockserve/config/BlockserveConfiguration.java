@@ -17,6 +17,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import org.springframework.beans.factory.ObjectProvider;
+import org.springframework.boot.SpringApplication;
+import org.springframework.context.ConfigurableApplicationContext;
 import org.springframework.boot.health.contributor.Health;
 import org.springframework.boot.health.contributor.HealthIndicator;
 import org.springframework.context.annotation.Bean;
@@ -71,18 +73,29 @@ public class BlockserveConfiguration {
 	}
 
 	@Bean(destroyMethod = "close")
-	Engine engine(ModelRuntime runtime, BlockserveProperties props, ObjectProvider<EngineListener> listeners) {
+	Engine engine(ModelRuntime runtime, BlockserveProperties props, AdmissionProperties admission,
+			ObjectProvider<EngineListener> listeners, ConfigurableApplicationContext context) {
 		SchedulerConfig sc = props.scheduler()
 			.toConfig(runtime.backend().kind().hasDeviceMemory() ? SchedulerConfig.gpuDefaults() : SchedulerConfig.cpuDefaults());
 		log.info("Scheduler: {} sequences, {} tokens per step, prefill chunks of {}, policy {}; prefix caching {}",
 				sc.maxNumSeqs(), sc.maxNumBatchedTokens(), sc.longPrefillTokenThreshold(), sc.policy(),
 				props.kvCache().prefixCaching() ? "on" : "off");
-		return new Engine(runtime, new EngineConfig(sc, props.kvCache().prefixCaching()),
+		Engine engine = new Engine(runtime, new EngineConfig(sc, props.kvCache().prefixCaching(),
+				admission.maxWaitingRequests(), admission.maxWaitingPromptTokens(), admission.stallTimeout()),
 				listeners.getIfAvailable(() -> EngineListener.NONE));
+		// A VM error on the engine thread leaves nothing to trust: exit non-zero for the supervisor to
+		// restart us. From another thread, since exiting runs shutdown hooks that stop this engine.
+		engine.onFatal(t -> new Thread(() -> System.exit(SpringApplication.exit(context, () -> 70)), "blockserve-fatal-exit")
+			.start());
+		return engine;
 	}
 
 	@Bean
-	HealthIndicator model(ModelRuntime runtime) {
-		return () -> Health.up().withDetail("model", runtime.name()).build();
+	HealthIndicator model(ModelRuntime runtime, Engine engine) {
+		return () -> {
+			String down = engine.downReason();
+			return (down == null ? Health.up() : Health.down().withDetail("reason", down)).withDetail("model", runtime.name())
+				.build();
+		};
 	}
 }

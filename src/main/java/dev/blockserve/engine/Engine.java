@@ -1,5 +1,6 @@
 package dev.blockserve.engine;
 
+import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ExecutionException;
@@ -7,14 +8,12 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
-import java.util.function.Supplier;
+import java.util.function.Consumer;
+import java.util.function.Function;
 
-import dev.blockserve.kvcache.KvCacheManager;
-import dev.blockserve.kvcache.KvCacheSnapshot;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import reactor.core.publisher.Flux;
-import reactor.core.publisher.Sinks;
 
 /**
  * The server's engine: one dedicated thread drives an {@link EngineCore}, stepping while it has work.
@@ -43,23 +42,25 @@ public final class Engine implements AutoCloseable {
 
 	private final ConcurrentLinkedQueue<Runnable> inbox = new ConcurrentLinkedQueue<>();
 
+	private final Admission admission;
+
+	private final EngineHealth health;
+
 	private final AtomicLong ids = new AtomicLong(1);
 
 	private final Thread thread;
 
-	private volatile boolean closed;
-
 	private volatile EngineSnapshot engineSnapshot;
 
-	private volatile int numRunning;
-
-	private volatile int numWaiting;
+	private volatile long preemptions;
 
 	private long lastSnapshotNanos;
 
 	public Engine(ModelRuntime runtime, EngineConfig config, EngineListener listener) {
 		this.runtime = runtime;
 		this.core = EngineCore.create(runtime, config, listener);
+		this.admission = new Admission(config.maxWaitingRequests(), config.maxWaitingPromptTokens());
+		this.health = new EngineHealth(config.stallTimeout().toNanos());
 		this.engineSnapshot = core.snapshot();
 		this.thread = new Thread(this::run, "blockserve-engine");
 		this.thread.setDaemon(true);
@@ -70,21 +71,54 @@ public final class Engine implements AutoCloseable {
 	public record Submission(long id, Flux<GenerationEvent> events) {
 	}
 
-	/**
-	 * Submits a request. Validation happens here, on the caller's thread: an impossible request is
-	 * rejected with a {@link RequestRejectedException} and never queued.
-	 */
+	/** Submits a request without a deadline; see {@link #submit(int[], SamplingParams, int, Duration)}. */
 	public Submission submit(int[] prompt, SamplingParams params, int priority) {
-		if (closed) {
-			throw new IllegalStateException("the engine is shut down");
+		return submit(prompt, params, priority, null);
+	}
+
+	/**
+	 * Submits a request. Checks happen here, on the caller's thread: an impossible request is rejected
+	 * with a {@link RequestRejectedException}; a full waiting queue or an engine that is down throws
+	 * {@link EngineUnavailableException}. Neither is ever queued.
+	 * @param timeout the request's deadline from now, after which it ends with a {@link RequestTimeoutException}
+	 * and its blocks are freed; null for none
+	 */
+	public Submission submit(int[] prompt, SamplingParams params, int priority, Duration timeout) {
+		String down = downReason();
+		if (down != null) {
+			throw new EngineUnavailableException("the engine is not serving: " + down, false, 0);
 		}
 		core.validate(prompt, params);
+		admission.admit(prompt.length);
 		long id = ids.getAndIncrement();
 		long arrival = System.nanoTime();
-		FluxOutput out = new FluxOutput();
+		long deadline = timeout == null || timeout.isZero() ? 0 : (arrival + timeout.toNanos()) | 1;
+		FluxOutput out = new FluxOutput(admission, prompt.length);
 		int[] copy = prompt.clone();
-		post(() -> core.add(id, copy, params, priority, arrival, out));
+		post(() -> {
+			try {
+				core.add(id, copy, params, priority, arrival, deadline, out);
+			}
+			catch (RuntimeException e) {
+				out.fail(new EngineException("request not queued: " + e.getMessage(), e));
+			}
+		});
 		return new Submission(id, out.sink.asFlux().doOnCancel(() -> abort(id)));
+	}
+
+	/** Why the engine serves no request now (shut down, failed, stalled), or null when it serves. */
+	public String downReason() {
+		return health.downReason();
+	}
+
+	/** Called once, on the engine thread, when a VM error stops the loop (the server exits there). */
+	public void onFatal(Consumer<Throwable> handler) {
+		health.onFatal(handler);
+	}
+
+	/** Sets the fault-injection test hook on the engine thread. */
+	public void faults(FaultInjector f) {
+		post(() -> core.faults(f));
 	}
 
 	/** Stops a request at the next step boundary and frees its blocks; its stream ends with finish reason abort. */
@@ -97,43 +131,26 @@ public final class Engine implements AutoCloseable {
 		LockSupport.unpark(thread);
 	}
 
-	/** Delivers a request's output to its Flux; the sink buffers what the subscriber has not requested yet. */
-	private static final class FluxOutput implements RequestOutput {
-
-		final Sinks.Many<GenerationEvent> sink = Sinks.many().unicast().onBackpressureBuffer();
-
-		@Override
-		public void event(GenerationEvent e) {
-			sink.tryEmitNext(e);
-		}
-
-		@Override
-		public void complete() {
-			sink.tryEmitComplete();
-		}
-
-		@Override
-		public void fail(EngineException e) {
-			sink.tryEmitError(e);
-		}
-	}
-
 	private void run() {
 		try {
-			while (!closed) {
+			while (!health.isClosed()) {
 				Runnable r;
 				while ((r = inbox.poll()) != null) {
 					r.run();
 				}
+				core.expire(System.nanoTime());
 				if (!core.hasWork()) {
+					health.progress();
 					publish(SNAPSHOT_IDLE_NANOS);
-					if (inbox.isEmpty() && !closed) {
+					if (inbox.isEmpty() && !health.isClosed()) {
 						LockSupport.parkNanos(this, IDLE_PARK_NANOS);
 					}
 					continue;
 				}
 				try {
-					core.step();
+					if (core.step()) {
+						health.progress();
+					}
 				}
 				catch (RuntimeException e) {
 					log.error("Engine step failed; failing the requests in flight", e);
@@ -142,14 +159,21 @@ public final class Engine implements AutoCloseable {
 				publish(SNAPSHOT_BUSY_NANOS);
 			}
 		}
+		catch (Error e) {
+			// OutOfMemoryError and other VM errors: nothing here can be trusted to go on. Fail what is in
+			// flight, report down, and let the handler end the process for its supervisor.
+			log.error("Engine thread stopped by a VM error; the server is down", e);
+			health.fatal(e);
+			throw e;
+		}
 		finally {
-			core.failAll(new IllegalStateException("the engine shut down"));
+			Throwable f = health.fatal();
+			core.failAll(new IllegalStateException(f != null ? "the engine failed: " + f : "the engine shut down"));
 		}
 	}
 
 	private void publish(long snapshotInterval) {
-		numRunning = core.numRunning();
-		numWaiting = core.numWaiting();
+		preemptions = core.preemptions();
 		long now = System.nanoTime();
 		if (now - lastSnapshotNanos > snapshotInterval) {
 			engineSnapshot = core.snapshot();
@@ -165,16 +189,17 @@ public final class Engine implements AutoCloseable {
 		return core.maxModelLen();
 	}
 
+	/** Running and waiting sequences as last published (a few times a second while busy). */
 	public int numRunning() {
-		return numRunning;
+		return engineSnapshot.running();
 	}
 
 	public int numWaiting() {
-		return numWaiting;
+		return engineSnapshot.waiting();
 	}
 
 	public long preemptions() {
-		return engineSnapshot.preemptions();
+		return preemptions;
 	}
 
 	/** The latest published engine state for the dashboard (refreshed a few times a second while busy). */
@@ -182,17 +207,15 @@ public final class Engine implements AutoCloseable {
 		return engineSnapshot;
 	}
 
-	/** The latest published snapshot of the block pool. */
-	public KvCacheSnapshot snapshot() {
-		return engineSnapshot.kv();
-	}
-
-	/** Runs {@code task} on the engine thread between steps and waits for its result (tests, diagnostics). */
-	private <T> T onEngineThread(Supplier<T> task) throws InterruptedException {
+	/**
+	 * Runs {@code probe} on the core, on the engine thread between steps, and waits up to 10 s for its
+	 * result (tests and diagnostics: invariant checks, block counts).
+	 */
+	public <T> T inspect(Function<EngineCore, T> probe) throws InterruptedException {
 		var done = new CompletableFuture<T>();
 		post(() -> {
 			try {
-				done.complete(task.get());
+				done.complete(probe.apply(core));
 			}
 			catch (RuntimeException e) {
 				done.completeExceptionally(e);
@@ -206,27 +229,9 @@ public final class Engine implements AutoCloseable {
 		}
 	}
 
-	/** Checks the block manager's invariants on the engine thread (tests). */
-	public void checkInvariants() throws InterruptedException {
-		onEngineThread(() -> {
-			core.kv().checkInvariants();
-			return null;
-		});
-	}
-
-	/** Number of blocks not free, read on the engine thread (tests). */
-	public int usedBlocks() throws InterruptedException {
-		return onEngineThread(() -> core.kv().pool().numBlocks() - core.kv().pool().numFree());
-	}
-
-	/** The block manager (tests; read it only through {@link #checkInvariants} or {@link #usedBlocks} while running). */
-	public KvCacheManager blockManager() {
-		return core.kv();
-	}
-
 	@Override
 	public void close() {
-		closed = true;
+		health.closed();
 		LockSupport.unpark(thread);
 		try {
 			thread.join(10_000);

@@ -25,8 +25,6 @@ import dev.blockserve.scheduler.Sequence;
  */
 public final class EngineCore implements AutoCloseable {
 
-	private final LlamaModel model;
-
 	private final KvCacheManager kv;
 
 	private final Scheduler<EngineSequence> scheduler;
@@ -41,9 +39,14 @@ public final class EngineCore implements AutoCloseable {
 
 	private final int maxModelLen;
 
-	private final int vocab;
+	private final RequestValidator validator;
 
 	private final Map<Long, Request> requests = new HashMap<>();
+
+	/** Live requests that have a deadline: {@link #expire} scans only when there are some. */
+	private int withDeadline;
+
+	private FaultInjector faults = FaultInjector.NONE;
 
 	private long nextSeqId = 1;
 
@@ -56,15 +59,15 @@ public final class EngineCore implements AutoCloseable {
 		if (kv.blockSize() != cache.blockSize() || kv.pool().numBlocks() > cache.numBlocks()) {
 			throw new IllegalArgumentException("block manager and cache memory disagree on block size or count");
 		}
-		this.model = model;
 		this.kv = kv;
 		this.scheduler = new Scheduler<>(kv, config);
 		this.runner = new ModelRunner(model, cache);
 		this.tokenizer = tokenizer;
 		this.listener = listener == null ? EngineListener.NONE : listener;
-		this.vocab = model.config().vocabSize();
+		int vocab = model.config().vocabSize();
 		this.maxModelLen = model.maxPositions();
 		this.processor = new OutputProcessor(vocab, generation, maxModelLen, this.listener);
+		this.validator = new RequestValidator(vocab, maxModelLen, kv.blockSize(), kv.pool().numBlocks(), tokenizer != null);
 	}
 
 	/** The serving configuration: a fresh block pool over the runtime's whole KV cache. */
@@ -76,47 +79,36 @@ public final class EngineCore implements AutoCloseable {
 	}
 
 	/**
-	 * Checks that a request can ever run and returns its effective max_tokens. Reads only final fields,
-	 * so any thread may call it.
+	 * Checks that a request can ever run and returns its effective max_tokens. Reads only final state, so
+	 * any thread may call it.
 	 * @throws RequestRejectedException naming the rule the request breaks
 	 */
 	public int validate(int[] prompt, SamplingParams params) {
-		if (prompt.length == 0) {
-			throw new RequestRejectedException(RequestRejectedException.Reason.INVALID_INPUT,
-					"the prompt must contain at least one token");
-		}
-		for (int t : prompt) {
-			if (t < 0 || t >= vocab) {
-				throw new RequestRejectedException(RequestRejectedException.Reason.INVALID_INPUT,
-						"token id " + t + " is outside the vocabulary [0, " + vocab + ")");
-			}
-		}
-		if (tokenizer == null && !params.stop().isEmpty()) {
-			throw new RequestRejectedException(RequestRejectedException.Reason.INVALID_INPUT,
-					"stop strings need a tokenizer, and this engine has none");
-		}
-		int maxTokens = params.maxTokens() > 0 ? params.maxTokens() : maxModelLen - prompt.length;
-		if (prompt.length + maxTokens > maxModelLen || maxTokens <= 0) {
-			int asked = Math.max(maxTokens, 0);
-			throw new RequestRejectedException(RequestRejectedException.Reason.CONTEXT_LENGTH_EXCEEDED,
-					"This model's maximum context length is " + maxModelLen + " tokens. However, you requested "
-							+ (prompt.length + asked) + " tokens (" + prompt.length + " in the prompt, " + asked
-							+ " for the completion). Please reduce the length of the prompt or of max_tokens.");
-		}
-		int blocks = KvCacheManager.blocksFor(prompt.length + maxTokens, kv.blockSize());
-		if (blocks > kv.pool().numBlocks()) {
-			throw new RequestRejectedException(RequestRejectedException.Reason.EXCEEDS_KV_CACHE,
-					"the request needs up to " + blocks + " KV cache blocks (" + (prompt.length + maxTokens)
-							+ " tokens), but the cache holds only " + kv.pool().numBlocks()
-							+ "; reduce max_tokens or the prompt");
-		}
-		return maxTokens;
+		return validator.validate(prompt, params);
 	}
 
-	/** Queues a request (validated here too); {@code id} must be unique among live requests. */
+	/** Sets the test hook that may throw at each stage of a step (engine thread). */
+	public void faults(FaultInjector f) {
+		this.faults = f == null ? FaultInjector.NONE : f;
+		processor.faults(this.faults);
+	}
+
+	/** Queues a request with no deadline. */
 	public void add(long id, int[] prompt, SamplingParams params, int priority, long arrivalNanos, RequestOutput out) {
+		add(id, prompt, params, priority, arrivalNanos, 0, out);
+	}
+
+	/**
+	 * Queues a request (validated here too); {@code id} must be unique among live requests.
+	 * @param deadlineNanos System.nanoTime() after which {@link #expire} ends it; 0 for none
+	 */
+	public void add(long id, int[] prompt, SamplingParams params, int priority, long arrivalNanos, long deadlineNanos,
+			RequestOutput out) {
 		int maxTokens = validate(prompt, params);
-		Request r = new Request(id, prompt.clone(), params, priority, maxTokens, arrivalNanos, out);
+		Request r = new Request(id, prompt.clone(), params, priority, maxTokens, arrivalNanos, deadlineNanos, out);
+		if (deadlineNanos != 0) {
+			withDeadline++;
+		}
 		if (requests.putIfAbsent(id, r) != null) {
 			throw new IllegalArgumentException("request " + id + " is already live");
 		}
@@ -141,21 +133,36 @@ public final class EngineCore implements AutoCloseable {
 		return scheduler.hasWork();
 	}
 
+	/** Ends, with a {@link RequestTimeoutException}, every request whose deadline is before {@code now}. */
+	public void expire(long now) {
+		if (withDeadline == 0) {
+			return;
+		}
+		for (Request r : new ArrayList<>(requests.values())) {
+			if (r.deadlineNanos != 0 && now - r.deadlineNanos > 0) {
+				fail(r, new RequestTimeoutException("the request did not finish within its deadline ("
+						+ (now - r.arrivalNanos) / 1_000_000 + " ms since it arrived); its generation was stopped"));
+			}
+		}
+	}
+
 	/**
 	 * One iteration: schedule, run the model, process the output. A failure while processing one
 	 * sequence's output fails that request alone; a failure of the forward pass propagates (the caller
 	 * then fails every request with {@link #failAll}).
+	 * @return whether the model ran (false when nothing could be scheduled)
 	 */
-	public void step() {
+	public boolean step() {
 		SchedulerOutput<EngineSequence> out = scheduler.schedule();
 		for (int i = 0; i < out.preempted().size(); i++) {
 			listener.onPreemption();
 		}
 		int n = out.count();
 		if (n == 0) {
-			return;
+			return false;
 		}
 		long t0 = System.nanoTime();
+		faults.at(FaultInjector.Stage.FORWARD, null, null);
 		runner.execute(out);
 		long now = System.nanoTime();
 		listener.onStep(out.totalTokens(), n, now - t0);
@@ -171,6 +178,7 @@ public final class EngineCore implements AutoCloseable {
 				postprocess(s, runner.rowOffset(i), runner.greedy(i), now);
 			}
 		}
+		return true;
 	}
 
 	private void postprocess(EngineSequence s, int rowOffset, int greedy, long now) {
@@ -222,7 +230,7 @@ public final class EngineCore implements AutoCloseable {
 		// Siblings are forked before their parent samples its first token, so a request whose choices have
 		// all finished is done: a parent finishes earlier only when aborted, and then there are no siblings.
 		if (r.allFinished()) {
-			requests.remove(r.id);
+			forget(r);
 			r.output.complete();
 		}
 	}
@@ -234,8 +242,14 @@ public final class EngineCore implements AutoCloseable {
 				scheduler.remove(s);
 			}
 		}
-		requests.remove(r.id);
+		forget(r);
 		r.output.fail(e);
+	}
+
+	private void forget(Request r) {
+		if (requests.remove(r.id) != null && r.deadlineNanos != 0) {
+			withDeadline--;
+		}
 	}
 
 	/** Fails every live request (after a failed forward pass, or at shutdown); the core stays usable. */
@@ -247,18 +261,8 @@ public final class EngineCore implements AutoCloseable {
 
 	/** What the dashboard shows: the block pool, every live sequence, and running totals. */
 	public EngineSnapshot snapshot() {
-		List<EngineSnapshot.SequenceInfo> seqs = new ArrayList<>();
-		for (Request r : requests.values()) {
-			for (EngineSequence s : r.seqs) {
-				if (s.status() != Sequence.Status.FINISHED) {
-					seqs.add(new EngineSnapshot.SequenceInfo(s.id(), r.id, s.index, s.status().name(), s.promptLength(),
-							s.numOutputTokens(), s.numComputed()));
-				}
-			}
-		}
-		return new EngineSnapshot(System.currentTimeMillis(), kv.snapshot(), seqs, scheduler.numRunning(),
-				scheduler.numWaiting(), processor.generatedTokens(), processor.promptTokens(), scheduler.preemptions(),
-				processor.recentTtftMillis());
+		return EngineSnapshot.of(requests.values(), kv.snapshot(), scheduler.numRunning(), scheduler.numWaiting(),
+				processor.generatedTokens(), processor.promptTokens(), scheduler.preemptions(), processor.recentTtftMillis());
 	}
 
 	public int numRunning() {
@@ -271,6 +275,11 @@ public final class EngineCore implements AutoCloseable {
 
 	public long preemptions() {
 		return scheduler.preemptions();
+	}
+
+	/** Live requests (tests: 0 once everything has ended). */
+	public int numRequests() {
+		return requests.size();
 	}
 
 	public int maxModelLen() {

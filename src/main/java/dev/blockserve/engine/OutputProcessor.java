@@ -25,6 +25,8 @@ final class OutputProcessor {
 
 	private final EngineListener listener;
 
+	private FaultInjector faults = FaultInjector.NONE;
+
 	private long generatedTokens;
 
 	private long promptTokens;
@@ -39,6 +41,10 @@ final class OutputProcessor {
 		this.listener = listener;
 	}
 
+	void faults(FaultInjector f) {
+		faults = f;
+	}
+
 	/**
 	 * Appends the next token of {@code s} and sends its event.
 	 * @param logits the downloaded logits rows; {@code offset} is s's row, or -1 to take {@code greedy}
@@ -50,13 +56,16 @@ final class OutputProcessor {
 		if (offset >= 0 && s.numOutputTokens() == 0 && r.output.wantsFirstLogits()) {
 			r.output.firstLogits(logits, offset, vocab);
 		}
+		faults.at(FaultInjector.Stage.SAMPLE, r.prompt, p);
 		int token = offset >= 0
 				? sampler.sample(logits, offset, p, s.tokens(), s.promptLength(), s.numTokens(), s.rng, s.logprobs)
 				: greedy;
 		s.append(token);
 		recordTimes(s, now);
 		List<GenerationEvent.TokenLogprob> lps = p.logprobs() >= 0 ? List.of(logprob(s, token)) : null;
+		faults.at(FaultInjector.Stage.DETOKENIZE, r.prompt, p);
 		String delta = s.detok == null ? "" : s.detok.add(token);
+		faults.at(FaultInjector.Stage.STOP_CHECK, r.prompt, p);
 		boolean stopString = s.stop.append(delta);
 		FinishReason reason = null;
 		if (stopString || (!p.ignoreEos() && generation.isEos(token)) || contains(p.stopTokenIds(), token)) {

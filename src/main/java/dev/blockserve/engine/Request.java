@@ -23,6 +23,9 @@ final class Request {
 
 	final RequestOutput output;
 
+	/** System.nanoTime() after which the request is ended with a timeout; 0 for none. */
+	final long deadlineNanos;
+
 	final List<EngineSequence> seqs = new ArrayList<>(1);
 
 	int cachedPromptTokens = -1;
@@ -32,7 +35,8 @@ final class Request {
 	long firstTokenNanos;
 
 	Request(long id, int[] prompt, SamplingParams params, int priority, int maxTokens, long arrivalNanos,
-			RequestOutput output) {
+			long deadlineNanos, RequestOutput output) {
+		this.deadlineNanos = deadlineNanos;
 		this.id = id;
 		this.prompt = prompt;
 		this.params = params;
@@ -46,6 +50,7 @@ final class Request {
 	void scheduled(long nanos, int computedTokens) {
 		if (firstScheduledNanos == 0) {
 			firstScheduledNanos = nanos;
+			output.scheduled();
 		}
 		if (cachedPromptTokens < 0) {
 			cachedPromptTokens = computedTokens;

@@ -7,6 +7,10 @@ package dev.blockserve.engine;
  */
 public interface RequestOutput {
 
+	/** The request ran in a step for the first time (it left the waiting queue). */
+	default void scheduled() {
+	}
+
 	void event(GenerationEvent e);
 
 	/** Every choice of the request has finished. */

@@ -108,17 +108,17 @@ public final class EngineMetrics implements EngineListener {
 			.description("Sequences running on the engine").tags(tags).register(registry);
 		Gauge.builder("blockserve.num.requests.waiting", engine, Engine::numWaiting)
 			.description("Sequences waiting to be scheduled").tags(tags).register(registry);
-		Gauge.builder("blockserve.kv.cache.usage.perc", engine, e -> e.snapshot().usage())
+		Gauge.builder("blockserve.kv.cache.usage.perc", engine, e -> e.engineSnapshot().kv().usage())
 			.description("Fraction of KV cache blocks in use (0..1)").tags(tags).register(registry);
-		Gauge.builder("blockserve.kv.cache.blocks", engine, e -> e.snapshot().used()).tags(tags).tag("state", "used")
+		Gauge.builder("blockserve.kv.cache.blocks", engine, e -> e.engineSnapshot().kv().used()).tags(tags).tag("state", "used")
 			.description("KV cache blocks by state").register(registry);
-		Gauge.builder("blockserve.kv.cache.blocks", engine, e -> e.snapshot().cached()).tags(tags).tag("state", "cached")
+		Gauge.builder("blockserve.kv.cache.blocks", engine, e -> e.engineSnapshot().kv().cached()).tags(tags).tag("state", "cached")
 			.description("KV cache blocks by state").register(registry);
-		Gauge.builder("blockserve.kv.cache.blocks", engine, e -> e.snapshot().free()).tags(tags).tag("state", "free")
+		Gauge.builder("blockserve.kv.cache.blocks", engine, e -> e.engineSnapshot().kv().free()).tags(tags).tag("state", "free")
 			.description("KV cache blocks by state").register(registry);
-		FunctionCounter.builder("blockserve.prefix.cache.queries", engine, e -> e.snapshot().prefixQueryTokens())
+		FunctionCounter.builder("blockserve.prefix.cache.queries", engine, e -> e.engineSnapshot().kv().prefixQueryTokens())
 			.description("Prompt tokens looked up in the prefix cache").tags(tags).register(registry);
-		FunctionCounter.builder("blockserve.prefix.cache.hits", engine, e -> e.snapshot().prefixHitTokens())
+		FunctionCounter.builder("blockserve.prefix.cache.hits", engine, e -> e.engineSnapshot().kv().prefixHitTokens())
 			.description("Prompt tokens served from the prefix cache").tags(tags).register(registry);
 	}
 

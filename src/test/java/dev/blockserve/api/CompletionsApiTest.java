@@ -1,5 +1,6 @@
 package dev.blockserve.api;
 
+import dev.blockserve.support.EngineProbes;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -262,13 +263,13 @@ class CompletionsApiTest {
 				events++;
 			}
 		}
-		assertThat(engine.usedBlocks()).isPositive();
+		assertThat(EngineProbes.usedBlocks(engine)).isPositive();
 		r.body().close();
 		long deadline = System.nanoTime() + 1_000_000_000L;
-		while (engine.usedBlocks() > 0 && System.nanoTime() < deadline) {
+		while (EngineProbes.usedBlocks(engine) > 0 && System.nanoTime() < deadline) {
 			Thread.sleep(10);
 		}
-		assertThat(engine.usedBlocks()).as("blocks held one second after the client went away").isZero();
+		assertThat(EngineProbes.usedBlocks(engine)).as("blocks held one second after the client went away").isZero();
 	}
 
 	@Test
@@ -294,6 +295,6 @@ class CompletionsApiTest {
 		finally {
 			pool.shutdownNow();
 		}
-		engine.checkInvariants();
+		EngineProbes.checkInvariants(engine);
 	}
 }

@@ -1,5 +1,6 @@
 package dev.blockserve.engine;
 
+import dev.blockserve.support.EngineProbes;
 import java.io.ByteArrayOutputStream;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -113,7 +114,7 @@ class EngineTest {
 							assertGolden(model, cases.get(i), collect(fluxes.get(i)));
 						}
 					}
-					assertThat(engine.blockManager().prefixHitTokens()).as(model + ": prefix cache hits").isPositive();
+					assertThat(engine.<Long>inspect(c -> c.kv().prefixHitTokens()).longValue()).as(model + ": prefix cache hits").isPositive();
 				}
 				else {
 					int count = 64;
@@ -130,8 +131,8 @@ class EngineTest {
 				if (scenario == Scenario.PREEMPTION) {
 					assertThat(engine.preemptions()).as(model + ": preemptions under a 30-block pool").isPositive();
 				}
-				engine.checkInvariants();
-				assertThat(engine.usedBlocks()).as("blocks held after every request ended").isZero();
+				EngineProbes.checkInvariants(engine);
+				assertThat(EngineProbes.usedBlocks(engine)).as("blocks held after every request ended").isZero();
 			}
 		}
 	}
@@ -183,14 +184,14 @@ class EngineTest {
 				fiveTokens.countDown();
 			}).doOnTerminate(done::countDown).subscribe();
 			assertThat(fiveTokens.await(30, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
-			assertThat(engine.usedBlocks()).isPositive();
+			assertThat(EngineProbes.usedBlocks(engine)).isPositive();
 			engine.abort(sub.id());
 			assertThat(done.await(5, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
-			assertThat(engine.usedBlocks()).as("blocks after abort").isZero();
+			assertThat(EngineProbes.usedBlocks(engine)).as("blocks after abort").isZero();
 			GenerationEvent last = events.get(events.size() - 1);
 			assertThat(last.finishReason()).isEqualTo(FinishReason.ABORT);
 			assertThat(last.completionTokens()).isLessThan(500);
-			engine.checkInvariants();
+			EngineProbes.checkInvariants(engine);
 		}
 	}
 
@@ -202,10 +203,10 @@ class EngineTest {
 			List<GenerationEvent> first = sub.events().take(3).collectList().block(Duration.ofSeconds(30));
 			assertThat(first).hasSize(3);
 			long deadline = System.nanoTime() + 2_000_000_000L;
-			while (engine.usedBlocks() > 0 && System.nanoTime() < deadline) {
+			while (EngineProbes.usedBlocks(engine) > 0 && System.nanoTime() < deadline) {
 				Thread.sleep(10);
 			}
-			assertThat(engine.usedBlocks()).isZero();
+			assertThat(EngineProbes.usedBlocks(engine)).isZero();
 		}
 	}
 
@@ -227,8 +228,8 @@ class EngineTest {
 			for (int i = 0; i < 3; i++) {
 				assertThat(threeAgain.ids().get(i)).containsExactly(three.ids().get(i));
 			}
-			engine.checkInvariants();
-			assertThat(engine.usedBlocks()).isZero();
+			EngineProbes.checkInvariants(engine);
+			assertThat(EngineProbes.usedBlocks(engine)).isZero();
 		}
 	}
 
@@ -279,7 +280,7 @@ class EngineTest {
 			Output o = collect(engine.submit(prompt, SamplingParams.greedy(0).toBuilder().ignoreEos(true).build(), 0).events());
 			assertThat(o.ids0()).hasSize(7);
 			assertThat(o.finish().get(0)).isEqualTo("length");
-			assertThat(engine.usedBlocks()).isZero();
+			assertThat(EngineProbes.usedBlocks(engine)).isZero();
 		}
 	}
 
