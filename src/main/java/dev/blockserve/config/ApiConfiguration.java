@@ -7,6 +7,8 @@ import dev.blockserve.api.AdmissionControl;
 import dev.blockserve.api.Api;
 import dev.blockserve.api.ApiErrorHandler;
 import dev.blockserve.api.ApiKeyFilter;
+import dev.blockserve.api.HttpEdgeHandler;
+import reactor.netty.NettyPipeline;
 import dev.blockserve.engine.Engine;
 import dev.blockserve.chat.ChatTemplate;
 
@@ -16,6 +18,7 @@ import io.github.resilience4j.ratelimiter.RateLimiterRegistry;
 import org.springframework.boot.context.properties.ConfigurationProperties;
 import org.springframework.boot.context.properties.bind.DefaultValue;
 import org.springframework.boot.http.codec.CodecCustomizer;
+import org.springframework.boot.reactor.netty.NettyServerCustomizer;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
 import org.springframework.core.Ordered;
@@ -37,13 +40,46 @@ public class ApiConfiguration {
 	 */
 	@ConfigurationProperties("blockserve.api")
 	public record ApiProperties(@DefaultValue List<String> apiKeys, @DefaultValue("8MB") DataSize maxRequestSize,
-			@DefaultValue("10m") Duration requestTimeout) {
+			@DefaultValue("10m") Duration requestTimeout, @DefaultValue Http http) {
 
 		public ApiProperties {
 			if (requestTimeout.isNegative()) {
 				throw new IllegalArgumentException("blockserve.api.request-timeout must be >= 0, got " + requestTimeout);
 			}
 		}
+	}
+
+	/**
+	 * Connection-level limits ({@code blockserve.api.http.*}); URI and header sizes are Spring Boot's
+	 * {@code server.netty.max-initial-line-length} and {@code server.max-http-request-header-size}.
+	 * @param headerTimeout a request's line and headers must arrive within this (from connection or the previous response)
+	 * @param bodyTimeout a request's whole body must arrive within this
+	 * @param bodyReadTimeout at most this long between two reads of a body
+	 */
+	public record Http(@DefaultValue("10s") Duration headerTimeout, @DefaultValue("60s") Duration bodyTimeout,
+			@DefaultValue("20s") Duration bodyReadTimeout) {
+
+		public Http {
+			for (Duration d : new Duration[] { headerTimeout, bodyTimeout, bodyReadTimeout }) {
+				if (d.isNegative() || d.isZero()) {
+					throw new IllegalArgumentException("blockserve.api.http timeouts must be positive, got " + d);
+				}
+			}
+		}
+	}
+
+	/** The edge handler after Netty's HTTP codec on every connection, and the body timeouts. */
+	@Bean
+	NettyServerCustomizer httpEdge(ApiProperties props) {
+		long headerMillis = props.http().headerTimeout().toMillis();
+		return server -> server
+			.doOnChannelInit((observer, channel, remote) -> {
+				if (channel.pipeline().get(NettyPipeline.HttpCodec) != null) {
+					channel.pipeline().addAfter(NettyPipeline.HttpCodec, "blockserve.httpEdge", new HttpEdgeHandler(headerMillis));
+				}
+			})
+			.requestTimeout(props.http().bodyTimeout())
+			.readTimeout(props.http().bodyReadTimeout());
 	}
 
 	/** The pool for per-request CPU work (parsing, tokenising, templates): resilience4j.thread-pool-bulkhead.instances.request-cpu. */
