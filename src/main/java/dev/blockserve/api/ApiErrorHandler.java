@@ -38,6 +38,12 @@ public final class ApiErrorHandler implements WebExceptionHandler {
 						: new ApiException(HttpStatus.SERVICE_UNAVAILABLE, "service_unavailable", u.getMessage(), null,
 								"engine_unavailable", 5);
 			}
+			if (c instanceof io.netty.handler.timeout.TimeoutException
+					|| c.getClass().getSimpleName().equals("RequestTimeoutException") && !(c instanceof RequestTimeoutException)) {
+				return new ApiException(HttpStatus.REQUEST_TIMEOUT, "timeout",
+						"the request body did not arrive in time (blockserve.api.http.body-timeout, body-read-timeout)", null,
+						"request_timeout");
+			}
 			if (c instanceof RequestTimeoutException) {
 				return new ApiException(HttpStatus.REQUEST_TIMEOUT, "timeout", c.getMessage(), null, "request_timeout");
 			}
@@ -92,8 +98,8 @@ public final class ApiErrorHandler implements WebExceptionHandler {
 		}
 		byte[] body = Api.JSON.writeValueAsBytes(
 				new Dto.ErrorEnvelope(new Dto.ErrorBody(api.getMessage(), api.type(), api.param(), api.code())));
-		if (api.status() == HttpStatus.PAYLOAD_TOO_LARGE) {
-			// the rest of an oversized body is not worth reading: end the connection after answering
+		if (api.status() == HttpStatus.PAYLOAD_TOO_LARGE || api.status() == HttpStatus.REQUEST_TIMEOUT) {
+			// the rest of an oversized or stalled body is not worth waiting for: end the connection after answering
 			response.getHeaders().set("Connection", "close");
 			return response.writeWith(Api.bytes(body));
 		}
