@@ -1,0 +1,82 @@
+package dev.blockserve.api;
+
+import java.util.Map;
+
+import dev.blockserve.BlockserveApplication;
+import dev.blockserve.engine.Engine;
+import dev.blockserve.engine.FaultInjector;
+import dev.blockserve.support.EngineProbes;
+import dev.blockserve.support.RawHttp;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.condition.EnabledIf;
+
+import org.springframework.beans.factory.annotation.Autowired;
+import org.springframework.boot.test.context.SpringBootTest;
+import org.springframework.boot.test.web.server.LocalServerPort;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * blockserve.api.request-timeout: a request still generating at its deadline is ended by the engine,
+ * its blocks are freed within a step, and the client gets a timeout error (a 408 in the envelope, or an
+ * error event then [DONE] on a stream). Each step is slowed through the engine's test hook, so 400
+ * tokens take longer than the 1 s deadline.
+ */
+@SpringBootTest(classes = BlockserveApplication.class, webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT,
+		properties = { "blockserve.model=../shared/models/stories260K", "blockserve.kv-cache.num-blocks=512",
+				"blockserve.api.request-timeout=1s" })
+@EnabledIf(value = "dev.blockserve.support.SharedModels#present", disabledReason = "../shared/models is absent")
+class DeadlineTest {
+
+	@LocalServerPort
+	int port;
+
+	@Autowired
+	Engine engine;
+
+	static final String LONG = Api.JSON.writeValueAsString(Map.of("prompt", "Once upon a time", "max_tokens", 400,
+			"ignore_eos", true, "temperature", 0));
+
+	@BeforeEach
+	void slowSteps() {
+		engine.faults((stage, prompt, params) -> {
+			if (stage == FaultInjector.Stage.FORWARD) {
+				try {
+					Thread.sleep(10);
+				}
+				catch (InterruptedException e) {
+					Thread.currentThread().interrupt();
+				}
+			}
+		});
+	}
+
+	@AfterEach
+	void normalSteps() {
+		engine.faults(FaultInjector.NONE);
+	}
+
+	@Test
+	void aRequestPastItsDeadlineGets408AndFreesItsBlocks() throws Exception {
+		long t0 = System.nanoTime();
+		RawHttp.Response r = RawHttp.request(port, "POST", "/v1/completions", null, LONG);
+		long ms = (System.nanoTime() - t0) / 1_000_000;
+		assertThat(r.status()).as(r.body()).isEqualTo(408);
+		assertThat(r.body()).contains("\"type\":\"timeout\"").contains("deadline");
+		assertThat(ms).as("ms until the timeout answer").isBetween(900L, 5_000L);
+		assertThat(EngineProbes.usedBlocks(engine)).as("blocks held after the deadline").isZero();
+	}
+
+	@Test
+	void aStreamPastItsDeadlineEndsWithAnErrorEvent() throws Exception {
+		String body = LONG.replace("\"temperature\":0", "\"temperature\":0,\"stream\":true");
+		RawHttp.Response r = RawHttp.request(port, "POST", "/v1/completions", null, body);
+		assertThat(r.status()).isEqualTo(200);
+		assertThat(r.body()).contains("\"type\":\"timeout\"").contains("data: [DONE]");
+		assertThat(r.body().indexOf("\"type\":\"timeout\"")).as("the error event comes before [DONE]")
+			.isLessThan(r.body().indexOf("data: [DONE]"));
+		assertThat(EngineProbes.usedBlocks(engine)).isZero();
+	}
+}
