@@ -3,11 +3,14 @@ package dev.blockserve.api;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 
+import io.netty.buffer.ByteBufHolder;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelDuplexHandler;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelPromise;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
+import io.netty.channel.socket.SocketChannel;
 import io.netty.handler.codec.TooLongFrameException;
 import io.netty.handler.codec.http.DefaultFullHttpResponse;
 import io.netty.handler.codec.http.FullHttpResponse;
@@ -35,9 +38,23 @@ import io.netty.util.ReferenceCountUtil;
  */
 public final class HttpEdgeHandler extends ChannelDuplexHandler {
 
+	/**
+	 * Lingering close: when the server closes a connection whose client may still be sending (a body over
+	 * the limit, a head too large or too slow), closing at once would reset the connection, and the reset
+	 * can destroy the error response before the client reads it. So the output side is shut first and
+	 * input read and dropped until the client closes, for at most this long or {@link #LINGER_BYTES}.
+	 */
+	private static final long LINGER_MILLIS = 2000;
+
+	private static final long LINGER_BYTES = 16L << 20;
+
 	private final long headerTimeoutMillis;
 
 	private ScheduledFuture<?> headDeadline;
+
+	private boolean lingering;
+
+	private long drained;
 
 	public HttpEdgeHandler(long headerTimeoutMillis) {
 		this.headerTimeoutMillis = headerTimeoutMillis;
@@ -58,6 +75,16 @@ public final class HttpEdgeHandler extends ChannelDuplexHandler {
 
 	@Override
 	public void channelRead(ChannelHandlerContext ctx, Object msg) throws Exception {
+		if (lingering) {
+			if (msg instanceof ByteBufHolder h) {
+				drained += h.content().readableBytes();
+			}
+			ReferenceCountUtil.release(msg);
+			if (drained > LINGER_BYTES) {
+				ctx.close();
+			}
+			return;
+		}
 		if (msg instanceof HttpRequest req) {
 			disarm();
 			if (req.decoderResult().isFailure()) {
@@ -86,6 +113,34 @@ public final class HttpEdgeHandler extends ChannelDuplexHandler {
 		if (last) {
 			arm(ctx); // the response is done: the next request's head has its own deadline
 		}
+	}
+
+	/** Delays a close until the client has stopped sending (see {@link #LINGER_MILLIS}). */
+	@Override
+	public void close(ChannelHandlerContext ctx, ChannelPromise promise) throws Exception {
+		if (lingering || !(ctx.channel() instanceof SocketChannel ch) || !ch.isActive() || ch.isInputShutdown()) {
+			super.close(ctx, promise);
+			return;
+		}
+		lingering = true;
+		disarm();
+		ch.config().setAutoRead(true);
+		ctx.flush();
+		ch.shutdownOutput().addListener(f -> {
+			ctx.executor().schedule(() -> {
+				ctx.close(promise);
+			}, LINGER_MILLIS, TimeUnit.MILLISECONDS);
+			ctx.read();
+		});
+	}
+
+	@Override
+	public void userEventTriggered(ChannelHandlerContext ctx, Object evt) throws Exception {
+		if (lingering && evt instanceof ChannelInputShutdownEvent) {
+			ctx.close(); // the client finished sending: the lingering close can end
+			return;
+		}
+		super.userEventTriggered(ctx, evt);
 	}
 
 	@Override

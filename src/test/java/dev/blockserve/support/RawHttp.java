@@ -55,6 +55,9 @@ public final class RawHttp {
 				}
 			}
 			String text = all.toString(StandardCharsets.UTF_8);
+			while (text.startsWith("HTTP/1.1 1") && text.indexOf("\r\n\r\n") > 0) {
+				text = text.substring(text.indexOf("\r\n\r\n") + 4); // an interim 1xx answer (100 Continue)
+			}
 			int sp = text.indexOf(' ');
 			if (!text.startsWith("HTTP/") || sp < 0 || text.length() < sp + 4) {
 				throw new IOException("not an HTTP response: " + text.substring(0, Math.min(80, text.length())));
