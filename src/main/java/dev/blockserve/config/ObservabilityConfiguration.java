@@ -1,7 +1,6 @@
 package dev.blockserve.config;
 
 import java.time.Duration;
-import java.util.List;
 
 import dev.blockserve.admin.AdminApi;
 import dev.blockserve.api.AdminSessions;

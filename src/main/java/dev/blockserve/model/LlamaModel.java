@@ -48,27 +48,15 @@ public final class LlamaModel implements AutoCloseable {
 
 	private final float attnScale;
 
-	// Workspace: activations for up to tokenCap tokens and seqCap sequences.
-	private int tokenCap;
-
-	private int seqCap;
-
-	private int tableCap;
-
-	private NativeBuffer x, h, q, k, v, attn, o, gate, up, last, logits;
-
-	private NativeBuffer ids, pos, slots, qStart, seqLens, tables, lastRows, argmaxOut;
-
-	// Rows of the logits gathered for one download (allocated on first use: greedy serving never needs it).
-	private NativeBuffer gathered, gatherIds;
-
-	private int[] lastRowIdx = new int[8];
+	/** Activations and step inputs, grown to the largest step and reused. */
+	private final Workspace w;
 
 	private LlamaModel(ModelConfig config, Backend backend, ModelFiles files, int maxPositions) {
 		this.config = config;
 		this.backend = backend;
 		this.files = files;
 		this.maxPositions = maxPositions;
+		this.w = new Workspace(backend, config);
 		this.attnScale = (float) (1.0 / Math.sqrt(config.headDim()));
 		int hid = config.hiddenSize();
 		embed = weight("model.embed_tokens.weight", config.vocabSize(), hid);
@@ -177,51 +165,51 @@ public final class LlamaModel implements AutoCloseable {
 						"sequence " + s + " reaches " + in.seqLens[s] + " tokens, over the maximum " + maxPositions);
 			}
 		}
-		ensureWorkspace(T, S, S * in.maxBlocksPerSeq);
-		backend.upload(ids, in.tokenIds, T);
-		backend.upload(pos, in.positions, T);
-		backend.upload(slots, in.slotMapping, T);
-		backend.upload(qStart, in.queryStart, S + 1);
-		backend.upload(seqLens, in.seqLens, S);
-		backend.upload(tables, in.blockTables, S * in.maxBlocksPerSeq);
+		w.ensure(T, S, S * in.maxBlocksPerSeq);
+		backend.upload(w.ids, in.tokenIds, T);
+		backend.upload(w.pos, in.positions, T);
+		backend.upload(w.slots, in.slotMapping, T);
+		backend.upload(w.qStart, in.queryStart, S + 1);
+		backend.upload(w.seqLens, in.seqLens, S);
+		backend.upload(w.tables, in.blockTables, S * in.maxBlocksPerSeq);
 
-		backend.embedding(x, embed, ids, T, hid);
+		backend.embedding(w.x, embed, w.ids, T, hid);
 		for (int l = 0; l < layers.length; l++) {
 			Layer L = layers[l];
 			// attention block
-			backend.rmsNorm(h, x, L.attnNorm, T, hid, config.rmsNormEps());
-			backend.matmul(q, h, L.wq, T, hid, H * hd);
-			backend.matmul(k, h, L.wk, T, hid, KVH * hd);
-			backend.matmul(v, h, L.wv, T, hid, KVH * hd);
-			backend.rope(q, pos, ropeTable, T, H, hd);
-			backend.rope(k, pos, ropeTable, T, KVH, hd);
-			backend.kvWrite(cache, l, k, v, slots, T);
-			backend.pagedAttention(attn, q, cache, l, tables, in.maxBlocksPerSeq, seqLens, qStart, S, T, H, attnScale);
-			backend.matmul(o, attn, L.wo, T, H * hd, hid);
-			backend.add(x, o, (long) T * hid);
+			backend.rmsNorm(w.h, w.x, L.attnNorm, T, hid, config.rmsNormEps());
+			backend.matmul(w.q, w.h, L.wq, T, hid, H * hd);
+			backend.matmul(w.k, w.h, L.wk, T, hid, KVH * hd);
+			backend.matmul(w.v, w.h, L.wv, T, hid, KVH * hd);
+			backend.rope(w.q, w.pos, ropeTable, T, H, hd);
+			backend.rope(w.k, w.pos, ropeTable, T, KVH, hd);
+			backend.kvWrite(cache, l, w.k, w.v, w.slots, T);
+			backend.pagedAttention(w.attn, w.q, cache, l, w.tables, in.maxBlocksPerSeq, w.seqLens, w.qStart, S, T, H, attnScale);
+			backend.matmul(w.o, w.attn, L.wo, T, H * hd, hid);
+			backend.add(w.x, w.o, (long) T * hid);
 			// feed-forward block
-			backend.rmsNorm(h, x, L.ffnNorm, T, hid, config.rmsNormEps());
-			backend.matmul(gate, h, L.wGate, T, hid, inter);
-			backend.matmul(up, h, L.wUp, T, hid, inter);
-			backend.siluMul(gate, gate, up, (long) T * inter);
-			backend.matmul(o, gate, L.wDown, T, inter, hid);
-			backend.add(x, o, (long) T * hid);
+			backend.rmsNorm(w.h, w.x, L.ffnNorm, T, hid, config.rmsNormEps());
+			backend.matmul(w.gate, w.h, L.wGate, T, hid, inter);
+			backend.matmul(w.up, w.h, L.wUp, T, hid, inter);
+			backend.siluMul(w.gate, w.gate, w.up, (long) T * inter);
+			backend.matmul(w.o, w.gate, L.wDown, T, inter, hid);
+			backend.add(w.x, w.o, (long) T * hid);
 		}
 		// Only each sequence's last token needs logits.
 		for (int s = 0; s < S; s++) {
-			lastRowIdx[s] = in.lastTokenRow(s);
+			w.lastRowIdx[s] = in.lastTokenRow(s);
 		}
-		backend.upload(lastRows, lastRowIdx, S);
-		backend.embedding(last, x, lastRows, S, hid);
-		backend.rmsNorm(last, last, finalNorm, S, hid, config.rmsNormEps());
-		backend.matmul(logits, last, lmHead, S, hid, config.vocabSize());
-		return logits;
+		backend.upload(w.lastRows, w.lastRowIdx, S);
+		backend.embedding(w.last, w.x, w.lastRows, S, hid);
+		backend.rmsNorm(w.last, w.last, finalNorm, S, hid, config.rmsNormEps());
+		backend.matmul(w.logits, w.last, lmHead, S, hid, config.vocabSize());
+		return w.logits;
 	}
 
 	/** Greedy tokens from the logits {@link #forward} returned, into {@code out[0..numSeqs)}. */
 	public void argmax(int numSeqs, int[] out) {
-		backend.argmax(argmaxOut, logits, numSeqs, config.vocabSize());
-		backend.download(argmaxOut, out, numSeqs);
+		backend.argmax(w.argmaxOut, w.logits, numSeqs, config.vocabSize());
+		backend.download(w.argmaxOut, out, numSeqs);
 	}
 
 	/**
@@ -235,66 +223,18 @@ public final class LlamaModel implements AutoCloseable {
 			leading = rows[i] == i;
 		}
 		if (leading) {
-			backend.download(logits, 0, dst, 0, count * vocab);
+			backend.download(w.logits, 0, dst, 0, count * vocab);
 			return;
 		}
-		if (gathered == null) {
-			gathered = backend.allocate((long) seqCap * vocab, DType.F32);
-			gatherIds = backend.allocate(seqCap, DType.I32);
-		}
-		backend.upload(gatherIds, rows, count);
-		backend.embedding(gathered, logits, gatherIds, count, vocab);
-		backend.download(gathered, 0, dst, 0, count * vocab);
-	}
-
-	private void ensureWorkspace(int tokens, int seqs, int tableEntries) {
-		if (tokens <= tokenCap && seqs <= seqCap && tableEntries <= tableCap) {
-			return;
-		}
-		freeWorkspace();
-		tokenCap = Math.max(tokens, Math.max(16, tokenCap));
-		seqCap = Math.max(seqs, Math.max(8, seqCap));
-		tableCap = Math.max(tableEntries, Math.max(64, tableCap));
-		int hid = config.hiddenSize();
-		long T = tokenCap;
-		x = backend.allocate(T * hid, DType.F32);
-		h = backend.allocate(T * hid, DType.F32);
-		q = backend.allocate(T * config.qDim(), DType.F32);
-		k = backend.allocate(T * config.kvDim(), DType.F32);
-		v = backend.allocate(T * config.kvDim(), DType.F32);
-		attn = backend.allocate(T * config.qDim(), DType.F32);
-		o = backend.allocate(T * hid, DType.F32);
-		gate = backend.allocate(T * config.intermediateSize(), DType.F32);
-		up = backend.allocate(T * config.intermediateSize(), DType.F32);
-		last = backend.allocate((long) seqCap * hid, DType.F32);
-		logits = backend.allocate((long) seqCap * config.vocabSize(), DType.F32);
-		ids = backend.allocate(T, DType.I32);
-		pos = backend.allocate(T, DType.I32);
-		slots = backend.allocate(T, DType.I32);
-		qStart = backend.allocate(seqCap + 1L, DType.I32);
-		seqLens = backend.allocate(seqCap, DType.I32);
-		tables = backend.allocate(tableCap, DType.I32);
-		lastRows = backend.allocate(seqCap, DType.I32);
-		argmaxOut = backend.allocate(seqCap, DType.I32);
-		if (lastRowIdx.length < seqCap) {
-			lastRowIdx = new int[seqCap];
-		}
-	}
-
-	private void freeWorkspace() {
-		for (NativeBuffer b : new NativeBuffer[] { x, h, q, k, v, attn, o, gate, up, last, logits, ids, pos, slots,
-				qStart, seqLens, tables, lastRows, argmaxOut, gathered, gatherIds }) {
-			if (b != null) {
-				b.close();
-			}
-		}
-		gathered = null;
-		gatherIds = null;
+		w.ensureGather();
+		backend.upload(w.gatherIds, rows, count);
+		backend.embedding(w.gathered, w.logits, w.gatherIds, count, vocab);
+		backend.download(w.gathered, 0, dst, 0, count * vocab);
 	}
 
 	@Override
 	public void close() {
-		freeWorkspace();
+		w.close();
 		for (NativeBuffer b : weights) {
 			b.close();
 		}

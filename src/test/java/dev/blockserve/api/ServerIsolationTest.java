@@ -131,6 +131,8 @@ class ServerIsolationTest {
 			assertThat(f.get().statusCode()).isEqualTo(200);
 		}
 		assertThat(millis).as("health probes while tokenising").isNotEmpty();
+		System.out.println("EVENTLOOP health_probes=" + millis.size() + " health_max_ms="
+				+ millis.stream().mapToLong(Long::longValue).max().orElseThrow() + " health_ms=" + millis);
 		assertThat(millis.stream().mapToLong(Long::longValue).max().orElseThrow()).as("slowest /health (ms) " + millis)
 			.isLessThan(100);
 	}
@@ -164,6 +166,7 @@ class ServerIsolationTest {
 				assertThat(head).as("answer before close").startsWith("HTTP/1.1 408");
 			}
 			long waited = (System.nanoTime() - t0) / 1_000_000;
+			System.out.println("SLOWCLIENTS connections=" + slow.size() + " all_closed_within_ms=" + waited);
 			assertThat(waited).as("ms until every slow connection was closed").isLessThan(8_000);
 			assertThat(RawHttp.request(port, "GET", "/health", null, null).status()).isEqualTo(200);
 		}

@@ -1,14 +1,12 @@
 package dev.blockserve.engine;
 
 import dev.blockserve.support.EngineProbes;
-import java.io.ByteArrayOutputStream;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
-import java.util.stream.IntStream;
 
 import dev.blockserve.backend.CpuBackend;
 import dev.blockserve.scheduler.SchedulerConfig;
