@@ -46,7 +46,7 @@ const char* paged_attention(float* out, const float* q, const float* k_cache, co
                             const int32_t* block_tables, int64_t max_blocks_per_seq, const int32_t* seq_lens,
                             const int32_t* query_start, int64_t num_seqs, int64_t num_tokens, int64_t num_heads,
                             int64_t num_kv_heads, int64_t head_dim, int64_t block_size, int64_t num_blocks, float scale,
-                            float* scratch);
+                            int64_t window, float* scratch);
 
 // Bandwidth probe: device-to-device copy of bytes, returns GB/s over iters (benchmarks).
 const char* d2d_bandwidth(size_t bytes, int iters, double* gbps);

@@ -141,6 +141,11 @@ __global__ void k_silu_mul(float* out, const float* g, const float* u, int64_t n
   }
 }
 
+__global__ void k_bias_add(float* x, const float* b, int64_t n, int64_t dim) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n * dim; i += (int64_t)gridDim.x * blockDim.x)
+    x[i] += b[i % dim];
+}
+
 __global__ void k_add(float* x, const float* y, int64_t n) {
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) x[i] += y[i];
 }
@@ -314,12 +319,15 @@ constexpr int MAX_GROUP = 8;    // query heads per KV head handled by one block
 // partition's max, sum and unnormalised output; k_attn_reduce combines partitions.
 __global__ void k_decode_attn(float* part_out, float* part_ml, const float* q, const float* kc, const float* vc,
                               const int32_t* bt, int64_t max_blocks, const int32_t* seq_lens, int64_t heads,
-                              int64_t kv_heads, int64_t hd, int64_t bs, int64_t num_blocks, float scale, int parts) {
+                              int64_t kv_heads, int64_t hd, int64_t bs, int64_t num_blocks, float scale, int parts,
+                              int64_t window) {
   extern __shared__ float sm[];
   const int kh = blockIdx.x, s = blockIdx.y, p = blockIdx.z;
   const int group = (int)(heads / kv_heads);
   const int ctx = seq_lens[s];
-  const int start = p * PARTITION;
+  // with a sliding window only the last `window` keys count: partitions before them are empty
+  const int lo = window > 0 ? max(0, ctx - (int)window) : 0;
+  const int start = max(p * PARTITION, lo);
   const int end = min(ctx, start + PARTITION);
   float* qs = sm;                        // group x hd
   float* sc = sm + group * hd;           // group x PARTITION
@@ -409,7 +417,8 @@ constexpr int KTILE = 64;  // keys per tile of the prefill kernel
 // Grid: (tokens, kv_heads). A block serves one query token for all query heads of one KV head.
 __global__ void k_prefill_attn(float* out, const float* q, const float* kc, const float* vc, const int32_t* bt,
                                int64_t max_blocks, const int32_t* seq_lens, const int32_t* qstart, int64_t num_seqs,
-                               int64_t heads, int64_t kv_heads, int64_t hd, int64_t bs, int64_t num_blocks, float scale) {
+                               int64_t heads, int64_t kv_heads, int64_t hd, int64_t bs, int64_t num_blocks, float scale,
+                               int64_t window) {
   extern __shared__ float sm[];
   const int64_t t = blockIdx.x;
   const int kh = blockIdx.y;
@@ -438,7 +447,8 @@ __global__ void k_prefill_attn(float* out, const float* q, const float* kc, cons
   }
   for (int g = threadIdx.x; g < group; g += blockDim.x) { mrow[g] = -FLT_MAX; lrow[g] = 0.f; }
   __syncthreads();
-  for (int j0 = 0; j0 < visible; j0 += KTILE) {
+  const int first = window > 0 ? max(0, visible - (int)window) : 0;  // first key this query sees
+  for (int j0 = first; j0 < visible; j0 += KTILE) {
     const int n = min(KTILE, visible - j0);
     for (int i = threadIdx.x; i < n * hd; i += blockDim.x) {
       int j = j0 + i / (int)hd, d = i % (int)hd;
@@ -692,6 +702,12 @@ const char* add(float* x, const float* y, int64_t count) {
   return launched("add");
 }
 
+const char* bias_add(float* x, const float* bias, int64_t n, int64_t dim) {
+  if (n == 0 || dim == 0) return nullptr;
+  k_bias_add<<<grid_for(n * dim), 256>>>(x, bias, n, dim);
+  return launched("bias_add");
+}
+
 const char* kv_write(float* k_cache, float* v_cache, const float* k, const float* v, const int32_t* slots, int64_t n,
                      int64_t kv_heads, int64_t head_dim, int64_t num_slots) {
   if (n == 0) return nullptr;
@@ -708,7 +724,11 @@ const char* paged_attention(float* out, const float* q, const float* k_cache, co
                             const int32_t* block_tables, int64_t max_blocks_per_seq, const int32_t* seq_lens,
                             const int32_t* query_start, int64_t num_seqs, int64_t num_tokens, int64_t num_heads,
                             int64_t num_kv_heads, int64_t head_dim, int64_t block_size, int64_t num_blocks, float scale,
-                            float* scratch) {
+                            int64_t window, float* scratch) {
+  if (window < 0) {
+    std::snprintf(g_msg, sizeof g_msg, "paged_attention: window %lld is negative", (long long)window);
+    return g_msg;
+  }
   if (num_kv_heads <= 0 || num_heads % num_kv_heads) {
     std::snprintf(g_msg, sizeof g_msg, "paged_attention: %lld query heads are not a multiple of %lld kv heads",
                   (long long)num_heads, (long long)num_kv_heads);
@@ -734,7 +754,7 @@ const char* paged_attention(float* out, const float* q, const float* k_cache, co
     }
     dim3 grid((unsigned)num_kv_heads, (unsigned)num_seqs, (unsigned)parts);
     k_decode_attn<<<grid, 128, smem>>>(part_out, part_ml, q, k_cache, v_cache, block_tables, max_blocks_per_seq, seq_lens,
-                                       num_heads, num_kv_heads, head_dim, block_size, num_blocks, scale, parts);
+                                       num_heads, num_kv_heads, head_dim, block_size, num_blocks, scale, parts, window);
     if (const char* e = launched("paged_attention (decode)")) return e;
     k_attn_reduce<<<(unsigned)(num_seqs * num_heads), 128>>>(out, part_out, part_ml, num_heads, head_dim, parts);
     return launched("paged_attention (reduce)");
@@ -749,18 +769,19 @@ const char* paged_attention(float* out, const float* q, const float* k_cache, co
   }
   dim3 grid((unsigned)num_tokens, (unsigned)num_kv_heads);
   k_prefill_attn<<<grid, 128, smem>>>(out, q, k_cache, v_cache, block_tables, max_blocks_per_seq, seq_lens, query_start,
-                                      num_seqs, num_heads, num_kv_heads, head_dim, block_size, num_blocks, scale);
+                                      num_seqs, num_heads, num_kv_heads, head_dim, block_size, num_blocks, scale, window);
   return launched("paged_attention (prefill)");
 }
 
 const char* paged_attention(float* out, const float* q, const float* k_cache, const float* v_cache,
                             const int32_t* block_tables, int64_t max_blocks_per_seq, const int32_t* seq_lens,
                             const int32_t* query_start, int64_t num_seqs, int64_t num_tokens, int64_t num_heads,
-                            int64_t num_kv_heads, int64_t head_dim, int64_t block_size, int64_t num_blocks, float scale) {
+                            int64_t num_kv_heads, int64_t head_dim, int64_t block_size, int64_t num_blocks, float scale,
+                            int64_t window) {
   size_t need = (size_t)attention_scratch_floats(num_seqs, num_heads, head_dim, max_blocks_per_seq * block_size) * 4;
   if (const char* e = at_least(&g_attn_scratch, &g_attn_scratch_bytes, need)) return e;
   return paged_attention(out, q, k_cache, v_cache, block_tables, max_blocks_per_seq, seq_lens, query_start, num_seqs,
-                         num_tokens, num_heads, num_kv_heads, head_dim, block_size, num_blocks, scale, g_attn_scratch);
+                         num_tokens, num_heads, num_kv_heads, head_dim, block_size, num_blocks, scale, window, g_attn_scratch);
 }
 
 const char* load_weight(float* out, const void* host_src, int dtype, int64_t n) {

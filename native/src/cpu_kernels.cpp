@@ -262,6 +262,16 @@ const char* add(float* x, const float* y, int64_t count) {
   return nullptr;
 }
 
+const char* bias_add(float* x, const float* bias, int64_t n, int64_t dim) {
+#pragma omp parallel for num_threads(nthreads()) if (n * dim > PAR_ELEMWISE) schedule(static)
+  for (int64_t i = 0; i < n; i++) {
+    float* r = x + i * dim;
+#pragma omp simd
+    for (int64_t j = 0; j < dim; j++) r[j] += bias[j];
+  }
+  return nullptr;
+}
+
 const char* kv_write(float* k_cache, float* v_cache, const float* k, const float* v, const int32_t* slots,
                      int64_t n, int64_t kv_heads, int64_t head_dim, int64_t num_slots) {
   for (int64_t i = 0; i < n; i++)
@@ -278,7 +288,8 @@ const char* kv_write(float* k_cache, float* v_cache, const float* k, const float
 const char* paged_attention(float* out, const float* q, const float* k_cache, const float* v_cache,
                             const int32_t* block_tables, int64_t max_blocks_per_seq, const int32_t* seq_lens,
                             const int32_t* query_start, int64_t num_seqs, int64_t num_tokens, int64_t num_heads, int64_t num_kv_heads,
-                            int64_t head_dim, int64_t block_size, int64_t num_blocks, float scale) {
+                            int64_t head_dim, int64_t block_size, int64_t num_blocks, float scale, int64_t window) {
+  if (window < 0) return fail("paged_attention: window %lld is negative", (long long)window);
   if (num_kv_heads <= 0 || num_heads % num_kv_heads)
     return fail("paged_attention: %lld query heads are not a multiple of %lld kv heads", (long long)num_heads, (long long)num_kv_heads);
   if (query_start[0] != 0) return fail("paged_attention: query_start[0] is %d, not 0", query_start[0]);
@@ -293,7 +304,9 @@ const char* paged_attention(float* out, const float* q, const float* k_cache, co
     if (len < ql) return fail("paged_attention: sequence %lld has %lld cached tokens, fewer than its %lld query tokens", (long long)s, (long long)len, (long long)ql);
     const int64_t nb = (len + block_size - 1) / block_size;
     if (nb > max_blocks_per_seq) return fail("paged_attention: sequence %lld needs %lld blocks, its block table has %lld", (long long)s, (long long)nb, (long long)max_blocks_per_seq);
-    for (int64_t b = 0; b < nb; b++) {
+    // with a window, the first query row sees keys from len-ql+1-window on: blocks before are never read
+    const int64_t first_key = window > 0 ? std::max<int64_t>(0, len - ql + 1 - window) : 0;
+    for (int64_t b = first_key / block_size; b < nb; b++) {
       int32_t id = block_tables[s * max_blocks_per_seq + b];
       if (id < 0 || id >= num_blocks) return fail("paged_attention: sequence %lld block %lld is %d, outside [0, %lld)", (long long)s, (long long)b, id, (long long)num_blocks);
     }
@@ -320,32 +333,36 @@ const char* paged_attention(float* out, const float* q, const float* k_cache, co
       const int32_t* bt = block_tables + s * max_blocks_per_seq;
       const float* qg = q + (t * num_heads + kh * group) * head_dim;
       float* og = out + (t * num_heads + kh * group) * head_dim;
+      // Keys [lo, visible): all earlier ones, or the last `window` of them.
+      const int64_t lo = window > 0 ? std::max<int64_t>(0, visible - window) : 0;
       // Pass 1, block by block: a block's K rows are fetched once and stay in L1 for every head of the group.
-      for (int64_t j0 = 0; j0 < visible; j0 += block_size) {
-        const int64_t n = std::min(block_size, visible - j0);
-        const float* kb = k_cache + (int64_t)bt[j0 / block_size] * block_size * row + kh * head_dim;
+      for (int64_t j0 = lo; j0 < visible;) {
+        const int64_t off = j0 % block_size, n = std::min(block_size - off, visible - j0);
+        const float* kb = k_cache + ((int64_t)bt[j0 / block_size] * block_size + off) * row + kh * head_dim;
         for (int64_t g = 0; g < group; g++)
           scores_block_any(sc.data() + g * max_len + j0, qg + g * head_dim, kb, row, n, head_dim, scale);
+        j0 += n;
       }
       for (int64_t g = 0; g < group; g++) {
         float* p = sc.data() + g * max_len;
         float mx = -INFINITY;
-        for (int64_t j = 0; j < visible; j++) mx = std::max(mx, p[j]);
+        for (int64_t j = lo; j < visible; j++) mx = std::max(mx, p[j]);
         float sum = 0.f;
-        for (int64_t j = 0; j < visible; j++) {
+        for (int64_t j = lo; j < visible; j++) {
           p[j] = std::exp(p[j] - mx);
           sum += p[j];
         }
         const float inv = 1.0f / sum;
-        for (int64_t j = 0; j < visible; j++) p[j] *= inv;
+        for (int64_t j = lo; j < visible; j++) p[j] *= inv;
         std::memset(og + g * head_dim, 0, head_dim * sizeof(float));
       }
       // Pass 2, block by block, likewise for V.
-      for (int64_t j0 = 0; j0 < visible; j0 += block_size) {
-        const int64_t n = std::min(block_size, visible - j0);
-        const float* vb = v_cache + (int64_t)bt[j0 / block_size] * block_size * row + kh * head_dim;
+      for (int64_t j0 = lo; j0 < visible;) {
+        const int64_t off = j0 % block_size, n = std::min(block_size - off, visible - j0);
+        const float* vb = v_cache + ((int64_t)bt[j0 / block_size] * block_size + off) * row + kh * head_dim;
         for (int64_t g = 0; g < group; g++)
           accumulate_block_any(og + g * head_dim, sc.data() + g * max_len + j0, vb, row, n, head_dim);
+        j0 += n;
       }
     }
   }

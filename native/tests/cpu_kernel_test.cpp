@@ -43,7 +43,7 @@ int main() {
   auto q = rnd((size_t)2 * heads * hd);
   int bt[3] = {3, 1, 2}, lens[1] = {5}, qs[2] = {0, 2};
   std::vector<float> out((size_t)2 * heads * hd), ref((size_t)2 * heads * hd);
-  const char* err = bs::paged_attention(out.data(), q.data(), kc.data(), vc.data(), bt, 3, lens, qs, 1, 2, heads, kvh, hd, bsz, nblocks, 0.35f);
+  const char* err = bs::paged_attention(out.data(), q.data(), kc.data(), vc.data(), bt, 3, lens, qs, 1, 2, heads, kvh, hd, bsz, nblocks, 0.35f, 0);
   if (err) { std::printf("paged_attention rejected: %s\n", err); return 1; }
   for (int t = 0; t < 2; t++)
     for (int h = 0; h < heads; h++) {
@@ -67,7 +67,7 @@ int main() {
   expect_close("paged_attention", out, ref, 1e-5f);
 
   int bad[3] = {3, 9, 2};
-  if (!bs::paged_attention(out.data(), q.data(), kc.data(), vc.data(), bad, 3, lens, qs, 1, 2, heads, kvh, hd, bsz, nblocks, 0.35f)) {
+  if (!bs::paged_attention(out.data(), q.data(), kc.data(), vc.data(), bad, 3, lens, qs, 1, 2, heads, kvh, hd, bsz, nblocks, 0.35f, 0)) {
     std::printf("paged_attention accepted block id 9 of 4\n");
     failures++;
   }

@@ -89,6 +89,7 @@ static float from_bf16(uint16_t b) {
 struct AttnCase {
   int seqs, heads, kvh, hd, bs, maxctx;
   bool decode;
+  int window = 0;  // sliding window in keys; 0 for full causal attention
 };
 
 // Builds a random mixed (or decode) batch, runs CPU and GPU attention, compares.
@@ -117,15 +118,15 @@ static void attention_case(const AttnCase& c) {
   float scale = 1.f / std::sqrt((float)c.hd);
   std::vector<float> ref((size_t)T * c.heads * c.hd);
   ok("cpu attention", bs::paged_attention(ref.data(), q.data(), kc.data(), vc.data(), bt.data(), maxb, lens.data(), qs.data(),
-                                          c.seqs, T, c.heads, c.kvh, c.hd, c.bs, nblocks, scale));
+                                          c.seqs, T, c.heads, c.kvh, c.hd, c.bs, nblocks, scale, c.window));
   Dev<float> dq(q), dk(kc), dv(vc), dout(ref.size()),
       scratch((size_t)bscuda::attention_scratch_floats(c.seqs, c.heads, c.hd, (int64_t)maxb * c.bs));
   Dev<int> dbt(bt), dl(lens), dqs(qs);
   ok("gpu attention", bscuda::paged_attention(dout.p, dq.p, dk.p, dv.p, dbt.p, maxb, dl.p, dqs.p, c.seqs, T, c.heads, c.kvh,
-                                              c.hd, c.bs, nblocks, scale, scratch.p));
+                                              c.hd, c.bs, nblocks, scale, c.window, scratch.p));
   char name[160];
-  snprintf(name, sizeof name, "%s attention seqs=%d hd=%d bs=%d gqa=%d ctx<=%d", c.decode ? "decode " : "prefill", c.seqs,
-           c.hd, c.bs, c.heads / c.kvh, c.maxctx);
+  snprintf(name, sizeof name, "%s attention seqs=%d hd=%d bs=%d gqa=%d ctx<=%d window=%d", c.decode ? "decode " : "prefill",
+           c.seqs, c.hd, c.bs, c.heads / c.kvh, c.maxctx, c.window);
   compare(name, ref, dout.get(), 1e-5);
 }
 
@@ -264,6 +265,8 @@ int main(int argc, char** argv) {
       for (int gqa : {1, 2, 4}) {
         attention_case({5, 2 * gqa, 2, hd, bsz, 1500, true});
         attention_case({4, 2 * gqa, 2, hd, bsz, 300, false});
+        attention_case({5, 2 * gqa, 2, hd, bsz, 1500, true, 37});   // sliding window (Mistral)
+        attention_case({4, 2 * gqa, 2, hd, bsz, 300, false, 9});
       }
   {
     const char* e = bscuda::synchronize();
@@ -290,7 +293,7 @@ int main(int argc, char** argv) {
       Dev<int> dbt(bt), dl(lens), dqs(qs);
       float ms = time_ms([&] {
         bscuda::paged_attention(out.p, q.p, kc.p, vc.p, dbt.p, per, dl.p, dqs.p, batch, batch, heads, kvh, hd, bsz, nb,
-                                0.088f, scratch.p);
+                                0.088f, 0, scratch.p);
       }, 20);
       double bytes = 2.0 * batch * ctx * kvh * hd * 4;
       double gbps = bytes / (ms / 1e3) / 1e9;
@@ -306,7 +309,7 @@ int main(int argc, char** argv) {
     Dev<int> dbt(bt), dl(lens), dqs(qs);
     float ms = time_ms([&] {
       bscuda::paged_attention(out.p, q.p, kc.p, vc.p, dbt.p, per, dl.p, dqs.p, 1, T, heads, kvh, hd, bsz, per, 0.088f,
-                              scratch.p);
+                              0, scratch.p);
     }, 5);
     double flops = 4.0 * heads * hd * (double)T * T / 2;  // QK^T and PV over the causal half
     say("| prefill | 1 | %d | %d/%d | %d | %d | %.3f | | | %.2f |\n", T, heads, kvh, hd, bsz, ms, flops / (ms / 1e3) / 1e12);

@@ -67,12 +67,19 @@ public interface Backend extends AutoCloseable {
 
 	void add(NativeBuffer x, NativeBuffer y, long count);
 
+	/** x[i,:] += bias for each of the n rows of x [n, dim]. */
+	void biasAdd(NativeBuffer x, NativeBuffer bias, int n, int dim);
+
 	/** Writes n tokens' k/v ([n, kvHeads, headDim]) into layer {@code layer} of the cache by slot mapping. */
 	void kvWrite(KvCacheMemory cache, int layer, NativeBuffer k, NativeBuffer v, NativeBuffer slots, int n);
 
-	/** Paged attention over a mixed batch through block tables; see native/README.md. */
+	/**
+	 * Paged attention over a mixed batch through block tables; see native/README.md. With {@code window}
+	 * above 0 each query attends to its last {@code window} positions only (sliding window).
+	 */
 	void pagedAttention(NativeBuffer out, NativeBuffer q, KvCacheMemory cache, int layer, NativeBuffer blockTables,
-			int maxBlocksPerSeq, NativeBuffer seqLens, NativeBuffer queryStart, int numSeqs, int numTokens, int numHeads, float scale);
+			int maxBlocksPerSeq, NativeBuffer seqLens, NativeBuffer queryStart, int numSeqs, int numTokens, int numHeads,
+			float scale, int window);
 
 	/** Copies physical blocks src[i] to dst[i] in every layer (copy-on-write). */
 	void blockCopy(KvCacheMemory cache, NativeBuffer src, NativeBuffer dst, int n);

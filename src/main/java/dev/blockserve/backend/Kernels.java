@@ -37,12 +37,14 @@ interface Kernels {
 
 	void add(long x, long y, long count);
 
+	void biasAdd(long x, long bias, long n, long dim);
+
 	void kvWrite(long kCache, long vCache, long k, long v, long slots, long n, long kvHeads, long headDim,
 			long numSlots);
 
 	void pagedAttention(long out, long q, long kCache, long vCache, long blockTables, long maxBlocksPerSeq,
 			long seqLens, long queryStart, long numSeqs, long numTokens, long numHeads, long numKvHeads, long headDim,
-			long blockSize, long numBlocks, float scale);
+			long blockSize, long numBlocks, float scale, long window);
 
 	void blockCopy(long kCache, long vCache, long src, long dst, long n, long blockElems, long numBlocks);
 

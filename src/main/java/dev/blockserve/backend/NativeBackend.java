@@ -179,6 +179,13 @@ abstract class NativeBackend implements Backend {
 	}
 
 	@Override
+	public void biasAdd(NativeBuffer x, NativeBuffer bias, int n, int dim) {
+		need(x, (long) n * dim, "bias_add x");
+		need(bias, dim, "bias_add bias");
+		kernels.biasAdd(x.address(this), bias.address(this), n, dim);
+	}
+
+	@Override
 	public void kvWrite(KvCacheMemory cache, int layer, NativeBuffer k, NativeBuffer v, NativeBuffer slots, int n) {
 		long row = (long) cache.kvHeads() * cache.headDim();
 		need(k, n * row, "kv_write k");
@@ -191,7 +198,7 @@ abstract class NativeBackend implements Backend {
 	@Override
 	public void pagedAttention(NativeBuffer out, NativeBuffer q, KvCacheMemory cache, int layer,
 			NativeBuffer blockTables, int maxBlocksPerSeq, NativeBuffer seqLens, NativeBuffer queryStart, int numSeqs,
-			int numTokens, int numHeads, float scale) {
+			int numTokens, int numHeads, float scale, int window) {
 		need(blockTables, (long) numSeqs * maxBlocksPerSeq, DType.I32, "paged_attention block tables");
 		need(seqLens, numSeqs, DType.I32, "paged_attention seq lens");
 		need(queryStart, numSeqs + 1L, DType.I32, "paged_attention query start");
@@ -202,7 +209,7 @@ abstract class NativeBackend implements Backend {
 		kernels.pagedAttention(out.address(this), q.address(this), cache.k(layer).address(this),
 				cache.v(layer).address(this), blockTables.address(this), maxBlocksPerSeq, seqLens.address(this),
 				queryStart.address(this), numSeqs, numTokens, numHeads, cache.kvHeads(), cache.headDim(),
-				cache.blockSize(), cache.numBlocks(), scale);
+				cache.blockSize(), cache.numBlocks(), scale, window);
 	}
 
 	@Override

@@ -14,7 +14,8 @@ import dev.blockserve.weights.ModelFiles;
 
 /**
  * A Llama-family decoder (GQA, RMSNorm, rotate-half RoPE, SwiGLU) whose attention reads K/V through
- * block tables. {@link #forward} is the whole graph, top to bottom, as calls into the {@link Backend};
+ * block tables. Qwen2, Qwen3 and Mistral are the same graph with optional parts switched on by their
+ * {@link ModelConfig.Features}: projection biases, per-head q/k norms, a per-layer sliding window. {@link #forward} is the whole graph, top to bottom, as calls into the {@link Backend};
  * it runs unchanged on any backend. Activations live in a workspace sized for the largest step seen
  * and reused, so a step allocates nothing once the workspace has grown. Owned by the engine thread (one
  * step at a time); the weights are read-only.
@@ -24,6 +25,12 @@ public final class LlamaModel implements AutoCloseable {
 	private static final class Layer {
 
 		NativeBuffer attnNorm, wq, wk, wv, wo, ffnNorm, wGate, wUp, wDown;
+
+		/** Optional parts of the family: null when absent. */
+		NativeBuffer bq, bk, bv, bo, bGate, bUp, bDown, qNorm, kNorm;
+
+		/** Sliding window in keys, 0 for full causal attention. */
+		int window;
 	}
 
 	private final ModelConfig config;
@@ -73,6 +80,25 @@ public final class LlamaModel implements AutoCloseable {
 			L.wGate = weight(p + "mlp.gate_proj.weight", config.intermediateSize(), hid);
 			L.wUp = weight(p + "mlp.up_proj.weight", config.intermediateSize(), hid);
 			L.wDown = weight(p + "mlp.down_proj.weight", hid, config.intermediateSize());
+			ModelConfig.Features f = config.features();
+			if (f.qkvBias()) {
+				L.bq = weight(p + "self_attn.q_proj.bias", config.qDim());
+				L.bk = weight(p + "self_attn.k_proj.bias", config.kvDim());
+				L.bv = weight(p + "self_attn.v_proj.bias", config.kvDim());
+			}
+			if (f.oBias()) {
+				L.bo = weight(p + "self_attn.o_proj.bias", hid);
+			}
+			if (f.mlpBias()) {
+				L.bGate = weight(p + "mlp.gate_proj.bias", config.intermediateSize());
+				L.bUp = weight(p + "mlp.up_proj.bias", config.intermediateSize());
+				L.bDown = weight(p + "mlp.down_proj.bias", hid);
+			}
+			if (f.qkNorm()) {
+				L.qNorm = weight(p + "self_attn.q_norm.weight", config.headDim());
+				L.kNorm = weight(p + "self_attn.k_norm.weight", config.headDim());
+			}
+			L.window = f.layerWindow()[l];
 			layers[l] = L;
 		}
 		finalNorm = weight("model.norm.weight", hid);
@@ -181,18 +207,38 @@ public final class LlamaModel implements AutoCloseable {
 			backend.matmul(w.q, w.h, L.wq, T, hid, H * hd);
 			backend.matmul(w.k, w.h, L.wk, T, hid, KVH * hd);
 			backend.matmul(w.v, w.h, L.wv, T, hid, KVH * hd);
+			if (L.bq != null) { // Qwen2 (and attention_bias)
+				backend.biasAdd(w.q, L.bq, T, H * hd);
+				backend.biasAdd(w.k, L.bk, T, KVH * hd);
+				backend.biasAdd(w.v, L.bv, T, KVH * hd);
+			}
+			if (L.qNorm != null) { // Qwen3: RMSNorm of each head's query and key, in place, before RoPE
+				backend.rmsNorm(w.q, w.q, L.qNorm, T * H, hd, config.rmsNormEps());
+				backend.rmsNorm(w.k, w.k, L.kNorm, T * KVH, hd, config.rmsNormEps());
+			}
 			backend.rope(w.q, w.pos, ropeTable, T, H, hd);
 			backend.rope(w.k, w.pos, ropeTable, T, KVH, hd);
 			backend.kvWrite(cache, l, w.k, w.v, w.slots, T);
-			backend.pagedAttention(w.attn, w.q, cache, l, w.tables, in.maxBlocksPerSeq, w.seqLens, w.qStart, S, T, H, attnScale);
+			backend.pagedAttention(w.attn, w.q, cache, l, w.tables, in.maxBlocksPerSeq, w.seqLens, w.qStart, S, T, H, attnScale,
+					L.window);
 			backend.matmul(w.o, w.attn, L.wo, T, H * hd, hid);
+			if (L.bo != null) {
+				backend.biasAdd(w.o, L.bo, T, hid);
+			}
 			backend.add(w.x, w.o, (long) T * hid);
 			// feed-forward block
 			backend.rmsNorm(w.h, w.x, L.ffnNorm, T, hid, config.rmsNormEps());
 			backend.matmul(w.gate, w.h, L.wGate, T, hid, inter);
 			backend.matmul(w.up, w.h, L.wUp, T, hid, inter);
+			if (L.bGate != null) { // Llama's mlp_bias
+				backend.biasAdd(w.gate, L.bGate, T, inter);
+				backend.biasAdd(w.up, L.bUp, T, inter);
+			}
 			backend.siluMul(w.gate, w.gate, w.up, (long) T * inter);
 			backend.matmul(w.o, w.gate, L.wDown, T, inter, hid);
+			if (L.bDown != null) {
+				backend.biasAdd(w.o, L.bDown, T, hid);
+			}
 			backend.add(w.x, w.o, (long) T * hid);
 		}
 		// Only each sequence's last token needs logits.

@@ -81,17 +81,23 @@ class PagedAttentionTest {
 		}
 
 		float[] reference(float scale) {
+			return reference(scale, 0);
+		}
+
+		/** Attention in doubles; with window > 0, query position p attends to p-window < j <= p only. */
+		float[] reference(float scale, int window) {
 			float[] out = new float[numTokens * heads * headDim];
 			int group = heads / kvHeads;
 			for (int s = 0; s < numSeqs; s++) {
 				int ql = queryStart[s + 1] - queryStart[s];
 				for (int t = queryStart[s]; t < queryStart[s + 1]; t++) {
 					int visible = seqLens[s] - ql + (t - queryStart[s]) + 1;
+					int lo = window > 0 ? Math.max(0, visible - window) : 0;
 					for (int h = 0; h < heads; h++) {
 						int kh = h / group;
 						double[] p = new double[visible];
 						double max = Double.NEGATIVE_INFINITY;
-						for (int j = 0; j < visible; j++) {
+						for (int j = lo; j < visible; j++) {
 							int base = slot(s, j) * kvHeads * headDim + kh * headDim;
 							double dot = 0;
 							for (int d = 0; d < headDim; d++) {
@@ -101,13 +107,13 @@ class PagedAttentionTest {
 							max = Math.max(max, p[j]);
 						}
 						double sum = 0;
-						for (int j = 0; j < visible; j++) {
+						for (int j = lo; j < visible; j++) {
 							p[j] = Math.exp(p[j] - max);
 							sum += p[j];
 						}
 						for (int d = 0; d < headDim; d++) {
 							double o = 0;
-							for (int j = 0; j < visible; j++) {
+							for (int j = lo; j < visible; j++) {
 								o += p[j] / sum * vCache[slot(s, j) * kvHeads * headDim + kh * headDim + d];
 							}
 							out[(t * heads + h) * headDim + d] = (float) o;
@@ -123,6 +129,10 @@ class PagedAttentionTest {
 		}
 
 		float[] run(float scale) {
+			return run(scale, 0);
+		}
+
+		float[] run(float scale, int window) {
 			try (KvCacheMemory cache = new KvCacheMemory(backend, 1, numBlocks, blockSize, kvHeads, headDim);
 					NativeBuffer qb = backend.allocate(q.length, DType.F32);
 					NativeBuffer out = backend.allocate(q.length, DType.F32);
@@ -135,7 +145,7 @@ class PagedAttentionTest {
 				backend.upload(tb, tables, tables.length);
 				backend.upload(sl, seqLens, numSeqs);
 				backend.upload(qs, queryStart, numSeqs + 1);
-				backend.pagedAttention(out, qb, cache, 0, tb, maxBlocks, sl, qs, numSeqs, numTokens, heads, scale);
+				backend.pagedAttention(out, qb, cache, 0, tb, maxBlocks, sl, qs, numSeqs, numTokens, heads, scale, window);
 				float[] result = new float[q.length];
 				backend.download(out, result, result.length);
 				return result;
@@ -161,6 +171,35 @@ class PagedAttentionTest {
 			float scale = (float) (1 / Math.sqrt(headDim));
 			float[] expected = b.reference(scale);
 			float[] actual = b.run(scale);
+			float worst = 0;
+			for (int i = 0; i < expected.length; i++) {
+				worst = Math.max(worst, Math.abs(expected[i] - actual[i]));
+			}
+			assertThat(worst).as("max abs error, trial %d", trial).isLessThanOrEqualTo(1e-4f);
+		}
+	}
+
+	/**
+	 * Sliding-window attention (Mistral) against the reference, with every block wholly before each
+	 * sequence's first window replaced by an invalid id: the kernel must not read them (a KV manager may
+	 * have freed them).
+	 */
+	@ParameterizedTest(name = "window={0} blockSize={1} gqa={2}")
+	@CsvSource({ "1,1,1", "8,4,2", "8,16,1", "9,8,4", "37,16,2", "64,32,1", "3,1,4" })
+	void slidingWindowMatchesReferenceAndSkipsBlocksOutsideIt(int window, int blockSize, int group) {
+		Random r = new Random(window * 7919L + blockSize * 31L + group);
+		for (int trial = 0; trial < 3; trial++) {
+			Batch b = new Batch(r, 16, blockSize, group, 1 + r.nextInt(6));
+			float scale = 0.25f;
+			float[] expected = b.reference(scale, window);
+			for (int s = 0; s < b.numSeqs; s++) {
+				int ql = b.queryStart[s + 1] - b.queryStart[s];
+				int firstKey = Math.max(0, b.seqLens[s] - ql + 1 - window);
+				for (int blk = 0; blk < firstKey / blockSize; blk++) {
+					b.tables[s * b.maxBlocks + blk] = -1; // never read
+				}
+			}
+			float[] actual = b.run(scale, window);
 			float worst = 0;
 			for (int i = 0; i < expected.length; i++) {
 				worst = Math.max(worst, Math.abs(expected[i] - actual[i]));

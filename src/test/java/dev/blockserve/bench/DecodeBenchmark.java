@@ -149,7 +149,7 @@ public final class DecodeBenchmark {
 				double[] times = new double[15];
 				for (int i = 0; i < times.length; i++) {
 					long t0 = System.nanoTime();
-					backend.pagedAttention(out, q, cache, 0, tables, perSeq, lens, qs, batch, batch, heads, 0.125f);
+					backend.pagedAttention(out, q, cache, 0, tables, perSeq, lens, qs, batch, batch, heads, 0.125f, 0);
 					times[i] = (System.nanoTime() - t0) / 1e6;
 				}
 				double ms = median(Arrays.copyOfRange(times, 3, times.length));

@@ -26,9 +26,13 @@ import static org.assertj.core.api.Assertions.assertThat;
  */
 class GoldenTest {
 
+	/** Every shared model with goldens: Llama (real and random), Qwen2, Qwen3 and Mistral (sliding window). */
+	static final List<String> MODELS = List.of("tiny-random-llama", "stories260K", "tiny-random-qwen2", "tiny-random-qwen3",
+			"tiny-random-mistral");
+
 	static Stream<Arguments> layouts() {
 		List<Arguments> a = new ArrayList<>();
-		for (String model : List.of("tiny-random-llama", "stories260K")) {
+		for (String model : MODELS) {
 			for (int blockSize : new int[] { 1, 16, 32 }) {
 				a.add(Arguments.of(model, blockSize, false, Integer.MAX_VALUE));
 				a.add(Arguments.of(model, blockSize, true, Integer.MAX_VALUE));
@@ -100,7 +104,8 @@ class GoldenTest {
 	 * preempts (by recompute) through the same path the server uses, and every case still comes out exact.
 	 */
 	@ParameterizedTest(name = "{0} in a 30-block pool")
-	@org.junit.jupiter.params.provider.ValueSource(strings = { "tiny-random-llama", "stories260K" })
+	@org.junit.jupiter.params.provider.ValueSource(strings = { "tiny-random-llama", "stories260K", "tiny-random-qwen2",
+			"tiny-random-qwen3", "tiny-random-mistral" })
 	void reproducesGoldenWhenPreempted(String model) {
 		var dir = SharedModels.dir(model);
 		List<GoldenCase> cases = SharedModels.golden(model);
@@ -124,7 +129,8 @@ class GoldenTest {
 
 	@ParameterizedTest(name = "{0} blockSize={1} prefix caching")
 	@org.junit.jupiter.params.provider.CsvSource({ "tiny-random-llama,1", "tiny-random-llama,4", "stories260K,1",
-			"stories260K,4", "stories260K,16" })
+			"stories260K,4", "stories260K,16", "tiny-random-qwen2,4", "tiny-random-qwen3,4", "tiny-random-mistral,1",
+			"tiny-random-mistral,4", "tiny-random-mistral,16" })
 	void reproducesGoldenWithPrefixCaching(String model, int blockSize) {
 		var dir = SharedModels.dir(model);
 		List<GoldenCase> cases = SharedModels.golden(model);

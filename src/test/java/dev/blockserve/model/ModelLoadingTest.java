@@ -123,8 +123,68 @@ class ModelLoadingTest {
 	}
 
 	@Test
-	void attentionBiasIsRejected() throws IOException {
-		assertLoadFails(model("bias", w -> w.configOverrides.put("attention_bias", "true")), "attention_bias");
+	void llamaAttentionBiasNeedsItsBiasTensors() throws IOException {
+		// attention_bias is served now (q, k, v and o biases); a checkpoint that lacks them is named
+		assertLoadFails(model("bias", w -> w.configOverrides.put("attention_bias", "true")),
+				"tensor 'model.layers.0.self_attn.q_proj.bias' is missing");
+	}
+
+	@Test
+	void unsupportedFamilyIsNamedWithTheSupportedOnes() throws IOException {
+		Path d = model("gemma", w -> {
+			w.configOverrides.put("architectures", "[\"GemmaForCausalLM\"]");
+			w.configOverrides.put("model_type", "\"gemma\"");
+		});
+		assertLoadFails(d, "GemmaForCausalLM", "not supported", "Qwen2ForCausalLM", "MistralForCausalLM");
+	}
+
+	@Test
+	void unsupportedFlagsOfAFamilyAreNamed() throws IOException {
+		assertLoadFails(model("qwen2mlp", w -> {
+			w.configOverrides.put("architectures", "[\"Qwen2ForCausalLM\"]");
+			w.configOverrides.put("mlp_bias", "true");
+		}), "mlp_bias is not supported for Qwen2ForCausalLM");
+		assertLoadFails(model("mistralbias", w -> {
+			w.configOverrides.put("architectures", "[\"MistralForCausalLM\"]");
+			w.configOverrides.put("attention_bias", "true");
+		}), "attention_bias is not supported for MistralForCausalLM");
+		assertLoadFails(model("layertypes", w -> {
+			w.configOverrides.put("architectures", "[\"Qwen2ForCausalLM\"]");
+			w.configOverrides.put("sliding_window", "8");
+			w.configOverrides.put("use_sliding_window", "true");
+			w.configOverrides.put("layer_types", "[\"chunked_attention\", \"full_attention\"]");
+		}), "layer_types entry 'chunked_attention' is not supported");
+	}
+
+	@Test
+	void familyTensorsAreRequired() throws IOException {
+		assertLoadFails(model("qwen2", w -> w.configOverrides.put("architectures", "[\"Qwen2ForCausalLM\"]")),
+				"tensor 'model.layers.0.self_attn.q_proj.bias' is missing");
+		assertLoadFails(model("qwen3", w -> w.configOverrides.put("architectures", "[\"Qwen3ForCausalLM\"]")),
+				"tensor 'model.layers.0.self_attn.q_norm.weight' is missing");
+	}
+
+	@Test
+	void slidingWindowsPerLayerFollowTransformers() throws IOException {
+		ModelConfig mistral = ModelConfig.read(model("mistralw", w -> {
+			w.configOverrides.put("architectures", "[\"MistralForCausalLM\"]");
+			w.configOverrides.put("sliding_window", "8");
+		}).resolve("config.json"));
+		assertThat(mistral.features().layerWindow()).containsExactly(8, 8);
+		// Qwen2.5's configs carry a window that use_sliding_window switches off
+		ModelConfig qwenOff = ModelConfig.read(model("qwenoff", w -> {
+			w.configOverrides.put("architectures", "[\"Qwen2ForCausalLM\"]");
+			w.configOverrides.put("sliding_window", "32768");
+			w.configOverrides.put("use_sliding_window", "false");
+		}).resolve("config.json"));
+		assertThat(qwenOff.features().layerWindow()).containsExactly(0, 0);
+		ModelConfig qwenFrom1 = ModelConfig.read(model("qwenon", w -> {
+			w.configOverrides.put("architectures", "[\"Qwen2ForCausalLM\"]");
+			w.configOverrides.put("sliding_window", "16");
+			w.configOverrides.put("use_sliding_window", "true");
+			w.configOverrides.put("max_window_layers", "1");
+		}).resolve("config.json"));
+		assertThat(qwenFrom1.features().layerWindow()).containsExactly(0, 16);
 	}
 
 	@Test
