@@ -93,7 +93,8 @@ public final class GenerateCommand {
 			SamplingParams params = SamplingParams.greedy(maxTokens).toBuilder().ignoreEos(ignoreEos).build();
 			try (KvCacheMemory cache = m.newKvCache(blocks, blockSize);
 					OfflineGenerator gen = new OfflineGenerator(m, cache,
-							new KvCacheManager(new BlockPool(blocks, blockSize), true, model.toString()),
+							new KvCacheManager(new BlockPool(blocks, blockSize), true, model.toString(),
+									m.config().features().maxWindow()),
 							OfflineGenerator.batchConfig(512), tok, GenerationConfig.read(model, m.config()))) {
 				long t0 = System.nanoTime();
 				OfflineGenerator.Result r = gen.generate(List.of(ids), params).get(0);

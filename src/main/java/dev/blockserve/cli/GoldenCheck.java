@@ -66,7 +66,8 @@ public final class GoldenCheck {
 		}) {
 			out.printf("| model | device | cases | greedy ids exact | max first-step logit error (tolerance %.0e) |%n", tolerance);
 			out.println("|---|---|---|---|---|");
-			for (String name : List.of("tiny-random-llama", "stories260K")) {
+			for (String name : List.of("tiny-random-llama", "stories260K", "tiny-random-qwen2", "tiny-random-qwen3",
+					"tiny-random-mistral")) {
 				Path dir = models.resolve(name);
 				if (!Files.isDirectory(dir)) {
 					out.println("| " + name + " | missing | | | |");
@@ -91,7 +92,8 @@ public final class GoldenCheck {
 				try (LlamaModel m = LlamaModel.load(dir, backend, 0)) {
 					int blocks = prompts.size() * ((m.maxPositions() + blockSize - 1) / blockSize);
 					try (KvCacheMemory cache = m.newKvCache(blocks, blockSize)) {
-						KvCacheManager kv = new KvCacheManager(new BlockPool(blocks, blockSize, 17), false, name);
+						KvCacheManager kv = new KvCacheManager(new BlockPool(blocks, blockSize, 17), false, name,
+								m.config().features().maxWindow());
 						SamplingParams params = SamplingParams.greedy(stories ? 96 : 24).toBuilder().ignoreEos(!stories).build();
 						List<OfflineGenerator.Result> res;
 						try (OfflineGenerator gen = new OfflineGenerator(m, cache, kv, OfflineGenerator.batchConfig(512), null,

@@ -73,7 +73,7 @@ public final class EngineCore implements AutoCloseable {
 	public static EngineCore create(ModelRuntime rt, EngineConfig config, EngineListener listener) {
 		var cache = rt.cache();
 		var kv = new KvCacheManager(new BlockPool(cache.numBlocks(), cache.blockSize()), config.prefixCaching(),
-				rt.name());
+				rt.name(), rt.model().config().features().maxWindow());
 		return new EngineCore(rt.model(), cache, kv, config.scheduler(), rt.tokenizer(), rt.generationConfig(), listener);
 	}
 

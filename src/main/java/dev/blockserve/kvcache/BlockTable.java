@@ -11,11 +11,17 @@ import java.util.Arrays;
  */
 public final class BlockTable {
 
+	/** The entry of a block freed because it fell out of the sliding window: no physical block. */
+	public static final int SKIPPED = -1;
+
 	final long requestId;
 
 	int[] blocks = new int[8];
 
 	int size;
+
+	/** Leading entries freed by a sliding window ({@link #SKIPPED}). */
+	int numSkipped;
 
 	/** Leading blocks already registered in the prefix cache, and the hash of the last of them. */
 	int numHashed;
@@ -31,8 +37,14 @@ public final class BlockTable {
 		return requestId;
 	}
 
+	/** Logical blocks, the skipped ones included. */
 	public int size() {
 		return size;
+	}
+
+	/** Physical blocks the table holds: its size less the leading entries a sliding window freed. */
+	public int numHeld() {
+		return size - numSkipped;
 	}
 
 	public int block(int i) {

@@ -23,6 +23,12 @@ public final class KvCacheManager {
 
 	private final long root;
 
+	/**
+	 * The attention window in tokens when every layer has one (Mistral), else 0. Blocks wholly before a
+	 * sequence's window are never read again: {@link #removeSkipped} gives them back to the pool.
+	 */
+	private final int slidingWindow;
+
 	private final Map<Long, BlockTable> live = new HashMap<>();
 
 	private long prefixQueryTokens;
@@ -33,10 +39,47 @@ public final class KvCacheManager {
 	 * @param extraKey what, besides the tokens, identifies cached content (the model name)
 	 */
 	public KvCacheManager(BlockPool pool, boolean prefixCaching, String extraKey) {
+		this(pool, prefixCaching, extraKey, 0);
+	}
+
+	/**
+	 * @param slidingWindow the model's attention window when every layer has one, else 0: a sequence then
+	 * holds about window/blockSize + 1 blocks however long it grows
+	 */
+	public KvCacheManager(BlockPool pool, boolean prefixCaching, String extraKey, int slidingWindow) {
+		if (slidingWindow < 0) {
+			throw new IllegalArgumentException("slidingWindow must be >= 0, got " + slidingWindow);
+		}
 		this.pool = pool;
 		this.blockSize = pool.blockSize();
 		this.prefixCaching = prefixCaching;
 		this.root = BlockHasher.root(extraKey);
+		this.slidingWindow = slidingWindow;
+	}
+
+	public int slidingWindow() {
+		return slidingWindow;
+	}
+
+	/**
+	 * With a sliding window: frees the table's blocks that lie wholly before the window of the next token
+	 * to compute (position {@code numComputed}), which sees keys from numComputed + 1 - window on. Their
+	 * table entries become {@link BlockTable#SKIPPED}; the logical size stays, so positions keep their
+	 * blocks. A freed full block keeps its prefix-cache entry in the pool (cached, reusable by a later
+	 * prompt that starts the same way) until it is evicted. vLLM's sliding-window manager makes the same
+	 * choice (its null block for skipped entries).
+	 */
+	public void removeSkipped(BlockTable table, int numComputed) {
+		if (slidingWindow == 0) {
+			return;
+		}
+		int firstKey = numComputed + 1 - slidingWindow;
+		int skippable = Math.min(firstKey / blockSize, table.size);
+		for (int i = table.numSkipped; i < skippable; i++) {
+			pool.release(table.blocks[i]);
+			table.blocks[i] = BlockTable.SKIPPED;
+		}
+		table.numSkipped = Math.max(table.numSkipped, skippable);
 	}
 
 	public BlockPool pool() {
@@ -184,7 +227,9 @@ public final class KvCacheManager {
 		while (table.numHashed < full) {
 			int i = table.numHashed;
 			long h = BlockHasher.hash(table.lastHash, tokens, i * blockSize, blockSize);
-			pool.register(table.blocks[i], h, table.lastHash, tokens, i * blockSize);
+			if (table.blocks[i] != BlockTable.SKIPPED) {
+				pool.register(table.blocks[i], h, table.lastHash, tokens, i * blockSize);
+			}
 			table.lastHash = h;
 			table.numHashed++;
 		}
@@ -194,9 +239,12 @@ public final class KvCacheManager {
 	public BlockTable fork(BlockTable parent, long childId) {
 		BlockTable child = newTable(childId);
 		for (int i = 0; i < parent.size; i++) {
-			pool.touch(parent.blocks[i]);
+			if (i >= parent.numSkipped) {
+				pool.touch(parent.blocks[i]);
+			}
 			child.add(parent.blocks[i]);
 		}
+		child.numSkipped = parent.numSkipped;
 		child.numHashed = parent.numHashed;
 		child.lastHash = parent.lastHash;
 		return child;
@@ -207,10 +255,11 @@ public final class KvCacheManager {
 		if (live.remove(table.requestId) != table) {
 			throw new IllegalStateException("block table of request " + table.requestId + " is not live");
 		}
-		for (int i = table.size - 1; i >= 0; i--) {
+		for (int i = table.size - 1; i >= table.numSkipped; i--) {
 			pool.release(table.blocks[i]);
 		}
 		table.size = 0;
+		table.numSkipped = 0;
 		table.numHashed = 0;
 		table.lastHash = root;
 	}
@@ -232,12 +281,18 @@ public final class KvCacheManager {
 		int[] holders = new int[pool.numBlocks()];
 		for (BlockTable t : live.values()) {
 			for (int i = 0; i < t.size; i++) {
+				if (i < t.numSkipped) {
+					if (t.blocks[i] != BlockTable.SKIPPED) {
+						throw new IllegalStateException("table " + t.requestId + " entry " + i + " is skipped but holds a block");
+					}
+					continue;
+				}
 				holders[t.blocks[i]]++;
 			}
 			if (t.numHashed > t.size) {
 				throw new IllegalStateException("table " + t.requestId + " hashed more blocks than it holds");
 			}
-			for (int i = 0; i < t.numHashed; i++) {
+			for (int i = t.numSkipped; i < t.numHashed; i++) {
 				// a hashed entry of a live table is either still registered or a duplicate left unhashed
 				if (pool.refCount(t.blocks[i]) < 1) {
 					throw new IllegalStateException("table " + t.requestId + " holds unreferenced block " + t.blocks[i]);

@@ -181,9 +181,13 @@ public final class Scheduler<S extends Sequence> {
 		s.status = Sequence.Status.FINISHED;
 	}
 
-	/** After a step: registers the blocks that the sequences' computed tokens now fill. */
+	/**
+	 * After a step: registers the blocks that the sequence's computed tokens now fill, and, with a sliding
+	 * window, frees the blocks its next tokens will never read.
+	 */
 	public void commit(S s) {
 		kv.commit(s.table, s.tokens, s.numComputed);
+		kv.removeSkipped(s.table, s.numComputed);
 	}
 
 	public KvCacheManager kv() {

@@ -63,7 +63,7 @@ class GoldenTest {
 			int blocks = cases.size() * ((m.maxPositions() + blockSize - 1) / blockSize);
 			try (KvCacheMemory cache = m.newKvCache(blocks, blockSize)) {
 				KvCacheManager source = new KvCacheManager(new BlockPool(blocks, blockSize, 31L * blockSize + (batched ? 1 : 2)),
-						false, model);
+						false, model, m.config().features().maxWindow());
 				List<OfflineGenerator.Result> results = new ArrayList<>();
 				List<OfflineGenerator.Result> ignoreEos = new ArrayList<>();
 				SamplingParams noEos = SamplingParams.greedy(24).toBuilder().ignoreEos(true).build();
@@ -112,7 +112,7 @@ class GoldenTest {
 		int maxNew = model.equals("stories260K") ? 96 : 24;
 		try (CpuBackend backend = new CpuBackend(0); LlamaModel m = LlamaModel.load(dir, backend, 0);
 				KvCacheMemory cache = m.newKvCache(30, 4)) {
-			KvCacheManager kv = new KvCacheManager(new BlockPool(30, 4, 99), false, model);
+			KvCacheManager kv = new KvCacheManager(new BlockPool(30, 4, 99), false, model, m.config().features().maxWindow());
 			try (OfflineGenerator gen = generator(model, m, cache, kv, 8)) {
 				List<OfflineGenerator.Result> results = gen.generate(cases.stream().map(GoldenCase::promptIds).toList(),
 						params(model, maxNew));
@@ -139,7 +139,8 @@ class GoldenTest {
 			int maxNew = stories ? 96 : 24;
 			int blocks = 2 * cases.size() * ((m.maxPositions() + blockSize - 1) / blockSize);
 			try (KvCacheMemory cache = m.newKvCache(blocks, blockSize)) {
-				KvCacheManager manager = new KvCacheManager(new BlockPool(blocks, blockSize, 77), true, model);
+				KvCacheManager manager = new KvCacheManager(new BlockPool(blocks, blockSize, 77), true, model,
+						m.config().features().maxWindow());
 				try (OfflineGenerator gen = generator(model, m, cache, manager, 512)) {
 					List<int[]> prompts = cases.stream().map(GoldenCase::promptIds).toList();
 					SamplingParams p = params(model, maxNew);
