@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Renders every case of cases.json with every template here, the way Hugging Face's
 apply_chat_template does (jinja2 sandbox, trim_blocks, lstrip_blocks, loopcontrols, tojson with
-ensure_ascii=False, raise_exception), and writes expected/<template>.<case>.txt. The Java renderer's
+ensure_ascii=False, raise_exception; a case's "kwargs" are passed as chat_template_kwargs), and writes expected/<template>.<case>.txt. The Java renderer's
 test compares against these files. Rerun after changing a template or a case."""
 import json, os, sys
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -20,7 +20,7 @@ env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extens
 env.filters["tojson"] = tojson
 env.globals["raise_exception"] = raise_exception
 tokens = {"smollm2": ("", "<|im_end|>"), "llama3": ("<|begin_of_text|>", "<|eot_id|>"),
-          "mistral": ("<s>", "</s>"), "qwen2.5": ("", "<|im_end|>")}
+          "mistral": ("<s>", "</s>"), "qwen2.5": ("", "<|im_end|>"), "qwen3": ("", "<|im_end|>")}
 cases = json.load(open(os.path.join(here, "cases.json")))
 os.makedirs(os.path.join(here, "expected"), exist_ok=True)
 for name, (bos, eos) in tokens.items():
@@ -30,7 +30,8 @@ for name, (bos, eos) in tokens.items():
             continue
         try:
             out = template.render(messages=case["messages"], tools=case.get("tools"),
-                                  add_generation_prompt=case["add_generation_prompt"], bos_token=bos, eos_token=eos)
+                                  add_generation_prompt=case["add_generation_prompt"], bos_token=bos, eos_token=eos,
+                                  **case.get("kwargs", {}))
         except TemplateError as e:
             out = "ERROR: " + str(e)
         with open(os.path.join(here, "expected", f"{name}.{case['name']}.txt"), "w") as f:

@@ -354,7 +354,7 @@ public final class Api {
 		boolean addGenerationPrompt = RequestParser.optBool(body, "add_generation_prompt", true);
 		String rendered;
 		try {
-			rendered = template.render(messages, tools, addGenerationPrompt, null);
+			rendered = template.render(messages, tools, addGenerationPrompt, RequestParser.chatTemplateKwargs(body));
 		}
 		catch (ChatTemplate.TemplateException e) {
 			throw ApiException.badRequest(e.getMessage(), "messages");

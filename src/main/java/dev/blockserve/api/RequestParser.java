@@ -155,6 +155,32 @@ final class RequestParser {
 		}
 	}
 
+	/** Names the template itself binds; chat_template_kwargs may not replace them. */
+	private static final java.util.Set<String> TEMPLATE_NAMES = java.util.Set.of("messages", "tools",
+			"add_generation_prompt", "bos_token", "eos_token", "raise_exception", "strftime_now");
+
+	/**
+	 * vLLM's {@code chat_template_kwargs}: extra variables for the chat template, such as Qwen3's
+	 * {@code enable_thinking}. Null when absent; a 400 when not an object or when it names a variable the
+	 * template binds itself.
+	 */
+	@SuppressWarnings("unchecked")
+	static Map<String, Object> chatTemplateKwargs(JsonNode body) {
+		JsonNode k = body.get("chat_template_kwargs");
+		if (k == null || k.isNull()) {
+			return null;
+		}
+		if (!k.isObject()) {
+			throw ApiException.badRequest("'chat_template_kwargs' must be an object", "chat_template_kwargs");
+		}
+		for (String name : k.propertyNames()) {
+			if (TEMPLATE_NAMES.contains(name)) {
+				throw ApiException.badRequest("'chat_template_kwargs' may not set '" + name + "'", "chat_template_kwargs");
+			}
+		}
+		return Api.JSON.convertValue(k, Map.class);
+	}
+
 	static String model(JsonNode body) {
 		JsonNode m = body.get("model");
 		if (m == null || m.isNull()) {

@@ -57,11 +57,86 @@ public final class ChatTemplate {
 
 	private final Jinjava jinjava;
 
+	/**
+	 * In Jinjava a named argument binds tighter than arithmetic: {@code namespace(i=messages|length - 1)}
+	 * parses as {@code (i=messages|length) - 1} and fails (Qwen3's template does this). Jinja reads the
+	 * whole expression as the value, so each named argument of the calls {@code call} opens gets its value
+	 * in parentheses. Quotes and nested brackets are respected.
+	 */
+	static String parenthesiseNamedArguments(String src, String call) {
+		StringBuilder out = new StringBuilder(src.length() + 16);
+		int from = 0;
+		for (int at = src.indexOf(call); at >= 0; at = src.indexOf(call, from)) {
+			int open = at + call.length();
+			int close = matching(src, open);
+			if (close < 0) {
+				break;
+			}
+			out.append(src, from, open);
+			int depth = 0;
+			int argStart = open;
+			char quote = 0;
+			for (int i = open; i <= close; i++) {
+				char ch = src.charAt(i);
+				if (quote != 0) {
+					quote = ch == quote && src.charAt(i - 1) != '\\' ? 0 : quote;
+					continue;
+				}
+				if (ch == '\'' || ch == '"') {
+					quote = ch;
+				}
+				else if (ch == '(' || ch == '[' || ch == '{') {
+					depth++;
+				}
+				else if (ch == ')' || ch == ']' || ch == '}') {
+					depth--;
+				}
+				if ((ch == ',' && depth == 0) || i == close) {
+					out.append(namedInParens(src.substring(argStart, i))).append(ch);
+					argStart = i + 1;
+				}
+			}
+			from = close + 1;
+		}
+		return out.append(src, from, src.length()).toString();
+	}
+
+	/** Index of the ')' closing the call whose arguments start at {@code open}, or -1. */
+	private static int matching(String s, int open) {
+		int depth = 0;
+		char quote = 0;
+		for (int i = open; i < s.length(); i++) {
+			char ch = s.charAt(i);
+			if (quote != 0) {
+				quote = ch == quote && s.charAt(i - 1) != '\\' ? 0 : quote;
+			}
+			else if (ch == '\'' || ch == '"') {
+				quote = ch;
+			}
+			else if (ch == '(' || ch == '[' || ch == '{') {
+				depth++;
+			}
+			else if (ch == ')' || ch == ']' || ch == '}') {
+				if (depth == 0) {
+					return ch == ')' ? i : -1;
+				}
+				depth--;
+			}
+		}
+		return -1;
+	}
+
+	private static String namedInParens(String arg) {
+		java.util.regex.Matcher m = Pattern.compile("^(\\s*[A-Za-z_]\\w*\\s*=)(?!=)(.+)$", Pattern.DOTALL).matcher(arg);
+		return m.matches() ? m.group(1) + "(" + m.group(2) + ")" : arg;
+	}
+
 	public ChatTemplate(String source, String bosToken, String eosToken) {
 		// Jinjava's parser has no step slices; the one templates use reverses a list.
 		String src = STRIP_BEFORE.matcher(source).replaceAll("$1");
 		src = STRIP_AFTER.matcher(src).replaceAll("$1");
-		this.source = REVERSE_SLICE.matcher(src).replaceAll("($1|reverse|list)");
+		src = REVERSE_SLICE.matcher(src).replaceAll("($1|reverse|list)");
+		this.source = parenthesiseNamedArguments(src, "namespace(");
 		this.bosToken = bosToken == null ? "" : bosToken;
 		this.eosToken = eosToken == null ? "" : eosToken;
 		CompositeELResolver resolver = new CompositeELResolver();

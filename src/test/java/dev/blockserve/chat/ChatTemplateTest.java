@@ -30,12 +30,12 @@ class ChatTemplateTest {
 
 	static final Map<String, String[]> TOKENS = Map.of("smollm2", new String[] { "", "<|im_end|>" }, "llama3",
 			new String[] { "<|begin_of_text|>", "<|eot_id|>" }, "mistral", new String[] { "<s>", "</s>" }, "qwen2.5",
-			new String[] { "", "<|im_end|>" });
+			new String[] { "", "<|im_end|>" }, "qwen3", new String[] { "", "<|im_end|>" });
 
 	static Stream<Arguments> cases() throws IOException {
 		JsonNode cases = JSON.readTree(DIR.resolve("cases.json").toFile());
 		List<Arguments> out = new ArrayList<>();
-		for (String t : List.of("smollm2", "llama3", "mistral", "qwen2.5")) {
+		for (String t : List.of("smollm2", "llama3", "mistral", "qwen2.5", "qwen3")) {
 			for (JsonNode c : cases) {
 				boolean applies = !c.has("only");
 				for (JsonNode o : c.path("only")) {
@@ -58,13 +58,15 @@ class ChatTemplateTest {
 		List<Map<String, Object>> messages = JSON.convertValue(c.get("messages"), List.class);
 		List<Object> tools = c.has("tools") ? JSON.convertValue(c.get("tools"), List.class) : null;
 		String expected = Files.readString(DIR.resolve("expected").resolve(template + "." + caseName + ".txt"));
+		// a case's kwargs are what a client sends as chat_template_kwargs (Qwen3's enable_thinking)
+		Map<String, Object> kwargs = c.has("kwargs") ? JSON.convertValue(c.get("kwargs"), Map.class) : null;
 		if (expected.startsWith("ERROR: ")) {
-			assertThatThrownBy(() -> ct.render(messages, tools, c.path("add_generation_prompt").asBoolean(), null))
+			assertThatThrownBy(() -> ct.render(messages, tools, c.path("add_generation_prompt").asBoolean(), kwargs))
 				.isInstanceOf(ChatTemplate.TemplateException.class)
 				.hasMessage(expected.substring("ERROR: ".length()));
 		}
 		else {
-			assertThat(ct.render(messages, tools, c.path("add_generation_prompt").asBoolean(), null)).isEqualTo(expected);
+			assertThat(ct.render(messages, tools, c.path("add_generation_prompt").asBoolean(), kwargs)).isEqualTo(expected);
 		}
 	}
 
