@@ -34,6 +34,20 @@ class GenerateCommandTest {
 		assertThat(out.toString(StandardCharsets.UTF_8).strip()).isEqualTo(expected);
 	}
 
+	/** Every family through the command line: the random Qwen2, Qwen3 and Mistral models give their goldens. */
+	@org.junit.jupiter.params.ParameterizedTest
+	@org.junit.jupiter.params.provider.ValueSource(strings = { "tiny-random-qwen2", "tiny-random-qwen3", "tiny-random-mistral" })
+	void printsGoldenIdsForEveryFamily(String model) {
+		GoldenCase c = SharedModels.golden(model).get(9); // the 64-token prompt: past Mistral's window
+		String ids = Arrays.stream(c.promptIds()).mapToObj(Integer::toString).collect(Collectors.joining(","));
+		out.reset();
+		int code = run("--model", SharedModels.dir(model).toString(), "--prompt-ids", ids, "--max-tokens", "24",
+				"--temperature", "0", "--ignore-eos", "--print-ids");
+		assertThat(code).as(err.toString()).isZero();
+		String expected = Arrays.stream(c.greedyIds()).mapToObj(Integer::toString).collect(Collectors.joining(","));
+		assertThat(out.toString(StandardCharsets.UTF_8).strip()).isEqualTo(expected);
+	}
+
 	@Test
 	void printsGoldenCompletionFromText() {
 		GoldenCase c = SharedModels.golden("stories260K").get(2);
