@@ -74,6 +74,19 @@ class ServerStartTest {
 				.contains("holds 64 tokens (4 blocks of 16)"));
 	}
 
+	/** The server refuses an architecture it does not implement, naming it, at start-up. */
+	@Test
+	void anUnsupportedArchitectureFailsStartupNamingIt(@org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp)
+			throws Exception {
+		dev.blockserve.support.TestModelWriter w = new dev.blockserve.support.TestModelWriter();
+		w.configOverrides.put("architectures", "[\"Gemma2ForCausalLM\"]");
+		w.configOverrides.put("model_type", "\"gemma2\"");
+		java.nio.file.Path dir = w.write(tmp.resolve("gemma2"));
+		assertThatThrownBy(() -> start("--server.port=0", "--blockserve.model=" + dir).close())
+			.satisfies(e -> assertThat(rootMessage(e)).contains("architecture 'Gemma2ForCausalLM' is not supported")
+				.contains("MistralForCausalLM"));
+	}
+
 	private static String rootMessage(Throwable e) {
 		Throwable t = e;
 		while (t.getCause() != null) {
