@@ -15,6 +15,7 @@ import dev.blockserve.engine.Engine;
 import dev.blockserve.engine.FaultInjector;
 import dev.blockserve.support.EngineProbes;
 import dev.blockserve.support.RawHttp;
+import dev.blockserve.support.SeedFaults;
 import dev.blockserve.support.SharedModels;
 import dev.blockserve.support.SharedModels.GoldenCase;
 import org.junit.jupiter.api.AfterEach;
@@ -69,14 +70,7 @@ class ServerIsolationTest {
 
 	@Test
 	void faultyRequestsGetTheirOwnErrorsWhileSixteenGoldenRequestsGiveTheirText() throws Exception {
-		engine.faults((stage, prompt, params) -> {
-			Long s = params == null ? null : params.seed();
-			if (s != null && ((s == 1001 && stage == FaultInjector.Stage.SAMPLE)
-					|| (s == 1002 && stage == FaultInjector.Stage.DETOKENIZE)
-					|| (s == 1003 && stage == FaultInjector.Stage.STOP_CHECK))) {
-				throw new IllegalStateException("injected " + stage + " fault");
-			}
-		});
+		engine.faults(new SeedFaults());
 		List<GoldenCase> cases = SharedModels.golden("stories260K");
 		List<CompletableFuture<HttpResponse<String>>> good = new ArrayList<>();
 		List<CompletableFuture<HttpResponse<String>>> bad = new ArrayList<>();

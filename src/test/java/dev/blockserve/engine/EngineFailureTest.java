@@ -9,6 +9,7 @@ import java.util.concurrent.atomic.AtomicReference;
 import dev.blockserve.backend.CpuBackend;
 import dev.blockserve.scheduler.SchedulerConfig;
 import dev.blockserve.support.EngineProbes;
+import dev.blockserve.support.SeedFaults;
 import dev.blockserve.support.SharedModels;
 import dev.blockserve.support.SharedModels.GoldenCase;
 import org.junit.jupiter.api.AfterAll;
@@ -74,14 +75,7 @@ class EngineFailureTest {
 	@Test
 	void aFaultInOneSequencesOutputFailsThatRequestAlone() throws Exception {
 		try (ModelRuntime rt = runtime(); Engine engine = engine(rt, 0, Duration.ofMinutes(1))) {
-			engine.faults((stage, prompt, params) -> {
-				Long s = params == null ? null : params.seed();
-				if (s != null && ((s == 1001 && stage == FaultInjector.Stage.SAMPLE)
-						|| (s == 1002 && stage == FaultInjector.Stage.DETOKENIZE)
-						|| (s == 1003 && stage == FaultInjector.Stage.STOP_CHECK))) {
-					throw new IllegalStateException("injected " + stage + " fault");
-				}
-			});
+			engine.faults(new SeedFaults());
 			List<GoldenCase> cases = SharedModels.golden("stories260K");
 			List<Flux<GenerationEvent>> good = new ArrayList<>();
 			List<Flux<GenerationEvent>> bad = new ArrayList<>();
