@@ -434,8 +434,27 @@ public final class Api {
 	// ---- the rest
 
 	public Mono<ServerResponse> models(ServerRequest req) {
-		return json(new Dto.ModelList("list",
-				List.of(new Dto.Model(modelName, "model", createdAt, "blockserve", engine.maxModelLen()))));
+		return json(new Dto.ModelList("list", List.of(servedModel())));
+	}
+
+	private Dto.Model servedModel() {
+		return new Dto.Model(modelName, "model", createdAt, "blockserve", engine.maxModelLen());
+	}
+
+	/** {@code GET /v1/models/{id}}: the served model, or a 404 in the envelope naming what is served. */
+	public Mono<ServerResponse> model(ServerRequest req) {
+		String id = req.pathVariable("id");
+		if (!id.equals(modelName)) {
+			throw new ApiException(HttpStatus.NOT_FOUND, "invalid_request_error",
+					"The model `" + id + "` does not exist. This server serves `" + modelName + "`.", "model",
+					"model_not_found");
+		}
+		return json(servedModel());
+	}
+
+	/** {@code GET /version}, as vLLM answers it. */
+	public Mono<ServerResponse> version(ServerRequest req) {
+		return json(Map.of("version", Version.VERSION));
 	}
 
 	public Mono<ServerResponse> tokenize(ServerRequest req) {

@@ -102,6 +102,8 @@ public class ApiConfiguration {
 			.POST("/v1/completions", api::completions)
 			.POST("/v1/chat/completions", api::chat)
 			.GET("/v1/models", api::models)
+			.GET("/v1/models/{id}", api::model)
+			.GET("/version", api::version)
 			.POST("/tokenize", api::tokenize)
 			.POST("/detokenize", api::detokenize)
 			.GET("/health", api::health)

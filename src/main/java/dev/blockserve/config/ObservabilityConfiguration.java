@@ -6,6 +6,8 @@ import dev.blockserve.admin.AdminApi;
 import dev.blockserve.api.AdminSessions;
 import dev.blockserve.api.ApiKeyFilter;
 import dev.blockserve.engine.Engine;
+import dev.blockserve.engine.ModelRuntime;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import dev.blockserve.metrics.EngineMetrics;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.binder.MeterBinder;
@@ -14,6 +16,7 @@ import org.springframework.boot.context.properties.ConfigurationProperties;
 import org.springframework.boot.context.properties.bind.DefaultValue;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
+import org.springframework.http.MediaType;
 import org.springframework.core.Ordered;
 import org.springframework.core.annotation.Order;
 import org.springframework.web.reactive.function.server.RouterFunction;
@@ -41,8 +44,21 @@ public class ObservabilityConfiguration {
 	}
 
 	@Bean
-	EngineMetrics engineMetrics(MeterRegistry registry, ServedModel served) {
-		return new EngineMetrics(registry, served.name());
+	EngineMetrics engineMetrics(MeterRegistry registry, ServedModel served, ModelRuntime runtime) {
+		return new EngineMetrics(registry, served.name(), runtime.model().maxPositions());
+	}
+
+	/**
+	 * {@code GET /metrics}: the Prometheus text where vLLM and llama.cpp serve it (the same scrape as
+	 * /actuator/prometheus). Open, like /health, whatever API keys are set.
+	 */
+	@Bean
+	RouterFunction<ServerResponse> metricsRoute(PrometheusMeterRegistry prometheus) {
+		return RouterFunctions.route()
+			.GET("/metrics", req -> ServerResponse.ok()
+				.contentType(MediaType.parseMediaType("text/plain; version=0.0.4; charset=utf-8"))
+				.bodyValue(prometheus.scrape()))
+			.build();
 	}
 
 	@Bean

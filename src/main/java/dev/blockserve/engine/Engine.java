@@ -30,11 +30,11 @@ public final class Engine implements AutoCloseable {
 	 */
 	private static final long IDLE_PARK_NANOS = 50_000_000L;
 
-	/** Snapshot refresh while busy: building one walks the whole pool, so a few times a second at most. */
-	private static final long SNAPSHOT_BUSY_NANOS = 200_000_000L;
-
-	/** Snapshot refresh when idle: soon after the last step, so the dashboard shows the pool emptied. */
-	private static final long SNAPSHOT_IDLE_NANOS = 20_000_000L;
+	/**
+	 * Snapshot refresh: while busy a few times a second at most (building one walks the whole pool); when
+	 * idle soon after the last step, so the dashboard shows the pool emptied.
+	 */
+	private static final long SNAPSHOT_BUSY_NANOS = 200_000_000L, SNAPSHOT_IDLE_NANOS = 20_000_000L;
 
 	private final ModelRuntime runtime;
 
@@ -46,18 +46,19 @@ public final class Engine implements AutoCloseable {
 
 	private final EngineHealth health;
 
+	private final EngineConfig config;
+
 	private final AtomicLong ids = new AtomicLong(1);
 
 	private final Thread thread;
 
 	private volatile EngineSnapshot engineSnapshot;
 
-	private volatile long preemptions;
-
 	private long lastSnapshotNanos;
 
 	public Engine(ModelRuntime runtime, EngineConfig config, EngineListener listener) {
 		this.runtime = runtime;
+		this.config = config;
 		this.core = EngineCore.create(runtime, config, listener);
 		this.admission = new Admission(config.maxWaitingRequests(), config.maxWaitingPromptTokens());
 		this.health = new EngineHealth(config.stallTimeout().toNanos());
@@ -71,7 +72,7 @@ public final class Engine implements AutoCloseable {
 	public record Submission(long id, Flux<GenerationEvent> events) {
 	}
 
-	/** Submits a request without a deadline; see {@link #submit(int[], SamplingParams, int, Duration)}. */
+	/** Submits a request without a deadline. */
 	public Submission submit(int[] prompt, SamplingParams params, int priority) {
 		return submit(prompt, params, priority, null);
 	}
@@ -116,7 +117,7 @@ public final class Engine implements AutoCloseable {
 		health.onFatal(handler);
 	}
 
-	/** Sets the fault-injection test hook on the engine thread. */
+	/** Sets the fault-injection test hook (on the engine thread). */
 	public void faults(FaultInjector f) {
 		post(() -> core.faults(f));
 	}
@@ -173,7 +174,6 @@ public final class Engine implements AutoCloseable {
 	}
 
 	private void publish(long snapshotInterval) {
-		preemptions = core.preemptions();
 		long now = System.nanoTime();
 		if (now - lastSnapshotNanos > snapshotInterval) {
 			engineSnapshot = core.snapshot();
@@ -183,6 +183,10 @@ public final class Engine implements AutoCloseable {
 
 	public ModelRuntime runtime() {
 		return runtime;
+	}
+
+	public EngineConfig config() {
+		return config;
 	}
 
 	public int maxModelLen() {
@@ -196,10 +200,6 @@ public final class Engine implements AutoCloseable {
 
 	public int numWaiting() {
 		return engineSnapshot.waiting();
-	}
-
-	public long preemptions() {
-		return preemptions;
 	}
 
 	/** The latest published engine state for the dashboard (refreshed a few times a second while busy). */

@@ -230,6 +230,9 @@ public final class EngineCore implements AutoCloseable {
 		// all finished is done: a parent finishes earlier only when aborted, and then there are no siblings.
 		if (r.allFinished()) {
 			forget(r);
+			int generated = r.seqs.stream().mapToInt(EngineSequence::numOutputTokens).sum(); // once per request
+			listener.onRequestFinished(r.prompt.length, generated, r.params.n(), r.maxTokens,
+					r.firstScheduledNanos == 0 ? 0 : now - r.firstScheduledNanos);
 			r.output.complete();
 		}
 	}
@@ -274,11 +277,6 @@ public final class EngineCore implements AutoCloseable {
 
 	public long preemptions() {
 		return scheduler.preemptions();
-	}
-
-	/** Live requests (tests: 0 once everything has ended). */
-	public int numRequests() {
-		return requests.size();
 	}
 
 	public int maxModelLen() {

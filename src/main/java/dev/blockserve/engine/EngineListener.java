@@ -29,6 +29,13 @@ public interface EngineListener {
 			int completionTokens) {
 	}
 
+	/**
+	 * A request ended (all its choices): its prompt and generated tokens (all choices), its n and
+	 * max_tokens, and the time from its first step to its end (vLLM's inference time).
+	 */
+	default void onRequestFinished(int promptTokens, int generationTokens, int n, int maxTokens, long inferenceNanos) {
+	}
+
 	EngineListener NONE = new EngineListener() {
 	};
 }

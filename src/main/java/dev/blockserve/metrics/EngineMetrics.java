@@ -67,7 +67,35 @@ public final class EngineMetrics implements EngineListener {
 
 	private final DistributionSummary iterationSeqs;
 
+	private final DistributionSummary requestPromptTokens;
+
+	private final DistributionSummary requestGenerationTokens;
+
+	private final DistributionSummary requestN;
+
+	private final DistributionSummary requestMaxTokens;
+
+	private final Timer inference;
+
+	/** vLLM's 1-2-5 buckets up to {@code max}. */
+	static double[] oneTwoFive(int max) {
+		java.util.List<Double> b = new java.util.ArrayList<>();
+		for (long exp = 1; exp <= max; exp *= 10) {
+			for (int m : new int[] { 1, 2, 5 }) {
+				if (m * exp <= max) {
+					b.add((double) (m * exp));
+				}
+			}
+		}
+		return b.stream().mapToDouble(Double::doubleValue).toArray();
+	}
+
 	public EngineMetrics(MeterRegistry registry, String modelName) {
+		this(registry, modelName, 1 << 20);
+	}
+
+	/** @param maxModelLen the served context, which bounds the per-request token histograms */
+	public EngineMetrics(MeterRegistry registry, String modelName, int maxModelLen) {
 		tags = Tags.of("model_name", modelName);
 		promptTokens = Counter.builder("blockserve.prompt.tokens").description("Prompt tokens processed").tags(tags)
 			.register(registry);
@@ -88,6 +116,20 @@ public final class EngineMetrics implements EngineListener {
 			.tags(tags).serviceLevelObjectives(ITERATION_TOKENS).register(registry);
 		iterationSeqs = DistributionSummary.builder("blockserve.iteration.seqs").description("Sequences per engine step")
 			.tags(tags).serviceLevelObjectives(ITERATION_SEQS).register(registry);
+		double[] tokens = oneTwoFive(maxModelLen);
+		requestPromptTokens = summary(registry, "blockserve.request.prompt.tokens", "Prompt tokens per finished request", tokens);
+		requestGenerationTokens = summary(registry, "blockserve.request.generation.tokens",
+				"Generated tokens per finished request, all choices", tokens);
+		requestN = summary(registry, "blockserve.request.params.n", "The n parameter of finished requests",
+				new double[] { 1, 2, 5, 10, 20 });
+		requestMaxTokens = summary(registry, "blockserve.request.params.max.tokens",
+				"The max_tokens of finished requests (the rest of the context when not given)", tokens);
+		inference = timer(registry, "blockserve.request.inference.time", "Time from first scheduled to the end", REQUEST);
+	}
+
+	private DistributionSummary summary(MeterRegistry registry, String name, String description, double[] buckets) {
+		return DistributionSummary.builder(name).description(description).tags(tags).serviceLevelObjectives(buckets)
+			.register(registry);
 	}
 
 	private Counter success(MeterRegistry registry, String reason) {
@@ -120,6 +162,27 @@ public final class EngineMetrics implements EngineListener {
 			.description("Prompt tokens looked up in the prefix cache").tags(tags).register(registry);
 		FunctionCounter.builder("blockserve.prefix.cache.hits", engine, e -> e.engineSnapshot().kv().prefixHitTokens())
 			.description("Prompt tokens served from the prefix cache").tags(tags).register(registry);
+		// vLLM's cache_config_info: a constant 1 whose labels describe the KV cache
+		var cache = engine.runtime().cache();
+		Gauge.builder("blockserve.cache.config.info", () -> 1)
+			.description("KV cache configuration (labels)")
+			.tags(tags)
+			.tag("block_size", Integer.toString(cache.blockSize()))
+			.tag("num_blocks", Integer.toString(cache.numBlocks()))
+			.tag("cache_dtype", "float32")
+			.tag("enable_prefix_caching", Boolean.toString(engine.config().prefixCaching()))
+			.tag("sliding_window", Integer.toString(engine.runtime().model().config().features().maxWindow()))
+			.tag("device", engine.runtime().backend().name())
+			.register(registry);
+	}
+
+	@Override
+	public void onRequestFinished(int prompt, int generated, int n, int maxTokens, long inferenceNanos) {
+		requestPromptTokens.record(prompt);
+		requestGenerationTokens.record(generated);
+		requestN.record(n);
+		requestMaxTokens.record(maxTokens);
+		inference.record(inferenceNanos, TimeUnit.NANOSECONDS);
 	}
 
 	@Override

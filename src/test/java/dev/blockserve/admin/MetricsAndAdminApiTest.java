@@ -66,6 +66,30 @@ class MetricsAndAdminApiTest extends ObservabilityTestBase {
 		assertThat(value(text, "blockserve_inter_token_latency_seconds_count" + tag)).isGreaterThanOrEqualTo(38);
 		assertThat(text).contains("blockserve_time_to_first_token_seconds_bucket{model_name=\"stories260K\",le=\"0.04\"}");
 		assertThat(value(text, "blockserve_iteration_tokens_count" + tag)).isGreaterThanOrEqualTo(40);
+		// vLLM's per-request histograms and cache_config_info
+		assertThat(value(text, "blockserve_request_prompt_tokens_count" + tag)).isGreaterThanOrEqualTo(2);
+		assertThat(value(text, "blockserve_request_generation_tokens_sum" + tag)).isGreaterThanOrEqualTo(40);
+		assertThat(value(text, "blockserve_request_params_max_tokens_sum" + tag)).isGreaterThanOrEqualTo(40);
+		assertThat(value(text, "blockserve_request_params_n_count" + tag)).isGreaterThanOrEqualTo(2);
+		assertThat(value(text, "blockserve_request_inference_time_seconds_count" + tag)).isGreaterThanOrEqualTo(2);
+		assertThat(text).containsPattern("blockserve_cache_config_info\\{block_size=\"4\",cache_dtype=\"float32\",device=\"cpu\","
+				+ "enable_prefix_caching=\"true\",model_name=\"stories260K\",num_blocks=\"2000\",sliding_window=\"0\"\\} 1");
+		// /metrics serves the same scrape where vLLM and llama.cpp serve it, as Prometheus text
+		HttpResponse<String> plain = get("/metrics", null);
+		assertThat(plain.statusCode()).isEqualTo(200);
+		assertThat(plain.headers().firstValue("Content-Type").orElse("")).startsWith("text/plain");
+		assertThat(plain.body()).contains("blockserve_kv_cache_usage_perc" + tag);
+	}
+
+	@Test
+	void versionAndModelById() throws Exception {
+		assertThat(get("/version", null).body()).matches("\\{\"version\":\"\\d+\\.\\d+\\.\\d+.*\"\\}");
+		HttpResponse<String> model = get("/v1/models/stories260K", null);
+		assertThat(model.statusCode()).isEqualTo(200);
+		assertThat(model.body()).contains("\"id\":\"stories260K\"").contains("\"max_model_len\"");
+		HttpResponse<String> missing = get("/v1/models/gpt-4", null);
+		assertThat(missing.statusCode()).isEqualTo(404);
+		assertThat(missing.body()).contains("model_not_found").contains("This server serves `stories260K`");
 	}
 
 	@Test

@@ -127,7 +127,7 @@ class EngineTest {
 					}
 				}
 				if (scenario == Scenario.PREEMPTION) {
-					assertThat(engine.preemptions()).as(model + ": preemptions under a 30-block pool").isPositive();
+					assertThat(engine.<Long>inspect(EngineCore::preemptions).longValue()).as(model + ": preemptions under a 30-block pool").isPositive();
 				}
 				EngineProbes.checkInvariants(engine);
 				assertThat(EngineProbes.usedBlocks(engine)).as("blocks held after every request ended").isZero();
