@@ -91,6 +91,11 @@ public class BlockserveConfiguration {
 	}
 
 	@Bean
+	ReadyLine readyLine(ModelRuntime runtime, Engine engine, ServedModel served) {
+		return new ReadyLine(runtime, engine, served);
+	}
+
+	@Bean
 	HealthIndicator model(ModelRuntime runtime, Engine engine) {
 		return () -> {
 			String down = engine.downReason();

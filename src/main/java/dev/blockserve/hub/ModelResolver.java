@@ -110,6 +110,25 @@ public final class ModelResolver {
 		}
 	}
 
+	/** What went wrong, in words: the deepest cause that says it (an unknown host is not a refused connection). */
+	static String describe(IOException e, String base) {
+		String host = java.net.URI.create(base).getHost();
+		for (Throwable c = e; c != null; c = c.getCause()) {
+			if (c instanceof java.net.UnknownHostException || c instanceof java.nio.channels.UnresolvedAddressException) {
+				return "the host " + host + " cannot be resolved (no DNS or no network)";
+			}
+			if (c instanceof java.net.http.HttpConnectTimeoutException || c instanceof java.net.http.HttpTimeoutException) {
+				return "no answer from " + host + " in time";
+			}
+		}
+		for (Throwable c = e; c != null; c = c.getCause()) {
+			if (c instanceof java.net.ConnectException) {
+				return "the connection to " + host + " was refused";
+			}
+		}
+		return e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName();
+	}
+
 	private Path download(String model, Path repo) {
 		HttpClient http = HttpClient.newBuilder()
 			.connectTimeout(Duration.ofSeconds(20))
@@ -150,7 +169,7 @@ public final class ModelResolver {
 			return snap;
 		}
 		catch (IOException e) {
-			throw new ModelLoadException("Cannot download " + model + " from " + base + ": " + e
+			throw new ModelLoadException("Cannot download " + model + " from " + base + ": " + describe(e, base)
 					+ ". Check the network (or HF_ENDPOINT), set HF_TOKEN for gated models, or set blockserve.model "
 					+ "to a local model directory.", e);
 		}

@@ -12,6 +12,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /** The real server on a random port: health once the model is loaded, clear failures on bad configuration. */
+@org.junit.jupiter.api.extension.ExtendWith(org.springframework.boot.test.system.OutputCaptureExtension.class)
 class ServerStartTest {
 
 	private static ConfigurableApplicationContext start(String... args) {
@@ -20,10 +21,15 @@ class ServerStartTest {
 	}
 
 	@Test
-	void healthIsUpWithTheModelLoaded() {
+	void healthIsUpWithTheModelLoaded(org.springframework.boot.test.system.CapturedOutput output) {
 		String model = SharedModels.dir("stories260K").toString();
 		try (var ctx = start("--server.port=0", "--blockserve.model=" + model, "--blockserve.kv-cache.num-blocks=64")) {
 			int port = ctx.getEnvironment().getRequiredProperty("local.server.port", Integer.class);
+			// one line says where to point a client, what is served and on what
+			assertThat(output.getOut()).contains("blockserve ready: http://localhost:" + port + "/v1 (listening on 0.0.0.0)")
+				.contains("model 'stories260K'")
+				.contains("device cpu")
+				.contains("KV cache 64 blocks x 16 tokens");
 			String body = WebClient.create("http://127.0.0.1:" + port).get().uri("/actuator/health").retrieve()
 				.bodyToMono(String.class).block();
 			assertThat(body).contains("\"status\":\"UP\"").contains("stories260K");
@@ -39,11 +45,15 @@ class ServerStartTest {
 	}
 
 	@Test
-	void defaultModelOfflineAndUncachedFailsStartupSayingWhatToDo() {
+	void defaultModelOfflineAndUncachedFailsStartupSayingWhatToDo(org.springframework.boot.test.system.CapturedOutput output) {
 		assertThatThrownBy(() -> start("--server.port=0", "--blockserve.hub-offline=true").close())
 			.satisfies(e -> assertThat(rootMessage(e)).contains("HuggingFaceTB/SmolLM2-135M-Instruct")
 				.contains("HF_HUB_OFFLINE")
 				.contains("local model directory"));
+		// a short report (cause and fix), not a stack trace repeating the message at every bean
+		assertThat(output.getAll()).contains("APPLICATION FAILED TO START").contains("The model could not be loaded")
+			.contains("Action:");
+		assertThat(output.getAll().lines().filter(l -> l.startsWith("\tat ")).count()).as("stack trace lines").isZero();
 	}
 
 	/** A pool smaller than the model's context: the context is lowered to what the pool holds. */

@@ -138,4 +138,17 @@ class ModelResolverTest {
 		assertThatThrownBy(() -> new ModelResolver(env(true), s -> {
 		}).resolve("/no/such/dir")).hasMessageContaining("neither a directory nor");
 	}
+
+	/** A download failure says what failed: an unknown host is not reported as a refused connection. */
+	@Test
+	void downloadFailuresAreDescribedByTheirCause() {
+		java.io.IOException dns = new java.net.ConnectException("connect failed");
+		dns.initCause(new java.net.UnknownHostException("huggingface.co"));
+		assertThat(ModelResolver.describe(dns, "https://huggingface.co")).isEqualTo(
+				"the host huggingface.co cannot be resolved (no DNS or no network)");
+		assertThat(ModelResolver.describe(new java.net.ConnectException("Connection refused"), "http://127.0.0.1:9"))
+			.isEqualTo("the connection to 127.0.0.1 was refused");
+		assertThat(ModelResolver.describe(new java.net.http.HttpConnectTimeoutException("slow"), "https://hf.example"))
+			.isEqualTo("no answer from hf.example in time");
+	}
 }
