@@ -1,112 +1,149 @@
 package dev.blockserve.cli;
 
-import java.io.PrintStream;
+import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayDeque;
 import java.util.Arrays;
-import java.util.List;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.concurrent.Callable;
 import java.util.stream.Collectors;
 
 import dev.blockserve.backend.CpuBackend;
 import dev.blockserve.backend.KvCacheMemory;
-import dev.blockserve.engine.OfflineGenerator;
+import dev.blockserve.engine.EngineCore;
+import dev.blockserve.engine.EngineException;
+import dev.blockserve.engine.GenerationEvent;
+import dev.blockserve.engine.RequestOutput;
 import dev.blockserve.engine.SamplingParams;
+import dev.blockserve.hub.ModelResolver;
 import dev.blockserve.kvcache.BlockPool;
 import dev.blockserve.kvcache.KvCacheManager;
 import dev.blockserve.model.GenerationConfig;
 import dev.blockserve.model.LlamaModel;
+import dev.blockserve.model.ModelLoadException;
 import dev.blockserve.model.TextTokenizer;
+import dev.blockserve.scheduler.SchedulerConfig;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /**
- * {@code blockserve generate}: load a model and generate greedily from text or token ids, without HTTP.
- * Example: {@code generate --model DIR --prompt-ids 1,403,407 --max-tokens 24 --temperature 0 --ignore-eos --print-ids}
+ * {@code blockserve generate}: loads a model (a directory or a Hugging Face id) and generates from text
+ * or token ids through the engine core, without HTTP, streaming the text to the terminal as it comes.
+ * Runs on the calling thread.
  */
-public final class GenerateCommand {
+@Command(name = "generate", mixinStandardHelpOptions = true, versionProvider = Cli.VersionProvider.class,
+		description = "Generate from a prompt without a server, streaming the text as it comes.",
+		footer = { "", "Examples:",
+				"  blockserve generate --model ../models/stories260K --prompt \"Once upon a time\" --max-tokens 64",
+				"  blockserve generate --model DIR --prompt-ids 1,403,407 --max-tokens 24 --temperature 0 --ignore-eos --print-ids" })
+public final class GenerateCommand implements Callable<Integer> {
 
-	static final String USAGE = """
-			usage: blockserve generate --model DIR (--prompt TEXT | --prompt-ids ID,ID,...) [options]
-			  --max-tokens N     new tokens to generate (default 64)
-			  --temperature T    only 0 (greedy) is offered offline; sampling is served by the engine
-			  --ignore-eos       keep generating past the model's EOS tokens
-			  --print-ids        print the generated token ids instead of text
-			  --block-size N     KV cache block size (default 16)
-			  --threads N        kernel threads (default: all processors)
-			""";
+	@Spec
+	CommandLine.Model.CommandSpec spec;
 
-	private GenerateCommand() {
+	@Option(names = "--model", required = true, paramLabel = "DIR|ID",
+			description = "a model directory (Hugging Face layout) or a Hugging Face repository id")
+	String model;
+
+	@CommandLine.ArgGroup(exclusive = true, multiplicity = "1")
+	Prompt prompt;
+
+	static final class Prompt {
+
+		@Option(names = "--prompt", paramLabel = "TEXT", description = "the prompt as text")
+		String text;
+
+		@Option(names = "--prompt-ids", paramLabel = "ID,ID,...", split = ",", description = "the prompt as token ids")
+		int[] ids;
 	}
 
-	/** Runs the command; returns the process exit code. */
-	public static int run(String[] args, PrintStream out, PrintStream err) {
-		Path model = null;
-		String prompt = null;
-		int[] promptIds = null;
-		int maxTokens = 64;
-		int blockSize = 16;
-		int threads = 0;
-		boolean ignoreEos = false;
-		boolean printIds = false;
-		ArrayDeque<String> a = new ArrayDeque<>(Arrays.asList(args));
+	@Option(names = "--max-tokens", defaultValue = "64", description = "new tokens at most (default: ${DEFAULT-VALUE})")
+	int maxTokens;
+
+	@Option(names = "--temperature", defaultValue = "0", description = "0 for greedy (default: ${DEFAULT-VALUE})")
+	double temperature;
+
+	@Option(names = "--top-p", defaultValue = "1", description = "nucleus sampling (default: ${DEFAULT-VALUE})")
+	double topP;
+
+	@Option(names = "--top-k", defaultValue = "-1", description = "keep the k most likely tokens; -1 for all")
+	int topK;
+
+	@Option(names = "--seed", description = "seed of the sampling stream (default: random)")
+	Long seed;
+
+	@Option(names = "--ignore-eos", description = "keep generating past the model's EOS tokens")
+	boolean ignoreEos;
+
+	@Option(names = "--print-ids", description = "print the generated token ids instead of text")
+	boolean printIds;
+
+	@Option(names = "--block-size", defaultValue = "16", description = "KV cache block size (default: ${DEFAULT-VALUE})")
+	int blockSize;
+
+	@Option(names = "--threads", defaultValue = "0", description = "kernel threads; 0 for all processors")
+	int threads;
+
+	@Option(names = "--offline", description = "never download (as HF_HUB_OFFLINE=1)")
+	boolean offline;
+
+	/** Runs the command line {@code args}; returns the exit code (2 for bad arguments). */
+	public static int run(String[] args, java.io.PrintStream out, java.io.PrintStream err) {
+		return new CommandLine(new GenerateCommand()).setOut(new PrintWriter(out, true))
+			.setErr(new PrintWriter(err, true))
+			.execute(args);
+	}
+
+	/**
+	 * The command line runs without Spring, so logback would print DJL's start-up chatter (INFO, and a CUDA
+	 * probe's WARN) into the generated text on stdout: only warnings are logged, and DJL's errors.
+	 */
+	static void quietLogs() {
+		if (org.slf4j.LoggerFactory.getILoggerFactory() instanceof ch.qos.logback.classic.LoggerContext ctx) {
+			ctx.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME).setLevel(ch.qos.logback.classic.Level.WARN);
+			ctx.getLogger("ai.djl").setLevel(ch.qos.logback.classic.Level.ERROR);
+		}
+	}
+
+	@Override
+	public Integer call() {
+		quietLogs();
+		PrintWriter out = spec.commandLine().getOut();
+		PrintWriter err = spec.commandLine().getErr();
+		SamplingParams params;
 		try {
-			while (!a.isEmpty()) {
-				String opt = a.poll();
-				switch (opt) {
-					case "--model" -> model = Path.of(value(a, opt));
-					case "--prompt" -> prompt = value(a, opt);
-					case "--prompt-ids" -> promptIds = parseIds(value(a, opt));
-					case "--max-tokens" -> maxTokens = positive(value(a, opt), opt);
-					case "--block-size" -> blockSize = positive(value(a, opt), opt);
-					case "--threads" -> threads = Integer.parseInt(value(a, opt));
-					case "--temperature" -> {
-						if (Double.parseDouble(value(a, opt)) != 0) {
-							throw new IllegalArgumentException(
-									"--temperature: only 0 (greedy) is supported by the offline command");
-						}
-					}
-					case "--ignore-eos" -> ignoreEos = true;
-					case "--print-ids" -> printIds = true;
-					case "-h", "--help" -> {
-						out.print(USAGE);
-						return 0;
-					}
-					default -> throw new IllegalArgumentException("unknown option " + opt);
-				}
-			}
-			if (model == null || (prompt == null) == (promptIds == null)) {
-				throw new IllegalArgumentException("give --model and exactly one of --prompt, --prompt-ids");
-			}
-			if (!Files.isDirectory(model)) {
-				throw new IllegalArgumentException("--model: " + model + " is not a directory");
-			}
+			params = SamplingParams.builder().maxTokens(maxTokens).temperature(temperature).topP(topP).topK(topK).seed(seed)
+				.ignoreEos(ignoreEos).build();
 		}
 		catch (IllegalArgumentException e) {
-			err.println("error: " + e.getMessage());
-			err.print(USAGE);
-			return 2;
+			throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
 		}
+		Path dir = resolve();
 		try (CpuBackend backend = new CpuBackend(threads);
-				LlamaModel m = LlamaModel.load(model, backend, 0);
-				TextTokenizer tok = TextTokenizer.load(model)) {
-			int[] ids = promptIds != null ? promptIds : tok.encode(prompt, true);
+				LlamaModel m = LlamaModel.load(dir, backend, 0);
+				TextTokenizer tok = TextTokenizer.load(dir)) {
+			int[] ids = prompt.ids != null ? prompt.ids : tok.encode(prompt.text, true);
 			int blocks = (m.maxPositions() + blockSize - 1) / blockSize;
-			SamplingParams params = SamplingParams.greedy(maxTokens).toBuilder().ignoreEos(ignoreEos).build();
 			try (KvCacheMemory cache = m.newKvCache(blocks, blockSize);
-					OfflineGenerator gen = new OfflineGenerator(m, cache,
-							new KvCacheManager(new BlockPool(blocks, blockSize), true, model.toString(),
+					EngineCore core = new EngineCore(m, cache,
+							new KvCacheManager(new BlockPool(blocks, blockSize), true, dir.toString(),
 									m.config().features().maxWindow()),
-							OfflineGenerator.batchConfig(512), tok, GenerationConfig.read(model, m.config()))) {
+							SchedulerConfig.cpuDefaults(), tok, GenerationConfig.read(dir, m.config()), null)) {
+				Printer printer = new Printer(out, printIds);
 				long t0 = System.nanoTime();
-				OfflineGenerator.Result r = gen.generate(List.of(ids), params).get(0);
-				double secs = (System.nanoTime() - t0) / 1e9;
-				if (printIds) {
-					out.println(Arrays.stream(r.tokens()).mapToObj(Integer::toString).collect(Collectors.joining(",")));
+				core.add(1, ids, params, 0, t0, printer);
+				while (core.hasWork()) {
+					core.step();
 				}
-				else {
-					out.println(tok.decodeContinuation(ids, r.tokens()));
+				if (printer.error != null) {
+					throw printer.error;
 				}
-				err.printf("[%d prompt + %d new tokens in %.2f s, finish: %s]%n", ids.length, r.tokens().length, secs,
-						r.finishReason().openAi());
+				printer.finish();
+				err.printf("[%d prompt + %d new tokens in %.2f s, finish: %s]%n", ids.length, printer.count,
+						(System.nanoTime() - t0) / 1e9, printer.finish);
 			}
 			return 0;
 		}
@@ -116,28 +153,77 @@ public final class GenerateCommand {
 		}
 	}
 
-	private static String value(ArrayDeque<String> a, String opt) {
-		String v = a.poll();
-		if (v == null) {
-			throw new IllegalArgumentException(opt + " needs a value");
+	private Path resolve() {
+		Path local = Path.of(model);
+		if (Files.isDirectory(local)) {
+			return local;
 		}
-		return v;
-	}
-
-	private static int positive(String v, String opt) {
-		int n = Integer.parseInt(v);
-		if (n <= 0) {
-			throw new IllegalArgumentException(opt + " must be positive");
+		if (model.startsWith("/") || model.startsWith(".") || model.split("/").length != 2) {
+			throw new CommandLine.ParameterException(spec.commandLine(),
+					"--model: " + model + " is not a directory (nor a Hugging Face id like org/name)");
 		}
-		return n;
-	}
-
-	static int[] parseIds(String s) {
+		Map<String, String> env = new HashMap<>(System.getenv());
+		if (offline) {
+			env.put("HF_HUB_OFFLINE", "1");
+		}
 		try {
-			return Arrays.stream(s.split(",")).map(String::trim).mapToInt(Integer::parseInt).toArray();
+			return new ModelResolver(env, spec.commandLine().getErr()::println).resolve(model);
 		}
-		catch (NumberFormatException e) {
-			throw new IllegalArgumentException("--prompt-ids: '" + s + "' is not a comma-separated list of integers");
+		catch (ModelLoadException e) {
+			throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
 		}
+	}
+
+	/** Prints text as the engine produces it (or collects ids); called on this thread by the core. */
+	private static final class Printer implements RequestOutput {
+
+		final PrintWriter out;
+
+		final boolean ids;
+
+		final StringBuilder idList = new StringBuilder();
+
+		int count;
+
+		String finish;
+
+		EngineException error;
+
+		Printer(PrintWriter out, boolean ids) {
+			this.out = out;
+			this.ids = ids;
+		}
+
+		@Override
+		public void event(GenerationEvent e) {
+			for (int t : e.tokenIds()) {
+				idList.append(count++ > 0 ? "," : "").append(t);
+			}
+			if (!ids && !e.text().isEmpty()) {
+				out.print(e.text());
+				out.flush();
+			}
+			if (e.finished()) {
+				finish = e.finishReason().openAi();
+			}
+		}
+
+		@Override
+		public void complete() {
+		}
+
+		@Override
+		public void fail(EngineException e) {
+			error = e;
+		}
+
+		void finish() {
+			out.println(ids ? idList : "");
+			out.flush();
+		}
+	}
+
+	static String join(int[] ids) {
+		return Arrays.stream(ids).mapToObj(Integer::toString).collect(Collectors.joining(","));
 	}
 }

@@ -58,11 +58,25 @@ class GenerateCommandTest {
 	}
 
 	@Test
+	void seededSamplingRepeatsItself() {
+		String[] args = { "--model", SharedModels.dir("stories260K").toString(), "--prompt", "Once upon a time",
+				"--max-tokens", "20", "--temperature", "0.9", "--top-p", "0.95", "--seed", "7", "--print-ids" };
+		assertThat(run(args)).as(err.toString()).isZero();
+		String first = out.toString(StandardCharsets.UTF_8).strip();
+		out.reset();
+		assertThat(run(args)).isZero();
+		assertThat(out.toString(StandardCharsets.UTF_8).strip()).isEqualTo(first).isNotEmpty();
+	}
+
+	@Test
 	void badArgumentsExplainThemselves() {
 		assertThat(run("--prompt-ids", "1,x", "--model", "/nonexistent")).isEqualTo(2);
-		assertThat(err.toString()).contains("not a comma-separated list").contains("usage:");
+		assertThat(err.toString()).contains("--prompt-ids").contains("Usage:");
 		err.reset();
 		assertThat(run("--model", "/nonexistent", "--prompt", "hi")).isEqualTo(2);
 		assertThat(err.toString()).contains("/nonexistent is not a directory");
+		err.reset();
+		assertThat(run("--model", "x", "--prompt", "hi", "--temperature", "-1")).isEqualTo(2);
+		assertThat(err.toString()).contains("temperature must be between 0 and 100");
 	}
 }
