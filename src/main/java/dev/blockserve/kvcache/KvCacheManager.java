@@ -62,12 +62,11 @@ public final class KvCacheManager {
 	}
 
 	/**
-	 * With a sliding window: frees the table's blocks that lie wholly before the window of the next token
-	 * to compute (position {@code numComputed}), which sees keys from numComputed + 1 - window on. Their
-	 * table entries become {@link BlockTable#SKIPPED}; the logical size stays, so positions keep their
-	 * blocks. A freed full block keeps its prefix-cache entry in the pool (cached, reusable by a later
-	 * prompt that starts the same way) until it is evicted. vLLM's sliding-window manager makes the same
-	 * choice (its null block for skipped entries).
+	 * With a sliding window: frees the table's blocks wholly before the window of the next token to compute
+	 * (position {@code numComputed} sees keys from numComputed + 1 - window on). Their entries become
+	 * {@link BlockTable#SKIPPED} and the logical size stays. A freed full block keeps its prefix-cache entry
+	 * (cached, reusable by a later prompt that starts the same way) until evicted, as in vLLM's
+	 * sliding-window manager (its null block for skipped entries).
 	 */
 	public void removeSkipped(BlockTable table, int numComputed) {
 		if (slidingWindow == 0) {
@@ -277,58 +276,11 @@ public final class KvCacheManager {
 	 * live tables holding it. Throws {@link IllegalStateException} naming the first violation.
 	 */
 	public void checkInvariants() {
-		pool.checkInvariants();
-		int[] holders = new int[pool.numBlocks()];
-		for (BlockTable t : live.values()) {
-			for (int i = 0; i < t.size; i++) {
-				if (i < t.numSkipped) {
-					if (t.blocks[i] != BlockTable.SKIPPED) {
-						throw new IllegalStateException("table " + t.requestId + " entry " + i + " is skipped but holds a block");
-					}
-					continue;
-				}
-				holders[t.blocks[i]]++;
-			}
-			if (t.numHashed > t.size) {
-				throw new IllegalStateException("table " + t.requestId + " hashed more blocks than it holds");
-			}
-			for (int i = t.numSkipped; i < t.numHashed; i++) {
-				// a hashed entry of a live table is either still registered or a duplicate left unhashed
-				if (pool.refCount(t.blocks[i]) < 1) {
-					throw new IllegalStateException("table " + t.requestId + " holds unreferenced block " + t.blocks[i]);
-				}
-			}
-		}
-		for (int b = 0; b < holders.length; b++) {
-			if (holders[b] != pool.refCount(b)) {
-				throw new IllegalStateException("block " + b + " has reference count " + pool.refCount(b) + " but "
-						+ holders[b] + " tables hold it");
-			}
-		}
+		KvInvariants.check(pool, live.values());
 	}
 
+	/** A copy of the pool's state and every live table, for the dashboard and metrics (engine thread). */
 	public KvCacheSnapshot snapshot() {
-		int n = pool.numBlocks();
-		byte[] states = new byte[n];
-		int[] refs = new int[n];
-		int used = 0, cached = 0;
-		for (int b = 0; b < n; b++) {
-			byte s = pool.state(b);
-			states[b] = s;
-			refs[b] = pool.refCount(b);
-			if (s == BlockPool.USED) {
-				used++;
-			}
-			else if (s == BlockPool.CACHED) {
-				cached++;
-			}
-		}
-		KvCacheSnapshot.Request[] reqs = new KvCacheSnapshot.Request[live.size()];
-		int i = 0;
-		for (BlockTable t : live.values()) {
-			reqs[i++] = new KvCacheSnapshot.Request(t.requestId, java.util.Arrays.copyOf(t.blocks, t.size));
-		}
-		return new KvCacheSnapshot(blockSize, n, states, refs, reqs, used, cached, n - used - cached,
-				prefixQueryTokens, prefixHitTokens, pool.evictions());
+		return KvCacheSnapshot.of(pool, live.values(), prefixQueryTokens, prefixHitTokens);
 	}
 }

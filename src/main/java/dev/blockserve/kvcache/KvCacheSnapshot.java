@@ -17,4 +17,31 @@ public record KvCacheSnapshot(int blockSize, int numBlocks, byte[] states, int[]
 	public double usage() {
 		return numBlocks == 0 ? 0 : (double) used / numBlocks;
 	}
+
+	/** Built on the engine thread from the pool and the live tables (skipped entries stay -1). */
+	static KvCacheSnapshot of(BlockPool pool, java.util.Collection<BlockTable> live, long prefixQueryTokens,
+			long prefixHitTokens) {
+		int n = pool.numBlocks();
+		byte[] states = new byte[n];
+		int[] refs = new int[n];
+		int used = 0, cached = 0;
+		for (int b = 0; b < n; b++) {
+			byte s = pool.state(b);
+			states[b] = s;
+			refs[b] = pool.refCount(b);
+			if (s == BlockPool.USED) {
+				used++;
+			}
+			else if (s == BlockPool.CACHED) {
+				cached++;
+			}
+		}
+		Request[] reqs = new Request[live.size()];
+		int i = 0;
+		for (BlockTable t : live) {
+			reqs[i++] = new Request(t.requestId, java.util.Arrays.copyOf(t.blocks, t.size));
+		}
+		return new KvCacheSnapshot(pool.blockSize(), n, states, refs, reqs, used, cached, n - used - cached,
+				prefixQueryTokens, prefixHitTokens, pool.evictions());
+	}
 }
