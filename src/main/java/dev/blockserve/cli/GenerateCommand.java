@@ -121,7 +121,7 @@ public final class GenerateCommand implements Callable<Integer> {
 		catch (IllegalArgumentException e) {
 			throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
 		}
-		Path dir = resolve();
+		Path dir = resolve(spec, model, offline);
 		try (CpuBackend backend = new CpuBackend(threads);
 				LlamaModel m = LlamaModel.load(dir, backend, 0);
 				TextTokenizer tok = TextTokenizer.load(dir)) {
@@ -153,7 +153,8 @@ public final class GenerateCommand implements Callable<Integer> {
 		}
 	}
 
-	private Path resolve() {
+	/** A model directory, or a Hugging Face id resolved through the cache or a download; a usage error otherwise. */
+	static Path resolve(CommandLine.Model.CommandSpec spec, String model, boolean offline) {
 		Path local = Path.of(model);
 		if (Files.isDirectory(local)) {
 			return local;

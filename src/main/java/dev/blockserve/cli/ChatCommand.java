@@ -1,0 +1,176 @@
+package dev.blockserve.cli;
+
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+import dev.blockserve.backend.CpuBackend;
+import dev.blockserve.backend.KvCacheMemory;
+import dev.blockserve.chat.ChatTemplate;
+import dev.blockserve.engine.EngineCore;
+import dev.blockserve.engine.EngineException;
+import dev.blockserve.engine.GenerationEvent;
+import dev.blockserve.engine.RequestOutput;
+import dev.blockserve.engine.SamplingParams;
+import dev.blockserve.kvcache.BlockPool;
+import dev.blockserve.kvcache.KvCacheManager;
+import dev.blockserve.model.GenerationConfig;
+import dev.blockserve.model.LlamaModel;
+import dev.blockserve.model.TextTokenizer;
+import dev.blockserve.scheduler.SchedulerConfig;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code blockserve chat}: an interactive chat in the terminal through the model's own chat template,
+ * keeping the conversation's history (the prefix cache reuses its KV from turn to turn). Reads lines from
+ * standard input; {@code /reset} forgets the history, {@code /exit} or end of input ends. Runs on the
+ * calling thread.
+ */
+@Command(name = "chat", mixinStandardHelpOptions = true, versionProvider = Cli.VersionProvider.class,
+		description = "Chat with a model in the terminal, through its chat template, keeping the history.",
+		footer = { "", "Type a message and Enter; /reset forgets the conversation, /exit (or end of input) quits." })
+public final class ChatCommand implements Callable<Integer> {
+
+	@Spec
+	CommandLine.Model.CommandSpec spec;
+
+	@Option(names = "--model", required = true, paramLabel = "DIR|ID",
+			description = "a model directory (Hugging Face layout) or a Hugging Face repository id")
+	String model;
+
+	@Option(names = "--system", description = "a system message that opens the conversation")
+	String system;
+
+	@Option(names = "--max-tokens", defaultValue = "256", description = "new tokens per answer at most (default: ${DEFAULT-VALUE})")
+	int maxTokens;
+
+	@Option(names = "--temperature", defaultValue = "0.7", description = "0 for greedy (default: ${DEFAULT-VALUE})")
+	double temperature;
+
+	@Option(names = "--top-p", defaultValue = "0.9", description = "nucleus sampling (default: ${DEFAULT-VALUE})")
+	double topP;
+
+	@Option(names = "--seed", description = "seed of the sampling stream (default: random)")
+	Long seed;
+
+	@Option(names = "--threads", defaultValue = "0", description = "kernel threads; 0 for all processors")
+	int threads;
+
+	@Option(names = "--offline", description = "never download (as HF_HUB_OFFLINE=1)")
+	boolean offline;
+
+	@Override
+	public Integer call() throws Exception {
+		GenerateCommand.quietLogs();
+		PrintWriter out = spec.commandLine().getOut();
+		SamplingParams params;
+		try {
+			params = SamplingParams.builder().maxTokens(maxTokens).temperature(temperature).topP(topP).seed(seed).build();
+		}
+		catch (IllegalArgumentException e) {
+			throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+		}
+		Path dir = GenerateCommand.resolve(spec, model, offline);
+		ChatTemplate template = ChatTemplate.load(dir);
+		if (template == null) {
+			throw new CommandLine.ParameterException(spec.commandLine(),
+					"--model: " + dir + " has no chat template (tokenizer_config.json); use generate instead");
+		}
+		int blockSize = 16;
+		try (CpuBackend backend = new CpuBackend(threads); LlamaModel m = LlamaModel.load(dir, backend, 0);
+				TextTokenizer tok = TextTokenizer.load(dir)) {
+			int blocks = (m.maxPositions() + blockSize - 1) / blockSize;
+			try (KvCacheMemory cache = m.newKvCache(blocks, blockSize);
+					EngineCore core = new EngineCore(m, cache,
+							new KvCacheManager(new BlockPool(blocks, blockSize), true, dir.toString(),
+									m.config().features().maxWindow()),
+							SchedulerConfig.cpuDefaults(), tok, GenerationConfig.read(dir, m.config()), null)) {
+				List<Map<String, Object>> history = new ArrayList<>();
+				if (system != null) {
+					history.add(Map.of("role", "system", "content", system));
+				}
+				BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+				out.println("Chatting with " + dir.getFileName() + " (" + m.maxPositions()
+						+ "-token context). /reset forgets, /exit quits.");
+				long id = 1;
+				while (true) {
+					out.print("> ");
+					out.flush();
+					String line = in.readLine();
+					if (line == null || line.strip().equals("/exit")) {
+						out.println();
+						return 0;
+					}
+					if (line.strip().equals("/reset")) {
+						history.removeIf(msg -> !"system".equals(msg.get("role")));
+						out.println("(history cleared)");
+						continue;
+					}
+					if (line.isBlank()) {
+						continue;
+					}
+					history.add(Map.of("role", "user", "content", line));
+					int[] prompt = tok.encode(template.render(history, null, true, null), false);
+					int room = m.maxPositions() - prompt.length;
+					if (room < 1) {
+						out.println("(the conversation fills the context; /reset to start over)");
+						history.remove(history.size() - 1);
+						continue;
+					}
+					Answer answer = new Answer(out);
+					core.add(id++, prompt, params.toBuilder().maxTokens(Math.min(maxTokens, room)).build(), 0,
+							System.nanoTime(), answer);
+					while (core.hasWork()) {
+						core.step();
+					}
+					out.println();
+					if (answer.error != null) {
+						out.println("(failed: " + answer.error.getMessage() + ")");
+						history.remove(history.size() - 1);
+						continue;
+					}
+					history.add(Map.of("role", "assistant", "content", answer.text.toString()));
+				}
+			}
+		}
+	}
+
+	/** Streams an answer to the terminal and keeps its text for the history; called on this thread. */
+	private static final class Answer implements RequestOutput {
+
+		final PrintWriter out;
+
+		final StringBuilder text = new StringBuilder();
+
+		EngineException error;
+
+		Answer(PrintWriter out) {
+			this.out = out;
+		}
+
+		@Override
+		public void event(GenerationEvent e) {
+			text.append(e.text());
+			out.print(e.text());
+			out.flush();
+		}
+
+		@Override
+		public void complete() {
+		}
+
+		@Override
+		public void fail(EngineException e) {
+			error = e;
+		}
+	}
+}
