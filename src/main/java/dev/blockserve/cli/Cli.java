@@ -18,7 +18,7 @@ import picocli.CommandLine.Parameters;
  */
 @Command(name = "blockserve", mixinStandardHelpOptions = true, versionProvider = Cli.VersionProvider.class,
 		description = "An LLM server with a paged KV cache, speaking the OpenAI API.",
-		subcommands = { Cli.Serve.class, GenerateCommand.class, ChatCommand.class },
+		subcommands = { Cli.Serve.class, GenerateCommand.class, ChatCommand.class, BenchCommand.class },
 		footer = { "", "Without a command, blockserve serves: 'blockserve --blockserve.model=DIR' is 'blockserve serve "
 				+ "--blockserve.model=DIR'.", "'blockserve COMMAND --help' describes each command." })
 public final class Cli implements Callable<Integer> {
