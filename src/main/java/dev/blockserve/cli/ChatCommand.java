@@ -10,20 +10,11 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 
-import dev.blockserve.backend.CpuBackend;
-import dev.blockserve.backend.KvCacheMemory;
 import dev.blockserve.chat.ChatTemplate;
-import dev.blockserve.engine.EngineCore;
 import dev.blockserve.engine.EngineException;
 import dev.blockserve.engine.GenerationEvent;
 import dev.blockserve.engine.RequestOutput;
 import dev.blockserve.engine.SamplingParams;
-import dev.blockserve.kvcache.BlockPool;
-import dev.blockserve.kvcache.KvCacheManager;
-import dev.blockserve.model.GenerationConfig;
-import dev.blockserve.model.LlamaModel;
-import dev.blockserve.model.TextTokenizer;
-import dev.blockserve.scheduler.SchedulerConfig;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -85,61 +76,50 @@ public final class ChatCommand implements Callable<Integer> {
 			throw new CommandLine.ParameterException(spec.commandLine(),
 					"--model: " + dir + " has no chat template (tokenizer_config.json); use generate instead");
 		}
-		int blockSize = 16;
-		try (CpuBackend backend = new CpuBackend(threads); LlamaModel m = LlamaModel.load(dir, backend, 0);
-				TextTokenizer tok = TextTokenizer.load(dir)) {
-			int blocks = (m.maxPositions() + blockSize - 1) / blockSize;
-			try (KvCacheMemory cache = m.newKvCache(blocks, blockSize);
-					EngineCore core = new EngineCore(m, cache,
-							new KvCacheManager(new BlockPool(blocks, blockSize), true, dir.toString(),
-									m.config().features().maxWindow()),
-							SchedulerConfig.cpuDefaults(), tok, GenerationConfig.read(dir, m.config()), null)) {
-				List<Map<String, Object>> history = new ArrayList<>();
-				if (system != null) {
-					history.add(Map.of("role", "system", "content", system));
-				}
-				BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
-				out.println("Chatting with " + dir.getFileName() + " (" + m.maxPositions()
-						+ "-token context). /reset forgets, /exit quits.");
-				long id = 1;
-				while (true) {
-					out.print("> ");
-					out.flush();
-					String line = in.readLine();
-					if (line == null || line.strip().equals("/exit")) {
-						out.println();
-						return 0;
-					}
-					if (line.strip().equals("/reset")) {
-						history.removeIf(msg -> !"system".equals(msg.get("role")));
-						out.println("(history cleared)");
-						continue;
-					}
-					if (line.isBlank()) {
-						continue;
-					}
-					history.add(Map.of("role", "user", "content", line));
-					int[] prompt = tok.encode(template.render(history, null, true, null), false);
-					int room = m.maxPositions() - prompt.length;
-					if (room < 1) {
-						out.println("(the conversation fills the context; /reset to start over)");
-						history.remove(history.size() - 1);
-						continue;
-					}
-					Answer answer = new Answer(out);
-					core.add(id++, prompt, params.toBuilder().maxTokens(Math.min(maxTokens, room)).build(), 0,
-							System.nanoTime(), answer);
-					while (core.hasWork()) {
-						core.step();
-					}
+		try (LocalEngine engine = new LocalEngine(dir, threads, 16)) {
+			List<Map<String, Object>> history = new ArrayList<>();
+			if (system != null) {
+				history.add(Map.of("role", "system", "content", system));
+			}
+			int context = engine.model.maxPositions();
+			BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+			out.println("Chatting with " + dir.getFileName() + " (" + context + "-token context). /reset forgets, /exit quits.");
+			long id = 1;
+			while (true) {
+				out.print("> ");
+				out.flush();
+				String line = in.readLine();
+				if (line == null || line.strip().equals("/exit")) {
 					out.println();
-					if (answer.error != null) {
-						out.println("(failed: " + answer.error.getMessage() + ")");
-						history.remove(history.size() - 1);
-						continue;
-					}
-					history.add(Map.of("role", "assistant", "content", answer.text.toString()));
+					return 0;
 				}
+				if (line.strip().equals("/reset")) {
+					history.removeIf(msg -> !"system".equals(msg.get("role")));
+					out.println("(history cleared)");
+					continue;
+				}
+				if (line.isBlank()) {
+					continue;
+				}
+				history.add(Map.of("role", "user", "content", line));
+				int[] prompt = engine.tokenizer.encode(template.render(history, null, true, null), false);
+				int room = context - prompt.length;
+				if (room < 1) {
+					out.println("(the conversation fills the context; /reset to start over)");
+					history.remove(history.size() - 1);
+					continue;
+				}
+				Answer answer = new Answer(out);
+				engine.core.add(id++, prompt, params.toBuilder().maxTokens(Math.min(maxTokens, room)).build(), 0,
+						System.nanoTime(), answer);
+				engine.runToCompletion();
+				out.println();
+				if (answer.error != null) {
+					out.println("(failed: " + answer.error.getMessage() + ")");
+					history.remove(history.size() - 1);
+					continue;
+				}
+				history.add(Map.of("role", "assistant", "content", answer.text.toString()));
 			}
 		}
 	}

@@ -9,21 +9,12 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.stream.Collectors;
 
-import dev.blockserve.backend.CpuBackend;
-import dev.blockserve.backend.KvCacheMemory;
-import dev.blockserve.engine.EngineCore;
 import dev.blockserve.engine.EngineException;
 import dev.blockserve.engine.GenerationEvent;
 import dev.blockserve.engine.RequestOutput;
 import dev.blockserve.engine.SamplingParams;
 import dev.blockserve.hub.ModelResolver;
-import dev.blockserve.kvcache.BlockPool;
-import dev.blockserve.kvcache.KvCacheManager;
-import dev.blockserve.model.GenerationConfig;
-import dev.blockserve.model.LlamaModel;
 import dev.blockserve.model.ModelLoadException;
-import dev.blockserve.model.TextTokenizer;
-import dev.blockserve.scheduler.SchedulerConfig;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -122,29 +113,18 @@ public final class GenerateCommand implements Callable<Integer> {
 			throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
 		}
 		Path dir = resolve(spec, model, offline);
-		try (CpuBackend backend = new CpuBackend(threads);
-				LlamaModel m = LlamaModel.load(dir, backend, 0);
-				TextTokenizer tok = TextTokenizer.load(dir)) {
-			int[] ids = prompt.ids != null ? prompt.ids : tok.encode(prompt.text, true);
-			int blocks = (m.maxPositions() + blockSize - 1) / blockSize;
-			try (KvCacheMemory cache = m.newKvCache(blocks, blockSize);
-					EngineCore core = new EngineCore(m, cache,
-							new KvCacheManager(new BlockPool(blocks, blockSize), true, dir.toString(),
-									m.config().features().maxWindow()),
-							SchedulerConfig.cpuDefaults(), tok, GenerationConfig.read(dir, m.config()), null)) {
-				Printer printer = new Printer(out, printIds);
-				long t0 = System.nanoTime();
-				core.add(1, ids, params, 0, t0, printer);
-				while (core.hasWork()) {
-					core.step();
-				}
-				if (printer.error != null) {
-					throw printer.error;
-				}
-				printer.finish();
-				err.printf("[%d prompt + %d new tokens in %.2f s, finish: %s]%n", ids.length, printer.count,
-						(System.nanoTime() - t0) / 1e9, printer.finish);
+		try (LocalEngine engine = new LocalEngine(dir, threads, blockSize)) {
+			int[] ids = prompt.ids != null ? prompt.ids : engine.tokenizer.encode(prompt.text, true);
+			Printer printer = new Printer(out, printIds);
+			long t0 = System.nanoTime();
+			engine.core.add(1, ids, params, 0, t0, printer);
+			engine.runToCompletion();
+			if (printer.error != null) {
+				throw printer.error;
 			}
+			printer.finish();
+			err.printf("[%d prompt + %d new tokens in %.2f s, finish: %s]%n", ids.length, printer.count,
+					(System.nanoTime() - t0) / 1e9, printer.finish);
 			return 0;
 		}
 		catch (RuntimeException e) {
