@@ -38,6 +38,8 @@ public final class ApiErrorHandler implements WebExceptionHandler {
 						: new ApiException(HttpStatus.SERVICE_UNAVAILABLE, "service_unavailable", u.getMessage(), null,
 								"engine_unavailable", 5);
 			}
+			// a body past Reactor Netty's read timeout (Netty's ReadTimeoutException) or request timeout (Reactor
+			// Netty's RequestTimeoutException, a package-private class: known only by its name)
 			if (c instanceof io.netty.handler.timeout.TimeoutException
 					|| c.getClass().getSimpleName().equals("RequestTimeoutException") && !(c instanceof RequestTimeoutException)) {
 				return new ApiException(HttpStatus.REQUEST_TIMEOUT, "timeout",

@@ -111,7 +111,7 @@ public final class ChatCommand implements Callable<Integer> {
 				}
 				Answer answer = new Answer(out);
 				engine.core.add(id++, prompt, params.toBuilder().maxTokens(Math.min(maxTokens, room)).build(), 0,
-						System.nanoTime(), answer);
+						System.nanoTime(), 0, answer);
 				engine.runToCompletion();
 				out.println();
 				if (answer.error != null) {

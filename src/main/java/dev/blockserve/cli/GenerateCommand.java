@@ -3,11 +3,9 @@ package dev.blockserve.cli;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.Callable;
-import java.util.stream.Collectors;
 
 import dev.blockserve.engine.EngineException;
 import dev.blockserve.engine.GenerationEvent;
@@ -117,7 +115,7 @@ public final class GenerateCommand implements Callable<Integer> {
 			int[] ids = prompt.ids != null ? prompt.ids : engine.tokenizer.encode(prompt.text, true);
 			Printer printer = new Printer(out, printIds);
 			long t0 = System.nanoTime();
-			engine.core.add(1, ids, params, 0, t0, printer);
+			engine.core.add(1, ids, params, 0, t0, 0, printer);
 			engine.runToCompletion();
 			if (printer.error != null) {
 				throw printer.error;
@@ -202,9 +200,5 @@ public final class GenerateCommand implements Callable<Integer> {
 			out.println(ids ? idList : "");
 			out.flush();
 		}
-	}
-
-	static String join(int[] ids) {
-		return Arrays.stream(ids).mapToObj(Integer::toString).collect(Collectors.joining(","));
 	}
 }

@@ -58,12 +58,4 @@ final class Admission {
 		requests.decrementAndGet();
 		tokens.addAndGet(-promptTokens);
 	}
-
-	int waitingRequests() {
-		return requests.get();
-	}
-
-	long waitingTokens() {
-		return tokens.get();
-	}
 }

@@ -89,7 +89,7 @@ public final class Engine implements AutoCloseable {
 		if (down != null) {
 			throw new EngineUnavailableException("the engine is not serving: " + down, false, 0);
 		}
-		core.validate(prompt, params);
+		int maxTokens = core.validate(prompt, params);
 		admission.admit(prompt.length);
 		long id = ids.getAndIncrement();
 		long arrival = System.nanoTime();
@@ -98,7 +98,7 @@ public final class Engine implements AutoCloseable {
 		int[] copy = prompt.clone();
 		post(() -> {
 			try {
-				core.add(id, copy, params, priority, arrival, deadline, out);
+				core.addValidated(id, copy, params, maxTokens, priority, arrival, deadline, out);
 			}
 			catch (RuntimeException e) {
 				out.fail(new EngineException("request not queued: " + e.getMessage(), e));

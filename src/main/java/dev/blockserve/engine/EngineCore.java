@@ -42,8 +42,7 @@ public final class EngineCore implements AutoCloseable {
 
 	private final Map<Long, Request> requests = new HashMap<>();
 
-	/** Live requests that have a deadline: {@link #expire} scans only when there are some. */
-	private int withDeadline;
+	private final Deadlines deadlines = new Deadlines();
 
 	private FaultInjector faults = FaultInjector.NONE;
 
@@ -92,25 +91,23 @@ public final class EngineCore implements AutoCloseable {
 		processor.faults(this.faults);
 	}
 
-	/** Queues a request with no deadline. */
-	public void add(long id, int[] prompt, SamplingParams params, int priority, long arrivalNanos, RequestOutput out) {
-		add(id, prompt, params, priority, arrivalNanos, 0, out);
-	}
-
 	/**
-	 * Queues a request (validated here too); {@code id} must be unique among live requests.
+	 * Queues a request (validated here); {@code id} must be unique among live requests.
 	 * @param deadlineNanos System.nanoTime() after which {@link #expire} ends it; 0 for none
 	 */
 	public void add(long id, int[] prompt, SamplingParams params, int priority, long arrivalNanos, long deadlineNanos,
 			RequestOutput out) {
-		int maxTokens = validate(prompt, params);
-		Request r = new Request(id, prompt.clone(), params, priority, maxTokens, arrivalNanos, deadlineNanos, out);
-		if (deadlineNanos != 0) {
-			withDeadline++;
-		}
+		addValidated(id, prompt.clone(), params, validate(prompt, params), priority, arrivalNanos, deadlineNanos, out);
+	}
+
+	/** Queues a request the caller validated ({@code maxTokens} from {@link #validate}); the core owns {@code prompt}. */
+	void addValidated(long id, int[] prompt, SamplingParams params, int maxTokens, int priority, long arrivalNanos,
+			long deadlineNanos, RequestOutput out) {
+		Request r = new Request(id, prompt, params, priority, maxTokens, arrivalNanos, deadlineNanos, out);
 		if (requests.putIfAbsent(id, r) != null) {
 			throw new IllegalArgumentException("request " + id + " is already live");
 		}
+		deadlines.add(deadlineNanos);
 		EngineSequence s = new EngineSequence(nextSeqId++, r, seed(params), tokenizer);
 		r.seqs.add(s);
 		scheduler.addWaiting(s);
@@ -132,15 +129,22 @@ public final class EngineCore implements AutoCloseable {
 		return scheduler.hasWork();
 	}
 
-	/** Ends, with a {@link RequestTimeoutException}, every request whose deadline is before {@code now}. */
+	/**
+	 * Ends, with a {@link RequestTimeoutException}, every request whose deadline is before {@code now}.
+	 * Called every loop turn, so it returns at once until the earliest deadline has passed.
+	 */
 	public void expire(long now) {
-		if (withDeadline == 0) {
+		if (!deadlines.due(now)) {
 			return;
 		}
+		deadlines.clear();
 		for (Request r : new ArrayList<>(requests.values())) {
 			if (r.deadlineNanos != 0 && now - r.deadlineNanos > 0) {
 				fail(r, new RequestTimeoutException("the request did not finish within its deadline ("
 						+ (now - r.arrivalNanos) / 1_000_000 + " ms since it arrived); its generation was stopped"));
+			}
+			else {
+				deadlines.add(r.deadlineNanos);
 			}
 		}
 	}
@@ -249,9 +253,7 @@ public final class EngineCore implements AutoCloseable {
 	}
 
 	private void forget(Request r) {
-		if (requests.remove(r.id) != null && r.deadlineNanos != 0) {
-			withDeadline--;
-		}
+		requests.remove(r.id); // its deadline, if earliest, only makes the next expire scan once
 	}
 
 	/** Fails every live request (after a failed forward pass, or at shutdown); the core stays usable. */

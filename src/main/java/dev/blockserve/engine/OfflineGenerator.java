@@ -96,15 +96,16 @@ public final class OfflineGenerator implements AutoCloseable {
 		if (params.n() != 1) {
 			throw new IllegalArgumentException("offline generation returns one choice per prompt; n must be 1");
 		}
-		for (int[] p : prompts) {
-			core.validate(p, params);
+		int[] maxTokens = new int[prompts.size()];
+		for (int i = 0; i < maxTokens.length; i++) {
+			maxTokens[i] = core.validate(prompts.get(i), params); // every prompt before any is queued
 		}
 		List<Collector> outs = new ArrayList<>();
 		long arrival = System.nanoTime();
-		for (int[] p : prompts) {
+		for (int i = 0; i < maxTokens.length; i++) {
 			Collector c = new Collector();
 			outs.add(c);
-			core.add(nextId++, p, params, 0, arrival, c);
+			core.addValidated(nextId++, prompts.get(i).clone(), params, maxTokens[i], 0, arrival, 0, c);
 		}
 		try {
 			while (core.hasWork()) {

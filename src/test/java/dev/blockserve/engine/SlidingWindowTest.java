@@ -70,7 +70,7 @@ class SlidingWindowTest {
 			int steps = 0;
 			try (EngineCore core = new EngineCore(m, cache, kv, SchedulerConfig.cpuDefaults(), null,
 					GenerationConfig.read(dir, m.config()), null)) {
-				core.add(1, PROMPT, SamplingParams.greedy(NEW_TOKENS).toBuilder().ignoreEos(true).build(), 0, System.nanoTime(),
+				core.add(1, PROMPT, SamplingParams.greedy(NEW_TOKENS).toBuilder().ignoreEos(true).build(), 0, System.nanoTime(), 0,
 						out);
 				while (core.hasWork()) {
 					core.step();
