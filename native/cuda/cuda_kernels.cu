@@ -618,9 +618,14 @@ const char* f16_to_f32(float* out, const uint16_t* in, int64_t n) {
   return launched("f16_to_f32");
 }
 
-const char* embedding(float* out, const float* table, const int32_t* ids, int64_t n, int64_t dim, int64_t rows) {
+const char* embedding(float* out, const void* table, int table_dtype, const int32_t* ids, int64_t n, int64_t dim,
+                      int64_t rows) {
+  if (table_dtype != 0) {
+    std::snprintf(g_msg, sizeof g_msg, "embedding: the CUDA library takes F32 tables, got dtype code %d", table_dtype);
+    return g_msg;
+  }
   if (n == 0) return nullptr;
-  k_embedding<<<(unsigned)n, 256>>>(out, table, ids, dim, rows);
+  k_embedding<<<(unsigned)n, 256>>>(out, static_cast<const float*>(table), ids, dim, rows);
   return launched("embedding");
 }
 
@@ -666,7 +671,16 @@ const char* matmul_f32(float* out, const float* x, const float* w, int64_t n, in
   return launched("matmul (fp32)");
 }
 
-const char* matmul(float* out, const float* x, const float* w, int64_t n, int64_t k, int64_t m) {
+const char* matmul(float* out, const float* x, const void* wv, int w_dtype, int64_t n, int64_t k, int64_t m) {
+  if (w_dtype == 2) {  // BF16 weights as they are
+    if (const char* e = at_least(&g_x_bf16, &g_x_bf16_bytes, (size_t)(n * k) * 2)) return e;
+    return matmul_bf16(out, x, g_x_bf16, static_cast<const uint16_t*>(wv), n, k, m);
+  }
+  if (w_dtype != 0) {
+    std::snprintf(g_msg, sizeof g_msg, "matmul: the CUDA library takes F32 or BF16 weights, got dtype code %d", w_dtype);
+    return g_msg;
+  }
+  const float* w = static_cast<const float*>(wv);
   if (!g_bf16) return matmul_f32(out, x, w, n, k, m);
   uint16_t*& twin = g_twins[w];
   if (twin == nullptr) {

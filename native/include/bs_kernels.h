@@ -3,7 +3,9 @@
 // - it returns nullptr on success, or a message naming the op and what was wrong;
 // - it validates its input before touching memory, so a rejection leaves outputs untouched (on a GPU,
 //   range errors found inside a kernel are recorded and reported by the next to_host);
-// - tensors are float32, row-major, contiguous; integer inputs are int32; pointers are the library's
+// - tensors are float32, row-major, contiguous, except weight tables and matrices that name their dtype
+//   (0 F32, 1 F16, 2 BF16; a library may accept only some: CUDA takes F32 and BF16 matrices, F32
+//   tables); integer inputs are int32; pointers are the library's
 //   memory (host memory for the CPU library, device memory for CUDA), except the host pointers named so.
 // There is no include guard on purpose: a library's own header includes this once inside its namespace
 // (cpu_kernels.h, cuda_backend.h), and a test that links both libraries includes both of those.
@@ -24,12 +26,13 @@ const char* to_host(void* host_dst, const void* src, size_t bytes);
 // out[0..n) = the n values at host_src of dtype (0 F32, 1 F16, 2 BF16), widened to float32.
 const char* load_weight(float* out, const void* host_src, int dtype, int64_t n);
 
-// out[i,:] = table[ids[i],:]   (ids in [0,rows))
-const char* embedding(float* out, const float* table, const int32_t* ids, int64_t n, int64_t dim, int64_t rows);
+// out[i,:] = table[ids[i],:] widened to float32   (ids in [0,rows); table of table_dtype)
+const char* embedding(float* out, const void* table, int table_dtype, const int32_t* ids, int64_t n, int64_t dim,
+                      int64_t rows);
 // out[i,:] = x[i,:] / sqrt(mean(x[i,:]^2) + eps) * w
 const char* rmsnorm(float* out, const float* x, const float* w, int64_t n, int64_t dim, float eps);
-// out[n,m] = x[n,k] . w[m,k]^T
-const char* matmul(float* out, const float* x, const float* w, int64_t n, int64_t k, int64_t m);
+// out[n,m] = x[n,k] . w[m,k]^T, w of w_dtype widened to float32 in registers, float32 accumulation
+const char* matmul(float* out, const float* x, const void* w, int w_dtype, int64_t n, int64_t k, int64_t m);
 // In place, Hugging Face rotate-half. x is [n, heads, head_dim]; cos_sin is [max_pos, head_dim]
 // holding cos for the head_dim/2 frequencies then sin for them.
 const char* rope(float* x, const int32_t* pos, const float* cos_sin, int64_t n, int64_t heads, int64_t head_dim,

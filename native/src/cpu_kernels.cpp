@@ -1,24 +1,30 @@
-// CPU kernels. Plain C++17 with GCC/Clang vector extensions: the vector width follows the target
-// (-march=native gives AVX-512 where the build machine has it), and OpenMP spreads the work.
-#include "cpu_kernels.h"
-
-#include <cstdlib>
-#include <new>
-#include <string>
+// CPU kernels, compiled once per instruction set level: CMake builds this file into
+// libblockserve_cpu_<level>.so with that level's -march (x86-64-v2, v3, v4, v4 + AVX-512 BF16; armv8-a),
+// and cpu_dispatch.cpp picks the copy the CPU runs. Plain C++17 with GCC/Clang vector extensions: the
+// vector width follows the level, and OpenMP spreads the work. Everything here has hidden visibility
+// except bs_cpu_kernel_table(), so two levels loaded in one process never share a function.
+#include "cpu_table.h"
 
 #include <omp.h>
-#if defined(__AVX__)
+#if defined(__x86_64__)
 #include <immintrin.h>
+#endif
+#if defined(__aarch64__)
+#include <arm_neon.h>
 #endif
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
-namespace bs {
+#ifndef BS_LEVEL
+#error "BS_LEVEL (the instruction set level's name) is set by CMake"
+#endif
 
 namespace {
 
@@ -29,9 +35,14 @@ constexpr int VL = 8;
 #else
 constexpr int VL = 4;
 #endif
-// aligned(4): loads through this type compile to unaligned vector loads (weights sit in an
+// aligned(4)/(2): loads through these types compile to unaligned vector loads (weights sit in an
 // mmap'd safetensors file at whatever offset the header gave them).
 typedef float vf __attribute__((vector_size(VL * sizeof(float)), aligned(4)));
+typedef int32_t vi __attribute__((vector_size(VL * sizeof(int32_t)), aligned(4)));
+typedef uint32_t vu __attribute__((vector_size(VL * sizeof(uint32_t)), aligned(4)));
+typedef uint16_t vh __attribute__((vector_size(VL * sizeof(uint16_t)), aligned(2)));
+
+enum : int { DT_F32 = 0, DT_F16 = 1, DT_BF16 = 2 };
 
 std::atomic<int> g_threads{0};
 
@@ -46,7 +57,7 @@ constexpr int64_t PAR_ROWS_ELEMS = 65536;      // rmsnorm, rope: floats touched
 constexpr int64_t PAR_MATMUL_MACS = 32768;     // matmul: multiply-adds of one row chunk
 constexpr int64_t PAR_ELEMWISE = 262144;       // silu_mul, add: memory-bound, ~1 MiB per operand
 constexpr int64_t PAR_ATTENTION_ELEMS = 16384; // paged attention: query rows x keys x head_dim
-constexpr int64_t PAR_UPCAST = 1 << 20;        // load-time dtype upcasts
+constexpr int64_t PAR_UPCAST = 1 << 20;        // load-time dtype conversions
 
 thread_local char g_msg[512];
 
@@ -58,7 +69,14 @@ const char* fail(const char* fmt, A... a) {
 
 inline float hsum(vf v) {
 #if defined(__AVX512F__)
-  return _mm512_reduce_add_ps((__m512)v);
+  // halves by shuffles: GCC 12's AVX-512 extract intrinsics trip -Wmaybe-uninitialized in its own header
+  typedef float v8 __attribute__((vector_size(32)));
+  const v8 lo = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7);
+  const v8 up = __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m256 h = (__m256)(lo + up);
+  __m128 a = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+  a = _mm_add_ps(a, _mm_movehl_ps(a, a));
+  return _mm_cvtss_f32(_mm_add_ss(a, _mm_shuffle_ps(a, a, 1)));
 #elif defined(__AVX__)
   __m128 a = _mm_add_ps(_mm256_castps256_ps128((__m256)v), _mm256_extractf128_ps((__m256)v, 1));
   a = _mm_add_ps(a, _mm_movehl_ps(a, a));
@@ -77,17 +95,100 @@ inline float dot(const float* a, const float* b, int64_t k) {
   return s;
 }
 
+// exp on a vector: 2^n * e^r with n = round(x / ln 2), |r| <= ln2/2, e^r by its degree-6 Taylor
+// polynomial (relative error below 2e-7, about one float ulp); 0 below -87.3, clamped above 88.7.
+inline vf vexp(vf x) {
+  const vf lo = vf{} - 87.3f, hi = vf{} + 88.7f;
+  vf xc = x < hi ? x : hi;
+  xc = xc > lo ? xc : lo;
+  const float MAGIC = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer held in the low bits
+  vf t = xc * 1.44269504f + MAGIC;
+  vi n = (vi)t - (vi)(vf{} + MAGIC);
+  vf nf = t - MAGIC;
+  vf r = xc - nf * 0.693145751953125f - nf * 1.428606765330187e-06f;
+  vf p = 1.0f + r * (1.0f + r * (0.5f + r * (0.16666667f + r * (0.041666668f + r * (0.0083333338f + r * 0.0013888889f)))));
+  vf out = (vf)((vi)p + (n << 23));
+  return x > lo ? out : vf{};
+}
+
+// ---- weight element types: a vector of VL weights widened to float in registers
+
+inline float f16_to_float(uint16_t h16) {
+  const uint32_t h = h16;
+  const uint32_t sign = (h & 0x8000u) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff;
+  uint32_t f;
+  if (exp == 0) {
+    if (man == 0) {
+      f = sign;
+    } else {  // subnormal: renormalise
+      int e = -1;
+      uint32_t m = man;
+      do { e++; m <<= 1; } while (!(m & 0x400));
+      f = sign | ((uint32_t)(127 - 15 - e) << 23) | ((m & 0x3ff) << 13);
+    }
+  } else if (exp == 31) {
+    f = sign | 0x7f800000u | (man << 13);
+  } else {
+    f = sign | ((exp + 112) << 23) | (man << 13);
+  }
+  float out;
+  std::memcpy(&out, &f, 4);
+  return out;
+}
+
+struct F32W {
+  typedef float T;
+  static vf load(const float* p) { return *(const vf*)p; }
+  static float one(const float* p) { return *p; }
+};
+
+struct BF16W {
+  typedef uint16_t T;
+  // bf16 is the top half of a float: zero-extend to 32 bits and shift (vpmovzxwd + vpslld).
+  static vf load(const uint16_t* p) { return (vf)(__builtin_convertvector(*(const vh*)p, vu) << 16); }
+  static float one(const uint16_t* p) {
+    uint32_t f = (uint32_t)*p << 16;
+    float out;
+    std::memcpy(&out, &f, 4);
+    return out;
+  }
+};
+
+struct F16W {
+  typedef uint16_t T;
+  static vf load(const uint16_t* p) {
+#if defined(__AVX512F__)
+    // two F16C halves (GCC 12's _mm512_cvtph_ps trips -Wmaybe-uninitialized in its own header)
+    typedef float v8 __attribute__((vector_size(32)));
+    const v8 lo = (v8)_mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)p));
+    const v8 hi = (v8)_mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(p + 8)));
+    return __builtin_shufflevector(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+#elif defined(__F16C__) && defined(__AVX__)
+    return (vf)_mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)p));
+#elif defined(__aarch64__)
+    return (vf)vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p)));
+#else
+    vf r;
+    for (int i = 0; i < VL; i++) r[i] = f16_to_float(p[i]);
+    return r;
+#endif
+  }
+  static float one(const uint16_t* p) { return f16_to_float(*p); }
+};
+
+// ---- matmul, few rows: dot products streaming the weights once (decode is bound by reading them)
+
 // RX rows of x against RW rows of w: RX*RW dot products of length k, kept in vector registers.
 // Each step loads RX+RW vectors and issues RX*RW FMAs, so the weights stream once per RX rows.
-template <int RX, int RW>
-inline void tile(float* out, int64_t ldo, const float* x, const float* w, int64_t k) {
+template <int RX, int RW, typename W>
+inline void tile(float* out, int64_t ldo, const float* x, const typename W::T* w, int64_t k) {
   vf acc[RX][RW];
   for (int i = 0; i < RX; i++)
     for (int j = 0; j < RW; j++) acc[i][j] = vf{};
   const int64_t kv = k - k % VL;
   for (int64_t p = 0; p < kv; p += VL) {
     vf wv[RW];
-    for (int j = 0; j < RW; j++) wv[j] = *(const vf*)(w + j * k + p);
+    for (int j = 0; j < RW; j++) wv[j] = W::load(w + j * k + p);
     for (int i = 0; i < RX; i++) {
       vf xv = *(const vf*)(x + i * k + p);
       for (int j = 0; j < RW; j++) acc[i][j] += xv * wv[j];
@@ -96,20 +197,151 @@ inline void tile(float* out, int64_t ldo, const float* x, const float* w, int64_
   for (int i = 0; i < RX; i++)
     for (int j = 0; j < RW; j++) {
       float s = hsum(acc[i][j]);
-      for (int64_t p = kv; p < k; p++) s += x[i * k + p] * w[j * k + p];
+      for (int64_t p = kv; p < k; p++) s += x[i * k + p] * W::one(w + j * k + p);
       out[i * ldo + j] = s;
     }
 }
 
-template <int RW>
-inline void rows_against(float* out, int64_t ldo, const float* x, int64_t nx, const float* w, int64_t k) {
+template <int RW, typename W>
+inline void rows_against(float* out, int64_t ldo, const float* x, int64_t nx, const typename W::T* w, int64_t k) {
   // 2 rows of x against RW rows of w. Measured on Zen 4 (AVX-512): 2x8 runs at ~105 GFLOP/s on two
   // cores where 4x4 runs at ~60, since GCC then folds every weight load into its FMA.
   constexpr int RX = 2;
   int64_t i = 0;
-  for (; i + RX <= nx; i += RX) tile<RX, RW>(out + i * ldo, ldo, x + i * k, w, k);
-  for (; i < nx; i++) tile<1, RW>(out + i * ldo, ldo, x + i * k, w, k);
+  for (; i + RX <= nx; i += RX) tile<RX, RW, W>(out + i * ldo, ldo, x + i * k, w, k);
+  for (; i < nx; i++) tile<1, RW, W>(out + i * ldo, ldo, x + i * k, w, k);
 }
+
+template <typename W>
+void matmul_dot(float* out, const float* x, const typename W::T* w, int64_t n, int64_t k, int64_t m) {
+  constexpr int RW = (VL == 16) ? 8 : 4;  // AVX-512 has 32 vector registers, AVX2 16
+  // Rows of x are taken in chunks that stay in L2 while each thread streams its share of w.
+  const int64_t chunk = std::max<int64_t>(4, (256 * 1024) / (k * (int64_t)sizeof(float)) / 4 * 4);
+  const int64_t tiles = m / RW;
+  for (int64_t r0 = 0; r0 < n; r0 += chunk) {
+    const int64_t nx = std::min(chunk, n - r0);
+    const float* xc = x + r0 * k;
+    float* oc = out + r0 * m;
+#pragma omp parallel num_threads(nthreads()) if (tiles * nx * k > PAR_MATMUL_MACS)
+    {
+#pragma omp for schedule(static) nowait
+      for (int64_t t = 0; t < tiles; t++) rows_against<RW, W>(oc + t * RW, m, xc, nx, w + t * RW * k, k);
+#pragma omp single nowait
+      for (int64_t j = tiles * RW; j < m; j++) rows_against<1, W>(oc + j, m, xc, nx, w + j * k, k);
+    }
+  }
+}
+
+// ---- matmul, many rows (prefill, large decode batches): packed panels and a register-blocked kernel
+//
+// A panel is NR = 2 vectors of output columns: its NR weight rows, widened to F32 and transposed to
+// [k][NR] once, then used by every row of x. The micro-kernel keeps an MR x NR block of out in
+// registers (AVX-512: 14 x 32 = 28 accumulators of 32 registers) and per step of k loads 2 panel
+// vectors and broadcasts MR values of x: 2 + MR loads for 2*MR FMAs, against 2 + 8 for 16 in the
+// dot form. Packing costs one pass over the panel's weights, about 8/n of the multiply work.
+
+constexpr int NR = 2 * VL;
+constexpr int MR = (VL == 16) ? 14 : 6;  // accumulators: 28 of 32 zmm; 12 of 16 ymm/xmm
+constexpr int64_t PACK_MIN_ROWS = 24;    // below it the dot form, which packs nothing, wins (measured)
+
+template <typename W>
+void pack_panel(float* panel, const typename W::T* w, int64_t k, int64_t j0, int64_t cols) {
+  for (int64_t c = 0; c < cols; c++) {
+    const typename W::T* row = w + (j0 + c) * k;
+    int64_t p = 0;
+    for (; p + VL <= k; p += VL) {
+      vf v = W::load(row + p);
+      for (int l = 0; l < VL; l++) panel[(p + l) * NR + c] = v[l];
+    }
+    for (; p < k; p++) panel[p * NR + c] = W::one(row + p);
+  }
+  for (int64_t c = cols; c < NR; c++)
+    for (int64_t p = 0; p < k; p++) panel[p * NR + c] = 0.f;
+}
+
+template <int M>
+inline void micro(float* out, int64_t ldo, const float* x, int64_t k, const float* panel, int64_t cols) {
+  vf acc[M][2];
+  for (int i = 0; i < M; i++) acc[i][0] = acc[i][1] = vf{};
+  for (int64_t p = 0; p < k; p++) {
+    const vf b0 = *(const vf*)(panel + p * NR), b1 = *(const vf*)(panel + p * NR + VL);
+    for (int i = 0; i < M; i++) {
+      const float a = x[i * k + p];
+      acc[i][0] += a * b0;
+      acc[i][1] += a * b1;
+    }
+  }
+  if (cols == NR) {
+    for (int i = 0; i < M; i++) {
+      *(vf*)(out + i * ldo) = acc[i][0];
+      *(vf*)(out + i * ldo + VL) = acc[i][1];
+    }
+  } else {
+    for (int i = 0; i < M; i++)
+      for (int64_t c = 0; c < cols; c++) out[i * ldo + c] = c < VL ? acc[i][0][c] : acc[i][1][c - VL];
+  }
+}
+
+template <int M>
+inline void micro_tail(int rows, float* out, int64_t ldo, const float* x, int64_t k, const float* panel, int64_t cols) {
+  if constexpr (M > 0) {
+    if (rows == M) return micro<M>(out, ldo, x, k, panel, cols);
+    return micro_tail<M - 1>(rows, out, ldo, x, k, panel, cols);
+  }
+}
+
+// Per-thread panel buffer, grown to the largest k seen (k * NR floats: 192 KiB at k = 1536 on AVX-512).
+thread_local float* t_panel = nullptr;
+thread_local int64_t t_panel_floats = 0;
+
+inline float* panel_buffer(int64_t floats) {
+  if (floats > t_panel_floats) {
+    std::free(t_panel);
+    t_panel = static_cast<float*>(std::aligned_alloc(64, (size_t)((floats * 4 + 63) / 64 * 64)));
+    t_panel_floats = t_panel ? floats : 0;
+  }
+  return t_panel;
+}
+
+template <typename W>
+const char* matmul_packed(float* out, const float* x, const typename W::T* w, int64_t n, int64_t k, int64_t m) {
+  const int64_t panels = (m + NR - 1) / NR;
+  const int threads = nthreads();
+  // Few panels for many threads: split the rows too (each part packs its panel again).
+  int64_t parts = std::max<int64_t>(1, std::min<int64_t>((2 * threads + panels - 1) / panels, n / (4 * MR)));
+  const int64_t part_rows = (n + parts - 1) / parts / MR * MR + MR;
+  parts = (n + part_rows - 1) / part_rows;
+  bool failed = false;
+#pragma omp parallel num_threads(threads)
+  {
+    float* panel = panel_buffer(k * NR);
+    if (panel == nullptr) {
+#pragma omp atomic write
+      failed = true;
+    }
+#pragma omp for schedule(static)
+    for (int64_t item = 0; item < panels * parts; item++) {
+      if (panel == nullptr) continue;
+      const int64_t j0 = (item % panels) * NR, cols = std::min<int64_t>(NR, m - j0);
+      const int64_t r0 = (item / panels) * part_rows, r1 = std::min(n, r0 + part_rows);
+      pack_panel<W>(panel, w, k, j0, cols);
+      int64_t i = r0;
+      for (; i + MR <= r1; i += MR) micro<MR>(out + i * m + j0, m, x + i * k, k, panel, cols);
+      if (i < r1) micro_tail<MR - 1>((int)(r1 - i), out + i * m + j0, m, x + i * k, k, panel, cols);
+    }
+  }
+  return failed ? fail("matmul: out of host memory for a %lld-float weight panel", (long long)(k * NR)) : nullptr;
+}
+
+template <typename W>
+const char* matmul_typed(float* out, const float* x, const void* w, int64_t n, int64_t k, int64_t m) {
+  const typename W::T* wt = static_cast<const typename W::T*>(w);
+  if (n >= PACK_MIN_ROWS) return matmul_packed<W>(out, x, wt, n, k, m);
+  matmul_dot<W>(out, x, wt, n, k, m);
+  return nullptr;
+}
+
+// ---- paged attention helpers
 
 // Scores of one query head against n consecutive cached tokens (rows `stride` floats apart), four
 // keys at a time so four independent loads and FMA chains are in flight instead of one.
@@ -158,6 +390,7 @@ inline void scores_block_any(float* sc, const float* q, const float* k, int64_t 
     case 4: return scores_block<4>(sc, q, k, stride, n, scale);
     case 8: return scores_block<8>(sc, q, k, stride, n, scale);
     case 16: return scores_block<16>(sc, q, k, stride, n, scale);
+    case 32: return scores_block<32>(sc, q, k, stride, n, scale);
     default:
       for (int64_t j = 0; j < n; j++) sc[j] = dot(q, k + j * stride, hd) * scale;
   }
@@ -170,6 +403,7 @@ inline void accumulate_block_any(float* o, const float* p, const float* vrow, in
     case 4: return accumulate_block<4>(o, p, vrow, stride, n);
     case 8: return accumulate_block<8>(o, p, vrow, stride, n);
     case 16: return accumulate_block<16>(o, p, vrow, stride, n);
+    case 32: return accumulate_block<32>(o, p, vrow, stride, n);
     default:
       for (int64_t j = 0; j < n; j++) {
         const float pj = p[j];
@@ -179,19 +413,47 @@ inline void accumulate_block_any(float* o, const float* p, const float* vrow, in
   }
 }
 
-}  // namespace
+// softmax in place over p[lo, hi): max, then exp(p - max) a vector at a time, then scale by 1/sum.
+inline void softmax(float* p, int64_t lo, int64_t hi) {
+  float mx = -INFINITY;
+  for (int64_t j = lo; j < hi; j++) mx = std::max(mx, p[j]);
+  float sum = 0.f;
+  int64_t j = lo;
+  vf vs{};
+  for (; j + VL <= hi; j += VL) {
+    vf e = vexp(*(vf*)(p + j) - mx);
+    *(vf*)(p + j) = e;
+    vs += e;
+  }
+  sum = hsum(vs);
+  for (; j < hi; j++) {
+    p[j] = std::exp(p[j] - mx);
+    sum += p[j];
+  }
+  const float inv = 1.0f / sum;
+  for (int64_t i = lo; i < hi; i++) p[i] *= inv;
+}
 
-void set_threads(int n) { g_threads.store(n, std::memory_order_relaxed); }
-int threads() { return nthreads(); }
+// ---- the contract (see ../include/bs_kernels.h)
 
-const char* embedding(float* out, const float* table, const int32_t* ids, int64_t n, int64_t dim, int64_t rows) {
+const char* k_embedding(float* out, const void* table, int dtype, const int32_t* ids, int64_t n, int64_t dim, int64_t rows) {
+  if (dtype != DT_F32 && dtype != DT_F16 && dtype != DT_BF16) return fail("embedding: unknown table dtype code %d", dtype);
   for (int64_t i = 0; i < n; i++)
     if (ids[i] < 0 || ids[i] >= rows) return fail("embedding: id %d at row %lld is outside [0, %lld)", ids[i], (long long)i, (long long)rows);
-  for (int64_t i = 0; i < n; i++) std::memcpy(out + i * dim, table + (int64_t)ids[i] * dim, dim * sizeof(float));
+  for (int64_t i = 0; i < n; i++) {
+    const int64_t r = (int64_t)ids[i] * dim;
+    float* o = out + i * dim;
+    if (dtype == DT_F32) {
+      std::memcpy(o, static_cast<const float*>(table) + r, dim * sizeof(float));
+    } else {
+      const uint16_t* t = static_cast<const uint16_t*>(table) + r;
+      for (int64_t j = 0; j < dim; j++) o[j] = dtype == DT_BF16 ? BF16W::one(t + j) : F16W::one(t + j);
+    }
+  }
   return nullptr;
 }
 
-const char* rmsnorm(float* out, const float* x, const float* w, int64_t n, int64_t dim, float eps) {
+const char* k_rmsnorm(float* out, const float* x, const float* w, int64_t n, int64_t dim, float eps) {
 #pragma omp parallel for num_threads(nthreads()) if (n * dim > PAR_ROWS_ELEMS) schedule(static)
   for (int64_t i = 0; i < n; i++) {
     const float* xi = x + i * dim;
@@ -204,28 +466,17 @@ const char* rmsnorm(float* out, const float* x, const float* w, int64_t n, int64
   return nullptr;
 }
 
-const char* matmul(float* out, const float* x, const float* w, int64_t n, int64_t k, int64_t m) {
-  constexpr int RW = (VL == 16) ? 8 : 4;  // AVX-512 has 32 vector registers, AVX2 16
-  // Rows of x are taken in chunks that stay in L2 while each thread streams its share of w.
-  const int64_t chunk = std::max<int64_t>(4, (256 * 1024) / (k * (int64_t)sizeof(float)) / 4 * 4);
-  const int64_t tiles = m / RW;
-  for (int64_t r0 = 0; r0 < n; r0 += chunk) {
-    const int64_t nx = std::min(chunk, n - r0);
-    const float* xc = x + r0 * k;
-    float* oc = out + r0 * m;
-#pragma omp parallel num_threads(nthreads()) if (tiles * nx * k > PAR_MATMUL_MACS)
-    {
-#pragma omp for schedule(static) nowait
-      for (int64_t t = 0; t < tiles; t++) rows_against<RW>(oc + t * RW, m, xc, nx, w + t * RW * k, k);
-#pragma omp single nowait
-      for (int64_t j = tiles * RW; j < m; j++) rows_against<1>(oc + j, m, xc, nx, w + j * k, k);
-    }
+const char* k_matmul(float* out, const float* x, const void* w, int w_dtype, int64_t n, int64_t k, int64_t m) {
+  switch (w_dtype) {
+    case DT_F32: return matmul_typed<F32W>(out, x, w, n, k, m);
+    case DT_BF16: return matmul_typed<BF16W>(out, x, w, n, k, m);
+    case DT_F16: return matmul_typed<F16W>(out, x, w, n, k, m);
+    default: return fail("matmul: unknown weight dtype code %d", w_dtype);
   }
-  return nullptr;
 }
 
-const char* rope(float* x, const int32_t* pos, const float* cos_sin, int64_t n, int64_t heads, int64_t head_dim,
-                 int64_t max_pos) {
+const char* k_rope(float* x, const int32_t* pos, const float* cos_sin, int64_t n, int64_t heads, int64_t head_dim,
+                   int64_t max_pos) {
   if (head_dim % 2) return fail("rope: head_dim %lld is odd", (long long)head_dim);
   for (int64_t i = 0; i < n; i++)
     if (pos[i] < 0 || pos[i] >= max_pos) return fail("rope: position %d at row %lld is outside [0, %lld)", pos[i], (long long)i, (long long)max_pos);
@@ -247,22 +498,36 @@ const char* rope(float* x, const int32_t* pos, const float* cos_sin, int64_t n, 
   return nullptr;
 }
 
-const char* silu_mul(float* out, const float* gate, const float* up, int64_t count) {
-#pragma omp parallel for simd num_threads(nthreads()) if (count > PAR_ELEMWISE) schedule(static)
-  for (int64_t i = 0; i < count; i++) {
-    float g = gate[i];
-    out[i] = g / (1.0f + std::exp(-g)) * up[i];
+inline void silu_mul_range(float* out, const float* gate, const float* up, int64_t lo, int64_t hi) {
+  int64_t i = lo;
+  for (; i + VL <= hi; i += VL) {
+    const vf g = *(const vf*)(gate + i);
+    *(vf*)(out + i) = g / (1.0f + vexp(-g)) * *(const vf*)(up + i);
+  }
+  for (; i < hi; i++) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+const char* k_silu_mul(float* out, const float* gate, const float* up, int64_t count) {
+  if (count <= PAR_ELEMWISE) {
+    silu_mul_range(out, gate, up, 0, count);
+    return nullptr;
+  }
+#pragma omp parallel num_threads(nthreads())
+  {
+    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+    const int64_t per = (count / nt + VL - 1) / VL * VL;
+    silu_mul_range(out, gate, up, std::min(count, t * per), std::min(count, (t + 1) * per));
   }
   return nullptr;
 }
 
-const char* add(float* x, const float* y, int64_t count) {
+const char* k_add(float* x, const float* y, int64_t count) {
 #pragma omp parallel for simd num_threads(nthreads()) if (count > PAR_ELEMWISE) schedule(static)
   for (int64_t i = 0; i < count; i++) x[i] += y[i];
   return nullptr;
 }
 
-const char* bias_add(float* x, const float* bias, int64_t n, int64_t dim) {
+const char* k_bias_add(float* x, const float* bias, int64_t n, int64_t dim) {
 #pragma omp parallel for num_threads(nthreads()) if (n * dim > PAR_ELEMWISE) schedule(static)
   for (int64_t i = 0; i < n; i++) {
     float* r = x + i * dim;
@@ -272,8 +537,8 @@ const char* bias_add(float* x, const float* bias, int64_t n, int64_t dim) {
   return nullptr;
 }
 
-const char* kv_write(float* k_cache, float* v_cache, const float* k, const float* v, const int32_t* slots,
-                     int64_t n, int64_t kv_heads, int64_t head_dim, int64_t num_slots) {
+const char* k_kv_write(float* k_cache, float* v_cache, const float* k, const float* v, const int32_t* slots,
+                       int64_t n, int64_t kv_heads, int64_t head_dim, int64_t num_slots) {
   for (int64_t i = 0; i < n; i++)
     if (slots[i] < -1 || slots[i] >= num_slots) return fail("kv_write: slot %d of token %lld is outside [-1, %lld)", slots[i], (long long)i, (long long)num_slots);
   const int64_t row = kv_heads * head_dim;
@@ -285,10 +550,10 @@ const char* kv_write(float* k_cache, float* v_cache, const float* k, const float
   return nullptr;
 }
 
-const char* paged_attention(float* out, const float* q, const float* k_cache, const float* v_cache,
-                            const int32_t* block_tables, int64_t max_blocks_per_seq, const int32_t* seq_lens,
-                            const int32_t* query_start, int64_t num_seqs, int64_t num_tokens, int64_t num_heads, int64_t num_kv_heads,
-                            int64_t head_dim, int64_t block_size, int64_t num_blocks, float scale, int64_t window) {
+const char* k_paged_attention(float* out, const float* q, const float* k_cache, const float* v_cache,
+                              const int32_t* block_tables, int64_t max_blocks_per_seq, const int32_t* seq_lens,
+                              const int32_t* query_start, int64_t num_seqs, int64_t num_tokens, int64_t num_heads, int64_t num_kv_heads,
+                              int64_t head_dim, int64_t block_size, int64_t num_blocks, float scale, int64_t window) {
   if (window < 0) return fail("paged_attention: window %lld is negative", (long long)window);
   if (num_kv_heads <= 0 || num_heads % num_kv_heads)
     return fail("paged_attention: %lld query heads are not a multiple of %lld kv heads", (long long)num_heads, (long long)num_kv_heads);
@@ -344,16 +609,7 @@ const char* paged_attention(float* out, const float* q, const float* k_cache, co
         j0 += n;
       }
       for (int64_t g = 0; g < group; g++) {
-        float* p = sc.data() + g * max_len;
-        float mx = -INFINITY;
-        for (int64_t j = lo; j < visible; j++) mx = std::max(mx, p[j]);
-        float sum = 0.f;
-        for (int64_t j = lo; j < visible; j++) {
-          p[j] = std::exp(p[j] - mx);
-          sum += p[j];
-        }
-        const float inv = 1.0f / sum;
-        for (int64_t j = lo; j < visible; j++) p[j] *= inv;
+        softmax(sc.data() + g * max_len, lo, visible);
         std::memset(og + g * head_dim, 0, head_dim * sizeof(float));
       }
       // Pass 2, block by block, likewise for V.
@@ -369,8 +625,8 @@ const char* paged_attention(float* out, const float* q, const float* k_cache, co
   return nullptr;
 }
 
-const char* block_copy(float* k_cache, float* v_cache, const int32_t* src, const int32_t* dst, int64_t n,
-                       int64_t block_elems, int64_t num_blocks) {
+const char* k_block_copy(float* k_cache, float* v_cache, const int32_t* src, const int32_t* dst, int64_t n,
+                         int64_t block_elems, int64_t num_blocks) {
   for (int64_t i = 0; i < n; i++) {
     if (src[i] < 0 || src[i] >= num_blocks || dst[i] < 0 || dst[i] >= num_blocks)
       return fail("block_copy: pair %lld (%d -> %d) is outside [0, %lld)", (long long)i, src[i], dst[i], (long long)num_blocks);
@@ -382,7 +638,7 @@ const char* block_copy(float* k_cache, float* v_cache, const int32_t* src, const
   return nullptr;
 }
 
-const char* argmax(int32_t* out, const float* logits, int64_t n, int64_t vocab) {
+const char* k_argmax(int32_t* out, const float* logits, int64_t n, int64_t vocab) {
   for (int64_t i = 0; i < n; i++) {
     const float* l = logits + i * vocab;
     int64_t best = 0;
@@ -393,39 +649,33 @@ const char* argmax(int32_t* out, const float* logits, int64_t n, int64_t vocab) 
   return nullptr;
 }
 
-void f16_to_f32(float* out, const uint16_t* in, int64_t n) {
+const char* k_load_weight(float* out, const void* host_src, int dtype, int64_t n) {
+  if (dtype == DT_F32) {
+    std::memcpy(out, host_src, (size_t)n * sizeof(float));
+    return nullptr;
+  }
+  if (dtype != DT_F16 && dtype != DT_BF16) return fail("load_weight: unknown dtype code %d", dtype);
+  const uint16_t* in = static_cast<const uint16_t*>(host_src);
+#pragma omp parallel for num_threads(nthreads()) if (n > PAR_UPCAST) schedule(static)
+  for (int64_t i = 0; i < n; i++) out[i] = dtype == DT_BF16 ? BF16W::one(in + i) : F16W::one(in + i);
+  return nullptr;
+}
+
+// F32 -> BF16, rounding to nearest even (NaN stays NaN), as torch's .to(bfloat16) does.
+void k_round_to_bf16(uint16_t* out, const float* in, int64_t n) {
 #pragma omp parallel for num_threads(nthreads()) if (n > PAR_UPCAST) schedule(static)
   for (int64_t i = 0; i < n; i++) {
-    const uint32_t h = in[i];
-    const uint32_t sign = (h & 0x8000u) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff;
     uint32_t f;
-    if (exp == 0) {
-      if (man == 0) {
-        f = sign;
-      } else {  // subnormal: renormalise
-        int e = -1;
-        uint32_t m = man;
-        do { e++; m <<= 1; } while (!(m & 0x400));
-        f = sign | ((uint32_t)(127 - 15 - e) << 23) | ((m & 0x3ff) << 13);
-      }
-    } else if (exp == 31) {
-      f = sign | 0x7f800000u | (man << 13);
+    std::memcpy(&f, in + i, 4);
+    if ((f & 0x7fffffffu) > 0x7f800000u) {
+      out[i] = (uint16_t)((f >> 16) | 0x40);
     } else {
-      f = sign | ((exp + 112) << 23) | (man << 13);
+      out[i] = (uint16_t)((f + 0x7fffu + ((f >> 16) & 1)) >> 16);
     }
-    std::memcpy(out + i, &f, 4);
   }
 }
 
-void bf16_to_f32(float* out, const uint16_t* in, int64_t n) {
-#pragma omp parallel for num_threads(nthreads()) if (n > PAR_UPCAST) schedule(static)
-  for (int64_t i = 0; i < n; i++) {
-    uint32_t f = (uint32_t)in[i] << 16;
-    std::memcpy(out + i, &f, 4);
-  }
-}
-
-const char* alloc(void** p, size_t bytes) {
+const char* k_alloc(void** p, size_t bytes) {
   if (bytes == 0) return fail("alloc: size must be positive");
   const size_t rounded = (bytes + 63) & ~(size_t)63;
   void* a = std::aligned_alloc(64, rounded);
@@ -435,31 +685,15 @@ const char* alloc(void** p, size_t bytes) {
   return nullptr;
 }
 
-const char* free(void* p) {
+const char* k_free(void* p) {
   std::free(p);
   return nullptr;
 }
 
-const char* to_device(void* dst, const void* host_src, size_t bytes) {
-  std::memcpy(dst, host_src, bytes);
-  return nullptr;
-}
+void k_set_threads(int n) { g_threads.store(n, std::memory_order_relaxed); }
+int k_threads() { return nthreads(); }
 
-const char* to_host(void* host_dst, const void* src, size_t bytes) {
-  std::memcpy(host_dst, src, bytes);
-  return nullptr;
-}
-
-const char* load_weight(float* out, const void* host_src, int dtype, int64_t n) {
-  switch (dtype) {
-    case 0: std::memcpy(out, host_src, (size_t)n * sizeof(float)); return nullptr;
-    case 1: f16_to_f32(out, static_cast<const uint16_t*>(host_src), n); return nullptr;
-    case 2: bf16_to_f32(out, static_cast<const uint16_t*>(host_src), n); return nullptr;
-    default: return fail("load_weight: unknown dtype code %d", dtype);
-  }
-}
-
-double stream_read(const float* p, int64_t count) {
+double k_stream_read(const float* p, int64_t count) {
   double total = 0;
 #pragma omp parallel num_threads(nthreads()) reduction(+ : total)
   {
@@ -471,4 +705,58 @@ double stream_read(const float* p, int64_t count) {
   return total;
 }
 
-}  // namespace bs
+// Peak arithmetic of the calling thread's core: 12 independent FMA chains in registers (enough to
+// cover the latency on every x86 core of the last decade) for `seconds`; GFLOP/s, a multiply-add
+// counting 2. bf16 != 0 measures vdpbf16ps (2 products per float lane) where the level has it, else 0.
+// The empty asm keeps the chains in registers and stops the compiler folding the loop away.
+#define BS_CHAINS(OP) OP(0) OP(1) OP(2) OP(3) OP(4) OP(5) OP(6) OP(7) OP(8) OP(9) OP(10) OP(11)
+#define BS_KEEP(T)                                                                                            \
+  __asm__ volatile("" : "+" T(c0), "+" T(c1), "+" T(c2), "+" T(c3), "+" T(c4), "+" T(c5), "+" T(c6), "+" T(c7), \
+                   "+" T(c8), "+" T(c9), "+" T(c10), "+" T(c11))
+double k_peak_gflops(int bf16, double seconds) {
+  const auto t0 = std::chrono::steady_clock::now();
+  double elapsed = 0;
+  int64_t iters = 0;
+  if (!bf16) {
+#define BS_INIT(i) vf c##i = vf{} + 1e-3f * i;
+    BS_CHAINS(BS_INIT)
+    const vf a = vf{} + 0.999999f, b = vf{} + 1e-7f;
+    do {
+      for (int r = 0; r < 1000; r++) {
+#define BS_FMA(i) c##i = c##i * a + b;
+        BS_CHAINS(BS_FMA)
+        BS_KEEP("x");
+      }
+      iters += 1000;
+      elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    } while (elapsed < seconds);
+    return (double)iters * 12 * VL * 2 / elapsed / 1e9;
+  }
+#if defined(__AVX512BF16__)
+#define BS_INIT16(i) __m512 c##i = _mm512_set1_ps(1e-3f * i);
+  BS_CHAINS(BS_INIT16)
+  const __m512bh a = (__m512bh)_mm512_set1_epi16(0x3f80), b = (__m512bh)_mm512_set1_epi16(0x3380);
+  do {
+    for (int r = 0; r < 1000; r++) {
+#define BS_DP(i) c##i = _mm512_dpbf16_ps(c##i, a, b);
+      BS_CHAINS(BS_DP)
+      BS_KEEP("v");
+    }
+    iters += 1000;
+    elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  } while (elapsed < seconds);
+  return (double)iters * 12 * 16 * 4 / elapsed / 1e9;
+#else
+  return 0;
+#endif
+}
+
+constexpr bs::KernelTable kTable = {
+    BS_LEVEL, VL, k_alloc, k_free, k_load_weight, k_embedding, k_rmsnorm, k_matmul, k_rope, k_silu_mul, k_add,
+    k_bias_add, k_kv_write, k_paged_attention, k_block_copy, k_argmax, k_set_threads, k_threads, k_round_to_bf16,
+    k_stream_read, k_peak_gflops,
+};
+
+}  // namespace
+
+extern "C" __attribute__((visibility("default"))) const bs::KernelTable* bs_cpu_kernel_table() { return &kTable; }

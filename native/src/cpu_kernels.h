@@ -1,5 +1,7 @@
 // The CPU library: the kernel contract (../include/bs_kernels.h) in namespace bs, plus what only a CPU
-// has (thread count, the load-time upcasts, a bandwidth probe).
+// has (threads, instruction set levels, a BF16 rounding for load time, probes for benchmarks). The
+// functions here forward to the kernels of one instruction set level (cpu_table.h), chosen by
+// select_level before the first kernel runs.
 #pragma once
 #define BS_KERNELS_NS bs
 #include "bs_kernels.h"
@@ -7,12 +9,23 @@
 
 namespace bs {
 
+// Opens libblockserve_cpu_<level> from dir and makes it the kernels every call below uses.
+// requested: "auto" (the best level this CPU runs) or a level name ("avx512bf16", "avx512", "avx2",
+// "baseline"). Returns nullptr on success, else why not (unknown level, the CPU lacks it, the file is
+// missing). Call it when no kernel is running; thread count carries over.
+const char* select_level(const char* dir, const char* requested);
+// The chosen level's name, or "" before select_level succeeded.
+const char* level();
+// Level names this CPU can run, best first, separated by commas.
+const char* supported_levels();
+
 void set_threads(int n);
 int threads();
-// dtype upcasts (load_weight uses them; the kernel test calls them directly)
-void f16_to_f32(float* out, const uint16_t* in, int64_t n);
-void bf16_to_f32(float* out, const uint16_t* in, int64_t n);
-// Reads bytes with all threads and returns a checksum (memory bandwidth probe for benchmarks).
+// F32 -> BF16 rounding to nearest even (a checkpoint served as BF16).
+const char* round_to_bf16(uint16_t* out, const float* in, int64_t n);
+// Reads count floats with all threads and returns a checksum (memory bandwidth probe for benchmarks).
 double stream_read(const float* p, int64_t count);
+// One core's peak arithmetic in GFLOP/s over `seconds`: F32 FMA, or (bf16) vdpbf16ps, 0 where absent.
+double peak_gflops(int bf16, double seconds);
 
 }  // namespace bs

@@ -1,5 +1,6 @@
 // JNI of libblockserve_cpu: the kernel bridge (jni_kernels.inc) bound to dev.blockserve.backend.CpuKernels,
-// plus what only the CPU library offers (threads, file mapping, a bandwidth probe) as static natives.
+// plus what only the CPU library offers (instruction set level, threads, file mapping, BF16 rounding, probes)
+// as static natives.
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -46,6 +47,32 @@ JNIEXPORT jlong BS_FN(mapFile)(JNIEnv* env, jclass, jstring path, jlong length) 
 }
 
 JNIEXPORT void BS_FN(unmap)(JNIEnv*, jclass, jlong addr, jlong length) { ::munmap(ptr<void>(addr), (size_t)length); }
+
+// Returns null on success, else why the level cannot be used.
+JNIEXPORT jstring BS_FN(selectLevel)(JNIEnv* env, jclass, jstring dir, jstring level) {
+  const char* d = env->GetStringUTFChars(dir, nullptr);
+  if (d == nullptr) return nullptr;
+  const char* l = env->GetStringUTFChars(level, nullptr);
+  if (l == nullptr) {
+    env->ReleaseStringUTFChars(dir, d);
+    return nullptr;
+  }
+  const char* e = bs::select_level(d, l);
+  env->ReleaseStringUTFChars(level, l);
+  env->ReleaseStringUTFChars(dir, d);
+  return e == nullptr ? nullptr : env->NewStringUTF(e);
+}
+
+JNIEXPORT jstring BS_FN(level)(JNIEnv* env, jclass) { return env->NewStringUTF(bs::level()); }
+JNIEXPORT jstring BS_FN(supportedLevels)(JNIEnv* env, jclass) { return env->NewStringUTF(bs::supported_levels()); }
+
+JNIEXPORT void BS_FN(roundToBf16)(JNIEnv* env, jclass, jlong out, jlong in, jlong n) {
+  check(env, bs::round_to_bf16(ptr<uint16_t>(out), ptr<const float>(in), n));
+}
+
+JNIEXPORT jdouble BS_FN(peakGflops)(JNIEnv*, jclass, jboolean bf16, jdouble seconds) {
+  return bs::peak_gflops(bf16 ? 1 : 0, seconds);
+}
 
 JNIEXPORT jdouble BS_FN(streamRead)(JNIEnv*, jclass, jlong p, jlong count) {
   return bs::stream_read(ptr<const float>(p), count);

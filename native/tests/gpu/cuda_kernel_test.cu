@@ -149,6 +149,10 @@ static float time_ms(const std::function<void()>& f, int iters) {
 
 int main(int argc, char** argv) {
   if (argc > 1) results = fopen(argv[1], "w");
+  if (const char* e = bs::select_level(BS_KERNEL_DIR, "auto")) {
+    say("CPU reference kernels: %s\n", e);
+    return 1;
+  }
   int n = 0;
   if (bscuda::device_count(&n) || n == 0) {
     say("no CUDA device: nothing was tested\n");
@@ -167,10 +171,10 @@ int main(int argc, char** argv) {
     std::vector<int> ids(rows);
     for (auto& i : ids) i = std::uniform_int_distribution<int>(0, vocab - 1)(rng);
     std::vector<float> ref((size_t)rows * dim);
-    bs::embedding(ref.data(), table.data(), ids.data(), rows, dim, vocab);
+    bs::embedding(ref.data(), table.data(), 0, ids.data(), rows, dim, vocab);
     Dev<float> dt(table), dout(ref.size());
     Dev<int> di(ids);
-    ok("embedding", bscuda::embedding(dout.p, dt.p, di.p, rows, dim, vocab));
+    ok("embedding", bscuda::embedding(dout.p, dt.p, 0, di.p, rows, dim, vocab));
     compare("embedding", ref, dout.get(), 0);
 
     auto x = rnd((size_t)rows * dim), w = rnd(dim, 0.5f, 1.5f);
@@ -246,7 +250,7 @@ int main(int argc, char** argv) {
     int m = 1536;
     auto x = rnd((size_t)rows * k), w = rnd((size_t)m * k);
     std::vector<float> ref((size_t)rows * m);
-    bs::matmul(ref.data(), x.data(), w.data(), rows, k, m);
+    bs::matmul(ref.data(), x.data(), w.data(), 0, rows, k, m);
     Dev<float> dx(x), dw(w), dout(ref.size());
     ok("matmul f32", bscuda::matmul_f32(dout.p, dx.p, dw.p, rows, k, m));
     compare("matmul fp32 n=" + std::to_string(rows) + " k=" + std::to_string(k), ref, dout.get(), 1e-5);
@@ -254,7 +258,7 @@ int main(int argc, char** argv) {
     std::vector<uint16_t> wb(w.size());
     std::vector<float> wr(w.size());
     for (size_t i = 0; i < w.size(); i++) { wb[i] = to_bf16(w[i]); wr[i] = from_bf16(wb[i]); }
-    bs::matmul(ref.data(), x.data(), wr.data(), rows, k, m);
+    bs::matmul(ref.data(), x.data(), wr.data(), 0, rows, k, m);
     Dev<uint16_t> dwb(wb), xs((size_t)rows * k);
     ok("matmul bf16", bscuda::matmul_bf16(dout.p, dx.p, xs.p, dwb.p, rows, k, m));
     compare("matmul bf16 n=" + std::to_string(rows) + " k=" + std::to_string(k), ref, dout.get(), 1e-2);

@@ -41,6 +41,14 @@ public interface Backend extends AutoCloseable {
 	 */
 	NativeBuffer loadWeight(long hostAddress, DType type, long elements);
 
+	/**
+	 * Makes a weight matrix usable by {@link #matmul} and {@link #embedding}, held as {@code policy} says
+	 * where this backend multiplies that type; by default widened to F32 like {@link #loadWeight}.
+	 */
+	default NativeBuffer loadMatrix(long hostAddress, DType type, long elements, WeightType policy) {
+		return loadWeight(hostAddress, type, elements);
+	}
+
 	void upload(NativeBuffer dst, int[] src, int n);
 
 	void upload(NativeBuffer dst, float[] src, int n);
@@ -52,12 +60,12 @@ public interface Backend extends AutoCloseable {
 	/** Copies {@code n} floats starting at element {@code srcOffset} of {@code src} into {@code dst[dstOffset..]}. */
 	void download(NativeBuffer src, long srcOffset, float[] dst, int dstOffset, int n);
 
-	/** out[i,:] = table[ids[i],:] for i below n; rows of table of width dim; also a row gather. */
+	/** out[i,:] = table[ids[i],:] for i below n; rows of table of width dim (any matrix type); also a row gather. */
 	void embedding(NativeBuffer out, NativeBuffer table, NativeBuffer ids, int n, int dim);
 
 	void rmsNorm(NativeBuffer out, NativeBuffer x, NativeBuffer weight, int n, int dim, float eps);
 
-	/** out[n,m] = x[n,k] . w[m,k]^T */
+	/** out[n,m] = x[n,k] . w[m,k]^T; w may be any type {@link #loadMatrix} returned, x and out are F32 */
 	void matmul(NativeBuffer out, NativeBuffer x, NativeBuffer w, int n, int k, int m);
 
 	/** Rotary embedding in place on x[n, heads, headDim] with the table cosSin[maxPos, headDim]. */

@@ -14,10 +14,15 @@ public final class Backends {
 	 * @param log receives one line naming the device and its memory
 	 */
 	public static Backend open(String device, int cpuThreads, Consumer<String> log) {
+		return open(device, cpuThreads, "auto", log);
+	}
+
+	/** @param cpuLevel the CPU kernels' instruction set level ({@link CpuBackend#CpuBackend(int, String)}) */
+	public static Backend open(String device, int cpuThreads, String cpuLevel, Consumer<String> log) {
 		String d = device == null ? "auto" : device.toLowerCase(Locale.ROOT);
 		switch (d) {
 			case "cpu":
-				return cpu(cpuThreads, log);
+				return cpu(cpuThreads, cpuLevel, log);
 			case "cuda":
 				if (CudaBackend.deviceCount() == 0) {
 					throw new BackendException("blockserve.device=cuda, but no CUDA device is usable: the CUDA library ("
@@ -26,15 +31,16 @@ public final class Backends {
 				}
 				return cuda(log);
 			case "auto":
-				return CudaBackend.deviceCount() > 0 ? cuda(log) : cpu(cpuThreads, log);
+				return CudaBackend.deviceCount() > 0 ? cuda(log) : cpu(cpuThreads, cpuLevel, log);
 			default:
 				throw new IllegalArgumentException("blockserve.device must be auto, cpu or cuda, got '" + device + "'");
 		}
 	}
 
-	private static Backend cpu(int threads, Consumer<String> log) {
-		CpuBackend b = new CpuBackend(threads);
-		log.accept("Backend: cpu, " + b.threads() + " kernel threads");
+	private static Backend cpu(int threads, String level, Consumer<String> log) {
+		CpuBackend b = new CpuBackend(threads, level);
+		log.accept("Backend: cpu, " + b.threads() + " kernel threads, kernels for " + b.level() + " (this CPU runs "
+				+ String.join(", ", CpuBackend.supportedLevels()) + ")");
 		return b;
 	}
 

@@ -3,8 +3,9 @@ package dev.blockserve.backend;
 import static dev.blockserve.backend.Backend.need;
 
 /**
- * The CPU implementation of {@link Backend}: host memory, kernels in libblockserve_cpu (C++17, OpenMP,
- * vectorised for the build machine). F32 weights are used in place from the memory-mapped file, so
+ * The CPU implementation of {@link Backend}: host memory, kernels in libblockserve_cpu (C++17, OpenMP)
+ * compiled for several instruction set levels, the best this CPU runs chosen at start (or the one
+ * asked for). F32, BF16 and F16 weight matrices are used in place from the memory-mapped file, so
  * loading costs no copy and the page cache holds one copy of them. Ops run on the engine thread, which
  * the kernels' OpenMP team joins.
  */
@@ -12,11 +13,37 @@ public final class CpuBackend extends NativeBackend {
 
 	/** @param threads kernel threads; 0 for one per available processor */
 	public CpuBackend(int threads) {
+		this(threads, "auto");
+	}
+
+	/**
+	 * @param threads kernel threads; 0 for one per available processor
+	 * @param level instruction set level of the kernels: "auto" (the best this CPU runs), "avx512bf16",
+	 * "avx512", "avx2" or "baseline"; one the CPU lacks is refused with the levels it has. The level is
+	 * process-wide: the last backend created sets it.
+	 */
+	public CpuBackend(int threads, String level) {
 		super(new CpuKernels());
 		if (threads < 0) {
 			throw new IllegalArgumentException("threads must be >= 0, got " + threads);
 		}
+		CpuKernels.select(level);
 		CpuKernels.setThreads(threads);
+	}
+
+	/** The kernels' instruction set level ("avx2", ...). */
+	public String level() {
+		return CpuKernels.level();
+	}
+
+	/** The levels this CPU runs, best first. */
+	public static java.util.List<String> supportedLevels() {
+		return java.util.List.of(CpuKernels.supportedLevels().split(","));
+	}
+
+	/** Peak GFLOP/s of one core: F32 FMA, or BF16 dot products ({@code bf16}; 0 where the level has none). */
+	public double peakGflops(boolean bf16, double seconds) {
+		return CpuKernels.peakGflops(bf16, seconds);
 	}
 
 	@Override
@@ -46,6 +73,35 @@ public final class CpuBackend extends NativeBackend {
 			return new NativeBuffer(this, hostAddress, elements, DType.F32, false);
 		}
 		return super.loadWeight(hostAddress, type, elements);
+	}
+
+	/**
+	 * A weight matrix as {@code policy} says: F32, BF16 and F16 as views of the mapping ({@link WeightType#AUTO}),
+	 * rounded into a BF16 copy ({@link WeightType#BF16} of another type) or widened into an F32 copy.
+	 */
+	@Override
+	public NativeBuffer loadMatrix(long hostAddress, DType type, long elements, WeightType policy) {
+		boolean aligned = (hostAddress & (type.bytes() - 1)) == 0;
+		if (policy == WeightType.F32 || type == DType.F32 && policy == WeightType.AUTO || !aligned) {
+			return loadWeight(hostAddress, type, elements);
+		}
+		if (type == DType.BF16 || policy == WeightType.AUTO) { // BF16 kept, or F16 kept under auto
+			return new NativeBuffer(this, hostAddress, elements, type, false);
+		}
+		// BF16 asked of an F32 or F16 checkpoint: round (F16 widened first, exactly)
+		NativeBuffer wide = loadWeight(hostAddress, type, elements);
+		NativeBuffer out = allocate(elements, DType.BF16);
+		try {
+			CpuKernels.roundToBf16(out.address(this), wide.address(this), elements);
+			return out;
+		}
+		catch (RuntimeException e) {
+			out.close();
+			throw e;
+		}
+		finally {
+			wide.close();
+		}
 	}
 
 	/** Reads {@code floats} values at all threads' speed; returns a checksum (bandwidth probe). */

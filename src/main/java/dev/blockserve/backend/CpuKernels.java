@@ -6,9 +6,40 @@ package dev.blockserve.backend;
  */
 final class CpuKernels implements Kernels {
 
+	/** Instruction set levels the build has kernels for, best first (native/CMakeLists.txt). */
+	static final java.util.List<String> LEVELS = java.util.List.of("avx512bf16", "avx512", "avx2", "baseline");
+
+	/** The folder holding libblockserve_cpu and its per-level kernel libraries. */
+	private static final java.nio.file.Path DIR;
+
 	static {
-		NativeLibrary.load("blockserve_cpu");
+		DIR = NativeLibrary.load("blockserve_cpu", LEVELS.stream().map(l -> "blockserve_cpu_" + l).toList());
 	}
+
+	/**
+	 * Makes {@code level} ("auto" for the best this CPU runs) the kernels every call uses; throws with the
+	 * reason when the CPU lacks it or it is unknown. Call it while no kernel runs.
+	 */
+	static synchronized void select(String level) {
+		String error = selectLevel(DIR.toString(), level == null ? "auto" : level);
+		if (error != null) {
+			throw new BackendException(error);
+		}
+	}
+
+	private static native String selectLevel(String dir, String level);
+
+	/** The selected level's name. */
+	static native String level();
+
+	/** The levels this CPU runs, best first, comma-separated. */
+	static native String supportedLevels();
+
+	/** Rounds n floats at {@code in} to BF16 at {@code out} (nearest even). */
+	static native void roundToBf16(long out, long in, long n);
+
+	/** One core's peak in GFLOP/s over {@code seconds}: F32 FMA, or with bf16 the BF16 dot product (0 where absent). */
+	static native double peakGflops(boolean bf16, double seconds);
 
 	@Override
 	public native long alloc(long bytes);
@@ -32,13 +63,13 @@ final class CpuKernels implements Kernels {
 	public native void loadWeight(long out, long host, int dtypeCode, long n);
 
 	@Override
-	public native void embedding(long out, long table, long ids, long n, long dim, long rows);
+	public native void embedding(long out, long table, int tableDtype, long ids, long n, long dim, long rows);
 
 	@Override
 	public native void rmsnorm(long out, long x, long w, long n, long dim, float eps);
 
 	@Override
-	public native void matmul(long out, long x, long w, long n, long k, long m);
+	public native void matmul(long out, long x, long w, int wDtype, long n, long k, long m);
 
 	@Override
 	public native void rope(long x, long pos, long cosSin, long n, long heads, long headDim, long maxPos);

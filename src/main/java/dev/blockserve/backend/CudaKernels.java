@@ -33,13 +33,13 @@ final class CudaKernels implements Kernels {
 	public native void loadWeight(long out, long host, int dtypeCode, long n);
 
 	@Override
-	public native void embedding(long out, long table, long ids, long n, long dim, long rows);
+	public native void embedding(long out, long table, int tableDtype, long ids, long n, long dim, long rows);
 
 	@Override
 	public native void rmsnorm(long out, long x, long w, long n, long dim, float eps);
 
 	@Override
-	public native void matmul(long out, long x, long w, long n, long k, long m);
+	public native void matmul(long out, long x, long w, int wDtype, long n, long k, long m);
 
 	@Override
 	public native void rope(long x, long pos, long cosSin, long n, long heads, long headDim, long maxPos);

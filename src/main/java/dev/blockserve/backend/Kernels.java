@@ -25,11 +25,13 @@ interface Kernels {
 	/** Widens {@code n} values of {@code dtypeCode} (0 F32, 1 F16, 2 BF16) at host address {@code host} into {@code out}. */
 	void loadWeight(long out, long host, int dtypeCode, long n);
 
-	void embedding(long out, long table, long ids, long n, long dim, long rows);
+	/** {@code table} holds values of {@code tableDtype} (see {@link #dtypeCode}); out is F32. */
+	void embedding(long out, long table, int tableDtype, long ids, long n, long dim, long rows);
 
 	void rmsnorm(long out, long x, long w, long n, long dim, float eps);
 
-	void matmul(long out, long x, long w, long n, long k, long m);
+	/** {@code w} holds values of {@code wDtype} (see {@link #dtypeCode}), widened to F32 in registers. */
+	void matmul(long out, long x, long w, int wDtype, long n, long k, long m);
 
 	void rope(long x, long pos, long cosSin, long n, long heads, long headDim, long maxPos);
 

@@ -136,7 +136,8 @@ abstract class NativeBackend implements Backend {
 	public void embedding(NativeBuffer out, NativeBuffer table, NativeBuffer ids, int n, int dim) {
 		need(out, (long) n * dim, "embedding out");
 		need(ids, n, DType.I32, "embedding ids");
-		kernels.embedding(out.address(this), table.address(this), ids.address(this), n, dim, table.elements() / dim);
+		kernels.embedding(out.address(this), table.address(this), Kernels.dtypeCode(table.type()), ids.address(this), n, dim,
+				table.elements() / dim);
 	}
 
 	@Override
@@ -151,8 +152,8 @@ abstract class NativeBackend implements Backend {
 	public void matmul(NativeBuffer out, NativeBuffer x, NativeBuffer w, int n, int k, int m) {
 		need(out, (long) n * m, "matmul out");
 		need(x, (long) n * k, "matmul x");
-		need(w, (long) m * k, "matmul w");
-		kernels.matmul(out.address(this), x.address(this), w.address(this), n, k, m);
+		need(w, (long) m * k, w.type(), "matmul w");
+		kernels.matmul(out.address(this), x.address(this), w.address(this), Kernels.dtypeCode(w.type()), n, k, m);
 	}
 
 	@Override

@@ -7,6 +7,7 @@ import java.net.URL;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.ConcurrentHashMap;
 
@@ -20,7 +21,7 @@ import java.util.concurrent.ConcurrentHashMap;
  */
 public final class NativeLibrary {
 
-	private static final ConcurrentHashMap<String, Boolean> LOADED = new ConcurrentHashMap<>();
+	private static final ConcurrentHashMap<String, Path> LOADED = new ConcurrentHashMap<>();
 
 	private NativeLibrary() {
 	}
@@ -46,13 +47,43 @@ public final class NativeLibrary {
 
 	/** Loads lib{name}.so once; the message of a failure names the file, the platform and what to install. */
 	public static void load(String name) {
-		LOADED.computeIfAbsent(name, n -> {
-			doLoad(n);
-			return Boolean.TRUE;
+		load(name, List.of());
+	}
+
+	/**
+	 * Loads lib{name}.so once, with the libraries it opens itself ({@code companions}, those of them this
+	 * build has) put in the same folder; returns that folder.
+	 */
+	public static Path load(String name, List<String> companions) {
+		return LOADED.computeIfAbsent(name, n -> {
+			Path lib = doLoad(n);
+			for (String c : companions) {
+				place(c, lib.getParent());
+			}
+			return lib.getParent();
 		});
 	}
 
-	private static void doLoad(String name) {
+	/** Copies a companion library from the jar beside {@code dir}'s library, when the build has it. */
+	private static void place(String name, Path dir) {
+		if (System.getProperty("blockserve.native.dir") != null) {
+			return; // the folder given holds them, or the library says which one is missing
+		}
+		String file = System.mapLibraryName(name);
+		URL url = NativeLibrary.class.getClassLoader().getResource("native/" + platform() + "/" + file);
+		if (url == null || "file".equals(url.getProtocol())) {
+			return; // not built for this platform, or already a file in the same folder
+		}
+		Path out = dir.resolve(file);
+		try (InputStream in = url.openStream()) {
+			Files.copy(in, out, StandardCopyOption.REPLACE_EXISTING);
+		}
+		catch (IOException e) {
+			throw new BackendException("Cannot extract native library " + url + ": " + e.getMessage(), e);
+		}
+	}
+
+	private static Path doLoad(String name) {
 		String file = System.mapLibraryName(name);
 		String platform = platform();
 		String dir = System.getProperty("blockserve.native.dir");
@@ -82,6 +113,7 @@ public final class NativeLibrary {
 							: ". It needs the OpenMP runtime (Debian/Ubuntu: apt-get install libgomp1)"),
 					e);
 		}
+		return path.toAbsolutePath();
 	}
 
 	/** This process's folder for libraries extracted from the jar; created once, deleted at exit. */

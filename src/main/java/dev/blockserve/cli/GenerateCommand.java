@@ -76,6 +76,10 @@ public final class GenerateCommand implements Callable<Integer> {
 	@Option(names = "--threads", defaultValue = "0", description = "kernel threads; 0 for all processors")
 	int threads;
 
+	@Option(names = "--dtype", defaultValue = "auto", paramLabel = "auto|bf16|f32",
+			description = "weight matrices: as the checkpoint ships them, BF16 or F32 (default: ${DEFAULT-VALUE})")
+	String dtype;
+
 	@Option(names = "--offline", description = "never download (as HF_HUB_OFFLINE=1)")
 	boolean offline;
 
@@ -111,7 +115,7 @@ public final class GenerateCommand implements Callable<Integer> {
 			throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
 		}
 		Path dir = resolve(spec, model, offline);
-		try (LocalEngine engine = new LocalEngine(dir, threads, blockSize)) {
+		try (LocalEngine engine = new LocalEngine(dir, threads, blockSize, dev.blockserve.backend.WeightType.parse(dtype))) {
 			int[] ids = prompt.ids != null ? prompt.ids : engine.tokenizer.encode(prompt.text, true);
 			Printer printer = new Printer(out, printIds);
 			long t0 = System.nanoTime();

@@ -41,11 +41,13 @@ public final class GoldenCheck {
 		Path models = null;
 		String device = "cpu";
 		int blockSize = 16;
+		String cpuLevel = "auto";
 		for (int i = 0; i < args.length; i++) {
 			switch (args[i]) {
 				case "--models" -> models = Path.of(args[++i]);
 				case "--device" -> device = args[++i];
 				case "--block-size" -> blockSize = Integer.parseInt(args[++i]);
+				case "--cpu-level" -> cpuLevel = args[++i];
 				default -> {
 					out.println("unknown option " + args[i]);
 					return 2;
@@ -53,13 +55,13 @@ public final class GoldenCheck {
 			}
 		}
 		if (models == null) {
-			out.println("usage: GoldenCheck --models DIR [--device cpu|cuda|cuda-bf16] [--block-size N]");
+			out.println("usage: GoldenCheck --models DIR [--device cpu|cuda|cuda-bf16] [--block-size N] [--cpu-level auto|avx512bf16|avx512|avx2|baseline]");
 			return 2;
 		}
 		boolean ok = true;
 		float tolerance = device.equals("cuda-bf16") ? 5e-2f : 1e-4f;
 		try (Backend backend = switch (device) {
-			case "cpu" -> new CpuBackend(0);
+			case "cpu" -> new CpuBackend(0, cpuLevel);
 			case "cuda" -> CudaBackend.open(0, false);
 			case "cuda-bf16" -> CudaBackend.open(0, true);
 			default -> throw new IllegalArgumentException("--device must be cpu, cuda or cuda-bf16");
@@ -112,7 +114,8 @@ public final class GoldenCheck {
 						}
 						boolean pass = exact == res.size() && worst <= tolerance;
 						ok &= pass;
-						out.printf("| %s | %s | %d | %d/%d %s | %.2e |%n", name, device, res.size(), exact, res.size(),
+						out.printf("| %s | %s | %d | %d/%d %s | %.2e |%n", name,
+								backend instanceof CpuBackend c ? "cpu (" + c.level() + ")" : device, res.size(), exact, res.size(),
 								pass ? "PASS" : "FAIL", worst);
 					}
 				}

@@ -3,6 +3,7 @@ package dev.blockserve.cli;
 import java.nio.file.Path;
 
 import dev.blockserve.backend.CpuBackend;
+import dev.blockserve.backend.WeightType;
 import dev.blockserve.backend.KvCacheMemory;
 import dev.blockserve.engine.EngineCore;
 import dev.blockserve.kvcache.BlockPool;
@@ -30,12 +31,16 @@ final class LocalEngine implements AutoCloseable {
 	final EngineCore core;
 
 	LocalEngine(Path dir, int threads, int blockSize) {
+		this(dir, threads, blockSize, WeightType.AUTO);
+	}
+
+	LocalEngine(Path dir, int threads, int blockSize, WeightType weightType) {
 		backend = new CpuBackend(threads);
 		LlamaModel m = null;
 		TextTokenizer t = null;
 		KvCacheMemory c = null;
 		try {
-			m = LlamaModel.load(dir, backend, 0);
+			m = LlamaModel.load(dir, backend, 0, weightType);
 			t = TextTokenizer.load(dir);
 			int blocks = (m.maxPositions() + blockSize - 1) / blockSize;
 			c = m.newKvCache(blocks, blockSize);

@@ -32,7 +32,7 @@ public class BlockserveConfiguration {
 
 	@Bean(destroyMethod = "close")
 	Backend backend(BlockserveProperties props) {
-		return Backends.open(props.device(), props.threads(), log::info);
+		return Backends.open(props.device(), props.threads(), props.cpuLevel(), log::info);
 	}
 
 	@Bean
@@ -57,7 +57,8 @@ public class BlockserveConfiguration {
 		var kv = props.kvCache();
 		long t0 = System.nanoTime();
 		ModelRuntime rt = new ModelRuntime(served.directory(), served.name(), backend, props.maxModelLen(),
-				kv.blockSize(), kv.numBlocks(), kv.memory().toBytes(), kv.gpuMemoryUtilization());
+				kv.blockSize(), kv.numBlocks(), kv.memory().toBytes(), kv.gpuMemoryUtilization(),
+				dev.blockserve.backend.WeightType.parse(props.dtype()));
 		try {
 			rt.fitContextToCache(props.maxModelLen() > 0, log::warn);
 		}
@@ -66,9 +67,10 @@ public class BlockserveConfiguration {
 			throw e;
 		}
 		var c = rt.model().config();
-		log.info("Loaded model {} in {} ms: {} layers, hidden {}, heads {}/{}, vocab {}, context {}; KV cache {} blocks of {} tokens",
-				rt.name(), (System.nanoTime() - t0) / 1_000_000, c.numLayers(), c.hiddenSize(), c.numHeads(),
-				c.numKvHeads(), c.vocabSize(), rt.model().maxPositions(), rt.cache().numBlocks(), kv.blockSize());
+		log.info("Loaded model {} in {} ms: {} layers, hidden {}, heads {}/{}, vocab {}, context {}; weights {} ({} MiB); "
+				+ "KV cache {} blocks of {} tokens", rt.name(), (System.nanoTime() - t0) / 1_000_000, c.numLayers(),
+				c.hiddenSize(), c.numHeads(), c.numKvHeads(), c.vocabSize(), rt.model().maxPositions(),
+				rt.model().matrixType(), rt.model().weightBytes() >> 20, rt.cache().numBlocks(), kv.blockSize());
 		return rt;
 	}
 

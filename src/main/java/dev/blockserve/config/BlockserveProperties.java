@@ -14,6 +14,9 @@ import org.springframework.util.unit.DataSize;
  * @param device auto (CUDA when a GPU and the CUDA library are usable, else CPU), cpu or cuda
  * @param maxModelLen the longest sequence served; 0 for the model's max_position_embeddings
  * @param threads CPU kernel threads; 0 for one per processor
+ * @param dtype weight matrices: auto (as the checkpoint ships them: BF16 stays BF16), bf16 or f32
+ * @param cpuLevel CPU kernels' instruction set level: auto (the best this CPU runs), avx512bf16, avx512,
+ * avx2 or baseline
  * @param kvCache the paged KV cache
  * @param scheduler per-step budgets and policy
  */
@@ -21,7 +24,8 @@ import org.springframework.util.unit.DataSize;
 public record BlockserveProperties(@DefaultValue(BlockserveProperties.DEFAULT_MODEL) String model,
 		String servedModelName, @DefaultValue("false") boolean hubOffline, @DefaultValue("auto") String device,
 		@DefaultValue("0") int maxModelLen,
-		@DefaultValue("0") int threads, @DefaultValue KvCache kvCache, @DefaultValue Scheduler scheduler) {
+		@DefaultValue("0") int threads, @DefaultValue("auto") String dtype, @DefaultValue("auto") String cpuLevel,
+		@DefaultValue KvCache kvCache, @DefaultValue Scheduler scheduler) {
 
 	public static final String DEFAULT_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct";
 
@@ -35,6 +39,7 @@ public record BlockserveProperties(@DefaultValue(BlockserveProperties.DEFAULT_MO
 		if (threads < 0) {
 			throw new IllegalArgumentException("blockserve.threads must be >= 0, got " + threads);
 		}
+		dev.blockserve.backend.WeightType.parse(dtype); // names blockserve.dtype when it is wrong
 	}
 
 	/**

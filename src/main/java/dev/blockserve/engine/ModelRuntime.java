@@ -4,6 +4,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 import dev.blockserve.backend.Backend;
+import dev.blockserve.backend.WeightType;
 import dev.blockserve.backend.KvCacheMemory;
 import dev.blockserve.model.GenerationConfig;
 import dev.blockserve.model.LlamaModel;
@@ -51,13 +52,19 @@ public final class ModelRuntime implements AutoCloseable {
 	 */
 	public ModelRuntime(Path dir, String name, Backend backend, int maxModelLen, int blockSize, int numBlocks,
 			long cacheBytes, double gpuMemoryUtilization) {
+		this(dir, name, backend, maxModelLen, blockSize, numBlocks, cacheBytes, gpuMemoryUtilization, WeightType.AUTO);
+	}
+
+	/** @param weightType how the weight matrices are held (blockserve.dtype) */
+	public ModelRuntime(Path dir, String name, Backend backend, int maxModelLen, int blockSize, int numBlocks,
+			long cacheBytes, double gpuMemoryUtilization, WeightType weightType) {
 		if (!Files.isDirectory(dir)) {
 			throw new ModelLoadException(dir + " is not a directory (set blockserve.model to a model folder)");
 		}
 		this.name = name;
 		this.directory = dir;
 		this.backend = backend;
-		LlamaModel m = LlamaModel.load(dir, backend, maxModelLen);
+		LlamaModel m = LlamaModel.load(dir, backend, maxModelLen, weightType);
 		TextTokenizer t = null;
 		try {
 			t = TextTokenizer.load(dir);

@@ -9,6 +9,7 @@ import dev.blockserve.backend.Backend;
 import dev.blockserve.backend.DType;
 import dev.blockserve.backend.KvCacheMemory;
 import dev.blockserve.backend.NativeBuffer;
+import dev.blockserve.backend.WeightType;
 import dev.blockserve.weights.SafetensorsFile;
 import dev.blockserve.weights.ModelFiles;
 
@@ -58,28 +59,32 @@ public final class LlamaModel implements AutoCloseable {
 	/** Activations and step inputs, grown to the largest step and reused. */
 	private final Workspace w;
 
-	private LlamaModel(ModelConfig config, Backend backend, ModelFiles files, int maxPositions) {
+	/** How weight matrices are held (blockserve.dtype). */
+	private final WeightType weightType;
+
+	private LlamaModel(ModelConfig config, Backend backend, ModelFiles files, int maxPositions, WeightType weightType) {
 		this.config = config;
+		this.weightType = weightType;
 		this.backend = backend;
 		this.files = files;
 		this.maxPositions = maxPositions;
 		this.w = new Workspace(backend, config);
 		this.attnScale = (float) (1.0 / Math.sqrt(config.headDim()));
 		int hid = config.hiddenSize();
-		embed = weight("model.embed_tokens.weight", config.vocabSize(), hid);
+		embed = matrix("model.embed_tokens.weight", config.vocabSize(), hid);
 		layers = new Layer[config.numLayers()];
 		for (int l = 0; l < layers.length; l++) {
 			String p = "model.layers." + l + ".";
 			Layer L = new Layer();
 			L.attnNorm = weight(p + "input_layernorm.weight", hid);
-			L.wq = weight(p + "self_attn.q_proj.weight", config.qDim(), hid);
-			L.wk = weight(p + "self_attn.k_proj.weight", config.kvDim(), hid);
-			L.wv = weight(p + "self_attn.v_proj.weight", config.kvDim(), hid);
-			L.wo = weight(p + "self_attn.o_proj.weight", hid, config.qDim());
+			L.wq = matrix(p + "self_attn.q_proj.weight", config.qDim(), hid);
+			L.wk = matrix(p + "self_attn.k_proj.weight", config.kvDim(), hid);
+			L.wv = matrix(p + "self_attn.v_proj.weight", config.kvDim(), hid);
+			L.wo = matrix(p + "self_attn.o_proj.weight", hid, config.qDim());
 			L.ffnNorm = weight(p + "post_attention_layernorm.weight", hid);
-			L.wGate = weight(p + "mlp.gate_proj.weight", config.intermediateSize(), hid);
-			L.wUp = weight(p + "mlp.up_proj.weight", config.intermediateSize(), hid);
-			L.wDown = weight(p + "mlp.down_proj.weight", hid, config.intermediateSize());
+			L.wGate = matrix(p + "mlp.gate_proj.weight", config.intermediateSize(), hid);
+			L.wUp = matrix(p + "mlp.up_proj.weight", config.intermediateSize(), hid);
+			L.wDown = matrix(p + "mlp.down_proj.weight", hid, config.intermediateSize());
 			ModelConfig.Features f = config.features();
 			if (f.qkvBias()) {
 				L.bq = weight(p + "self_attn.q_proj.bias", config.qDim());
@@ -102,7 +107,7 @@ public final class LlamaModel implements AutoCloseable {
 			layers[l] = L;
 		}
 		finalNorm = weight("model.norm.weight", hid);
-		lmHead = config.tieWordEmbeddings() ? embed : weight("lm_head.weight", config.vocabSize(), hid);
+		lmHead = config.tieWordEmbeddings() ? embed : matrix("lm_head.weight", config.vocabSize(), hid);
 		float[] table = RopeTable.build(config, maxPositions);
 		ropeTable = track(backend.allocate(table.length, DType.F32));
 		backend.upload(ropeTable, table, table.length);
@@ -113,11 +118,19 @@ public final class LlamaModel implements AutoCloseable {
 	 * @param maxContext the longest sequence to serve; 0 for the model's max_position_embeddings
 	 */
 	public static LlamaModel load(Path dir, Backend backend, int maxContext) {
+		return load(dir, backend, maxContext, WeightType.AUTO);
+	}
+
+	/**
+	 * Loads the model in {@code dir} onto {@code backend}, its weight matrices held as {@code weightType} says.
+	 * @param maxContext the longest sequence to serve; 0 for the model's max_position_embeddings
+	 */
+	public static LlamaModel load(Path dir, Backend backend, int maxContext, WeightType weightType) {
 		ModelConfig config = ModelConfig.read(dir.resolve("config.json"));
 		int maxPos = maxContext > 0 ? maxContext : config.maxPositionEmbeddings();
 		ModelFiles files = new ModelFiles(dir);
 		try {
-			return new LlamaModel(config, backend, files, maxPos);
+			return new LlamaModel(config, backend, files, maxPos, weightType);
 		}
 		catch (RuntimeException e) {
 			files.close();
@@ -125,14 +138,41 @@ public final class LlamaModel implements AutoCloseable {
 		}
 	}
 
+	/** A vector (norm weight, bias): always F32. */
 	private NativeBuffer weight(String name, long... shape) {
 		SafetensorsFile f = files.fileOf(name);
+		SafetensorsFile.Tensor t = tensor(f, name, shape);
+		return track(backend.loadWeight(f.address(t), t.dtype(), t.elements()));
+	}
+
+	/** A matrix (projection, embedding table): held as {@link #weightType} says where the backend can. */
+	private NativeBuffer matrix(String name, long... shape) {
+		SafetensorsFile f = files.fileOf(name);
+		SafetensorsFile.Tensor t = tensor(f, name, shape);
+		return track(backend.loadMatrix(f.address(t), t.dtype(), t.elements(), weightType));
+	}
+
+	private static SafetensorsFile.Tensor tensor(SafetensorsFile f, String name, long... shape) {
 		SafetensorsFile.Tensor t = f.tensors().get(name);
 		if (!Arrays.equals(t.shape(), shape)) {
 			throw new ModelLoadException(f.path() + ": tensor '" + name + "' has shape " + Arrays.toString(t.shape())
 					+ ", config.json implies " + Arrays.toString(shape));
 		}
-		return track(backend.loadWeight(f.address(t), t.dtype(), t.elements()));
+		return t;
+	}
+
+	/** The type the weight matrices are held in (F32, BF16 or F16). */
+	public DType matrixType() {
+		return layers.length > 0 ? layers[0].wq.type() : embed.type();
+	}
+
+	/** Bytes of the weights as held (views of the mapped file included). */
+	public long weightBytes() {
+		long sum = 0;
+		for (NativeBuffer b : weights) {
+			sum += b.bytes();
+		}
+		return sum;
 	}
 
 	private NativeBuffer track(NativeBuffer b) {

@@ -43,13 +43,14 @@ class BackendsTest {
 	/** The CPU library binds the same kernel methods, and a kernel's rejection arrives as a BackendException. */
 	@Test
 	void theCpuLibraryReportsAKernelRejectionAsAnException() {
+		new CpuBackend(1).close(); // selects the kernels' level
 		Kernels k = new CpuKernels();
 		long ids = k.alloc(4);
 		long out = k.alloc(16);
 		long table = k.alloc(64);
 		try {
 			k.writeInts(ids, new int[] { 7 }, 1);
-			assertThatThrownBy(() -> k.embedding(out, table, ids, 1, 4, 4)).isInstanceOf(BackendException.class)
+			assertThatThrownBy(() -> k.embedding(out, table, 0, ids, 1, 4, 4)).isInstanceOf(BackendException.class)
 				.hasMessageContaining("embedding");
 		}
 		finally {
