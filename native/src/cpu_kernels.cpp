@@ -142,10 +142,24 @@ struct F32W {
   static float one(const float* p) { return *p; }
 };
 
+// GCC 12's AVX-512 conversion intrinsics warn -Wmaybe-uninitialized inside its own header (GCC bug
+// 105593); the warning is about the header's masked-merge source, not this code.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 struct BF16W {
   typedef uint16_t T;
   // bf16 is the top half of a float: zero-extend to 32 bits and shift (vpmovzxwd + vpslld).
-  static vf load(const uint16_t* p) { return (vf)(__builtin_convertvector(*(const vh*)p, vu) << 16); }
+  // (intrinsics where present: GCC's generic tuning splits the vector-extension form into 128-bit halves)
+  static vf load(const uint16_t* p) {
+#if defined(__AVX512F__)
+    return (vf)_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i*)p)), 16);
+#elif defined(__AVX2__)
+    return (vf)_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i*)p)), 16);
+#else
+    return (vf)(__builtin_convertvector(*(const vh*)p, vu) << 16);
+#endif
+  }
   static float one(const uint16_t* p) {
     uint32_t f = (uint32_t)*p << 16;
     float out;
@@ -153,6 +167,8 @@ struct BF16W {
     return out;
   }
 };
+
+#pragma GCC diagnostic pop
 
 struct F16W {
   typedef uint16_t T;
@@ -242,7 +258,12 @@ void matmul_dot(float* out, const float* x, const typename W::T* w, int64_t n, i
 
 constexpr int NR = 2 * VL;
 constexpr int MR = (VL == 16) ? 14 : 6;  // accumulators: 28 of 32 zmm; 12 of 16 ymm/xmm
-constexpr int64_t PACK_MIN_ROWS = 24;    // below it the dot form, which packs nothing, wins (measured)
+// Below PACK_MIN_ROWS rows the dot form, which packs nothing, wins (measured with cpu_kernel_bench);
+// BLOCKSERVE_PACK_MIN_ROWS overrides it, for such measurements.
+const int64_t PACK_MIN_ROWS = [] {
+  const char* e = std::getenv("BLOCKSERVE_PACK_MIN_ROWS");
+  return e ? std::atoll(e) : 24LL;
+}();
 
 template <typename W>
 void pack_panel(float* panel, const typename W::T* w, int64_t k, int64_t j0, int64_t cols) {

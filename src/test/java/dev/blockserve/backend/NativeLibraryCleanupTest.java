@@ -29,13 +29,16 @@ class NativeLibraryCleanupTest {
 
 	@Test
 	void extractedLibrariesAreDeletedAtExit(@TempDir Path tmp) throws Exception {
-		String lib = "native/" + NativeLibrary.platform() + "/" + System.mapLibraryName("blockserve_cpu");
-		Path built = Path.of("target", "classes", lib);
+		// the JNI library and the per-level kernel libraries it opens, as the real jar holds them
+		String dir = "native/" + NativeLibrary.platform() + "/";
 		Path jar = tmp.resolve("natives.jar");
-		try (JarOutputStream out = new JarOutputStream(Files.newOutputStream(jar))) {
-			out.putNextEntry(new JarEntry(lib));
-			Files.copy(built, out);
-			out.closeEntry();
+		try (JarOutputStream out = new JarOutputStream(Files.newOutputStream(jar));
+				Stream<Path> libs = Files.list(Path.of("target", "classes", dir))) {
+			for (Path built : (Iterable<Path>) libs::iterator) {
+				out.putNextEntry(new JarEntry(dir + built.getFileName()));
+				Files.copy(built, out);
+				out.closeEntry();
+			}
 		}
 		Path temp = Files.createDirectory(tmp.resolve("java-tmp"));
 		// the jar first, so the library resolves to a jar: URL and must be extracted

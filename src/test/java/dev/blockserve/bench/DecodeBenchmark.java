@@ -9,6 +9,7 @@ import dev.blockserve.backend.CpuBackend;
 import dev.blockserve.backend.DType;
 import dev.blockserve.backend.KvCacheMemory;
 import dev.blockserve.backend.NativeBuffer;
+import dev.blockserve.backend.WeightType;
 import dev.blockserve.kvcache.BlockPool;
 import dev.blockserve.kvcache.BlockTable;
 import dev.blockserve.kvcache.KvCacheManager;
@@ -20,25 +21,30 @@ import dev.blockserve.support.TestModelWriter;
  * Decode throughput of a SmolLM2-135M-shaped model with random weights (generated into target/, not
  * committed) at batch 1, 8 and 32, the paged-attention op alone (GB/s of K/V read), and the machine's
  * memory read bandwidth measured the same way, so batch-1 decode can be stated as a fraction of it.
+ * Then one request's prefill of 128 and 512 tokens in one step (as llama-bench's pp512).
  * Run: ./mvnw -q test-compile exec:java -Dexec.classpathScope=test -Dexec.mainClass=dev.blockserve.bench.DecodeBenchmark
  * Args: [threads=2] [steps=24] [batches=1,8,32] [attention=true]
+ * Properties: -Dbench.model=DIR (a model folder, e.g. one written by ../shared/tools/make_smol.py DIR bf16),
+ * -Dbench.dtype=auto|bf16|f32 (how its matrices are held), -Dbench.level=auto|avx2|... (CPU kernels).
  */
 public final class DecodeBenchmark {
 
 	public static void main(String[] args) throws Exception {
 		int threads = args.length > 0 ? Integer.parseInt(args[0]) : 2;
 		int steps = args.length > 1 ? Integer.parseInt(args[1]) : 24;
-		Path dir = Path.of("target", "bench-models", "smollm2-135m-random");
+		Path dir = Path.of(System.getProperty("bench.model", "target/bench-models/smollm2-135m-random"));
+		WeightType dtype = WeightType.parse(System.getProperty("bench.dtype", "auto"));
 		if (!Files.exists(dir.resolve("model.safetensors"))) {
 			System.out.println("writing random SmolLM2-135M-shaped model to " + dir);
 			TestModelWriter.smolLm2Shape().write(dir);
 		}
-		try (CpuBackend backend = new CpuBackend(threads); LlamaModel m = LlamaModel.load(dir, backend, 2048)) {
+		try (CpuBackend backend = new CpuBackend(threads, System.getProperty("bench.level", "auto"));
+				LlamaModel m = LlamaModel.load(dir, backend, 2048, dtype)) {
 			var c = m.config();
-			long weightBytes = Files.size(dir.resolve("model.safetensors"));
-			System.out.printf("threads=%d, model: hidden %d, %d layers, heads %d/%d, vocab %d, weights %.1f MB%n",
-					backend.threads(), c.hiddenSize(), c.numLayers(), c.numHeads(), c.numKvHeads(), c.vocabSize(),
-					weightBytes / 1e6);
+			long weightBytes = m.weightBytes();
+			System.out.printf("threads=%d, kernels %s, model: hidden %d, %d layers, heads %d/%d, vocab %d, weights %s %.1f MB%n",
+					backend.threads(), backend.level(), c.hiddenSize(), c.numLayers(), c.numHeads(), c.numKvHeads(),
+					c.vocabSize(), m.matrixType(), weightBytes / 1e6);
 			double bw = readBandwidth(backend);
 			System.out.printf("memory read bandwidth (stream_read, 1 GiB, %d threads): %.1f GB/s%n", backend.threads(), bw);
 			System.out.println();
@@ -51,6 +57,16 @@ public final class DecodeBenchmark {
 				double gbs = weightBytes / (ms / 1e3) / 1e9;
 				System.out.printf("| %d | 128 | %.2f | %.1f | %.1f | %.0f%% |%n", batch, ms, batch / (ms / 1e3), gbs,
 						100 * gbs / bw);
+			}
+			System.out.println();
+			System.out.println("| prefill tokens | ms (median of 5) | tokens/s | GFLOP/s (2 x matrix params x tokens) |");
+			System.out.println("|---|---|---|---|");
+			long macsPerToken = (long) c.numLayers()
+					* ((long) c.hiddenSize() * (c.qDim() + 2L * c.kvDim()) + (long) c.qDim() * c.hiddenSize()
+							+ 3L * c.hiddenSize() * c.intermediateSize());
+			for (int p : new int[] { 128, 512 }) {
+				double ms = prefill(m, p, 5);
+				System.out.printf("| %d | %.1f | %.1f | %.1f |%n", p, ms, p / (ms / 1e3), 2.0 * macsPerToken * p / (ms / 1e3) / 1e9);
 			}
 			System.out.println();
 			if (args.length < 4 || Boolean.parseBoolean(args[3])) {
@@ -110,6 +126,32 @@ public final class DecodeBenchmark {
 			// the first steps warm the JIT and the caches
 			return median(Arrays.copyOfRange(t, Math.min(4, steps - 1), steps));
 		}
+	}
+
+	/** Median milliseconds of one request's whole prompt of {@code tokens} in one step (fresh cache each time). */
+	static double prefill(LlamaModel m, int tokens, int reps) {
+		int bs = 16;
+		int perSeq = tokens / bs + 1;
+		double[] t = new double[reps + 1];
+		Random r = new Random(2);
+		int[] ids = new int[tokens];
+		for (int i = 0; i < tokens; i++) {
+			ids[i] = r.nextInt(m.config().vocabSize());
+		}
+		try (KvCacheMemory cache = m.newKvCache(perSeq, bs)) {
+			for (int rep = 0; rep <= reps; rep++) {
+				KvCacheManager kv = new KvCacheManager(new BlockPool(perSeq, bs), false, "bench");
+				BlockTable table = kv.newTable(0);
+				kv.allocate(table, perSeq * bs, null);
+				StepInput in = new StepInput();
+				in.reset(bs, perSeq);
+				in.addSequence(ids, 0, tokens, table);
+				long t0 = System.nanoTime();
+				m.forward(in, cache);
+				t[rep] = (System.nanoTime() - t0) / 1e6;
+			}
+		}
+		return median(Arrays.copyOfRange(t, 1, t.length)); // the first warms the JIT and the workspace
 	}
 
 	static void attention(CpuBackend backend) {
