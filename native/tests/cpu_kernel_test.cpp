@@ -180,7 +180,13 @@ static void test_level() {
 int main(int argc, char** argv) {
   std::vector<std::string> levels;
   for (int i = 1; i < argc; i++) {
-    if (std::strcmp(argv[i], "all") == 0) {
+    if (std::strncmp(argv[i], "expect-best=", 12) == 0) {  // run under an emulated CPU: auto must pick this
+      std::string all = bs::supported_levels(), want = argv[i] + 12;
+      if (all.substr(0, all.find(',')) != want) {
+        std::printf("best level on this CPU is %s, expected %s FAIL\n", all.c_str(), want.c_str());
+        failures++;
+      }
+    } else if (std::strcmp(argv[i], "all") == 0) {
       std::string all = bs::supported_levels();
       for (size_t p = 0; p <= all.size();) {
         size_t c = all.find(',', p);
