@@ -24,10 +24,14 @@ import org.springframework.web.reactive.function.server.ServerResponse;
 
 /**
  * The admin dashboard's data: {@code GET /admin/api/blocks} (a snapshot of the block pool and the live
- * sequences) and {@code GET /admin/api/stream} (the same, compact, as Server-Sent Events a few times a
- * second), plus the page itself at {@code /admin}. Block states travel as one character per block
- * ('0' free, '1' cached, '2' in use), reference counts only for shared blocks, and owners as the
- * sequences' block tables, so a 100,000-block pool is about 100 kB per snapshot.
+ * sequences) and {@code GET /admin/api/stream} (the same as Server-Sent Events a few times a second),
+ * plus the page itself at {@code /admin}. Block states travel as one character per block ('0' free,
+ * '1' cached, '2' in use), reference counts only for shared blocks, and owners as the sequences' block
+ * tables. Beyond {@link #MAX_CELLS} blocks the stream sends, instead of every block's state, the pool in
+ * {@code MAX_CELLS} groups (blocks in use and cached per group, groups holding a shared block) and the
+ * states of one window of {@code MAX_CELLS} blocks only when the page zooms there ({@code ?zoom=START}):
+ * a snapshot of a million-block pool is then about 60 kB, not 3 MB, and a frame costs the page a pass
+ * over 8,192 cells, not a million blocks.
  */
 public final class AdminApi {
 
@@ -63,9 +67,20 @@ public final class AdminApi {
 		return ServerResponse.noContent().cookie(cookie).build();
 	}
 
-	/** The snapshot as the JSON document the dashboard and tests read. */
+	/** Cells the dashboard draws at most: beyond, a cell stands for a group of blocks. */
+	static final int MAX_CELLS = 8192;
+
+	/** The whole snapshot: every block's state, and the groups when the pool is large. */
 	public Map<String, Object> document() {
 		EngineSnapshot e = engine.engineSnapshot();
+		return document(e, 0, e.kv().numBlocks());
+	}
+
+	/**
+	 * The snapshot with the states of blocks [start, start + count) only (clamped to the pool), and for a
+	 * pool over {@link #MAX_CELLS} blocks its groups.
+	 */
+	Map<String, Object> document(EngineSnapshot e, int start, int count) {
 		KvCacheSnapshot kv = e.kv();
 		Map<String, Object> d = new LinkedHashMap<>();
 		d.put("model", modelName);
@@ -85,16 +100,42 @@ public final class AdminApi {
 		d.put("promptTokens", e.promptTokens());
 		d.put("preemptions", e.preemptions());
 		d.put("recentTtftMillis", e.recentTtftMillis());
-		byte[] states = new byte[kv.numBlocks()];
+		int n = kv.numBlocks();
+		int from = Math.max(0, Math.min(start, n)), to = (int) Math.min(n, (long) from + Math.max(0, count));
+		byte[] states = new byte[to - from];
+		for (int b = from; b < to; b++) {
+			states[b - from] = (byte) ('0' + kv.states()[b]);
+		}
 		Map<String, Integer> shared = new LinkedHashMap<>();
-		for (int b = 0; b < states.length; b++) {
-			states[b] = (byte) ('0' + kv.states()[b]);
+		for (int b = 0; b < n; b++) {
 			if (kv.refCounts()[b] > 1) {
 				shared.put(Integer.toString(b), kv.refCounts()[b]);
 			}
 		}
+		d.put("statesStart", from);
 		d.put("states", new String(states, StandardCharsets.US_ASCII));
 		d.put("refCounts", shared);
+		if (n > MAX_CELLS) {
+			int group = (n + MAX_CELLS - 1) / MAX_CELLS, cells = (n + group - 1) / group;
+			int[] used = new int[cells], cached = new int[cells];
+			List<Integer> sharedGroups = new ArrayList<>();
+			for (int b = 0; b < n; b++) {
+				byte st = kv.states()[b];
+				if (st == 2) {
+					used[b / group]++;
+					if (kv.refCounts()[b] > 1 && (sharedGroups.isEmpty() || sharedGroups.get(sharedGroups.size() - 1) != b / group)) {
+						sharedGroups.add(b / group);
+					}
+				}
+				else if (st == 1) {
+					cached[b / group]++;
+				}
+			}
+			d.put("groupSize", group);
+			d.put("groupUsed", used);
+			d.put("groupCached", cached);
+			d.put("groupShared", sharedGroups);
+		}
 		Map<Long, int[]> tables = new LinkedHashMap<>();
 		for (KvCacheSnapshot.Request r : kv.requests()) {
 			tables.put(r.id(), r.blocks());
@@ -119,10 +160,26 @@ public final class AdminApi {
 		return ServerResponse.ok().contentType(MediaType.APPLICATION_JSON).bodyValue(JSON.writeValueAsBytes(document()));
 	}
 
+	/**
+	 * The stream; for a pool over {@link #MAX_CELLS} blocks, block states only for the window the page
+	 * zoomed into ({@code ?zoom=START}), none without it (the groups draw the overview).
+	 */
 	public Mono<ServerResponse> stream(ServerRequest req) {
+		int zoom;
+		try {
+			zoom = req.queryParam("zoom").map(Integer::parseInt).orElse(-1);
+		}
+		catch (NumberFormatException ex) {
+			return ServerResponse.badRequest().contentType(MediaType.APPLICATION_JSON)
+				.bodyValue(Map.of("error", Map.of("message", "zoom must be a block number", "type", "invalid_request_error")));
+		}
 		return Sse.response(Flux.interval(Duration.ZERO, interval)
 			.onBackpressureDrop()
-			.concatMap(i -> Mono.fromCallable(() -> Sse.event(document())), 1));
+			.concatMap(i -> Mono.fromCallable(() -> {
+				EngineSnapshot e = engine.engineSnapshot();
+				int n = e.kv().numBlocks();
+				return Sse.event(n <= MAX_CELLS ? document(e, 0, n) : document(e, Math.max(0, zoom), zoom < 0 ? 0 : MAX_CELLS));
+			}), 1));
 	}
 
 	public Mono<ServerResponse> page(ServerRequest req) {
