@@ -1,0 +1,195 @@
+package dev.blockserve.docs;
+
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import dev.blockserve.support.SharedModels;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.condition.EnabledIf;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.fail;
+
+/**
+ * Runs every shell command block of README.md against the jar this build packaged (an integration test:
+ * Maven's failsafe runs it after {@code package}), with tiny-random-llama from ../shared/models in place
+ * of the Hub model and a free port in place of 8000, and checks each command's output; the Java blocks
+ * must be the code JavaClientsTest runs. A command the test does not know fails it, so a new README
+ * command gets a check. The README's test command is the one that runs this test, so it is checked to
+ * be what .ci/run calls rather than run again.
+ */
+@EnabledIf(value = "dev.blockserve.support.SharedModels#present", disabledReason = "../shared/models is absent")
+class ReadmeCommandsIT {
+
+	static final Path JAR = Path.of("target", "blockserve.jar").toAbsolutePath();
+
+	record Block(String lang, String text, int line) {
+	}
+
+	static List<Block> blocks(String readme) {
+		List<Block> out = new ArrayList<>();
+		Matcher m = Pattern.compile("(?m)^```(\\w*)\\n(.*?)^```", Pattern.DOTALL).matcher(readme);
+		while (m.find()) {
+			out.add(new Block(m.group(1), m.group(2), readme.substring(0, m.start()).split("\n", -1).length));
+		}
+		return out;
+	}
+
+	/** Commands of a block: lines joined where they end with a backslash, comments dropped. */
+	static List<String> commands(String block) {
+		List<String> out = new ArrayList<>();
+		for (String c : block.replace("\\\n", " ").split("\n")) {
+			if (!c.isBlank() && !c.trim().startsWith("#")) {
+				out.add(c.trim().replaceAll(" +", " "));
+			}
+		}
+		return out;
+	}
+
+	record Run(int exit, String output) {
+	}
+
+	static Run bash(String command, String stdin, int timeoutSeconds) throws Exception {
+		Process p = new ProcessBuilder("bash", "-c", command).redirectErrorStream(true).start();
+		p.getOutputStream().write(stdin.getBytes(StandardCharsets.UTF_8));
+		p.getOutputStream().close();
+		byte[] out = p.getInputStream().readAllBytes();
+		assertThat(p.waitFor(timeoutSeconds, TimeUnit.SECONDS)).as("'%s' ends within %d s", command, timeoutSeconds).isTrue();
+		return new Run(p.exitValue(), new String(out, StandardCharsets.UTF_8));
+	}
+
+	@Test
+	void everyCommandBlockRunsAndSaysWhatItShould() throws Exception {
+		assertThat(JAR).as("the jar this build packaged").exists();
+		String readme = Files.readString(Path.of("README.md"));
+		Path model = SharedModels.dir("tiny-random-llama").toAbsolutePath();
+		int port;
+		try (ServerSocket s = new ServerSocket(0)) {
+			port = s.getLocalPort();
+		}
+		Process server = null;
+		int checked = 0;
+		try {
+			for (Block b : blocks(readme)) {
+				if (b.lang().equals("java")) {
+					assertJavaSnippetIsTested(b);
+					checked++;
+					continue;
+				}
+				if (!b.lang().equals("sh")) {
+					continue; // the architecture tree and other text
+				}
+				for (String readmeCommand : commands(b.text())) {
+					String c = readmeCommand.replace("/path/to/model-dir", model.toString())
+						.replace("--model DIR", "--model " + model)
+						.replace("SmolLM2-135M-Instruct", "tiny-random-llama")
+						.replace("localhost:8000", "localhost:" + port)
+						.replace("target/blockserve.jar", JAR.toString());
+					String where = "README.md line " + b.line() + ": " + readmeCommand;
+					checked++;
+					if (c.equals("./mvnw -B verify")) {
+						// the command running this test: .ci/run must call exactly it
+						assertThat(Files.readString(Path.of(".ci", "run"))).as(where).contains("./mvnw -B verify");
+					}
+					else if (c.startsWith("./mvnw -B -DskipTests package && java -jar ")) {
+						// the package step made JAR (this build); the serve step starts the server
+						String serve = c.substring(c.indexOf("&& ") + 3) + " --server.port=" + port;
+						server = new ProcessBuilder("bash", "-c", "exec " + serve).redirectErrorStream(true).start();
+						String ready = awaitLine(server, "blockserve ready:", 120);
+						assertThat(ready).as(where).contains("http://localhost:" + port + "/v1").contains("model 'tiny-random-llama'");
+					}
+					else if (c.startsWith("curl ") && c.contains("/v1/completions")) {
+						Run r = bash(c + " -s", "", 60);
+						assertThat(r.output()).as(where).contains("\"object\":\"text_completion\"").contains("\"choices\"");
+					}
+					else if (c.startsWith("curl ") && c.contains("/v1/chat/completions") && c.contains("\"stream\": true")) {
+						Run r = bash(c + " -s", "", 60);
+						assertThat(r.output()).as(where).contains("chat.completion.chunk").contains("data: [DONE]");
+					}
+					else if (c.contains(" chat --model ")) {
+						Run r = bash(c, "Hello\n/exit\n", 120);
+						assertThat(r.exit()).as(where + "\n" + r.output()).isZero();
+						assertThat(r.output()).as(where).contains("tiny-random-llama");
+					}
+					else if (c.contains(" generate ") && c.contains("--print-ids")) {
+						Run r = bash(c, "", 120);
+						assertThat(r.exit()).as(where + "\n" + r.output()).isZero();
+						// the ids on one line, then the summary
+						assertThat(r.output().lines().filter(l -> l.matches("\\d+(,\\d+){23}"))).as(where + ": 24 ids\n" + r.output())
+							.hasSize(1);
+						assertThat(r.output()).as(where).contains("24 new tokens").contains("finish: length");
+					}
+					else if (c.contains(" generate ")) {
+						Run r = bash(c, "", 120);
+						assertThat(r.exit()).as(where + "\n" + r.output()).isZero();
+						assertThat(r.output().strip()).as(where).isNotEmpty();
+					}
+					else {
+						fail(where + ": a README command this test does not know; teach it what the command should print");
+					}
+				}
+			}
+		}
+		finally {
+			if (server != null) {
+				server.destroy();
+				server.waitFor(30, TimeUnit.SECONDS);
+			}
+		}
+		assertThat(checked).as("README blocks and commands checked").isGreaterThanOrEqualTo(9);
+	}
+
+	/** A README Java snippet is the code JavaClientsTest runs (its URL and model name aside). */
+	static void assertJavaSnippetIsTested(Block b) throws IOException {
+		String test = Files.readString(Path.of("src/test/java/dev/blockserve/api/JavaClientsTest.java"));
+		String snippet = b.text().replace("\"http://localhost:8000/v1\"", "baseUrl()")
+			.replace("SmolLM2-135M-Instruct", "tiny-random-llama");
+		assertThat(squash(test)).as("README.md line %d: the Java snippet must be JavaClientsTest's code", b.line())
+			.contains(squash(snippet));
+	}
+
+	static String squash(String s) {
+		return s.replaceAll("\\s+", " ").trim();
+	}
+
+	static String awaitLine(Process p, String marker, int seconds) throws Exception {
+		var reader = new java.io.BufferedReader(new java.io.InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
+		long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+		StringBuilder seen = new StringBuilder();
+		var lines = new java.util.concurrent.LinkedBlockingQueue<String>();
+		Thread t = new Thread(() -> {
+			try {
+				for (String l; (l = reader.readLine()) != null;) {
+					lines.add(l);
+				}
+			}
+			catch (IOException e) {
+				// the process ended
+			}
+		}, "readme-server-output");
+		t.setDaemon(true);
+		t.start();
+		while (System.nanoTime() < end) {
+			String l = lines.poll(1, TimeUnit.SECONDS);
+			if (l != null) {
+				seen.append(l).append('\n');
+				if (l.contains(marker)) {
+					return l;
+				}
+			}
+			else if (!p.isAlive()) {
+				break;
+			}
+		}
+		fail("the server did not print '" + marker + "':\n" + seen);
+		return null;
+	}
+}
