@@ -30,7 +30,7 @@ import org.springframework.web.reactive.function.server.ServerResponse;
  * tables. Beyond {@link #MAX_CELLS} blocks the stream sends, instead of every block's state, the pool in
  * {@code MAX_CELLS} groups (blocks in use and cached per group, groups holding a shared block) and the
  * states of one window of {@code MAX_CELLS} blocks only when the page zooms there ({@code ?zoom=START}):
- * a snapshot of a million-block pool is then about 60 kB, not 3 MB, and a frame costs the page a pass
+ * an event of a million-block pool is then about 33 kB, not 1 MB, and a frame costs the page a pass
  * over 8,192 cells, not a million blocks.
  */
 public final class AdminApi {
