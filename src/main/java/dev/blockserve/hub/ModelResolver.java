@@ -74,6 +74,10 @@ public final class ModelResolver {
 			return local;
 		}
 		if (!REPO_ID.matcher(model).matches()) {
+			if (model.startsWith("/") || model.startsWith(".") || model.startsWith("~") || model.contains("\\")) {
+				throw new ModelLoadException("blockserve.model: " + model + (Files.exists(local) ? " is not a directory"
+						: " does not exist") + " (give a model folder: config.json, *.safetensors, tokenizer.json)");
+			}
 			throw new ModelLoadException("blockserve.model '" + model
 					+ "' is neither a directory nor a Hugging Face repository id (org/name)");
 		}

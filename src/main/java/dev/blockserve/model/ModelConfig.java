@@ -66,6 +66,10 @@ public record ModelConfig(String architecture, int hiddenSize, int intermediateS
 	}
 
 	public static ModelConfig read(Path file) {
+		if (!java.nio.file.Files.exists(file)) {
+			throw new ModelLoadException(file.getParent() + " has no config.json: it is not a model folder in Hugging Face "
+					+ "layout (config.json, *.safetensors, tokenizer.json)");
+		}
 		JsonNode c = Json.read(file);
 		String where = file.toString();
 		String arch = c.path("architectures").path(0).asString("");

@@ -59,12 +59,26 @@ class DeploymentFilesTest extends ObservabilityTestBase {
 			Assumptions.assumeTrue(cmd != null, "skipped: neither the docker compose plugin nor docker-compose is installed");
 		}
 		assertThat(cmd).as("CI installs docker-compose").isNotNull();
-		assertThat(run(cmd)).as(String.join(" ", cmd)).isZero();
+		StringBuilder out = new StringBuilder();
+		assertThat(run(java.util.Map.of("MODEL_DIR", Path.of("src").toAbsolutePath().toString()), out, cmd))
+			.as(String.join(" ", cmd) + "\n" + out).isZero();
+		// without a model folder, one clear message instead of a container that cannot start
+		StringBuilder missing = new StringBuilder();
+		assertThat(run(java.util.Map.of(), missing, cmd)).isNotZero();
+		assertThat(missing.toString()).contains("set MODEL_DIR to a model folder");
 	}
 
 	private static int run(String... cmd) {
+		return run(java.util.Map.of(), new StringBuilder(), cmd);
+	}
+
+	private static int run(java.util.Map<String, String> env, StringBuilder output, String... cmd) {
 		try {
-			Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+			ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+			pb.environment().remove("MODEL_DIR");
+			pb.environment().putAll(env);
+			Process p = pb.start();
+			output.append(new String(p.getInputStream().readAllBytes()));
 			return p.waitFor(60, TimeUnit.SECONDS) ? p.exitValue() : -1;
 		}
 		catch (Exception e) {

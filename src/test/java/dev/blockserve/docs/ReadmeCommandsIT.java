@@ -88,7 +88,9 @@ class ReadmeCommandsIT {
 					continue; // the architecture tree and other text
 				}
 				for (String readmeCommand : commands(b.text())) {
-					String c = readmeCommand.replace("/path/to/model-dir", model.toString())
+					String c = readmeCommand.replaceAll("\\s+#.*$", "")
+						.replace("/path/to/SmolLM2-135M-Instruct", model.toString())
+						.replace("/path/to/model-dir", model.toString())
 						.replace("--model DIR", "--model " + model)
 						.replace("SmolLM2-135M-Instruct", "tiny-random-llama")
 						.replace("localhost:8000", "localhost:" + port)
@@ -132,6 +134,9 @@ class ReadmeCommandsIT {
 						assertThat(r.exit()).as(where + "\n" + r.output()).isZero();
 						assertThat(r.output().strip()).as(where).isNotEmpty();
 					}
+					else if (c.startsWith("docker ") || c.startsWith("MODEL_DIR=")) {
+						checkContainerCommand(c, where, port);
+					}
 					else {
 						fail(where + ": a README command this test does not know; teach it what the command should print");
 					}
@@ -145,6 +150,55 @@ class ReadmeCommandsIT {
 			}
 		}
 		assertThat(checked).as("README blocks and commands checked").isGreaterThanOrEqualTo(9);
+	}
+
+	/**
+	 * The container commands: the image must be the one .ci/run built from this Dockerfile (a rebuild here
+	 * would take minutes); {@code docker run} is run (detached, on a free port) and must serve; the compose
+	 * lines must be accepted by Docker Compose (the stack itself runs in BlockserveContainerTest). Without a
+	 * Docker engine they are skipped with a line in the log, except under CI, which has one.
+	 */
+	static void checkContainerCommand(String c, String where, int port) throws Exception {
+		boolean docker = bash("docker info", "", 60).exit() == 0;
+		if (!docker) {
+			assertThat(System.getenv("CI")).as(where + ": CI has a Docker engine").isNull();
+			System.out.println("skipped (no Docker engine): " + where);
+			return;
+		}
+		String image = System.getenv().getOrDefault("BLOCKSERVE_IMAGE", "blockserve:local");
+		if (c.startsWith("docker build ")) {
+			Run r = bash("docker image inspect -f '{{.Id}}' " + image, "", 60);
+			assertThat(r.exit()).as(where + ": the image .ci/run builds from this Dockerfile\n" + r.output()).isZero();
+		}
+		else if (c.startsWith("docker run ")) {
+			int hostPort;
+			try (ServerSocket s = new ServerSocket(0)) {
+				hostPort = s.getLocalPort();
+			}
+			String detached = c.replace("docker run --rm", "docker run -d --rm").replace("127.0.0.1:8000:8000",
+					"127.0.0.1:" + hostPort + ":8000").replace("blockserve:local", image);
+			Run started = bash(detached, "", 120);
+			assertThat(started.exit()).as(where + "\n" + started.output()).isZero();
+			String id = started.output().strip().lines().reduce((x, y) -> y).orElseThrow();
+			try {
+				Run models = bash("for i in $(seq 1 120); do curl -sf http://127.0.0.1:" + hostPort
+						+ "/v1/models && exit 0; sleep 1; done; exit 1", "", 180);
+				assertThat(models.exit()).as(where + ": serves within 2 minutes\n" + models.output()).isZero();
+				assertThat(models.output()).as(where).contains("\"id\":\"model\"");
+			}
+			finally {
+				bash("docker stop " + id, "", 60);
+			}
+		}
+		else if (c.startsWith("MODEL_DIR=") && c.contains(" docker compose ")) {
+			String compose = bash("docker compose version", "", 30).exit() == 0 ? "docker compose" : "docker-compose";
+			String config = c.replace(" docker compose ", " " + compose + " ").replaceAll(" up$", " config --quiet");
+			Run r = bash(config, "", 60);
+			assertThat(r.exit()).as(where + " (as " + config + ")\n" + r.output()).isZero();
+		}
+		else {
+			fail(where + ": a README container command this test does not know");
+		}
 	}
 
 	/** A README Java snippet is the code JavaClientsTest runs (its URL and model name aside). */

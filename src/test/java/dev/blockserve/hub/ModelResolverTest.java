@@ -136,7 +136,9 @@ class ModelResolverTest {
 		assertThat(new ModelResolver(env(true), s -> {
 		}).resolve(d.toString())).isEqualTo(d);
 		assertThatThrownBy(() -> new ModelResolver(env(true), s -> {
-		}).resolve("/no/such/dir")).hasMessageContaining("neither a directory nor");
+		}).resolve("/no/such/dir")).hasMessageContaining("/no/such/dir does not exist");
+		assertThatThrownBy(() -> new ModelResolver(env(true), s -> {
+		}).resolve("no such model")).hasMessageContaining("neither a directory nor a Hugging Face repository id");
 	}
 
 	/** A download failure says what failed: an unknown host is not reported as a refused connection. */

@@ -260,7 +260,7 @@ class ModelLoadingTest {
 
 	@Test
 	void missingConfig() {
-		assertLoadFails(tmp, "config.json", "not found");
+		assertLoadFails(tmp, "has no config.json", "not a model folder");
 	}
 
 	@Test
