@@ -51,6 +51,14 @@ class BlockserveContainerTest {
 		ContainerSupport.requireDockerAndImages(ContainerSupport.IMAGE, ContainerSupport.PROMETHEUS_IMAGE);
 	}
 
+	/** Nothing leaks: no container of the tests' images is left, running or stopped. */
+	@org.junit.jupiter.api.AfterAll
+	static void noContainerLeft() {
+		var left = DockerClientFactory.instance().client().listContainersCmd().withShowAll(true)
+			.withAncestorFilter(List.of(ContainerSupport.IMAGE, ContainerSupport.PROMETHEUS_IMAGE)).exec();
+		assertThat(left).as("containers left behind").isEmpty();
+	}
+
 	static String url(GenericContainer<?> c, String path) {
 		return "http://127.0.0.1:" + c.getMappedPort(8000) + path;
 	}
@@ -66,6 +74,10 @@ class BlockserveContainerTest {
 			c.start();
 			assertThat(DockerClientFactory.instance().client().inspectContainerCmd(c.getContainerId()).exec().getState()
 				.getHealth().getStatus()).isEqualTo("healthy");
+			// published on the loopback interface only
+			var bindings = DockerClientFactory.instance().client().inspectContainerCmd(c.getContainerId()).exec()
+				.getNetworkSettings().getPorts().getBindings().get(com.github.dockerjava.api.model.ExposedPort.tcp(8000));
+			assertThat(bindings).isNotEmpty().allMatch(b -> b.getHostIp().equals("127.0.0.1"));
 			OpenAIClient client = OpenAIOkHttpClient.builder().baseUrl(url(c, "/v1")).apiKey("unused").build();
 			// a golden prompt gives its golden text: the reference's greedy ids, detokenized by the server
 			JsonNode golden = JSON.readTree(SharedModels.dir("tiny-random-llama").resolve("golden.json").toFile())
@@ -100,8 +112,10 @@ class BlockserveContainerTest {
 
 	@Test
 	void dockerStopLetsStreamsEndCleanlyAndExitsZero() throws Exception {
+		String[] id = new String[1];
 		try (GenericContainer<?> c = ContainerSupport.blockserve("stories260K")) {
 			c.start();
+			id[0] = c.getContainerId();
 			HttpClient http = HttpClient.newHttpClient();
 			CountDownLatch started = new CountDownLatch(8);
 			CountDownLatch stopping = new CountDownLatch(1);
@@ -159,13 +173,25 @@ class BlockserveContainerTest {
 			}
 			assertThat(inFlight).as("streams still running when the stop was sent").isPositive();
 		}
+		finally {
+			// stopped by hand above: make sure it is gone whether or not Testcontainers' close removed it
+			if (id[0] != null) {
+				try {
+					DockerClientFactory.instance().client().removeContainerCmd(id[0]).withForce(true).exec();
+				}
+				catch (com.github.dockerjava.api.exception.NotFoundException removed) {
+					// already removed
+				}
+			}
+		}
 	}
 
 	@Test
 	void prometheusScrapesTheContainerByItsNetworkAlias() throws Exception {
 		try (Network net = Network.newNetwork();
 				GenericContainer<?> c = ContainerSupport.blockserve("stories260K").withNetwork(net).withNetworkAliases("blockserve");
-				GenericContainer<?> prom = new GenericContainer<>(DockerImageName.parse(ContainerSupport.PROMETHEUS_IMAGE))
+				GenericContainer<?> prom = ContainerSupport.onLoopback(
+						new GenericContainer<>(DockerImageName.parse(ContainerSupport.PROMETHEUS_IMAGE)), 9090)
 					.withNetwork(net)
 					.withCopyToContainer(Transferable.of("""
 							global:
@@ -177,7 +203,6 @@ class BlockserveContainerTest {
 							      - targets: ['blockserve:8000']
 							"""), "/etc/prometheus/prometheus.yml")
 					.withCommand("prometheus", "--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/tmp/prometheus")
-					.withExposedPorts(9090)
 					.waitingFor(org.testcontainers.containers.wait.strategy.Wait.forHttp("/-/ready").forPort(9090))) {
 			c.start();
 			prom.start();

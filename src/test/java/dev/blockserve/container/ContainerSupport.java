@@ -7,6 +7,9 @@ import org.junit.jupiter.api.Assumptions;
 import org.testcontainers.DockerClientFactory;
 import com.github.dockerjava.api.model.AccessMode;
 import com.github.dockerjava.api.model.Bind;
+import com.github.dockerjava.api.model.ExposedPort;
+import com.github.dockerjava.api.model.PortBinding;
+import com.github.dockerjava.api.model.Ports;
 import com.github.dockerjava.api.model.Volume;
 import org.testcontainers.containers.GenericContainer;
 import org.testcontainers.containers.wait.strategy.Wait;
@@ -67,17 +70,34 @@ final class ContainerSupport {
 		}
 	}
 
+	/**
+	 * Publishes {@code ports} on 127.0.0.1 only, each on a free host port (Testcontainers would publish
+	 * them on every interface); {@code getMappedPort} reads them back from the engine as usual.
+	 */
+	static <C extends GenericContainer<?>> C onLoopback(C c, int... ports) {
+		for (int p : ports) {
+			c.addExposedPort(p);
+		}
+		c.withCreateContainerCmdModifier(cmd -> {
+			java.util.List<PortBinding> bindings = new java.util.ArrayList<>();
+			for (int p : ports) {
+				bindings.add(new PortBinding(Ports.Binding.bindIp("127.0.0.1"), ExposedPort.tcp(p)));
+			}
+			cmd.getHostConfig().withPortBindings(bindings).withPublishAllPorts(false);
+		});
+		return c;
+	}
+
 	/** The blockserve container serving {@code model} (a shared test model), mounted read-only. */
 	@SuppressWarnings("resource")
 	static GenericContainer<?> blockserve(String model) {
 		Path dir = SharedModels.dir(model).toAbsolutePath().normalize();
 		// the bind goes straight into the create command: withFileSystemBind would first check, with an
 		// alpine container that cannot be pulled here, whether file mounts work (minutes of retries)
-		return new GenericContainer<>(DockerImageName.parse(IMAGE))
+		return onLoopback(new GenericContainer<>(DockerImageName.parse(IMAGE))
 			.withCreateContainerCmdModifier(cmd -> cmd.getHostConfig()
-				.withBinds(new Bind(dir.toString(), new Volume("/models/model"), AccessMode.ro)))
+				.withBinds(new Bind(dir.toString(), new Volume("/models/model"), AccessMode.ro))), 8000)
 			.withEnv("BLOCKSERVE_KV_CACHE_NUM_BLOCKS", "512")
-			.withExposedPorts(8000)
 			.waitingFor(Wait.forHealthcheck().withStartupTimeout(java.time.Duration.ofMinutes(3)));
 	}
 }
