@@ -106,31 +106,36 @@ public final class AdminApi {
 		for (int b = from; b < to; b++) {
 			states[b - from] = (byte) ('0' + kv.states()[b]);
 		}
+		// one pass over the pool: the shared blocks' counts and, for a large pool, the per-group counts
+		boolean grouped = n > MAX_CELLS;
+		int group = grouped ? (n + MAX_CELLS - 1) / MAX_CELLS : 1;
+		int cells = grouped ? (n + group - 1) / group : 0;
+		int[] used = new int[cells], cached = new int[cells];
+		List<Integer> sharedGroups = new ArrayList<>();
 		Map<String, Integer> shared = new LinkedHashMap<>();
+		byte[] st = kv.states();
+		int[] refs = kv.refCounts();
 		for (int b = 0; b < n; b++) {
-			if (kv.refCounts()[b] > 1) {
-				shared.put(Integer.toString(b), kv.refCounts()[b]);
+			if (refs[b] > 1) {
+				shared.put(Integer.toString(b), refs[b]);
+			}
+			if (grouped) {
+				int g = b / group;
+				if (st[b] == 2) {
+					used[g]++;
+					if (refs[b] > 1 && (sharedGroups.isEmpty() || sharedGroups.get(sharedGroups.size() - 1) != g)) {
+						sharedGroups.add(g);
+					}
+				}
+				else if (st[b] == 1) {
+					cached[g]++;
+				}
 			}
 		}
 		d.put("statesStart", from);
 		d.put("states", new String(states, StandardCharsets.US_ASCII));
 		d.put("refCounts", shared);
-		if (n > MAX_CELLS) {
-			int group = (n + MAX_CELLS - 1) / MAX_CELLS, cells = (n + group - 1) / group;
-			int[] used = new int[cells], cached = new int[cells];
-			List<Integer> sharedGroups = new ArrayList<>();
-			for (int b = 0; b < n; b++) {
-				byte st = kv.states()[b];
-				if (st == 2) {
-					used[b / group]++;
-					if (kv.refCounts()[b] > 1 && (sharedGroups.isEmpty() || sharedGroups.get(sharedGroups.size() - 1) != b / group)) {
-						sharedGroups.add(b / group);
-					}
-				}
-				else if (st == 1) {
-					cached[b / group]++;
-				}
-			}
+		if (grouped) {
 			d.put("groupSize", group);
 			d.put("groupUsed", used);
 			d.put("groupCached", cached);
