@@ -14,6 +14,8 @@ import dev.blockserve.engine.RequestRejectedException;
 import dev.blockserve.engine.SamplingParams;
 import dev.blockserve.chat.ChatTemplate;
 import dev.blockserve.model.TextTokenizer;
+import dev.blockserve.toolcall.ToolCallFormat;
+import dev.blockserve.toolcall.ToolCallStream;
 import org.reactivestreams.Publisher;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
@@ -49,12 +51,18 @@ public final class Api {
 
 	private final AdmissionControl admission;
 
+	private final Constraints constraints = new Constraints();
+
+	/** How this model family writes tool calls (from its chat template). */
+	private final ToolCallFormat toolFormat;
+
 	public Api(Engine engine, ChatTemplate template, String modelName, AdmissionControl admission) {
 		this.engine = engine;
 		this.admission = admission;
 		this.tokenizer = engine.runtime().tokenizer();
 		this.template = template;
 		this.modelName = modelName;
+		this.toolFormat = ToolCallFormat.detect(template == null ? null : template.source());
 	}
 
 	public String modelName() {
@@ -172,7 +180,7 @@ public final class Api {
 	}
 
 	/** One choice being assembled from events. */
-	private final class ChoiceAcc {
+	private static final class ChoiceAcc {
 
 		final StringBuilder text = new StringBuilder();
 
@@ -267,7 +275,7 @@ public final class Api {
 						"echo");
 			}
 			SamplingParams params = RequestParser.sampling(body, maxTokens == null ? 16 : maxTokens,
-					logprobs == null ? -1 : logprobs);
+					logprobs == null ? -1 : logprobs, constraints.output(body));
 			admission.checkSize(raw.size() * params.n(), 0); // before tokenising 20,000 prompts
 			List<int[]> prompts = new ArrayList<>();
 			List<String> promptTexts = new ArrayList<>();
@@ -366,6 +374,18 @@ public final class Api {
 		return body(req).flatMap(bytes -> admission.offload(() -> {
 			JsonNode body = parse(bytes);
 			checkModel(body);
+			Constraints.Tools tools = constraints.tools(body, toolFormat);
+			var grammar = constraints.output(body);
+			if (tools != null && tools.mode() != Constraints.Tools.Mode.AUTO) {
+				if (grammar != null) {
+					throw ApiException.badRequest("'tool_choice' required or a named function cannot be combined with "
+							+ "'response_format' or guided decoding: the call's arguments already follow their schema", "tool_choice");
+				}
+				grammar = constraints.toolGrammar(tools);
+			}
+			else if (tools != null && grammar != null) {
+				tools = null; // the output is shaped by response_format: there are no calls to find in it
+			}
 			int[] prompt = chatPrompt(body);
 			Integer maxTokens = RequestParser.optInt(body, "max_completion_tokens", 1, Integer.MAX_VALUE);
 			if (maxTokens == null) {
@@ -379,12 +399,16 @@ public final class Api {
 			boolean stream = RequestParser.optBool(body, "stream", false);
 			boolean includeUsage = stream && RequestParser.optBool(body.path("stream_options"), "include_usage", false);
 			SamplingParams params = RequestParser.sampling(body, maxTokens == null ? 0 : maxTokens,
-					logprobs ? (top == null ? 0 : top) : -1);
+					logprobs ? (top == null ? 0 : top) : -1, grammar);
 			String id = id("chatcmpl-");
 			long created = System.currentTimeMillis() / 1000;
 			Engine.Submission sub = submitAll(req, List.of(prompt), params, priority(body)).get(0);
+			int n = params.n();
+			ToolCallStream[] calls = new ToolCallStream[n];
+			for (int i = 0; i < n && tools != null; i++) {
+				calls[i] = tools.stream();
+			}
 			if (stream) {
-				int n = params.n();
 				Flux<DataBuffer> roles = Flux.range(0, n)
 					.map(i -> sse(new Dto.ChatChunk(id, "chat.completion.chunk", created, modelName,
 							List.of(new Dto.ChatChunkChoice(i, new Dto.Delta("assistant", ""), null, null)), null)));
@@ -393,16 +417,12 @@ public final class Api {
 					if (e.finished()) {
 						completion[0] += e.completionTokens();
 					}
-					if (e.text().isEmpty() && !e.finished() && e.logprobs() == null) {
-						return Flux.empty();
+					List<Dto.ChatChunkChoice> out = chunkChoices(e, calls[e.index()]);
+					List<DataBuffer> chunks = new ArrayList<>(out.size());
+					for (Dto.ChatChunkChoice c : out) {
+						chunks.add(sse(new Dto.ChatChunk(id, "chat.completion.chunk", created, modelName, List.of(c), null)));
 					}
-					ChoiceAcc acc = new ChoiceAcc();
-					acc.add(e, 0);
-					Dto.ChatLogprobs lp = e.logprobs() == null ? null : new Dto.ChatLogprobs(acc.chatLogprobs);
-					Dto.Delta delta = e.finished() && e.text().isEmpty() ? new Dto.Delta(null, null)
-							: new Dto.Delta(null, e.text());
-					return Flux.just(sse(new Dto.ChatChunk(id, "chat.completion.chunk", created, modelName,
-							List.of(new Dto.ChatChunkChoice(e.index(), delta, lp, finishName(e))), null)));
+					return Flux.fromIterable(chunks);
 				});
 				Flux<DataBuffer> chunks = roles.concatWith(deltas);
 				if (includeUsage) {
@@ -418,17 +438,100 @@ public final class Api {
 					List<Dto.ChatChoice> choices = new ArrayList<>();
 					int completion = 0;
 					int cached = 0;
-					for (int i = 0; i < params.n(); i++) {
+					for (int i = 0; i < n; i++) {
 						ChoiceAcc acc = accs.get(i);
 						completion += acc.completionTokens;
 						cached = acc.cachedTokens;
-						choices.add(new Dto.ChatChoice(i, new Dto.ChatMessage("assistant", acc.text.toString()),
-								logprobs ? new Dto.ChatLogprobs(acc.chatLogprobs) : null, acc.finish));
+						Dto.ChatMessage message = new Dto.ChatMessage("assistant", acc.text.toString());
+						String finish = acc.finish;
+						if (calls[i] != null) {
+							List<ToolCallStream.Piece> pieces = new ArrayList<>(calls[i].push(acc.text.toString()));
+							pieces.addAll(calls[i].finish());
+							message = message(pieces);
+							finish = toolFinish(finish, calls[i]);
+						}
+						choices.add(new Dto.ChatChoice(i, message, logprobs ? new Dto.ChatLogprobs(acc.chatLogprobs) : null,
+								finish));
 					}
 					return json(new Dto.ChatCompletion(id, "chat.completion", created, modelName, choices,
 							usage(prompt.length, completion, cached)));
 				}));
 		}));
+	}
+
+	/** A finished choice that made calls ends with "tool_calls" (a cut one keeps "length"). */
+	private static String toolFinish(String finish, ToolCallStream calls) {
+		return calls.calls() > 0 && "stop".equals(finish) ? "tool_calls" : finish;
+	}
+
+	/** The assistant message of a whole answer split into content and calls (content null when only calls). */
+	private static Dto.ChatMessage message(List<ToolCallStream.Piece> pieces) {
+		StringBuilder content = new StringBuilder();
+		List<Dto.ToolCall> toolCalls = new ArrayList<>();
+		List<StringBuilder> args = new ArrayList<>();
+		for (ToolCallStream.Piece p : pieces) {
+			if (p instanceof ToolCallStream.Content c) {
+				content.append(c.text());
+			}
+			else if (p instanceof ToolCallStream.CallStart c) {
+				toolCalls.add(new Dto.ToolCall(c.id(), "function", new Dto.FunctionCall(c.name(), null)));
+				args.add(new StringBuilder(c.arguments()));
+			}
+			else if (p instanceof ToolCallStream.Arguments a) {
+				args.get(a.index()).append(a.delta());
+			}
+		}
+		for (int i = 0; i < toolCalls.size(); i++) {
+			Dto.ToolCall t = toolCalls.get(i);
+			toolCalls.set(i, new Dto.ToolCall(t.id(), t.type(), new Dto.FunctionCall(t.function().name(), args.get(i).toString())));
+		}
+		String text = toolCalls.isEmpty() ? content.toString() : content.toString().strip();
+		return new Dto.ChatMessage("assistant", text.isEmpty() && !toolCalls.isEmpty() ? null : text,
+				toolCalls.isEmpty() ? null : toolCalls);
+	}
+
+	/** The stream chunks of one event: text, or with tools the content and call deltas it completes. */
+	private static List<Dto.ChatChunkChoice> chunkChoices(GenerationEvent e, ToolCallStream calls) {
+		ChoiceAcc acc = new ChoiceAcc();
+		acc.add(e, 0);
+		Dto.ChatLogprobs lp = e.logprobs() == null ? null : new Dto.ChatLogprobs(acc.chatLogprobs);
+		List<Dto.ChatChunkChoice> out = new ArrayList<>();
+		if (calls == null) {
+			if (e.text().isEmpty() && !e.finished() && e.logprobs() == null) {
+				return out;
+			}
+			Dto.Delta delta = e.finished() && e.text().isEmpty() ? new Dto.Delta(null, null) : new Dto.Delta(null, e.text());
+			out.add(new Dto.ChatChunkChoice(e.index(), delta, lp, finishName(e)));
+			return out;
+		}
+		List<ToolCallStream.Piece> pieces = new ArrayList<>(calls.push(e.text()));
+		if (e.finished()) {
+			pieces.addAll(calls.finish());
+		}
+		for (ToolCallStream.Piece p : pieces) {
+			Dto.Delta d;
+			if (p instanceof ToolCallStream.Content c) {
+				d = new Dto.Delta(null, c.text());
+			}
+			else if (p instanceof ToolCallStream.CallStart c) {
+				d = new Dto.Delta(null, null, List.of(new Dto.ToolCallDelta(c.index(), c.id(), "function",
+						new Dto.FunctionCall(c.name(), c.arguments()))));
+			}
+			else {
+				ToolCallStream.Arguments a = (ToolCallStream.Arguments) p;
+				d = new Dto.Delta(null, null, List.of(new Dto.ToolCallDelta(a.index(), null, null,
+						new Dto.FunctionCall(null, a.delta()))));
+			}
+			out.add(new Dto.ChatChunkChoice(e.index(), d, out.isEmpty() ? lp : null, null));
+		}
+		if (out.isEmpty() && lp != null && !e.finished()) {
+			out.add(new Dto.ChatChunkChoice(e.index(), new Dto.Delta(null, null), lp, null));
+		}
+		if (e.finished()) {
+			out.add(new Dto.ChatChunkChoice(e.index(), new Dto.Delta(null, null), out.isEmpty() ? lp : null,
+					toolFinish(finishName(e), calls)));
+		}
+		return out;
 	}
 
 	// ---- the rest

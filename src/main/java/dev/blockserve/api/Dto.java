@@ -30,7 +30,25 @@ public final class Dto {
 			@JsonInclude(JsonInclude.Include.NON_NULL) Usage usage) {
 	}
 
-	public record ChatMessage(String role, String content) {
+	/** content is null (and written as null) when the answer is only tool calls. */
+	public record ChatMessage(String role, @JsonInclude(JsonInclude.Include.ALWAYS) String content,
+			@JsonInclude(JsonInclude.Include.NON_EMPTY) @JsonProperty("tool_calls") List<ToolCall> toolCalls) {
+
+		public ChatMessage(String role, String content) {
+			this(role, content, null);
+		}
+	}
+
+	@JsonInclude(JsonInclude.Include.NON_NULL)
+	public record FunctionCall(String name, String arguments) {
+	}
+
+	public record ToolCall(String id, String type, FunctionCall function) {
+	}
+
+	/** A tool call in a stream: the first delta of a call has id, type and name; later ones add arguments. */
+	@JsonInclude(JsonInclude.Include.NON_NULL)
+	public record ToolCallDelta(int index, String id, String type, FunctionCall function) {
 	}
 
 	public record TopLogprob(String token, float logprob, List<Integer> bytes) {
@@ -52,7 +70,12 @@ public final class Dto {
 	}
 
 	public record Delta(@JsonInclude(JsonInclude.Include.NON_NULL) String role,
-			@JsonInclude(JsonInclude.Include.NON_NULL) String content) {
+			@JsonInclude(JsonInclude.Include.NON_NULL) String content,
+			@JsonInclude(JsonInclude.Include.NON_NULL) @JsonProperty("tool_calls") List<ToolCallDelta> toolCalls) {
+
+		public Delta(String role, String content) {
+			this(role, content, null);
+		}
 	}
 
 	public record ChatChunkChoice(int index, Delta delta, ChatLogprobs logprobs,

@@ -93,7 +93,7 @@ final class RequestParser {
 	}
 
 	/** The sampling fields shared by both endpoints; {@code maxTokens} 0 means up to the context length. */
-	static SamplingParams sampling(JsonNode body, int maxTokens, int logprobs) {
+	static SamplingParams sampling(JsonNode body, int maxTokens, int logprobs, dev.blockserve.constraint.Grammar grammar) {
 		Integer n = optInt(body, "n", 1, 128);
 		Double temperature = optNumber(body, "temperature", 0, 2);
 		Double topP = optNumber(body, "top_p", 0, 1);
@@ -123,7 +123,8 @@ final class RequestParser {
 				.ignoreEos(optBool(body, "ignore_eos", false))
 				.logprobs(logprobs)
 				.skipSpecialTokens(optBool(body, "skip_special_tokens", true))
-				.seed(seed);
+				.seed(seed)
+				.grammar(grammar);
 			if (n != null) {
 				b.n(n);
 			}
@@ -285,9 +286,46 @@ final class RequestParser {
 			else {
 				throw ApiException.badRequest(where + ".content must be a string or an array of text parts", "messages");
 			}
+			toolCallArguments(msg, where);
 			out.add(msg);
 		}
 		return out;
+	}
+
+	/**
+	 * An assistant message's tool calls carry their arguments as a JSON string (OpenAI's format); chat
+	 * templates write them with {@code tojson}, so they get the parsed object, as vLLM gives them.
+	 */
+	@SuppressWarnings("unchecked")
+	private static void toolCallArguments(Map<String, Object> msg, String where) {
+		Object calls = msg.get("tool_calls");
+		if (calls == null) {
+			return;
+		}
+		if (!(calls instanceof List<?> list)) {
+			throw ApiException.badRequest(where + ".tool_calls must be an array", "messages");
+		}
+		List<Object> out = new ArrayList<>();
+		for (Object c : list) {
+			if (!(c instanceof Map<?, ?> call) || !(call.get("function") instanceof Map<?, ?> f)
+					|| !(f.get("name") instanceof String)) {
+				throw ApiException.badRequest(where + ".tool_calls entries must be {\"id\", \"type\": \"function\", "
+						+ "\"function\": {\"name\", \"arguments\"}}", "messages");
+			}
+			Map<String, Object> fn = new LinkedHashMap<>((Map<String, Object>) f);
+			if (fn.get("arguments") instanceof String s) {
+				try {
+					fn.put("arguments", Api.JSON.readValue(s, Object.class));
+				}
+				catch (RuntimeException e) {
+					// not JSON: the template gets the text as it came
+				}
+			}
+			Map<String, Object> copy = new LinkedHashMap<>((Map<String, Object>) call);
+			copy.put("function", fn);
+			out.add(copy);
+		}
+		msg.put("tool_calls", out);
 	}
 
 	/** JSON conversion helper. */

@@ -163,6 +163,11 @@ public final class ChatTemplate {
 	 * The template of a model directory's {@code tokenizer_config.json}, or null when it has none
 	 * ({@code chat_template.jinja} beside it is read too, as newer models ship it that way).
 	 */
+	/** The template's text (to tell which tool-call format its model family writes). */
+	public String source() {
+		return source;
+	}
+
 	public static ChatTemplate load(Path dir) {
 		Path cfg = dir.resolve("tokenizer_config.json");
 		if (!Files.isRegularFile(cfg)) {

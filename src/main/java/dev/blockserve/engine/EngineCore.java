@@ -40,6 +40,10 @@ public final class EngineCore implements AutoCloseable {
 
 	private final RequestValidator validator;
 
+	private final GenerationConfig generation;
+
+	private final int vocab;
+
 	private final Map<Long, Request> requests = new HashMap<>();
 
 	private final Deadlines deadlines = new Deadlines();
@@ -63,6 +67,8 @@ public final class EngineCore implements AutoCloseable {
 		this.tokenizer = tokenizer;
 		this.listener = listener == null ? EngineListener.NONE : listener;
 		int vocab = model.config().vocabSize();
+		this.vocab = vocab;
+		this.generation = generation;
 		this.maxModelLen = model.maxPositions();
 		this.processor = new OutputProcessor(vocab, generation, maxModelLen, this.listener);
 		this.validator = new RequestValidator(vocab, maxModelLen, kv.blockSize(), kv.pool().numBlocks(), tokenizer != null);
@@ -108,6 +114,11 @@ public final class EngineCore implements AutoCloseable {
 			throw new IllegalArgumentException("request " + id + " is already live");
 		}
 		deadlines.add(deadlineNanos);
+		if (params.grammar() != null) {
+			// EOS ends a constrained output only where its grammar may end; ignore_eos keeps it out entirely
+			r.grammar = new dev.blockserve.constraint.GrammarRuntime(params.grammar(), tokenizer.vocabulary(vocab),
+					params.ignoreEos() ? new int[0] : generation.eosTokenIds(), vocab);
+		}
 		EngineSequence s = new EngineSequence(nextSeqId++, r, seed(params), tokenizer);
 		r.seqs.add(s);
 		scheduler.addWaiting(s);

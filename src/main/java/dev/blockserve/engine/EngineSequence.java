@@ -2,6 +2,7 @@ package dev.blockserve.engine;
 
 import java.util.SplittableRandom;
 
+import dev.blockserve.constraint.GrammarMatcher;
 import dev.blockserve.model.TextTokenizer;
 import dev.blockserve.scheduler.Sequence;
 
@@ -25,6 +26,9 @@ final class EngineSequence extends Sequence {
 
 	final Sampler.Logprobs logprobs = new Sampler.Logprobs();
 
+	/** Where this choice stands in the request's grammar; null for free text. */
+	final GrammarMatcher matcher;
+
 	long lastTokenNanos;
 
 	EngineSequence(long id, Request request, long seed, TextTokenizer tokenizer) {
@@ -34,6 +38,7 @@ final class EngineSequence extends Sequence {
 		this.rng = new SplittableRandom(seed);
 		this.detok = detokenizer(tokenizer, request);
 		this.stop = new StopChecker(request.params.stop());
+		this.matcher = request.grammar == null ? null : request.grammar.matcher();
 	}
 
 	/** Choice {@code index} of {@code parent}'s request, forked after the prompt. */
@@ -44,6 +49,7 @@ final class EngineSequence extends Sequence {
 		this.rng = new SplittableRandom(seed);
 		this.detok = detokenizer(tokenizer, request);
 		this.stop = new StopChecker(request.params.stop());
+		this.matcher = parent.matcher == null ? null : parent.matcher.fork();
 	}
 
 	private static IncrementalDetokenizer detokenizer(TextTokenizer tokenizer, Request r) {

@@ -27,6 +27,9 @@ final class OutputProcessor {
 
 	private FaultInjector faults = FaultInjector.NONE;
 
+	/** The allowed tokens of the sequence being sampled (reused: one bit per token). */
+	private final long[] mask;
+
 	private long generatedTokens;
 
 	private long promptTokens;
@@ -39,6 +42,7 @@ final class OutputProcessor {
 		this.generation = generation;
 		this.maxModelLen = maxModelLen;
 		this.listener = listener;
+		this.mask = new long[(vocab + 63) >>> 6];
 	}
 
 	void faults(FaultInjector f) {
@@ -57,9 +61,17 @@ final class OutputProcessor {
 			r.output.firstLogits(logits, offset, vocab);
 		}
 		faults.at(FaultInjector.Stage.SAMPLE, r.prompt, p);
+		long[] allowed = null;
+		if (s.matcher != null) {
+			s.matcher.fillMask(mask);
+			allowed = mask;
+		}
 		int token = offset >= 0
-				? sampler.sample(logits, offset, p, s.tokens(), s.promptLength(), s.numTokens(), s.rng, s.logprobs)
+				? sampler.sample(logits, offset, p, s.tokens(), s.promptLength(), s.numTokens(), s.rng, s.logprobs, allowed)
 				: greedy;
+		if (s.matcher != null && !s.matcher.accept(token)) {
+			throw new IllegalStateException("token " + token + " was sampled outside the request's grammar");
+		}
 		s.append(token);
 		recordTimes(s, now);
 		List<GenerationEvent.TokenLogprob> lps = p.logprobs() >= 0 ? List.of(logprob(s, token)) : null;
@@ -70,6 +82,9 @@ final class OutputProcessor {
 		FinishReason reason = null;
 		if (stopString || (!p.ignoreEos() && generation.isEos(token)) || contains(p.stopTokenIds(), token)) {
 			reason = FinishReason.STOP;
+		}
+		else if (s.matcher != null && s.matcher.isTerminated()) {
+			reason = FinishReason.STOP; // the grammar is complete: nothing but EOS could follow
 		}
 		else if (s.numOutputTokens() >= r.maxTokens || s.numTokens() >= maxModelLen) {
 			reason = FinishReason.LENGTH;

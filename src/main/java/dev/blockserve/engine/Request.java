@@ -28,6 +28,9 @@ final class Request {
 
 	final List<EngineSequence> seqs = new ArrayList<>(1);
 
+	/** The grammar's automaton and mask cache, shared by the choices; null for free text. */
+	dev.blockserve.constraint.GrammarRuntime grammar;
+
 	int cachedPromptTokens = -1;
 
 	long firstScheduledNanos;

@@ -43,6 +43,10 @@ final class RequestValidator {
 			throw new RequestRejectedException(RequestRejectedException.Reason.INVALID_INPUT,
 					"stop strings need a tokenizer, and this engine has none");
 		}
+		if (!hasTokenizer && params.grammar() != null) {
+			throw new RequestRejectedException(RequestRejectedException.Reason.INVALID_INPUT,
+					"structured output needs a tokenizer, and this engine has none");
+		}
 		int maxTokens = params.maxTokens() > 0 ? params.maxTokens() : maxModelLen - prompt.length;
 		if (prompt.length + maxTokens > maxModelLen || maxTokens <= 0) {
 			int asked = Math.max(maxTokens, 0);

@@ -7,7 +7,8 @@ import java.util.SplittableRandom;
  * Picks the next token from one row of logits, vLLM's order: penalties on the raw logits (repetition over
  * prompt and output, presence and frequency over the output), then temperature, top-k, top-p, min-p, and a
  * draw from the request's own random stream (so a seeded request samples the same tokens whatever else is
- * in the batch). Logprobs are of the raw model distribution. One instance per engine thread: it reuses
+ * in the batch). A grammar's mask removes disallowed tokens after the penalties, before temperature and
+ * truncation, so greedy takes the best allowed token. Logprobs are of the raw model distribution. One instance per engine thread: it reuses
  * its scratch arrays, so sampling allocates nothing per token once warm.
  */
 public final class Sampler {
@@ -49,8 +50,20 @@ public final class Sampler {
 	 */
 	public int sample(float[] logits, int offset, SamplingParams p, int[] tokens, int promptLen, int numTokens,
 			SplittableRandom rng, Logprobs lp) {
+		return sample(logits, offset, p, tokens, promptLen, numTokens, rng, lp, null);
+	}
+
+	/**
+	 * As above, drawing only from the tokens whose bit is set in {@code allowed} (null: all).
+	 * @throws IllegalStateException when the mask allows no token
+	 */
+	public int sample(float[] logits, int offset, SamplingParams p, int[] tokens, int promptLen, int numTokens,
+			SplittableRandom rng, Logprobs lp, long[] allowed) {
 		System.arraycopy(logits, offset, work, 0, vocab);
 		applyPenalties(p, tokens, promptLen, numTokens);
+		if (allowed != null) {
+			applyMask(allowed);
+		}
 		int token;
 		if (p.isGreedy()) {
 			token = argmax(work);
@@ -103,6 +116,27 @@ public final class Sampler {
 		}
 		for (int i = 0; i < nt; i++) {
 			counts[touched[i]] = 0;
+		}
+	}
+
+	private void applyMask(long[] allowed) {
+		int any = 0;
+		for (int w = 0; w < allowed.length; w++) {
+			long bits = allowed[w];
+			any |= bits != 0 ? 1 : 0;
+			if (bits == -1L) {
+				continue; // a word of allowed tokens: the common case inside a JSON string
+			}
+			int base = w << 6;
+			int end = Math.min(vocab, base + 64);
+			for (int i = base; i < end; i++) {
+				if ((bits & (1L << i)) == 0) {
+					work[i] = Float.NEGATIVE_INFINITY;
+				}
+			}
+		}
+		if (any == 0) {
+			throw new IllegalStateException("no token of the vocabulary can continue the constrained output");
 		}
 	}
 
@@ -161,7 +195,7 @@ public final class Sampler {
 		double keptMass = 0;
 		for (int j = 0; j < keep; j++) {
 			float pr = Float.intBitsToFloat((int) (cand[n - 1 - j] >>> 32));
-			if (j > 0 && (cum >= p.topP() || pr < minProb)) {
+			if (j > 0 && (cum >= p.topP() || pr < minProb || pr <= 0)) { // a masked token has probability 0
 				break;
 			}
 			cum += pr;

@@ -2,6 +2,8 @@ package dev.blockserve.engine;
 
 import java.util.List;
 
+import dev.blockserve.constraint.Grammar;
+
 /**
  * How one request samples and stops. Build it with {@link #builder()} (defaults as OpenAI's); validated on
  * construction: a bad value fails with a message naming the field, which the HTTP layer turns into a 400.
@@ -15,10 +17,11 @@ import java.util.List;
  * @param stop strings that end generation (not returned)
  * @param stopTokenIds tokens that end generation, besides EOS
  * @param logprobs top alternatives to report per token; -1 for no logprobs
+ * @param grammar the shape the output must have (structured output, tool calls); null for free text
  */
 public record SamplingParams(int n, int maxTokens, double temperature, int topK, double topP, double minP,
 		double presencePenalty, double frequencyPenalty, double repetitionPenalty, Long seed, List<String> stop,
-		int[] stopTokenIds, boolean ignoreEos, int logprobs, boolean skipSpecialTokens) {
+		int[] stopTokenIds, boolean ignoreEos, int logprobs, boolean skipSpecialTokens, Grammar grammar) {
 
 	public SamplingParams {
 		check(n >= 1 && n <= 128, "n must be between 1 and 128, got " + n);
@@ -76,6 +79,7 @@ public record SamplingParams(int n, int maxTokens, double temperature, int topK,
 		b.ignoreEos = ignoreEos;
 		b.logprobs = logprobs;
 		b.skipSpecialTokens = skipSpecialTokens;
+		b.grammar = grammar;
 		return b;
 	}
 
@@ -85,7 +89,7 @@ public record SamplingParams(int n, int maxTokens, double temperature, int topK,
 
 	/** Whether sampling needs the whole logits row on the host, or the backend's argmax is enough. */
 	public boolean needsLogitsRow() {
-		return !isGreedy() || logprobs >= 0 || repetitionPenalty != 1 || presencePenalty != 0 || frequencyPenalty != 0;
+		return grammar != null || !isGreedy() || logprobs >= 0 || repetitionPenalty != 1 || presencePenalty != 0 || frequencyPenalty != 0;
 	}
 
 	/** Builds {@link SamplingParams}; {@link #build} validates. Not thread-safe (a local of one caller). */
@@ -120,6 +124,8 @@ public record SamplingParams(int n, int maxTokens, double temperature, int topK,
 		private int logprobs = -1;
 
 		private boolean skipSpecialTokens = true;
+
+		private Grammar grammar;
 
 		private Builder() {
 		}
@@ -201,9 +207,15 @@ public record SamplingParams(int n, int maxTokens, double temperature, int topK,
 			return this;
 		}
 
+		/** The output must match this grammar; null for free text. */
+		public Builder grammar(Grammar v) {
+			grammar = v;
+			return this;
+		}
+
 		public SamplingParams build() {
 			return new SamplingParams(n, maxTokens, temperature, topK, topP, minP, presencePenalty, frequencyPenalty,
-					repetitionPenalty, seed, stop, stopTokenIds, ignoreEos, logprobs, skipSpecialTokens);
+					repetitionPenalty, seed, stop, stopTokenIds, ignoreEos, logprobs, skipSpecialTokens, grammar);
 		}
 	}
 }

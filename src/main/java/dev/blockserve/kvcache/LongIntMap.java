@@ -4,9 +4,10 @@ import java.util.Arrays;
 
 /**
  * An open-addressing map from long to non-negative int (linear probing, backward-shift deletion): the
- * prefix cache's hash index without boxing. Not thread-safe; the pool is used from the engine thread.
+ * prefix cache's hash index and the grammar engine's stack interning, without boxing. Not thread-safe: its
+ * owner's thread only (the pool's and the grammar runtime's: the engine thread).
  */
-final class LongIntMap {
+public final class LongIntMap {
 
 	private static final int EMPTY = -1;
 
@@ -18,7 +19,7 @@ final class LongIntMap {
 
 	private int mask;
 
-	LongIntMap(int expected) {
+	public LongIntMap(int expected) {
 		int cap = Integer.highestOneBit(Math.max(4, expected * 2 - 1)) << 1;
 		keys = new long[cap];
 		values = new int[cap];
@@ -31,7 +32,8 @@ final class LongIntMap {
 		return (int) (h ^ (h >>> 32));
 	}
 
-	int get(long key) {
+	/** The value, or -1 when absent. */
+	public int get(long key) {
 		for (int i = spread(key) & mask;; i = (i + 1) & mask) {
 			if (values[i] == EMPTY) {
 				return EMPTY;
@@ -42,7 +44,7 @@ final class LongIntMap {
 		}
 	}
 
-	void put(long key, int value) {
+	public void put(long key, int value) {
 		if ((size + 1) * 2 > keys.length) {
 			grow();
 		}
@@ -88,7 +90,7 @@ final class LongIntMap {
 		return old;
 	}
 
-	int size() {
+	public int size() {
 		return size;
 	}
 
