@@ -39,7 +39,10 @@ public final class JsonSchemaCompiler {
 			"enum", "const", "anyOf", "oneOf", "allOf", "$ref", "minItems", "maxItems", "minLength", "maxLength", "pattern",
 			"format");
 
-	/** Number formats that only annotate (Java types), ignored; string formats below are enforced. */
+	/**
+	 * Number formats (Java types, as Spring AI's schemas carry them): int32 allows at most 9 digits and
+	 * int64 18, so that the value always fits the client's type; float and double only annotate.
+	 */
 	private static final Set<String> NUMBER_FORMATS = Set.of("int32", "int64", "float", "double");
 
 	private static final String DATE = "[0-9]{4}-((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)|02-(0[1-9]|1[0-9]|2[0-8]))";
@@ -159,6 +162,12 @@ public final class JsonSchemaCompiler {
 			integerRule = b.rule("integer", Builder.seq(b.optional("minus", Builder.literal("-")), intPart));
 		}
 		return integerRule;
+	}
+
+	/** An integer of at most {@code digits} digits (so that it fits a 32- or 64-bit type). */
+	private Sym boundedInteger(int digits) {
+		Rule intPart = b.rule(name("int"), List.of(Bytes.of('0')), Builder.seq(Bytes.range('1', '9'), digits(0, digits - 1)));
+		return b.rule(name("integer"), Builder.seq(b.optional(name("minus"), Builder.literal("-")), intPart));
 	}
 
 	private Sym number() {
@@ -326,7 +335,8 @@ public final class JsonSchemaCompiler {
 			}
 			case "integer" -> {
 				numberFormat(s, at);
-				yield integer();
+				String f = s.path("format").asString("");
+				yield f.equals("int32") ? boundedInteger(9) : f.equals("int64") ? boundedInteger(18) : integer();
 			}
 			case "boolean" -> b.rule(name("boolean"), Builder.literal("true"), Builder.literal("false"));
 			default -> b.rule(name("null"), Builder.literal("null"));

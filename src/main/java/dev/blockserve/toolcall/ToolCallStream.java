@@ -3,8 +3,6 @@ package dev.blockserve.toolcall;
 import java.util.ArrayList;
 import java.util.List;
 
-import tools.jackson.core.JsonParser;
-import tools.jackson.core.JsonToken;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
@@ -20,6 +18,7 @@ import tools.jackson.databind.json.JsonMapper;
 public final class ToolCallStream {
 
 	private static final JsonMapper JSON = JsonMapper.builder().build();
+
 
 	private static final String HERMES_OPEN = "<tool_call>";
 
@@ -304,25 +303,66 @@ public final class ToolCallStream {
 		}
 		List<Piece> out = new ArrayList<>();
 		int saved = calls;
-		try (JsonParser p = JSON.createParser(t.replace(";", " "))) {
-			while (p.nextToken() != null) {
-				if (p.currentToken() != JsonToken.START_OBJECT) {
-					calls = saved;
-					return null;
-				}
-				CallStart c = callFrom((JsonNode) JSON.readTree(p), "parameters");
-				if (c == null) {
-					calls = saved;
-					return null;
-				}
-				out.add(c);
+		for (String part : topLevelObjects(t)) {
+			CallStart c = part == null ? null : callFrom(part, "parameters");
+			if (c == null) {
+				calls = saved;
+				return null;
 			}
-		}
-		catch (RuntimeException e) {
-			calls = saved;
-			return null;
+			out.add(c);
 		}
 		return out.isEmpty() ? null : out;
+	}
+
+	/**
+	 * The top-level objects of {@code t}, which may be separated by ';' or blanks; a null element when
+	 * anything else stands between them or the last is not closed.
+	 */
+	private static List<String> topLevelObjects(String t) {
+		List<String> out = new ArrayList<>();
+		int depth = 0;
+		boolean str = false;
+		boolean esc = false;
+		int start = -1;
+		for (int i = 0; i < t.length(); i++) {
+			char c = t.charAt(i);
+			if (str) {
+				if (esc) {
+					esc = false;
+				}
+				else if (c == '\\') {
+					esc = true;
+				}
+				else if (c == '"') {
+					str = false;
+				}
+				continue;
+			}
+			if (depth == 0) {
+				if (c == '{') {
+					start = i;
+					depth = 1;
+				}
+				else if (c != ';' && !Character.isWhitespace(c)) {
+					out.add(null);
+					return out;
+				}
+				continue;
+			}
+			if (c == '"') {
+				str = true;
+			}
+			else if (c == '{' || c == '[') {
+				depth++;
+			}
+			else if ((c == '}' || c == ']') && --depth == 0) {
+				out.add(t.substring(start, i + 1));
+			}
+		}
+		if (depth != 0) {
+			out.add(null);
+		}
+		return out;
 	}
 
 	/** Mistral: an array of calls, or name[ARGS]{...} (tokenizer v11), after an optional marker. */

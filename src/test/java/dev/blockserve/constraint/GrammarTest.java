@@ -195,6 +195,16 @@ class GrammarTest {
 	}
 
 	@Test
+	void int32AndInt64FitTheirJavaTypes() {
+		Grammar i32 = JsonSchemaCompiler.compile(SchemaOracle.JSON.readTree("{\"type\":\"integer\",\"format\":\"int32\"}"));
+		assertThat(accepts(i32, "-999999999")).isTrue();
+		assertThat(accepts(i32, "2147483647")).as("10 digits may overflow an int: refused").isFalse();
+		Grammar i64 = JsonSchemaCompiler.compile(SchemaOracle.JSON.readTree("{\"type\":\"integer\",\"format\":\"int64\"}"));
+		assertThat(accepts(i64, "999999999999999999")).isTrue();
+		assertThat(accepts(i64, "9999999999999999999")).isFalse();
+	}
+
+	@Test
 	void unsupportedKeywordsAreNamed() {
 		assertThatThrownBy(() -> compile("{\"type\":\"number\",\"minimum\":3}"))
 			.hasMessageContaining("'minimum'").hasMessageContaining("#");
