@@ -63,6 +63,35 @@ public final class Api {
 		this.template = template;
 		this.modelName = modelName;
 		this.toolFormat = ToolCallFormat.detect(template == null ? null : template.source());
+		// The vocabulary's bytes and trie (about a second for 49,152 tokens) are built in the background at
+		// start, so that neither the first constrained request nor the engine thread waits for them.
+		Thread warm = new Thread(this::vocabulary, "blockserve-vocabulary");
+		warm.setDaemon(true);
+		warm.start();
+	}
+
+	/** The token vocabulary for grammar masks (built once; a request thread waits here if it is not ready). */
+	private void vocabulary() {
+		try {
+			tokenizer.vocabulary(engine.runtime().model().config().vocabSize());
+		}
+		catch (RuntimeException e) {
+			// a tokenizer the grammar engine cannot read: constrained requests report it, free text is unaffected
+		}
+	}
+
+	/** Makes sure the vocabulary exists before a constrained request reaches the engine thread. */
+	private void needsVocabulary(SamplingParams params) {
+		if (params.grammar() == null) {
+			return;
+		}
+		try {
+			tokenizer.vocabulary(engine.runtime().model().config().vocabSize());
+		}
+		catch (RuntimeException e) {
+			throw ApiException.badRequest("structured output is not available for this model: " + e.getMessage(),
+					"response_format");
+		}
 	}
 
 	public String modelName() {
@@ -292,6 +321,7 @@ public final class Api {
 			int n = params.n();
 			String id = id("cmpl-");
 			long created = System.currentTimeMillis() / 1000;
+			needsVocabulary(params);
 			List<Engine.Submission> subs = submitAll(req, prompts, params, priority(body));
 			int promptTokens = prompts.stream().mapToInt(a -> a.length).sum();
 			if (stream) {
@@ -402,6 +432,7 @@ public final class Api {
 					logprobs ? (top == null ? 0 : top) : -1, grammar);
 			String id = id("chatcmpl-");
 			long created = System.currentTimeMillis() / 1000;
+			needsVocabulary(params);
 			Engine.Submission sub = submitAll(req, List.of(prompt), params, priority(body)).get(0);
 			int n = params.n();
 			ToolCallStream[] calls = new ToolCallStream[n];

@@ -201,6 +201,14 @@ class StructuredOutputTest {
 			}
 		}
 		assertThat(List.of(streamed)).isEqualTo(whole);
+		// a stop string cuts the JSON where it appears, as it would free text
+		ObjectNode stop = chat("list");
+		stop.put("temperature", 1.0).put("seed", 5).put("max_tokens", 300).putArray("stop").add("\":");
+		stop.putObject("response_format").put("type", "json_schema").putObject("json_schema").put("name", "u").set("schema",
+				schema);
+		JsonNode sc = ok("/v1/chat/completions", stop).path("choices").get(0);
+		assertThat(sc.path("finish_reason").asString()).isEqualTo("stop");
+		assertThat(sc.path("message").path("content").asString().replaceAll("\\s", "")).isEqualTo("{\"user");
 		// cut short by max_tokens: "length", and the text is a prefix the grammar still allows
 		ObjectNode cut = chat("short");
 		cut.put("temperature", 0).put("max_tokens", 3);
