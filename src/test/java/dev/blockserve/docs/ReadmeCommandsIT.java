@@ -12,6 +12,8 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 import dev.blockserve.support.SharedModels;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.condition.EnabledIf;
 
@@ -29,6 +31,8 @@ import static org.assertj.core.api.Assertions.fail;
 @EnabledIf(value = "dev.blockserve.support.SharedModels#present", disabledReason = "../shared/models is absent")
 class ReadmeCommandsIT {
 
+	static final JsonMapper JSON = JsonMapper.builder().build();
+
 	static final Path JAR = Path.of("target", "blockserve.jar").toAbsolutePath();
 
 	record Block(String lang, String text, int line) {
@@ -43,14 +47,31 @@ class ReadmeCommandsIT {
 		return out;
 	}
 
-	/** Commands of a block: lines joined where they end with a backslash, comments dropped. */
+	/**
+	 * Commands of a block: lines joined where they end with a backslash or sit inside an open single quote
+	 * (a JSON body over several lines, as a shell reads it), comments dropped.
+	 */
 	static List<String> commands(String block) {
 		List<String> out = new ArrayList<>();
+		StringBuilder open = null;
 		for (String c : block.replace("\\\n", " ").split("\n")) {
+			if (open != null) {
+				open.append(' ').append(c.trim());
+				if (open.chars().filter(ch -> ch == '\'').count() % 2 == 0) {
+					out.add(open.toString().replaceAll(" +", " "));
+					open = null;
+				}
+				continue;
+			}
 			if (!c.isBlank() && !c.trim().startsWith("#")) {
+				if (c.chars().filter(ch -> ch == '\'').count() % 2 == 1) {
+					open = new StringBuilder(c.trim());
+					continue;
+				}
 				out.add(c.trim().replaceAll(" +", " "));
 			}
 		}
+		assertThat(open).as("a README command with an unclosed quote").isNull();
 		return out;
 	}
 
@@ -111,6 +132,23 @@ class ReadmeCommandsIT {
 					else if (c.startsWith("curl ") && c.contains("/v1/completions")) {
 						Run r = bash(c + " -s", "", 60);
 						assertThat(r.output()).as(where).contains("\"object\":\"text_completion\"").contains("\"choices\"");
+					}
+					else if (c.startsWith("curl ") && c.contains("/v1/chat/completions") && c.contains("\"response_format\"")) {
+						Run r = bash(c + " -s", "", 60);
+						JsonNode choice = JSON.readTree(r.output()).path("choices").get(0);
+						assertThat(choice.path("finish_reason").asString()).as(where + "\n" + r.output()).isEqualTo("stop");
+						JsonNode value = JSON.readTree(choice.path("message").path("content").asString());
+						assertThat(value.path("city").isString() && value.path("population").isIntegralNumber())
+							.as(where + ": the answer follows the schema\n" + r.output()).isTrue();
+					}
+					else if (c.startsWith("curl ") && c.contains("/v1/chat/completions") && c.contains("\"tool_choice\": \"required\"")) {
+						Run r = bash(c + " -s", "", 60);
+						JsonNode choice = JSON.readTree(r.output()).path("choices").get(0);
+						assertThat(choice.path("finish_reason").asString()).as(where + "\n" + r.output()).isEqualTo("tool_calls");
+						JsonNode call = choice.path("message").path("tool_calls").get(0);
+						assertThat(call.path("function").path("name").asString()).as(where).isEqualTo("get_weather");
+						JsonNode args = JSON.readTree(call.path("function").path("arguments").asString());
+						assertThat(args.path("unit").asString()).as(where + "\n" + r.output()).isIn("celsius", "fahrenheit");
 					}
 					else if (c.startsWith("curl ") && c.contains("/v1/chat/completions") && c.contains("\"stream\": true")) {
 						Run r = bash(c + " -s", "", 60);
