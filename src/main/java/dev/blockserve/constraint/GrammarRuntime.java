@@ -30,8 +30,11 @@ public final class GrammarRuntime {
 	/** Masks kept per request: enough for the states a schema revisits, small beside the KV cache. */
 	private static final int MASK_CACHE = 48;
 
-	/** Past this many memoised transition rows (1 KiB each), the rows are dropped and rebuilt on demand. */
-	private static final int MAX_TRANSITION_ROWS = 16384;
+	/**
+	 * Past this many memoised transition rows (1 KiB each, so 4 MiB a request at most), the rows are
+	 * dropped and rebuilt on demand. A schema's generation visits tens to hundreds of states.
+	 */
+	private static final int MAX_TRANSITION_ROWS = 4096;
 
 	final Grammar g;
 
@@ -40,6 +43,8 @@ public final class GrammarRuntime {
 	private final int[] eos;
 
 	private final int maskWords;
+
+	private final int vocabSize;
 
 	private int[] nodePos = new int[256];
 
@@ -89,6 +94,7 @@ public final class GrammarRuntime {
 		this.vocab = vocab;
 		this.eos = eos.clone();
 		this.maskWords = (vocabSize + 63) >>> 6;
+		this.vocabSize = vocabSize;
 		nodePos[0] = -1;
 		nodeParent[0] = -1;
 		nodeCount = 1;
@@ -238,7 +244,7 @@ public final class GrammarRuntime {
 		int[] end = vocab.subtreeEnd;
 		int[] start = vocab.tokenStart;
 		int[] ids = vocab.tokenIds;
-		int limit = maskWords << 6;
+		int limit = vocabSize; // a tokenizer may know ids the model's output layer does not have
 		if (depthState.length <= vocab.maxDepth) {
 			depthState = new int[vocab.maxDepth + 1];
 		}

@@ -36,17 +36,20 @@ final class ContainerSupport {
 		return v == null || v.isBlank() ? dflt : v;
 	}
 
+	/** Whether a Docker engine answers. */
+	static boolean dockerAvailable() {
+		try {
+			return DockerClientFactory.instance().isDockerAvailable();
+		}
+		catch (RuntimeException e) {
+			return false;
+		}
+	}
+
 	/** Skips (or under CI fails) unless a Docker engine answers and every image is present. */
 	static void requireDockerAndImages(String... images) {
 		boolean ci = "true".equals(System.getenv("CI"));
-		boolean docker;
-		try {
-			docker = DockerClientFactory.instance().isDockerAvailable();
-		}
-		catch (RuntimeException e) {
-			docker = false;
-		}
-		if (!docker) {
+		if (!dockerAvailable()) {
 			if (ci) {
 				throw new AssertionError("CI=true but no Docker engine is reachable (.ci/run starts dockerd)");
 			}
