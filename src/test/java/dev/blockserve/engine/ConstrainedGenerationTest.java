@@ -87,4 +87,36 @@ class ConstrainedGenerationTest {
 			.mapToInt(OfflineGenerator.Result::cachedPromptTokens).sum()).as("second pass hits the prefix cache").isPositive();
 		assertThat(stopped).as("greedy outputs that finished").isPositive();
 	}
+
+	/** A SentencePiece vocabulary with byte fallback (stories260K): choices and a regex come out exact. */
+	@Test
+	void sentencePieceModelFollowsChoiceAndRegex() {
+		var dir = SharedModels.dir("stories260K");
+		List<String> choices = List.of("Lily was happy.", "Tom saw a big dog!", "The end");
+		java.util.regex.Pattern date = java.util.regex.Pattern.compile("[0-9]{4}-[0-9]{2}-[0-9]{2} at [0-9]{1,2}(am|pm)");
+		try (CpuBackend backend = new CpuBackend(0); LlamaModel m = LlamaModel.load(dir, backend, 0);
+				TextTokenizer tok = TextTokenizer.load(dir); KvCacheMemory cache = m.newKvCache(256, 16)) {
+			KvCacheManager kv = new KvCacheManager(new BlockPool(256, 16, 5), false, "stories260K", 0);
+			try (OfflineGenerator gen = new OfflineGenerator(m, cache, kv, OfflineGenerator.batchConfig(64), tok,
+					GenerationConfig.read(dir, m.config()))) {
+				List<int[]> prompts = new ArrayList<>();
+				for (int i = 0; i < 6; i++) {
+					prompts.add(tok.encode("Once upon a time " + i, true));
+				}
+				SamplingParams choice = SamplingParams.builder().temperature(1).seed(3L).maxTokens(40)
+					.grammar(dev.blockserve.constraint.ChoiceGrammar.of(choices)).build();
+				SamplingParams regex = SamplingParams.builder().temperature(1).seed(4L).maxTokens(40)
+					.grammar(dev.blockserve.constraint.RegexCompiler.compile(date.pattern())).build();
+				var a = gen.generate(prompts, choice);
+				var b = gen.generate(prompts, regex);
+				for (int i = 0; i < prompts.size(); i++) {
+					assertThat(a.get(i).finishReason()).isEqualTo(FinishReason.STOP);
+					assertThat(tok.decodeContinuation(prompts.get(i), a.get(i).tokens())).isIn(choices);
+					assertThat(b.get(i).finishReason()).isEqualTo(FinishReason.STOP);
+					String text = tok.decodeContinuation(prompts.get(i), b.get(i).tokens());
+					assertThat(date.matcher(text).matches()).as(text).isTrue();
+				}
+			}
+		}
+	}
 }
