@@ -59,11 +59,7 @@ public final class ToolCallStream {
 	private Boolean bulk;
 
 	// ARRAY mode: a scan of the JSON text for the elements of the top-level array
-	private int depth;
-
-	private boolean inString;
-
-	private boolean escaped;
+	private final JsonDepth scan = new JsonDepth();
 
 	private int elementStart = -1;
 
@@ -154,11 +150,26 @@ public final class ToolCallStream {
 		}
 	}
 
-	private void scanArray(String delta, List<Piece> out) {
-		int base = pending.length();
-		pending.append(delta);
-		for (int i = base; i < pending.length(); i++) {
-			char c = pending.charAt(i);
+	/**
+	 * Tracks how deep a JSON text nests, character by character, ignoring brackets inside strings (with
+	 * their escapes). {@link #step} returns the character's kind: an opening or closing bracket outside a
+	 * string, or anything else.
+	 */
+	static final class JsonDepth {
+
+		static final int OTHER = 0;
+
+		static final int OPEN = 1;
+
+		static final int CLOSE = 2;
+
+		int depth;
+
+		private boolean inString;
+
+		private boolean escaped;
+
+		int step(char c) {
 			if (inString) {
 				if (escaped) {
 					escaped = false;
@@ -169,25 +180,37 @@ public final class ToolCallStream {
 				else if (c == '"') {
 					inString = false;
 				}
-				continue;
+				return OTHER;
 			}
 			if (c == '"') {
 				inString = true;
 			}
 			else if (c == '{' || c == '[') {
 				depth++;
-				if (depth == 2 && c == '{') {
-					elementStart = i;
-				}
+				return OPEN;
 			}
 			else if (c == '}' || c == ']') {
 				depth--;
-				if (depth == 1 && c == '}' && elementStart >= 0) {
-					JsonNode call = JSON.readTree(pending.substring(elementStart, i + 1));
-					JsonNode args = call.has("parameters") ? call.get("parameters") : call.path("arguments");
-					out.add(new CallStart(calls++, format.newId(), call.path("name").asString(""), JSON.writeValueAsString(args)));
-					elementStart = -1;
-				}
+				return CLOSE;
+			}
+			return OTHER;
+		}
+	}
+
+	private void scanArray(String delta, List<Piece> out) {
+		int base = pending.length();
+		pending.append(delta);
+		for (int i = base; i < pending.length(); i++) {
+			char c = pending.charAt(i);
+			int kind = scan.step(c);
+			if (kind == JsonDepth.OPEN && scan.depth == 2 && c == '{') {
+				elementStart = i;
+			}
+			else if (kind == JsonDepth.CLOSE && scan.depth == 1 && c == '}' && elementStart >= 0) {
+				JsonNode call = JSON.readTree(pending.substring(elementStart, i + 1));
+				JsonNode args = call.has("parameters") ? call.get("parameters") : call.path("arguments");
+				out.add(new CallStart(calls++, format.newId(), call.path("name").asString(""), JSON.writeValueAsString(args)));
+				elementStart = -1;
 			}
 		}
 	}
@@ -320,46 +343,26 @@ public final class ToolCallStream {
 	 */
 	private static List<String> topLevelObjects(String t) {
 		List<String> out = new ArrayList<>();
-		int depth = 0;
-		boolean str = false;
-		boolean esc = false;
+		JsonDepth scan = new JsonDepth();
 		int start = -1;
 		for (int i = 0; i < t.length(); i++) {
 			char c = t.charAt(i);
-			if (str) {
-				if (esc) {
-					esc = false;
-				}
-				else if (c == '\\') {
-					esc = true;
-				}
-				else if (c == '"') {
-					str = false;
-				}
-				continue;
-			}
-			if (depth == 0) {
-				if (c == '{') {
-					start = i;
-					depth = 1;
-				}
-				else if (c != ';' && !Character.isWhitespace(c)) {
-					out.add(null);
+			if (scan.depth == 0 && c != '{') {
+				if (c != ';' && !Character.isWhitespace(c)) {
+					out.add(null); // text between calls: not a list of calls
 					return out;
 				}
 				continue;
 			}
-			if (c == '"') {
-				str = true;
+			int kind = scan.step(c);
+			if (kind == JsonDepth.OPEN && scan.depth == 1) {
+				start = i;
 			}
-			else if (c == '{' || c == '[') {
-				depth++;
-			}
-			else if ((c == '}' || c == ']') && --depth == 0) {
+			else if (kind == JsonDepth.CLOSE && scan.depth == 0) {
 				out.add(t.substring(start, i + 1));
 			}
 		}
-		if (depth != 0) {
+		if (scan.depth != 0) {
 			out.add(null);
 		}
 		return out;
