@@ -357,5 +357,15 @@ class StructuredOutputTest {
 			assertThat(names.get(i)).isEqualTo(whole.get(i).path("function").path("name").asString());
 			assertThat(args.get(i)).isEqualTo(whole.get(i).path("function").path("arguments").asString());
 		}
+		// n = 2: each choice is its own call list
+		ObjectNode two = b.deepCopy().put("stream", false).put("n", 2);
+		for (JsonNode c : ok("/v1/chat/completions", two).path("choices")) {
+			if ("tool_calls".equals(c.path("finish_reason").asString())) {
+				assertThat(c.path("message").path("tool_calls").size()).isPositive();
+			}
+			else {
+				assertThat(c.path("finish_reason").asString()).isEqualTo("length");
+			}
+		}
 	}
 }
