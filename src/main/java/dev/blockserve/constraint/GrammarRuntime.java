@@ -17,7 +17,8 @@ import dev.blockserve.kvcache.LongIntMap;
  * a walk of the vocabulary trie doing one array read per trie node, pruning every subtree whose prefix
  * the grammar rejects. Masks of recent states are cached: inside a JSON string every position is the
  * same state, so most steps are a cache hit.
- * One per request (its choices share it); owned by the engine thread.
+ * Shared by the requests of one grammar (and their choices), each with its own {@link GrammarMatcher};
+ * owned by the engine thread.
  */
 public final class GrammarRuntime {
 
@@ -27,8 +28,11 @@ public final class GrammarRuntime {
 	/** The empty stack (the grammar has ended). */
 	private static final int BOTTOM = 0;
 
-	/** Masks kept per request: enough for the states a schema revisits, small beside the KV cache. */
-	private static final int MASK_CACHE = 48;
+	/**
+	 * Masks kept per runtime (vocab / 8 bytes each: 1.5 MiB for 256 masks of a 49,152-token vocabulary),
+	 * enough for the states a schema's generations revisit.
+	 */
+	private static final int MASK_CACHE = 256;
 
 	/**
 	 * Past this many memoised transition rows (1 KiB each, so 4 MiB a request at most), the rows are

@@ -46,6 +46,23 @@ public final class EngineCore implements AutoCloseable {
 
 	private final Map<Long, Request> requests = new HashMap<>();
 
+	/** A runtime grown past this many states is not handed to new requests (its tables only grow). */
+	private static final int MAX_SHARED_GRAMMAR_STATES = 50_000;
+
+	/**
+	 * Grammar runtimes by grammar (compiled grammars are cached by schema, so one schema is one key) and
+	 * EOS set: requests with the same schema share the memoised transitions and masks, so a state's first,
+	 * expensive mask is computed once for all of them. The least recently used of 32 go first; a request
+	 * keeps the runtime it started with.
+	 */
+	private final Map<Object, dev.blockserve.constraint.GrammarRuntime> grammarRuntimes = new java.util.LinkedHashMap<>(64,
+			0.75f, true) {
+		@Override
+		protected boolean removeEldestEntry(Map.Entry<Object, dev.blockserve.constraint.GrammarRuntime> e) {
+			return size() > 32;
+		}
+	};
+
 	private final Deadlines deadlines = new Deadlines();
 
 	private FaultInjector faults = FaultInjector.NONE;
@@ -115,13 +132,23 @@ public final class EngineCore implements AutoCloseable {
 		}
 		deadlines.add(deadlineNanos);
 		if (params.grammar() != null) {
-			// EOS ends a constrained output only where its grammar may end; ignore_eos keeps it out entirely
-			r.grammar = new dev.blockserve.constraint.GrammarRuntime(params.grammar(), tokenizer.vocabulary(vocab),
-					params.ignoreEos() ? new int[0] : generation.eosTokenIds(), vocab);
+			r.grammar = grammarRuntime(params);
 		}
 		EngineSequence s = new EngineSequence(nextSeqId++, r, seed(params), tokenizer);
 		r.seqs.add(s);
 		scheduler.addWaiting(s);
+	}
+
+	private dev.blockserve.constraint.GrammarRuntime grammarRuntime(SamplingParams params) {
+		Object key = java.util.List.of(params.grammar(), params.ignoreEos());
+		var rt = grammarRuntimes.get(key);
+		if (rt == null || rt.numStates() > MAX_SHARED_GRAMMAR_STATES) {
+			// EOS ends a constrained output only where its grammar may end; ignore_eos keeps it out entirely
+			rt = new dev.blockserve.constraint.GrammarRuntime(params.grammar(), tokenizer.vocabulary(vocab),
+					params.ignoreEos() ? new int[0] : generation.eosTokenIds(), vocab);
+			grammarRuntimes.put(key, rt);
+		}
+		return rt;
 	}
 
 	/** Ends a live request at once: its blocks are freed, and each unfinished choice ends with finish reason abort. */

@@ -24,13 +24,18 @@ import tools.jackson.databind.json.JsonMapper;
  * allowed token is accepted, preferring closing tokens half the time so outputs end), timing every
  * {@code fillMask} on one thread. Reports median, p90, p99 and max per step, and how many steps computed
  * a mask rather than hitting the cache.
- * Run: java -cp "target/classes:target/test-classes:$CP" dev.blockserve.bench.GrammarMaskBenchmark DIR [requests=40]
+ * With {@code shared}, the requests of a grammar share one runtime, as the engine shares it between
+ * requests with the same schema (so a state's first mask is computed once for all).
+ * Run: java -cp "target/classes:target/test-classes:$CP" dev.blockserve.bench.GrammarMaskBenchmark DIR [requests=40] [fresh|shared]
  */
 public final class GrammarMaskBenchmark {
+
+	static boolean shared;
 
 	public static void main(String[] args) {
 		Path dir = Path.of(args[0]);
 		int requests = args.length > 1 ? Integer.parseInt(args[1]) : 40;
+		shared = args.length > 2 && args[2].equals("shared");
 		long t0 = System.nanoTime();
 		var json = Json.read(dir.resolve("tokenizer.json"));
 		int vocabSize = Json.read(dir.resolve("config.json")).path("vocab_size").asInt();
@@ -96,8 +101,11 @@ public final class GrammarMaskBenchmark {
 	/** {@code requests} generations of at most 300 steps; mask times (ms) into {@code times}. */
 	static void run(Grammar g, TokenVocabulary vocab, int eos, int requests, long seed, List<Double> times, long[] counts) {
 		SplittableRandom rnd = new SplittableRandom(seed);
+		GrammarRuntime one = new GrammarRuntime(g, vocab, new int[] { eos }, vocab.size());
+		long computed = 0;
 		for (int r = 0; r < requests; r++) {
-			GrammarRuntime rt = new GrammarRuntime(g, vocab, new int[] { eos }, vocab.size());
+			GrammarRuntime rt = shared ? one : new GrammarRuntime(g, vocab, new int[] { eos }, vocab.size());
+			long before = rt.maskComputations();
 			GrammarMatcher matcher = rt.matcher();
 			long[] mask = new long[rt.maskWords()];
 			int[] allowed = new int[vocab.size()];
@@ -123,9 +131,9 @@ public final class GrammarMaskBenchmark {
 					break;
 				}
 			}
-			counts[0] += rt.maskComputations();
-			counts[1] += rt.maskHits();
+			computed += rt.maskComputations() - before;
 		}
+		counts[0] += computed;
 	}
 
 	static boolean isClosing(byte b) {
