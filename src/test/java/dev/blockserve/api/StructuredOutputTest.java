@@ -164,6 +164,27 @@ class StructuredOutputTest {
 			assertThat(c.path("finish_reason").asString()).isEqualTo("stop");
 			assertThat(sku.matcher(c.path("text").asString()).matches()).as(c.path("text").asString()).isTrue();
 		}
+		// response_format on completions, and a guided_json given as a string
+		JsonNode schema = JSON.readTree(Schemas.TEN.get(2));
+		SchemaOracle enums = new SchemaOracle(schema);
+		List<ObjectNode> rf = new ArrayList<>();
+		for (int seed = 0; seed < 10; seed++) {
+			ObjectNode b = JSON.createObjectNode().put("prompt", "Colour:").put("temperature", 1.0).put("seed", seed)
+				.put("max_tokens", 200);
+			if (seed % 2 == 0) {
+				b.putObject("response_format").put("type", "json_schema").putObject("json_schema").put("name", "c").set("schema",
+						schema);
+			}
+			else {
+				b.put("guided_json", schema.toString());
+			}
+			rf.add(b);
+		}
+		for (JsonNode r : all("/v1/completions", rf)) {
+			JsonNode c = r.path("choices").get(0);
+			assertThat(c.path("finish_reason").asString()).isEqualTo("stop");
+			assertThat(enums.errors(c.path("text").asString())).as(c.path("text").asString()).isEmpty();
+		}
 		for (JsonNode r : all("/v1/completions", choice)) {
 			JsonNode c = r.path("choices").get(0);
 			assertThat(c.path("text").asString()).isIn("positive", "negative", "neutral");
@@ -332,6 +353,17 @@ class StructuredOutputTest {
 		assertThat(streamedName).isEqualTo("add");
 		assertThat(streamedArgs.toString()).isEqualTo(args);
 		assertThat(finish).isEqualTo("tool_calls");
+	}
+
+	@Test
+	void toolChoiceNoneAnswersInText() {
+		ObjectNode b = chat("Weather?");
+		b.set("tools", JSON.readTree(TOOLS));
+		b.put("tool_choice", "none").put("temperature", 1.0).put("seed", 2).put("max_tokens", 16);
+		JsonNode c = ok("/v1/chat/completions", b).path("choices").get(0);
+		assertThat(c.path("message").has("tool_calls")).isFalse();
+		assertThat(c.path("message").path("content").isString()).isTrue();
+		assertThat(c.path("finish_reason").asString()).isIn("stop", "length");
 	}
 
 	@Test
