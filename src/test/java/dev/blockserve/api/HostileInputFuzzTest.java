@@ -51,7 +51,62 @@ class HostileInputFuzzTest {
 	static final String[] FIELDS = { "model", "prompt", "messages", "max_tokens", "temperature", "top_p", "top_k", "min_p",
 			"n", "seed", "stop", "logprobs", "top_logprobs", "echo", "stream", "stream_options", "presence_penalty",
 			"frequency_penalty", "repetition_penalty", "ignore_eos", "priority", "skip_special_tokens", "tokens",
-			"add_special_tokens", "response_format", "tools", "user" };
+			"add_special_tokens", "response_format", "tools", "user", "tool_choice", "parallel_tool_calls", "guided_json",
+			"guided_regex", "guided_choice", "structured_outputs" };
+
+	/** The fields that shape the output: they also get near-valid hostile schemas, regexes and tools. */
+	static final java.util.Set<String> SHAPING = java.util.Set.of("response_format", "tools", "tool_choice", "guided_json",
+			"guided_regex", "guided_choice", "structured_outputs");
+
+	/** A hostile JSON schema: right shape, wrong or extreme content. */
+	static String schema(Random r, int depth) {
+		String[] leaves = { "{\"type\":\"string\"}", "{\"type\":\"integer\",\"format\":\"int32\"}", "{\"type\":\"strng\"}",
+				"{\"minimum\":1}", "{\"enum\":[]}", "{\"enum\":[1,\"a\",null,{\"b\":[]}]}", "{\"$ref\":\"#\"}",
+				"{\"$ref\":\"#/nowhere\"}", "{\"$ref\":\"http://x/y\"}", "{\"anyOf\":[{\"$ref\":\"#\"}]}", "true", "false", "7",
+				"{\"type\":\"string\",\"pattern\":\"(a\"}", "{\"type\":\"string\",\"pattern\":\"a{1000}{1000}\"}",
+				"{\"type\":\"string\",\"pattern\":\"[z-a]\"}", "{\"type\":\"array\",\"minItems\":5,\"maxItems\":2}",
+				"{\"type\":\"array\",\"maxItems\":100000}", "{\"type\":\"string\",\"format\":\"email\"}",
+				"{\"type\":[\"string\",\"string\"]}", "{\"oneOf\":[{},{}]}", "{\"allOf\":[{},{}]}", "{\"required\":[\"q\"]}" };
+		if (depth > 4 || r.nextInt(3) == 0) {
+			return leaves[r.nextInt(leaves.length)];
+		}
+		StringBuilder b = new StringBuilder("{\"type\":\"object\",\"properties\":{");
+		int n = r.nextInt(4);
+		for (int i = 0; i < n; i++) {
+			b.append(i > 0 ? "," : "").append(quote("p" + i + text(r).substring(0, 1))).append(':').append(schema(r, depth + 1));
+		}
+		b.append("}");
+		if (r.nextBoolean()) {
+			b.append(",\"required\":[\"p0\"]");
+		}
+		if (r.nextBoolean()) {
+			b.append(",\"additionalProperties\":").append(r.nextBoolean() ? "false" : schema(r, depth + 1));
+		}
+		return b.append("}").toString();
+	}
+
+	/** A near-valid value for one of the {@link #SHAPING} fields. */
+	static String shaping(Random r, String field) {
+		String[] regexes = { "[A-Z]{2}", "(a|b)*", "(?<=x)a", "\\\\1", "a{2,1}", "[^\\\"]{3}", "é+", "(((", "a**", "" };
+		return switch (field) {
+			case "response_format" -> switch (r.nextInt(4)) {
+				case 0 -> "{\"type\":\"json_object\"}";
+				case 1 -> "{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\",\"schema\":" + schema(r, 0) + "}}";
+				case 2 -> "{\"type\":\"json_schema\",\"json_schema\":" + value(r, 2) + "}";
+				default -> "{\"type\":" + value(r, 2) + "}";
+			};
+			case "guided_json" -> r.nextBoolean() ? schema(r, 0) : quote(schema(r, 0).replace("\"", "\\\""));
+			case "guided_regex" -> quote(regexes[r.nextInt(regexes.length)]);
+			case "guided_choice" -> r.nextBoolean() ? "[\"yes\",\"no\",\"\"]" : "[\"a\",\"é\"]";
+			case "structured_outputs" -> "{\"" + new String[] { "json", "regex", "choice", "grammar", "json_object", "x" }[r.nextInt(6)]
+					+ "\":" + (r.nextBoolean() ? schema(r, 0) : value(r, 2)) + "}";
+			case "tools" -> "[{\"type\":\"function\",\"function\":{\"name\":" + (r.nextInt(4) == 0 ? value(r, 3) : "\"f\"")
+					+ ",\"parameters\":" + schema(r, 0) + "}}" + (r.nextBoolean() ? ",{\"type\":\"function\",\"function\":{\"name\":\"g\"}}" : "") + "]";
+			default -> new String[] { "\"required\"", "\"auto\"", "\"none\"", "\"any\"",
+					"{\"type\":\"function\",\"function\":{\"name\":\"f\"}}", "{\"type\":\"function\",\"function\":{\"name\":\"zz\"}}",
+					"{\"type\":\"function\"}" }[r.nextInt(7)];
+		};
+	}
 
 	static final String[] PATHS = { "/v1/completions", "/v1/chat/completions", "/tokenize", "/detokenize", "/v1/models",
 			"/v1/completions/", "/v1/unknown", "/health" };
@@ -140,6 +195,12 @@ class HostileInputFuzzTest {
 			String k = FIELDS[r.nextInt(FIELDS.length)];
 			if (r.nextInt(6) == 0) {
 				f.remove(k);
+			}
+			else if (SHAPING.contains(k) && r.nextBoolean()) {
+				f.put(k, shaping(r, k));
+				if (k.equals("tool_choice") && r.nextBoolean()) {
+					f.put("tools", shaping(r, "tools"));
+				}
 			}
 			else {
 				f.put(k, value(r, 0));
