@@ -238,7 +238,50 @@ public final class Grammar {
 			return r;
 		}
 
+		/**
+		 * Rules that can derive some byte string (a fixpoint: a rule is productive when one of its
+		 * alternatives holds only byte sets and productive rules). A {@code $ref} cycle with no base case is
+		 * not; an alternative that uses such a rule could start but never end, so it is dropped, and a
+		 * root that is not productive matches nothing.
+		 */
+		private boolean[] productive() {
+			boolean[] p = new boolean[rules.size()];
+			for (boolean changed = true; changed;) {
+				changed = false;
+				for (int r = 0; r < p.length; r++) {
+					if (!p[r] && rules.get(r) != null) {
+						for (List<Sym> alt : rules.get(r)) {
+							if (alt.stream().allMatch(x -> x instanceof Bytes || p[((Rule) x).id()])) {
+								p[r] = changed = true;
+								break;
+							}
+						}
+					}
+				}
+			}
+			return p;
+		}
+
 		public Grammar build(Rule root, String description) {
+			boolean[] productive = productive();
+			if (!productive[root.id()]) {
+				throw new GrammarException("the " + description + " matches nothing: its definitions only refer to each other "
+						+ "(a $ref cycle with no way out)");
+			}
+			for (int r = 0; r < rules.size(); r++) {
+				if (rules.get(r) != null) {
+					List<List<Sym>> kept = new ArrayList<>();
+					for (List<Sym> alt : rules.get(r)) {
+						if (alt.stream().allMatch(x -> x instanceof Bytes || productive[((Rule) x).id()])) {
+							kept.add(alt);
+						}
+						else {
+							positions -= alt.size() + 1;
+						}
+					}
+					rules.set(r, kept);
+				}
+			}
 			int n = rules.size();
 			int[][] alts = new int[n][];
 			List<long[]> sets = new ArrayList<>();

@@ -254,6 +254,12 @@ class StructuredOutputTest {
 			.set("schema", JSON.readTree("{\"type\":\"strng\"}"));
 		assertThat(error("/v1/chat/completions", t).path("message").asString()).contains("unknown type 'strng'");
 
+		ObjectNode cyc = chat("x");
+		cyc.put("guided_json", "{\"$ref\": \"#\"}");
+		JsonNode ce = error("/v1/chat/completions", cyc);
+		assertThat(ce.path("message").asString()).contains("matches nothing");
+		assertThat(ce.path("param").asString()).isEqualTo("guided_json");
+
 		ObjectNode f = chat("x");
 		f.putObject("response_format").put("type", "xml");
 		assertThat(error("/v1/chat/completions", f).path("message").asString()).contains("response_format.type");

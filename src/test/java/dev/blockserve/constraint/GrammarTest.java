@@ -205,6 +205,24 @@ class GrammarTest {
 	}
 
 	@Test
+	void refCyclesWithoutABaseCaseAreRefusedOrPruned() {
+		assertThatThrownBy(() -> compile("{\"$ref\":\"#\"}")).hasMessageContaining("matches nothing");
+		assertThatThrownBy(() -> compile("{\"type\":\"object\",\"properties\":{\"a\":{\"$ref\":\"#/properties/a\"}},\"required\":[\"a\"]}"))
+			.hasMessageContaining("matches nothing");
+		// an optional property that can never be completed is never started: no walk dead-ends
+		Grammar g = compile("{\"type\":\"object\",\"properties\":{\"a\":{\"$ref\":\"#/properties/a\"},\"b\":{\"type\":\"boolean\"}}}");
+		assertThat(accepts(g, "{\"b\":true}")).isTrue();
+		GrammarMatcher m = runtime(g).matcher();
+		for (char c : "{\"".toCharArray()) {
+			m.accept(c);
+		}
+		assertThat(m.accept('a')).isFalse();
+		for (int seed = 0; seed < 20; seed++) {
+			assertThat(walk(g, seed, 300)).isNotNull();
+		}
+	}
+
+	@Test
 	void unsupportedKeywordsAreNamed() {
 		assertThatThrownBy(() -> compile("{\"type\":\"number\",\"minimum\":3}"))
 			.hasMessageContaining("'minimum'").hasMessageContaining("#");
