@@ -52,9 +52,12 @@ public final class GrammarMatcher {
 		return true;
 	}
 
-	/** Sets one bit per allowed token in {@code words} (of {@link GrammarRuntime#maskWords()} longs). */
-	public void fillMask(long[] words) {
-		rt.mask(state, words);
+	/**
+	 * Sets one bit per allowed token in {@code words} (of {@link GrammarRuntime#maskWords()} longs).
+	 * @return whether the mask was computed rather than taken from the runtime's cache
+	 */
+	public boolean fillMask(long[] words) {
+		return rt.mask(state, words);
 	}
 
 	/** The grammar may end here (EOS is allowed). */

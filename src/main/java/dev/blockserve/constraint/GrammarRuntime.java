@@ -233,13 +233,16 @@ public final class GrammarRuntime {
 		return t;
 	}
 
-	/** Fills {@code words} with the tokens allowed in {@code state} (and EOS where the grammar may end). */
-	void mask(int state, long[] words) {
+	/**
+	 * Fills {@code words} with the tokens allowed in {@code state} (and EOS where the grammar may end).
+	 * @return whether the mask was computed (false: it came from the cache)
+	 */
+	boolean mask(int state, long[] words) {
 		long[] cached = masks.get(state);
 		if (cached != null) {
 			maskHits++;
 			System.arraycopy(cached, 0, words, 0, maskWords);
-			return;
+			return false;
 		}
 		maskComputations++;
 		Arrays.fill(words, 0, maskWords, 0L);
@@ -279,6 +282,7 @@ public final class GrammarRuntime {
 			}
 		}
 		masks.put(state, Arrays.copyOf(words, maskWords));
+		return true;
 	}
 
 	public long maskComputations() {

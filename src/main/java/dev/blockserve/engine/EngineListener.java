@@ -36,6 +36,13 @@ public interface EngineListener {
 	default void onRequestFinished(int promptTokens, int generationTokens, int n, int maxTokens, long inferenceNanos) {
 	}
 
+	/**
+	 * A grammar mask was made for one constrained sequence in {@code nanos}: walked over the vocabulary
+	 * ({@code computed}) or taken from the runtime's cache.
+	 */
+	default void onGrammarMask(long nanos, boolean computed) {
+	}
+
 	EngineListener NONE = new EngineListener() {
 	};
 }

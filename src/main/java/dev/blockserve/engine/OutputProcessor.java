@@ -63,7 +63,9 @@ final class OutputProcessor {
 		faults.at(FaultInjector.Stage.SAMPLE, r.prompt, p);
 		long[] allowed = null;
 		if (s.matcher != null) {
-			s.matcher.fillMask(mask);
+			long m0 = System.nanoTime();
+			boolean computed = s.matcher.fillMask(mask);
+			listener.onGrammarMask(System.nanoTime() - m0, computed);
 			allowed = mask;
 		}
 		int token = offset >= 0

@@ -33,6 +33,9 @@ public final class EngineMetrics implements EngineListener {
 	static final double[] REQUEST = { 0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0,
 			120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0 };
 
+	/** Grammar mask times: a cached mask is microseconds, a walk of a large vocabulary milliseconds. */
+	static final double[] GRAMMAR_MASK = { 0.00001, 0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1 };
+
 	static final double[] ITERATION_TOKENS = { 1, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384 };
 
 	static final double[] ITERATION_SEQS = { 1, 2, 4, 8, 16, 32, 64, 128, 256, 512 };
@@ -76,6 +79,10 @@ public final class EngineMetrics implements EngineListener {
 	private final DistributionSummary requestMaxTokens;
 
 	private final Timer inference;
+
+	private final Timer maskComputed;
+
+	private final Timer maskCached;
 
 	/** vLLM's 1-2-5 buckets up to {@code max}. */
 	static double[] oneTwoFive(int max) {
@@ -125,6 +132,17 @@ public final class EngineMetrics implements EngineListener {
 		requestMaxTokens = summary(registry, "blockserve.request.params.max.tokens",
 				"The max_tokens of finished requests (the rest of the context when not given)", tokens);
 		inference = timer(registry, "blockserve.request.inference.time", "Time from first scheduled to the end", REQUEST);
+		maskComputed = grammarTimer(registry, "computed");
+		maskCached = grammarTimer(registry, "cached");
+	}
+
+	private Timer grammarTimer(MeterRegistry registry, String result) {
+		return Timer.builder("blockserve.grammar.mask").description(
+				"Time to make one constrained sequence's token mask on the engine thread, by whether it was computed or cached")
+			.tags(tags).tag("result", result)
+			.serviceLevelObjectives(Arrays.stream(GRAMMAR_MASK).mapToObj(s -> Duration.ofNanos((long) (s * 1e9)))
+				.toArray(Duration[]::new))
+			.register(registry);
 	}
 
 	private DistributionSummary summary(MeterRegistry registry, String name, String description, double[] buckets) {
@@ -189,6 +207,11 @@ public final class EngineMetrics implements EngineListener {
 	public void onStep(int tokens, int seqs, long nanos) {
 		iterationTokens.record(tokens);
 		iterationSeqs.record(seqs);
+	}
+
+	@Override
+	public void onGrammarMask(long nanos, boolean computed) {
+		(computed ? maskComputed : maskCached).record(nanos, TimeUnit.NANOSECONDS);
 	}
 
 	@Override

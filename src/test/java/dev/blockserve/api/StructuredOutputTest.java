@@ -190,6 +190,16 @@ class StructuredOutputTest {
 			assertThat(c.path("text").asString()).isIn("positive", "negative", "neutral");
 			assertThat(c.path("finish_reason").asString()).isEqualTo("stop");
 		}
+		// operators see the masks' cost: computed walks and cache hits, as Prometheus histograms
+		String metrics = http.sendAsync(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/metrics")).build(),
+				HttpResponse.BodyHandlers.ofString()).join().body();
+		for (String result : new String[] { "computed", "cached" }) {
+			String line = metrics.lines()
+				.filter(l -> l.startsWith("blockserve_grammar_mask_seconds_count{") && l.contains("result=\"" + result + "\""))
+				.findFirst().orElseThrow(() -> new AssertionError("no grammar mask count for " + result + " in\n" + metrics));
+			assertThat(Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1))).as(line).isPositive();
+		}
+		assertThat(metrics).contains("blockserve_grammar_mask_seconds_bucket{model_name=\"tiny-random-llama\",result=\"computed\",le=\"0.001\"}");
 	}
 
 	@Test
