@@ -49,14 +49,6 @@ public final class Grammar {
 		return (sets[set * 4 + (b >>> 6)] & (1L << b)) != 0;
 	}
 
-	public int numRules() {
-		return alts.length;
-	}
-
-	public int numPositions() {
-		return kind.length;
-	}
-
 	@Override
 	public String toString() {
 		return description;

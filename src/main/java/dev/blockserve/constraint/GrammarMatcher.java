@@ -2,7 +2,7 @@ package dev.blockserve.constraint;
 
 /**
  * Where one sequence stands in its grammar. Advancing costs one memoised transition per byte of the
- * token; {@link #fillMask} gives the tokens allowed next. A fork ({@code n > 1}) starts from its
+ * token; {@link #mask} gives the tokens allowed next. A fork ({@code n > 1}) starts from its
  * parent's state. The state depends only on the tokens generated, so preemption by recompute (which
  * keeps them) leaves it valid. Owned by the engine thread.
  */
@@ -40,24 +40,12 @@ public final class GrammarMatcher {
 		return true;
 	}
 
-	/** Whether a whole string (its UTF-8 bytes) can be read from here; does not move. */
-	public boolean canRead(byte[] bytes) {
-		int s = state;
-		for (byte x : bytes) {
-			s = rt.next(s, x & 0xff);
-			if (s == GrammarRuntime.DEAD) {
-				return false;
-			}
-		}
-		return true;
-	}
-
 	/**
-	 * Sets one bit per allowed token in {@code words} (of {@link GrammarRuntime#maskWords()} longs).
-	 * @return whether the mask was computed rather than taken from the runtime's cache
+	 * The tokens allowed next, one bit each ({@link GrammarRuntime#maskWords()} longs). The array belongs to
+	 * the runtime's mask cache: read it, never write it.
 	 */
-	public boolean fillMask(long[] words) {
-		return rt.mask(state, words);
+	public long[] mask() {
+		return rt.mask(state);
 	}
 
 	/** The grammar may end here (EOS is allowed). */

@@ -87,7 +87,6 @@ public final class GrammarRuntime {
 
 	private long maskComputations;
 
-	private long maskHits;
 
 	/**
 	 * @param eos token ids that end generation: allowed where the grammar may end
@@ -234,18 +233,16 @@ public final class GrammarRuntime {
 	}
 
 	/**
-	 * Fills {@code words} with the tokens allowed in {@code state} (and EOS where the grammar may end).
-	 * @return whether the mask was computed (false: it came from the cache)
+	 * The tokens allowed in {@code state} (and EOS where the grammar may end), one bit each: the cached
+	 * array itself, which callers only read (no copy per step). Computed on a miss and then cached.
 	 */
-	boolean mask(int state, long[] words) {
+	long[] mask(int state) {
 		long[] cached = masks.get(state);
 		if (cached != null) {
-			maskHits++;
-			System.arraycopy(cached, 0, words, 0, maskWords);
-			return false;
+			return cached;
 		}
 		maskComputations++;
-		Arrays.fill(words, 0, maskWords, 0L);
+		long[] words = new long[maskWords];
 		int[] depth = vocab.depth;
 		byte[] edge = vocab.edge;
 		int[] end = vocab.subtreeEnd;
@@ -281,16 +278,12 @@ public final class GrammarRuntime {
 				}
 			}
 		}
-		masks.put(state, Arrays.copyOf(words, maskWords));
-		return true;
+		masks.put(state, words);
+		return words;
 	}
 
 	public long maskComputations() {
 		return maskComputations;
-	}
-
-	public long maskHits() {
-		return maskHits;
 	}
 
 	public int numStates() {

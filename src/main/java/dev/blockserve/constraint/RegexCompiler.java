@@ -1,6 +1,5 @@
 package dev.blockserve.constraint;
 
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -400,9 +399,5 @@ public final class RegexCompiler {
 		for (char c : new char[] { ' ', '\t', '\n', '\r', '\f', 0x0B }) {
 			set[c] = true;
 		}
-	}
-
-	static byte[] utf8(String s) {
-		return s.getBytes(StandardCharsets.UTF_8);
 	}
 }

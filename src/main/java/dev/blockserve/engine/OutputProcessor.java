@@ -27,9 +27,6 @@ final class OutputProcessor {
 
 	private FaultInjector faults = FaultInjector.NONE;
 
-	/** The allowed tokens of the sequence being sampled (reused: one bit per token). */
-	private final long[] mask;
-
 	private long generatedTokens;
 
 	private long promptTokens;
@@ -42,7 +39,6 @@ final class OutputProcessor {
 		this.generation = generation;
 		this.maxModelLen = maxModelLen;
 		this.listener = listener;
-		this.mask = new long[(vocab + 63) >>> 6];
 	}
 
 	void faults(FaultInjector f) {
@@ -63,10 +59,11 @@ final class OutputProcessor {
 		faults.at(FaultInjector.Stage.SAMPLE, r.prompt, p);
 		long[] allowed = null;
 		if (s.matcher != null) {
+			var rt = s.matcher.runtime();
+			long computedBefore = rt.maskComputations();
 			long m0 = System.nanoTime();
-			boolean computed = s.matcher.fillMask(mask);
-			listener.onGrammarMask(System.nanoTime() - m0, computed);
-			allowed = mask;
+			allowed = s.matcher.mask();
+			listener.onGrammarMask(System.nanoTime() - m0, rt.maskComputations() != computedBefore);
 		}
 		int token = offset >= 0
 				? sampler.sample(logits, offset, p, s.tokens(), s.promptLength(), s.numTokens(), s.rng, s.logprobs, allowed)

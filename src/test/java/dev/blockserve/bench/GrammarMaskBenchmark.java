@@ -22,7 +22,7 @@ import tools.jackson.databind.json.JsonMapper;
  * schemas and a two-function tool call: the compile time, then generation as a sampler would drive it
  * (a fresh runtime per request, so its caches start cold; each step computes the mask, then a random
  * allowed token is accepted, preferring closing tokens half the time so outputs end), timing every
- * {@code fillMask} on one thread. Reports median, p90, p99 and max per step, and how many steps computed
+ * {@code mask()} on one thread. Reports median, p90, p99 and max per step, and how many steps computed
  * a mask rather than hitting the cache.
  * With {@code shared}, the requests of a grammar share one runtime, as the engine shares it between
  * requests with the same schema (so a state's first mask is computed once for all).
@@ -107,12 +107,11 @@ public final class GrammarMaskBenchmark {
 			GrammarRuntime rt = shared ? one : new GrammarRuntime(g, vocab, new int[] { eos }, vocab.size());
 			long before = rt.maskComputations();
 			GrammarMatcher matcher = rt.matcher();
-			long[] mask = new long[rt.maskWords()];
 			int[] allowed = new int[vocab.size()];
 			int[] closing = new int[vocab.size()];
 			for (int step = 0; step < 300; step++) {
 				long s0 = System.nanoTime();
-				matcher.fillMask(mask);
+				long[] mask = matcher.mask();
 				times.add((System.nanoTime() - s0) / 1e6);
 				int na = 0;
 				int nc = 0;

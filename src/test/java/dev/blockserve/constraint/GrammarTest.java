@@ -63,11 +63,10 @@ class GrammarTest {
 		GrammarRuntime rt = runtime(g);
 		GrammarMatcher m = rt.matcher();
 		SplittableRandom rnd = new SplittableRandom(seed);
-		long[] mask = new long[rt.maskWords()];
 		StringBuilder bytes = new StringBuilder();
 		java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
 		for (int step = 0; step < steps; step++) {
-			m.fillMask(mask);
+			long[] mask = m.mask();
 			List<Integer> allowed = new ArrayList<>();
 			List<Integer> closing = new ArrayList<>();
 			for (int t = 0; t < VOCAB.size(); t++) {
