@@ -25,7 +25,8 @@ import dev.blockserve.support.TestModelWriter;
  * Run: ./mvnw -q test-compile exec:java -Dexec.classpathScope=test -Dexec.mainClass=dev.blockserve.bench.DecodeBenchmark
  * Args: [threads=2] [steps=24] [batches=1,8,32] [attention=true]
  * Properties: -Dbench.model=DIR (a model folder, e.g. one written by ../shared/tools/make_smol.py DIR bf16),
- * -Dbench.dtype=auto|bf16|f32 (how its matrices are held), -Dbench.level=auto|avx2|... (CPU kernels).
+ * -Dbench.dtype=auto|bf16|f32 (how its matrices are held), -Dbench.level=auto|avx2|... (CPU kernels),
+ * -Dbench.prefill=false (decode only, e.g. to profile it).
  */
 public final class DecodeBenchmark {
 
@@ -59,6 +60,9 @@ public final class DecodeBenchmark {
 						100 * gbs / bw);
 			}
 			System.out.println();
+			if (!Boolean.parseBoolean(System.getProperty("bench.prefill", "true"))) {
+				return;
+			}
 			System.out.println("| prefill tokens | ms (median of 5) | tokens/s | GFLOP/s (2 x matrix params x tokens) |");
 			System.out.println("|---|---|---|---|");
 			long macsPerToken = (long) c.numLayers()
