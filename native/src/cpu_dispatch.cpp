@@ -122,6 +122,11 @@ int threads() {
   return t ? t->threads() : 0;
 }
 
+int team_threads() {
+  const KernelTable* t = T();
+  return t ? t->team_threads() : 0;
+}
+
 const char* round_to_bf16(uint16_t* out, const float* in, int64_t n) {
   const KernelTable* t = T();
   if (!t) return not_ready();

@@ -51,6 +51,28 @@ inline int nthreads() {
   return t > 0 ? t : omp_get_num_procs();
 }
 
+// Threads alive that have entered a kernel able to open a parallel region. libgomp keeps a worker team
+// for each such thread until it exits, and with more threads than CPUs it stops spinning at barriers:
+// serving must open regions from the engine thread alone (Java's TransientThread), and this count lets
+// a test check that it does.
+std::atomic<int> g_team_owners{0};
+struct TeamOwner {
+  bool marked = false;
+  ~TeamOwner() {
+    if (marked) g_team_owners.fetch_sub(1, std::memory_order_relaxed);
+  }
+};
+thread_local TeamOwner t_team_owner;
+
+// The thread count of a parallel region (counting the caller among the team owners).
+inline int team() {
+  if (!t_team_owner.marked) {
+    t_team_owner.marked = true;
+    g_team_owners.fetch_add(1, std::memory_order_relaxed);
+  }
+  return nthreads();
+}
+
 // OpenMP thresholds. Below them a parallel region (waking the team, a barrier at its end: a few
 // microseconds on 2 threads) costs more than the work it would split, so the op stays on the caller.
 constexpr int64_t PAR_ROWS_ELEMS = 65536;      // rmsnorm, rope: floats touched
@@ -269,7 +291,7 @@ void matmul_dot(float* out, const float* x, const typename W::T* w, int64_t n, i
     const int64_t nx = std::min(chunk, n - r0);
     const float* xc = x + r0 * k;
     float* oc = out + r0 * m;
-#pragma omp parallel num_threads(nthreads()) if (tiles * nx * k > PAR_MATMUL_MACS)
+#pragma omp parallel num_threads(team()) if (tiles * nx * k > PAR_MATMUL_MACS)
     {
 #pragma omp for schedule(static) nowait
       for (int64_t t = 0; t < tiles; t++) rows_against<RW, W>(oc + t * RW, m, xc, nx, w + t * RW * k, k);
@@ -397,7 +419,7 @@ inline float* panel_buffer(int64_t floats) {
 template <typename W>
 const char* matmul_packed(float* out, const float* x, const typename W::T* w, int64_t n, int64_t k, int64_t m) {
   const int64_t panels = (m + NR - 1) / NR;
-  const int threads = nthreads();
+  const int threads = team();
   // Few panels for many threads: split the rows too (each part packs its panel again).
   int64_t parts = std::max<int64_t>(1, std::min<int64_t>((2 * threads + panels - 1) / panels, n / (4 * MR)));
   const int64_t part_rows = (n + parts - 1) / parts / MR * MR + MR;
@@ -545,7 +567,7 @@ const char* k_embedding(float* out, const void* table, int dtype, const int32_t*
 }
 
 const char* k_rmsnorm(float* out, const float* x, const float* w, int64_t n, int64_t dim, float eps) {
-#pragma omp parallel for num_threads(nthreads()) if (n * dim > PAR_ROWS_ELEMS) schedule(static)
+#pragma omp parallel for num_threads(team()) if (n * dim > PAR_ROWS_ELEMS) schedule(static)
   for (int64_t i = 0; i < n; i++) {
     const float* xi = x + i * dim;
     float* oi = out + i * dim;
@@ -572,7 +594,7 @@ const char* k_rope(float* x, const int32_t* pos, const float* cos_sin, int64_t n
   for (int64_t i = 0; i < n; i++)
     if (pos[i] < 0 || pos[i] >= max_pos) return fail("rope: position %d at row %lld is outside [0, %lld)", pos[i], (long long)i, (long long)max_pos);
   const int64_t h = head_dim / 2;
-#pragma omp parallel for num_threads(nthreads()) if (n * heads * head_dim > PAR_ROWS_ELEMS) schedule(static)
+#pragma omp parallel for num_threads(team()) if (n * heads * head_dim > PAR_ROWS_ELEMS) schedule(static)
   for (int64_t i = 0; i < n; i++) {
     const float* c = cos_sin + (int64_t)pos[i] * head_dim;
     const float* s = c + h;
@@ -603,7 +625,7 @@ const char* k_silu_mul(float* out, const float* gate, const float* up, int64_t c
     silu_mul_range(out, gate, up, 0, count);
     return nullptr;
   }
-#pragma omp parallel num_threads(nthreads())
+#pragma omp parallel num_threads(team())
   {
     const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
     const int64_t per = (count / nt + VL - 1) / VL * VL;
@@ -613,13 +635,13 @@ const char* k_silu_mul(float* out, const float* gate, const float* up, int64_t c
 }
 
 const char* k_add(float* x, const float* y, int64_t count) {
-#pragma omp parallel for simd num_threads(nthreads()) if (count > PAR_ELEMWISE) schedule(static)
+#pragma omp parallel for simd num_threads(team()) if (count > PAR_ELEMWISE) schedule(static)
   for (int64_t i = 0; i < count; i++) x[i] += y[i];
   return nullptr;
 }
 
 const char* k_bias_add(float* x, const float* bias, int64_t n, int64_t dim) {
-#pragma omp parallel for num_threads(nthreads()) if (n * dim > PAR_ELEMWISE) schedule(static)
+#pragma omp parallel for num_threads(team()) if (n * dim > PAR_ELEMWISE) schedule(static)
   for (int64_t i = 0; i < n; i++) {
     float* r = x + i * dim;
 #pragma omp simd
@@ -676,7 +698,7 @@ const char* k_paged_attention(float* out, const float* q, const float* k_cache, 
     for (int64_t t = query_start[s]; t < query_start[s + 1]; t++) seq_of[t] = (int32_t)s;
 
   const int64_t items = total_q * num_kv_heads;
-#pragma omp parallel num_threads(nthreads()) if (items * max_len * head_dim > PAR_ATTENTION_ELEMS)
+#pragma omp parallel num_threads(team()) if (items * max_len * head_dim > PAR_ATTENTION_ELEMS)
   {
     // Scores for the group's heads against every visible key: group x max_len, per thread.
     std::vector<float> sc(group * max_len);
@@ -747,14 +769,14 @@ const char* k_load_weight(float* out, const void* host_src, int dtype, int64_t n
   }
   if (dtype != DT_F16 && dtype != DT_BF16) return fail("load_weight: unknown dtype code %d", dtype);
   const uint16_t* in = static_cast<const uint16_t*>(host_src);
-#pragma omp parallel for num_threads(nthreads()) if (n > PAR_UPCAST) schedule(static)
+#pragma omp parallel for num_threads(team()) if (n > PAR_UPCAST) schedule(static)
   for (int64_t i = 0; i < n; i++) out[i] = dtype == DT_BF16 ? BF16W::one(in + i) : F16W::one(in + i);
   return nullptr;
 }
 
 // F32 -> BF16, rounding to nearest even (NaN stays NaN), as torch's .to(bfloat16) does.
 void k_round_to_bf16(uint16_t* out, const float* in, int64_t n) {
-#pragma omp parallel for num_threads(nthreads()) if (n > PAR_UPCAST) schedule(static)
+#pragma omp parallel for num_threads(team()) if (n > PAR_UPCAST) schedule(static)
   for (int64_t i = 0; i < n; i++) {
     uint32_t f;
     std::memcpy(&f, in + i, 4);
@@ -783,10 +805,11 @@ const char* k_free(void* p) {
 
 void k_set_threads(int n) { g_threads.store(n, std::memory_order_relaxed); }
 int k_threads() { return nthreads(); }
+int k_team_threads() { return g_team_owners.load(std::memory_order_relaxed); }
 
 double k_stream_read(const float* p, int64_t count) {
   double total = 0;
-#pragma omp parallel num_threads(nthreads()) reduction(+ : total)
+#pragma omp parallel num_threads(team()) reduction(+ : total)
   {
     vf acc{};
 #pragma omp for schedule(static) nowait
@@ -845,7 +868,7 @@ double k_peak_gflops(int bf16, double seconds) {
 constexpr bs::KernelTable kTable = {
     BS_LEVEL, VL, k_alloc, k_free, k_load_weight, k_embedding, k_rmsnorm, k_matmul, k_rope, k_silu_mul, k_add,
     k_bias_add, k_kv_write, k_paged_attention, k_block_copy, k_argmax, k_set_threads, k_threads, k_round_to_bf16,
-    k_stream_read, k_peak_gflops,
+    k_stream_read, k_peak_gflops, k_team_threads,
 };
 
 }  // namespace

@@ -21,6 +21,9 @@ const char* supported_levels();
 
 void set_threads(int n);
 int threads();
+// Threads alive that have run a kernel of the chosen level able to open a parallel region (each keeps a
+// libgomp worker team while it lives).
+int team_threads();
 // F32 -> BF16 rounding to nearest even (a checkpoint served as BF16).
 const char* round_to_bf16(uint16_t* out, const float* in, int64_t n);
 // Reads count floats with all threads and returns a checksum (memory bandwidth probe for benchmarks).

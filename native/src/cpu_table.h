@@ -38,6 +38,7 @@ struct KernelTable {
   void (*round_to_bf16)(uint16_t* out, const float* in, int64_t n);
   double (*stream_read)(const float* p, int64_t count);
   double (*peak_gflops)(int bf16, double seconds);
+  int (*team_threads)();  // threads alive that have opened (or may have opened) a parallel region
 };
 
 }  // namespace bs

@@ -66,6 +66,14 @@ public final class CpuBackend extends NativeBackend {
 		return CpuKernels.threads();
 	}
 
+	/**
+	 * Threads now alive that have run a kernel able to open a parallel region. Serving wants exactly one,
+	 * the engine thread ({@link TransientThread} says why).
+	 */
+	public static int teamThreads() {
+		return CpuKernels.teamThreads();
+	}
+
 	/** An aligned F32 weight is a view of the mapping itself; anything else is widened into a copy. */
 	@Override
 	public NativeBuffer loadWeight(long hostAddress, DType type, long elements) {

@@ -103,6 +103,9 @@ final class CpuKernels implements Kernels {
 
 	static native int threads();
 
+	/** Threads alive that have run a kernel able to open an OpenMP parallel region (each keeps a libgomp team). */
+	static native int teamThreads();
+
 	/** Maps a whole file read-only and returns its address. */
 	static native long mapFile(String path, long length);
 

@@ -7,10 +7,12 @@ import java.util.Map;
 
 import dev.blockserve.backend.Backend;
 import dev.blockserve.backend.Backends;
+import dev.blockserve.backend.TransientThread;
 import dev.blockserve.engine.Engine;
 import dev.blockserve.engine.EngineConfig;
 import dev.blockserve.engine.EngineListener;
 import dev.blockserve.engine.ModelRuntime;
+import dev.blockserve.engine.Warmup;
 import dev.blockserve.hub.ModelResolver;
 import dev.blockserve.scheduler.SchedulerConfig;
 import org.slf4j.Logger;
@@ -56,9 +58,11 @@ public class BlockserveConfiguration {
 	ModelRuntime modelRuntime(BlockserveProperties props, ServedModel served, Backend backend) {
 		var kv = props.kvCache();
 		long t0 = System.nanoTime();
-		ModelRuntime rt = new ModelRuntime(served.directory(), served.name(), backend, props.maxModelLen(),
-				kv.blockSize(), kv.numBlocks(), kv.memory().toBytes(), kv.gpuMemoryUtilization(),
-				dev.blockserve.backend.WeightType.parse(props.dtype()));
+		// loading may convert weights in parallel regions: not on this long-lived thread (TransientThread says why)
+		ModelRuntime rt = TransientThread.call("blockserve-load",
+				() -> new ModelRuntime(served.directory(), served.name(), backend, props.maxModelLen(), kv.blockSize(),
+						kv.numBlocks(), kv.memory().toBytes(), kv.gpuMemoryUtilization(),
+						dev.blockserve.backend.WeightType.parse(props.dtype())));
 		try {
 			rt.fitContextToCache(props.maxModelLen() > 0, log::warn);
 		}
@@ -82,6 +86,10 @@ public class BlockserveConfiguration {
 		log.info("Scheduler: {} sequences, {} tokens per step, prefill chunks of {}, policy {}; prefix caching {}",
 				sc.maxNumSeqs(), sc.maxNumBatchedTokens(), sc.longPrefillTokenThreshold(), sc.policy(),
 				props.kvCache().prefixCaching() ? "on" : "off");
+		if (props.warmupTokens() > 0) {
+			long ms = TransientThread.call("blockserve-warmup", () -> Warmup.run(runtime, sc, props.warmupTokens()));
+			log.info("Warmed up in {} ms (two requests of {} new tokens)", ms, props.warmupTokens());
+		}
 		Engine engine = new Engine(runtime, new EngineConfig(sc, props.kvCache().prefixCaching(),
 				admission.maxWaitingRequests(), admission.maxWaitingPromptTokens(), admission.stallTimeout()),
 				listeners.getIfAvailable(() -> EngineListener.NONE));

@@ -17,6 +17,8 @@ import org.springframework.util.unit.DataSize;
  * @param dtype weight matrices: auto (as the checkpoint ships them: BF16 stays BF16), bf16 or f32
  * @param cpuLevel CPU kernels' instruction set level: auto (the best this CPU runs), avx512bf16, avx512,
  * avx2 or baseline
+ * @param warmupTokens new tokens of the start-up warm-up (a greedy and a sampled request through the
+ * engine before the server takes requests, so the first users do not wait for the JIT); 0 skips it
  * @param kvCache the paged KV cache
  * @param scheduler per-step budgets and policy
  */
@@ -25,7 +27,7 @@ public record BlockserveProperties(@DefaultValue(BlockserveProperties.DEFAULT_MO
 		String servedModelName, @DefaultValue("false") boolean hubOffline, @DefaultValue("auto") String device,
 		@DefaultValue("0") int maxModelLen,
 		@DefaultValue("0") int threads, @DefaultValue("auto") String dtype, @DefaultValue("auto") String cpuLevel,
-		@DefaultValue KvCache kvCache, @DefaultValue Scheduler scheduler) {
+		@DefaultValue("16") int warmupTokens, @DefaultValue KvCache kvCache, @DefaultValue Scheduler scheduler) {
 
 	public static final String DEFAULT_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct";
 
@@ -38,6 +40,9 @@ public record BlockserveProperties(@DefaultValue(BlockserveProperties.DEFAULT_MO
 		}
 		if (threads < 0) {
 			throw new IllegalArgumentException("blockserve.threads must be >= 0, got " + threads);
+		}
+		if (warmupTokens < 0) {
+			throw new IllegalArgumentException("blockserve.warmup-tokens must be >= 0, got " + warmupTokens);
 		}
 		dev.blockserve.backend.WeightType.parse(dtype); // names blockserve.dtype when it is wrong
 	}

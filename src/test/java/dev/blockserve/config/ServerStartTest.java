@@ -97,6 +97,51 @@ class ServerStartTest {
 				.contains("MistralForCausalLM"));
 	}
 
+	/**
+	 * Kernels run on the engine thread alone once the server is up: loading (here with a conversion to
+	 * BF16, whose rounding runs in parallel regions) and the warm-up ran on threads that have ended, so the
+	 * long-lived thread that started the server keeps no libgomp team (a second team made every step of the
+	 * engine 10-25% slower on 2 cores). The warm-up leaves nothing counted: the token counter is 0 until a
+	 * request is served.
+	 */
+	@Test
+	void onlyTheEngineThreadKeepsAKernelTeamAndTheWarmupCountsNothing(
+			org.springframework.boot.test.system.CapturedOutput output) throws Exception {
+		String model = SharedModels.dir("stories260K").toString();
+		int before = dev.blockserve.backend.CpuBackend.teamThreads();
+		var started = new java.util.concurrent.CompletableFuture<ConfigurableApplicationContext>();
+		var release = new java.util.concurrent.CountDownLatch(1);
+		// a starter thread that outlives start-up, as a server's main thread does
+		Thread main = new Thread(() -> {
+			try {
+				started.complete(start("--server.port=0", "--blockserve.model=" + model,
+						"--blockserve.kv-cache.num-blocks=64", "--blockserve.dtype=bf16", "--blockserve.warmup-tokens=8"));
+				release.await();
+			}
+			catch (Throwable e) {
+				started.completeExceptionally(e);
+			}
+		}, "test-server-main");
+		main.start();
+		try (var ctx = started.get(60, java.util.concurrent.TimeUnit.SECONDS)) {
+			assertThat(output.getOut()).contains("Warmed up in").contains("(two requests of 8 new tokens)");
+			int port = ctx.getEnvironment().getRequiredProperty("local.server.port", Integer.class);
+			WebClient web = WebClient.create("http://127.0.0.1:" + port);
+			assertThat(web.get().uri("/metrics").retrieve().bodyToMono(String.class).block()).as("before any request")
+				.containsPattern("(?m)^blockserve_generation_tokens_total\\{[^}]*\\} 0\\.0$");
+			String out = web.post().uri("/v1/completions").header("Content-Type", "application/json")
+				.bodyValue("{\"prompt\":\"Once upon a time\",\"max_tokens\":8,\"temperature\":0}").retrieve()
+				.bodyToMono(String.class).block();
+			assertThat(out).contains("\"completion_tokens\":8");
+			assertThat(dev.blockserve.backend.CpuBackend.teamThreads() - before)
+				.as("threads keeping a kernel team: the engine thread only").isEqualTo(1);
+		}
+		finally {
+			release.countDown();
+			main.join(10_000);
+		}
+	}
+
 	private static String rootMessage(Throwable e) {
 		Throwable t = e;
 		while (t.getCause() != null) {
