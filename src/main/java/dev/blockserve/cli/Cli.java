@@ -49,7 +49,7 @@ public final class Cli implements Callable<Integer> {
 					"  --blockserve.served-model-name=N  the name clients send as \"model\" (default: the directory name or id)",
 					"  --server.port=8000                HTTP port",
 					"  --blockserve.api.api-keys=K1,K2   require Authorization: Bearer <key>",
-					"  --blockserve.kv-cache.memory=512MB, --blockserve.kv-cache.block-size=16, --blockserve.device=auto|cpu|cuda",
+					"  --blockserve.kv-cache.memory=2GB (default: sized to the model), --blockserve.kv-cache.block-size=16, --blockserve.device=auto|cpu|cuda",
 					"  --blockserve.admission.max-waiting-requests=256, --blockserve.api.request-timeout=10m",
 					"The README lists every property. Clients use http://HOST:PORT/v1 as their base URL." })
 	static final class Serve implements Callable<Integer> {

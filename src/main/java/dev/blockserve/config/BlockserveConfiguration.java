@@ -61,8 +61,11 @@ public class BlockserveConfiguration {
 		// loading may convert weights in parallel regions: not on this long-lived thread (TransientThread says why)
 		ModelRuntime rt = TransientThread.call("blockserve-load",
 				() -> new ModelRuntime(served.directory(), served.name(), backend, props.maxModelLen(), kv.blockSize(),
-						kv.numBlocks(), kv.memory().toBytes(), kv.gpuMemoryUtilization(),
+						kv.numBlocks(), kv.memory() == null ? -1 : kv.memory().toBytes(), kv.gpuMemoryUtilization(),
 						dev.blockserve.backend.WeightType.parse(props.dtype())));
+		if (rt.cacheSizing() != null) {
+			log.info("KV cache budget sized to the model: {} (set blockserve.kv-cache.memory to choose)", rt.cacheSizing());
+		}
 		try {
 			rt.fitContextToCache(props.maxModelLen() > 0, log::warn);
 		}

@@ -50,12 +50,13 @@ public record BlockserveProperties(@DefaultValue(BlockserveProperties.DEFAULT_MO
 	/**
 	 * @param blockSize tokens per block
 	 * @param numBlocks when above 0, the number of blocks, overriding the memory budget
-	 * @param memory the CPU backend's KV cache budget
+	 * @param memory the CPU backend's KV cache budget; unset: sized to the model (twice its context, at least
+	 * 16,384 tokens, at most a quarter of the machine's memory and what the weights and heap leave)
 	 * @param gpuMemoryUtilization fraction of free device memory for the cache (CUDA)
 	 * @param prefixCaching reuse cached blocks of identical prompt prefixes
 	 */
 	public record KvCache(@DefaultValue("16") int blockSize, @DefaultValue("0") int numBlocks,
-			@DefaultValue("512MB") DataSize memory, @DefaultValue("0.9") double gpuMemoryUtilization,
+			DataSize memory, @DefaultValue("0.9") double gpuMemoryUtilization,
 			@DefaultValue("true") boolean prefixCaching) {
 
 		public KvCache {
@@ -65,7 +66,7 @@ public record BlockserveProperties(@DefaultValue(BlockserveProperties.DEFAULT_MO
 			if (numBlocks < 0) {
 				throw new IllegalArgumentException("blockserve.kv-cache.num-blocks must be >= 0, got " + numBlocks);
 			}
-			if (memory.toBytes() <= 0) {
+			if (memory != null && memory.toBytes() <= 0) {
 				throw new IllegalArgumentException("blockserve.kv-cache.memory must be positive, got " + memory);
 			}
 			if (!(gpuMemoryUtilization > 0 && gpuMemoryUtilization <= 1)) {

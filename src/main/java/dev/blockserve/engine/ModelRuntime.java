@@ -32,8 +32,11 @@ public final class ModelRuntime implements AutoCloseable {
 
 	private final KvCacheMemory cache;
 
+	private String cacheSizing;
+
 	/**
 	 * @param numBlocks blocks of the KV cache; 0 to size it from {@code cacheBytes}
+	 * @param cacheBytes the CPU budget; negative to size it to the model ({@link KvCacheSizing})
 	 */
 	public ModelRuntime(Path dir, Backend backend, int maxModelLen, int blockSize, int numBlocks, long cacheBytes) {
 		this(dir, dir.toAbsolutePath().normalize().getFileName().toString(), backend, maxModelLen, blockSize, numBlocks,
@@ -72,6 +75,14 @@ public final class ModelRuntime implements AutoCloseable {
 			if (backend.kind().hasDeviceMemory()) {
 				cacheBytes = (long) (backend.freeDeviceMemory() * gpuMemoryUtilization);
 			}
+			else if (cacheBytes < 0 && numBlocks <= 0) {
+				var os = (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory
+					.getOperatingSystemMXBean(); // container-aware: a cgroup's limit, not the host's
+				var budget = KvCacheSizing.auto(KvCacheMemory.bytesPerBlock(c.numLayers(), 1, c.numKvHeads(), c.headDim()),
+						m.maxPositions(), m.weightBytes(), os.getTotalMemorySize(), Runtime.getRuntime().maxMemory());
+				cacheBytes = budget.bytes();
+				this.cacheSizing = budget.why();
+			}
 			int blocks = numBlocks > 0 ? numBlocks
 					: (int) Math.min(Integer.MAX_VALUE,
 							cacheBytes / KvCacheMemory.bytesPerBlock(c.numLayers(), blockSize, c.numKvHeads(), c.headDim()));
@@ -95,6 +106,11 @@ public final class ModelRuntime implements AutoCloseable {
 
 	public String name() {
 		return name;
+	}
+
+	/** How the CPU KV budget was sized to the model, or null when it was given. */
+	public String cacheSizing() {
+		return cacheSizing;
 	}
 
 	/**

@@ -56,6 +56,18 @@ class ServerStartTest {
 		assertThat(output.getAll().lines().filter(l -> l.startsWith("\tat ")).count()).as("stack trace lines").isZero();
 	}
 
+	/** With no budget given, the CPU pool is sized to the model (KvCacheSizing) and the log says so. */
+	@Test
+	void theDefaultPoolIsSizedToTheModel(org.springframework.boot.test.system.CapturedOutput output) {
+		String model = SharedModels.dir("stories260K").toString();
+		try (var ctx = start("--server.port=0", "--blockserve.model=" + model, "--blockserve.warmup-tokens=0")) {
+			// stories260K: 5 layers x 4 KV heads x 8 x 2 (K and V) x 4 bytes = 1,280 bytes a token; its context
+			// (512) is short, so the floor of 16,384 tokens applies: 1,024 blocks of 16
+			assertThat(output.getOut()).contains("KV cache budget sized to the model: 20 MiB for 16,384 tokens")
+				.contains("KV cache 1,024 blocks x 16 tokens (20 MiB, 16,384 tokens)");
+		}
+	}
+
 	/** A pool smaller than the model's context: the context is lowered to what the pool holds. */
 	@Test
 	void aCacheSmallerThanTheContextLowersTheContextLength() {
