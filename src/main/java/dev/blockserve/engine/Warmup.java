@@ -9,9 +9,10 @@ import dev.blockserve.scheduler.SchedulerConfig;
 /**
  * A short generation through the engine's own classes (scheduler, model runner, sampler, output
  * processor, detokenizer) before the server takes requests, so that the first users do not pay for
- * class loading and the JIT: measured on a 2-core EPYC with a SmolLM2-135M-shaped model, a server's first
- * request took 1.4 s to its first token and its first four ran 15-20% slower than later ones (llama.cpp's
- * server warms up the same way). It runs on its own block pool over the runtime's KV memory, with no
+ * class loading and the JIT of the engine (llama.cpp's server warms up the same way). Measured on a
+ * 2-core EPYC with a SmolLM2-135M-shaped model: without it a server's first 64-token request took
+ * 2.1-3.4 s and the next three 1.7-2.2 s, against 1.45-1.6 s once warm; with it 2.2-2.4 s and 1.6-1.9 s.
+ * What remains is the HTTP path's own warming, which this does not reach. It runs on its own block pool over the runtime's KV memory, with no
  * listener, so it leaves no blocks, prefix-cache entries or metrics behind: the KV memory it wrote is
  * only ever read after being written again.
  * Thread: the caller's (start-up), before the engine thread exists.
