@@ -91,7 +91,7 @@ public class BlockserveConfiguration {
 				props.kvCache().prefixCaching() ? "on" : "off");
 		if (props.warmupTokens() > 0) {
 			long ms = TransientThread.call("blockserve-warmup", () -> Warmup.run(runtime, sc, props.warmupTokens()));
-			log.info("Warmed up in {} ms (two requests of {} new tokens)", ms, props.warmupTokens());
+			log.info("Warmed up in {} ms (two requests of up to {} new tokens)", ms, props.warmupTokens());
 		}
 		Engine engine = new Engine(runtime, new EngineConfig(sc, props.kvCache().prefixCaching(),
 				admission.maxWaitingRequests(), admission.maxWaitingPromptTokens(), admission.stallTimeout()),

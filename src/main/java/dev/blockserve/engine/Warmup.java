@@ -33,7 +33,10 @@ public final class Warmup {
 		long t0 = System.nanoTime();
 		var cache = rt.cache();
 		int vocab = rt.model().config().vocabSize();
-		int promptLen = Math.max(1, Math.min(2 * newTokens, rt.model().maxPositions() - newTokens - 1));
+		// a short context (a small pool shortens it) takes a shorter warm-up rather than refusing to start
+		int context = rt.model().maxPositions();
+		newTokens = Math.min(newTokens, Math.max(1, (context - 1) / 2));
+		int promptLen = Math.max(1, Math.min(2 * newTokens, context - newTokens));
 		int[] prompt = new int[promptLen];
 		for (int i = 0; i < promptLen; i++) {
 			prompt[i] = (int) ((i * 7919L + 11) % vocab); // any ids: the model only needs them in range

@@ -85,6 +85,16 @@ class ServerStartTest {
 		}
 	}
 
+	/** A pool of one block shortens the context to 16 tokens: the warm-up shrinks to fit instead of failing start-up. */
+	@Test
+	void theWarmupFitsAContextShorterThanItself(org.springframework.boot.test.system.CapturedOutput output) {
+		String model = SharedModels.dir("stories260K").toString();
+		try (var ctx = start("--server.port=0", "--blockserve.model=" + model, "--blockserve.kv-cache.num-blocks=1",
+				"--blockserve.kv-cache.block-size=16", "--blockserve.warmup-tokens=16")) {
+			assertThat(output.getOut()).contains("Warmed up in").contains("context 16 tokens");
+		}
+	}
+
 	/** An explicit context length the pool cannot hold fails start-up naming both numbers (as vLLM does). */
 	@Test
 	void anExplicitContextLengthTheCacheCannotHoldFailsStartup() {
@@ -136,7 +146,7 @@ class ServerStartTest {
 		}, "test-server-main");
 		main.start();
 		try (var ctx = started.get(60, java.util.concurrent.TimeUnit.SECONDS)) {
-			assertThat(output.getOut()).contains("Warmed up in").contains("(two requests of 8 new tokens)");
+			assertThat(output.getOut()).contains("Warmed up in").contains("(two requests of up to 8 new tokens)");
 			int port = ctx.getEnvironment().getRequiredProperty("local.server.port", Integer.class);
 			WebClient web = WebClient.create("http://127.0.0.1:" + port);
 			assertThat(web.get().uri("/metrics").retrieve().bodyToMono(String.class).block()).as("before any request")
