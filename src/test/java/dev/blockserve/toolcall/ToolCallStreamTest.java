@@ -140,6 +140,32 @@ class ToolCallStreamTest {
 		assertThat(after.names()).containsExactly("f");
 	}
 
+	/**
+	 * Quirks that users of real checkpoints reported in public bug threads (the texts here are written
+	 * for this test, in the shape each report shows): Qwen2.5-14B-Instruct under Ollama giving
+	 * {@code arguments} as a JSON string holding the object (agno-agi/agno#3463); Hermes-2-Pro-Llama-3-8B
+	 * putting {@code arguments} before {@code name} and sometimes leaving off {@code </tool_call>}
+	 * (vllm-project/vllm#5649); Llama-3.1-8B-Instruct calling with non-ASCII arguments and nothing else
+	 * (raullenchai/Rapid-MLX#700).
+	 */
+	@Test
+	void quirksReportedFromRealModels() {
+		Parsed stringArgs = both(() -> ToolCallStream.auto(ToolCallFormat.HERMES),
+				"<tool_call>\n{\"name\": \"lookup_fees\", \"arguments\": \"{\\\"course\\\": \\\"B.Tech CS\\\", \\\"year\\\": 2025}\"}\n</tool_call>");
+		assertThat(stringArgs.names()).containsExactly("lookup_fees");
+		assertThat(stringArgs.args()).containsExactly(args("{\"course\": \"B.Tech CS\", \"year\": 2025}"));
+		Parsed argsFirst = both(() -> ToolCallStream.auto(ToolCallFormat.HERMES),
+				"<tool_call>\n{\"arguments\": {\"city\": \"Austin\", \"state\": \"TX\"}, \"name\": \"get_current_weather\"}\n");
+		assertThat(argsFirst.names()).containsExactly("get_current_weather");
+		assertThat(argsFirst.args()).containsExactly(args("{\"city\": \"Austin\", \"state\": \"TX\"}"));
+		assertThat(argsFirst.content()).isEmpty();
+		Parsed unicode = both(() -> ToolCallStream.auto(ToolCallFormat.LLAMA3_JSON),
+				"{\"name\": \"web_search\", \"parameters\": {\"query\": \"\u4eca\u5929\u5929\u6c14 \u00e9t\u00e9\"}}");
+		assertThat(unicode.names()).containsExactly("web_search");
+		assertThat(unicode.args()).containsExactly(args("{\"query\": \"\u4eca\u5929\u5929\u6c14 \u00e9t\u00e9\"}"));
+		assertThat(unicode.content()).isEmpty();
+	}
+
 	@Test
 	void requiredArrayAndNamed() {
 		Parsed arr = both(() -> ToolCallStream.array(ToolCallFormat.HERMES),
