@@ -18,7 +18,7 @@ COPY mvnw pom.xml ./
 COPY native native
 COPY src src
 # no CUDA library in this image (no nvcc here); tests run in the project's own build, not in the image
-RUN ./mvnw -B -q -Dmaven.test.skip=true -Dblockserve.cuda=off package
+RUN ./mvnw -B -q -Dmaven.test.skip=true -Dblockserve.cuda=off -Dblockserve.emulated-tests=OFF package
 
 FROM ${RUN_IMAGE}
 RUN if ! ldconfig -p | grep -q libgomp.so.1; then \
