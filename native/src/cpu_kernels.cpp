@@ -297,11 +297,11 @@ inline void rows_against(float* out, int64_t ldo, const float* x, int64_t nx, co
 
 template <typename W>
 void matmul_dot(float* out, const float* x, const typename W::T* w, int64_t n, int64_t k, int64_t m) {
-  // Weight rows per tile: AVX-512 has 32 vector registers, AVX2 16. At 8 floats a vector, F32 rows are
-  // taken two at a time: each tile reads RW rows as concurrent streams, and four 2.3 KB F32 rows
-  // streamed slower than two (batch-1 decode of the F32 SmolLM2-shaped model on a 2-core EPYC, AVX2:
-  // 26.9 -> 28.4 tok/s, medians of 6 interleaved rounds, the same way in two earlier runs); BF16 rows
-  // are half as long and stay at four (two measured no better).
+  // Weight rows per tile: AVX-512 has 32 vector registers, AVX2 16. Below AVX-512 F32 rows go two at a
+  // time: a tile reads its RW rows as concurrent streams, and four 2.3 KB F32 rows streamed slower than
+  // two (batch-1 decode of the F32 SmolLM2-shaped model, 2-core EPYC, AVX2: 26.9 -> 28.4 tok/s, medians
+  // of 6 interleaved rounds, the same way in two earlier runs); BF16 rows are half as long and stay at
+  // four (two measured no better).
   constexpr int RW = (VL == 16) ? 8 : (sizeof(typename W::T) == 4 ? 2 : 4);
   // Rows of x are taken in chunks that stay in L2 while each thread streams its share of w.
   const int64_t chunk = std::max<int64_t>(4, (256 * 1024) / (k * (int64_t)sizeof(float)) / 4 * 4);
