@@ -295,14 +295,8 @@ inline void rows_against(float* out, int64_t ldo, const float* x, int64_t nx, co
   for (; i < nx; i++) tile<1, RW, W>(out + i * ldo, ldo, x + i * k, w, k);
 }
 
-template <typename W>
-void matmul_dot(float* out, const float* x, const typename W::T* w, int64_t n, int64_t k, int64_t m) {
-  // Weight rows per tile: AVX-512 has 32 vector registers, AVX2 16. Below AVX-512 F32 rows go two at a
-  // time: a tile reads its RW rows as concurrent streams, and four 2.3 KB F32 rows streamed slower than
-  // two (batch-1 decode of the F32 SmolLM2-shaped model, 2-core EPYC, AVX2: 26.9 -> 28.4 tok/s, medians
-  // of 6 interleaved rounds, the same way in two earlier runs); BF16 rows are half as long and stay at
-  // four (two measured no better).
-  constexpr int RW = (VL == 16) ? 8 : (sizeof(typename W::T) == 4 ? 2 : 4);
+template <int RW, typename W>
+void matmul_dot_rw(float* out, const float* x, const typename W::T* w, int64_t n, int64_t k, int64_t m) {
   // Rows of x are taken in chunks that stay in L2 while each thread streams its share of w.
   const int64_t chunk = std::max<int64_t>(4, (256 * 1024) / (k * (int64_t)sizeof(float)) / 4 * 4);
   const int64_t tiles = m / RW;
@@ -317,6 +311,23 @@ void matmul_dot(float* out, const float* x, const typename W::T* w, int64_t n, i
 #pragma omp single nowait
       for (int64_t j = tiles * RW; j < m; j++) rows_against<1, W>(oc + j, m, xc, nx, w + j * k, k);
     }
+  }
+}
+
+// Weight rows per tile (RW). AVX-512 has 32 vector registers and takes 8. Below it a tile's RW rows are
+// read as RW concurrent streams, and at one row of x fewer stream faster: on a 2-core EPYC (AVX2),
+// batch-1 decode of the SmolLM2-shaped model ran at 2 rows 51.7 tok/s against 45.5 at 4 for BF16
+// weights, 28.4 against 26.9 for F32 (medians of 6 interleaved rounds each; 1 row measured like 2).
+// With more rows of x the tile's RX*RW accumulators hide the FMA latency instead, and 4 stays (2 was
+// 2-5% slower at batch 8 for F32 and no better for BF16).
+template <typename W>
+void matmul_dot(float* out, const float* x, const typename W::T* w, int64_t n, int64_t k, int64_t m) {
+  if constexpr (VL == 16) {
+    matmul_dot_rw<8, W>(out, x, w, n, k, m);
+  } else if (n == 1) {
+    matmul_dot_rw<2, W>(out, x, w, n, k, m);
+  } else {
+    matmul_dot_rw<4, W>(out, x, w, n, k, m);
   }
 }
 
