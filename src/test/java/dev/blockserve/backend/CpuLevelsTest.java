@@ -1,10 +1,14 @@
 package dev.blockserve.backend;
 
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 
 import dev.blockserve.cli.GoldenCheck;
 import dev.blockserve.support.SharedModels;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.condition.EnabledIf;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -68,29 +72,34 @@ class CpuLevelsTest {
 	@ValueSource(strings = { "avx512bf16", "avx512" })
 	@EnabledIf(value = "dev.blockserve.support.SharedModels#present", disabledReason = "../shared/models is absent")
 	void avx512LevelsEmulatedOnThisCpuReproduceTheGoldens(String level) throws Exception {
-		org.junit.jupiter.api.Assumptions.assumeTrue(System.getProperty("os.arch").matches("amd64|x86_64"),
+		Assumptions.assumeTrue(System.getProperty("os.arch").matches("amd64|x86_64"),
 				"the emulated AVX-512 build exists on x86-64 only");
-		org.junit.jupiter.api.Assumptions.assumeTrue(CpuBackend.supportedLevels().contains("avx2"),
+		Assumptions.assumeTrue(CpuBackend.supportedLevels().contains("avx2"),
 				"the emulated AVX-512 copies are AVX2 code, and this CPU has no AVX2");
-		java.nio.file.Path dir = java.nio.file.Path.of(System.getProperty("blockserve.test.emulated.dir", "target/native-build/emulated"));
+		Path dir = Path.of(System.getProperty("blockserve.test.emulated.dir", "target/native-build/emulated"));
 		assertThat(dir.resolve("libblockserve_cpu_" + level + ".so")).as("the native build's emulated copy of " + level).isRegularFile();
 		assertThat(dir.resolve("libblockserve_cpu.so")).isRegularFile();
-		java.nio.file.Path log = java.nio.file.Files.createTempFile("blockserve-emulated-" + level, ".log");
+		Path log = Files.createTempFile("blockserve-emulated-" + level, ".log");
+		Process p = null;
 		try {
-			Process p = new ProcessBuilder(java.nio.file.Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+			p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
 					"-cp", System.getProperty("java.class.path"), "-Dblockserve.native.dir=" + dir.toAbsolutePath(),
 					"-Dai.djl.offline=true", GoldenCheck.class.getName(), "--models", SharedModels.ROOT.toString(), "--cpu-level",
 					level)
 				.redirectErrorStream(true)
 				.redirectOutput(log.toFile())
 				.start();
-			assertThat(p.waitFor(5, java.util.concurrent.TimeUnit.MINUTES)).as("golden check finished").isTrue();
-			String report = java.nio.file.Files.readString(log);
+			assertThat(p.waitFor(5, TimeUnit.MINUTES)).as("golden check finished").isTrue();
+			String report = Files.readString(log);
 			assertThat(p.exitValue()).as(report).isZero();
 			assertThat(report.lines().filter(l -> l.contains("cpu (" + level + ")") && l.contains("PASS"))).as(report).hasSize(5);
 		}
 		finally {
-			java.nio.file.Files.deleteIfExists(log);
+			if (p != null) {
+				p.destroyForcibly(); // after a timeout: no child JVM outlives the test
+				p.waitFor(30, TimeUnit.SECONDS);
+			}
+			Files.deleteIfExists(log);
 		}
 	}
 
