@@ -262,6 +262,9 @@ struct F16W {
 template <int RX, int RW, typename W>
 inline void tile(float* out, int64_t ldo, const float* x, const typename W::T* w, int64_t k) {
   constexpr int STEP_BYTES = RW * VL * (int)sizeof(typename W::T);  // next-tile bytes per step of k
+  // Steps shorter than a cache line (2 BF16 rows at AVX2: 32 bytes) prefetch every 64/STEP_BYTES-th
+  // step, so each line is asked for once.
+  constexpr int64_t PF_EVERY = STEP_BYTES >= 64 ? 1 : 64 / STEP_BYTES;
   const char* next = (const char*)(w + RW * k);
   vf acc[RX][RW];
   for (int i = 0; i < RX; i++)
@@ -269,7 +272,8 @@ inline void tile(float* out, int64_t ldo, const float* x, const typename W::T* w
   const int64_t kv = k - k % VL;
   for (int64_t p = 0; p < kv; p += VL) {
     // prefetch never faults, so the tile after the matrix's last one is harmless
-    for (int b = 0; b < STEP_BYTES; b += 64) __builtin_prefetch(next + p * RW * (int64_t)sizeof(typename W::T) + b, 0, 3);
+    if (PF_EVERY == 1 || (p / VL) % PF_EVERY == 0)
+      for (int b = 0; b < STEP_BYTES; b += 64) __builtin_prefetch(next + p * RW * (int64_t)sizeof(typename W::T) + b, 0, 3);
     vf wv[RW];
     for (int j = 0; j < RW; j++) wv[j] = W::load(w + j * k + p);
     for (int i = 0; i < RX; i++) {
