@@ -149,7 +149,7 @@ public final class Api {
 		}
 		catch (RequestRejectedException e) {
 			boolean context = e.reason() == RequestRejectedException.Reason.CONTEXT_LENGTH_EXCEEDED;
-			throw new ApiException(HttpStatus.BAD_REQUEST, "invalid_request_error", e.getMessage(), null,
+			throw new ApiException(HttpStatus.BAD_REQUEST, "invalid_request_error", e.getMessage(), e.param(),
 					context ? "context_length_exceeded" : null);
 		}
 	}

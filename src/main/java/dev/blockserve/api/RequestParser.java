@@ -92,6 +92,57 @@ final class RequestParser {
 		return out;
 	}
 
+	/** vLLM's stop_token_ids: an array of token ids (their range against the vocabulary is checked on submit). */
+	static int[] tokenIds(JsonNode body, String field) {
+		JsonNode n = body.get(field);
+		if (n == null || n.isNull()) {
+			return new int[0];
+		}
+		if (!n.isArray()) {
+			throw ApiException.badRequest("'" + field + "' must be an array of token ids", field);
+		}
+		int[] out = new int[n.size()];
+		for (int i = 0; i < out.length; i++) {
+			JsonNode t = n.get(i);
+			if (!t.isIntegralNumber() || !t.canConvertToInt() || t.asInt() < 0) {
+				throw ApiException.badRequest("'" + field + "' must be an array of token ids (integers >= 0)", field);
+			}
+			out[i] = t.asInt();
+		}
+		return out;
+	}
+
+	/**
+	 * OpenAI's logit_bias: an object from token ids (as strings, e.g. {@code {"1234": -100}}) to a bias in
+	 * [-100, 100] added to that token's logit.
+	 */
+	static SamplingParams.LogitBias logitBias(JsonNode body) {
+		JsonNode n = body.get("logit_bias");
+		if (n == null || n.isNull()) {
+			return SamplingParams.LogitBias.NONE;
+		}
+		if (!n.isObject()) {
+			throw ApiException.badRequest("'logit_bias' must be an object mapping token ids to numbers", "logit_bias");
+		}
+		Map<Integer, Double> bias = new LinkedHashMap<>();
+		for (var e : n.properties()) {
+			int id;
+			try {
+				id = Integer.parseInt(e.getKey().strip());
+			}
+			catch (NumberFormatException ex) {
+				throw ApiException.badRequest("'logit_bias' keys must be token ids, got '" + e.getKey() + "'", "logit_bias");
+			}
+			JsonNode v = e.getValue();
+			if (id < 0 || !v.isNumber() || !(v.asDouble() >= -100 && v.asDouble() <= 100)) {
+				throw ApiException.badRequest("'logit_bias' maps token ids (>= 0) to numbers between -100 and 100, got "
+						+ e.getKey() + ": " + v, "logit_bias");
+			}
+			bias.put(id, v.asDouble());
+		}
+		return SamplingParams.LogitBias.of(bias);
+	}
+
 	/** The sampling fields shared by both endpoints; {@code maxTokens} 0 means up to the context length. */
 	static SamplingParams sampling(JsonNode body, int maxTokens, int logprobs, dev.blockserve.constraint.Grammar grammar) {
 		Integer n = optInt(body, "n", 1, 128);
@@ -116,10 +167,18 @@ final class RequestParser {
 			}
 			seed = seedNode.asLong();
 		}
+		Integer minTokens = optInt(body, "min_tokens", 0, Integer.MAX_VALUE);
+		if (minTokens != null && maxTokens > 0 && minTokens > maxTokens) {
+			throw ApiException.badRequest("'min_tokens' must be less than or equal to 'max_tokens', got " + minTokens
+					+ " > " + maxTokens, "min_tokens");
+		}
 		try {
 			SamplingParams.Builder b = SamplingParams.builder()
 				.maxTokens(maxTokens)
 				.stop(stop(body))
+				.stopTokenIds(tokenIds(body, "stop_token_ids"))
+				.logitBias(logitBias(body))
+				.minTokens(minTokens == null ? 0 : minTokens)
 				.ignoreEos(optBool(body, "ignore_eos", false))
 				.logprobs(logprobs)
 				.skipSpecialTokens(optBool(body, "skip_special_tokens", true))

@@ -61,7 +61,8 @@ final class EngineSequence extends Sequence {
 		if (numComputed() + numNew != numTokens()) {
 			return false; // a prefill chunk short of the prompt's end: nothing is sampled
 		}
-		return request.params.needsLogitsRow() || (numOutputTokens() == 0 && request.output.wantsFirstLogits());
+		return request.params.needsLogitsRow() || numOutputTokens() < request.params.minTokens() // EOS masked
+				|| (numOutputTokens() == 0 && request.output.wantsFirstLogits());
 	}
 
 	/** The first sample of a request with n > 1 creates its siblings first. */

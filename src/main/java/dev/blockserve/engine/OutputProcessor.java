@@ -34,7 +34,7 @@ final class OutputProcessor {
 	private double recentTtftMillis;
 
 	OutputProcessor(int vocab, GenerationConfig generation, int maxModelLen, EngineListener listener) {
-		this.sampler = new Sampler(vocab);
+		this.sampler = new Sampler(vocab, generation.eosTokenIds());
 		this.vocab = vocab;
 		this.generation = generation;
 		this.maxModelLen = maxModelLen;
@@ -75,11 +75,14 @@ final class OutputProcessor {
 		recordTimes(s, now);
 		List<GenerationEvent.TokenLogprob> lps = p.logprobs() >= 0 ? List.of(logprob(s, token)) : null;
 		faults.at(FaultInjector.Stage.DETOKENIZE, r.prompt, p);
-		String delta = s.detok == null ? "" : s.detok.add(token);
+		// a stop token ends the output without its text, as vLLM leaves it out (EOS is a special token anyway)
+		boolean stopToken = contains(p.stopTokenIds(), token);
+		String delta = s.detok == null || stopToken ? "" : s.detok.add(token);
 		faults.at(FaultInjector.Stage.STOP_CHECK, r.prompt, p);
-		boolean stopString = s.stop.append(delta);
+		// stop strings count from min_tokens on, as vLLM's detokenizer checks them
+		boolean stopString = s.stop.append(delta, s.numOutputTokens() > p.minTokens());
 		FinishReason reason = null;
-		if (stopString || (!p.ignoreEos() && generation.isEos(token)) || contains(p.stopTokenIds(), token)) {
+		if (stopString || stopToken || (!p.ignoreEos() && generation.isEos(token))) {
 			reason = FinishReason.STOP;
 		}
 		else if (s.matcher != null && s.matcher.isTerminated()) {

@@ -19,12 +19,25 @@ public final class RequestRejectedException extends IllegalArgumentException {
 
 	private final Reason reason;
 
+	private final String param;
+
 	public RequestRejectedException(Reason reason, String message) {
+		this(reason, message, null);
+	}
+
+	/** @param param the request field at fault (OpenAI's error "param"), or null */
+	public RequestRejectedException(Reason reason, String message, String param) {
 		super(message);
 		this.reason = reason;
+		this.param = param;
 	}
 
 	public Reason reason() {
 		return reason;
+	}
+
+	/** The request field at fault, or null when the request as a whole is. */
+	public String param() {
+		return param;
 	}
 }

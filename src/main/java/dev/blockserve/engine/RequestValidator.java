@@ -3,8 +3,9 @@ package dev.blockserve.engine;
 import dev.blockserve.kvcache.KvCacheManager;
 
 /**
- * The rules a request must meet to ever run: a non-empty prompt of known tokens, prompt plus max_tokens
- * within the context, and a KV footprint the whole pool could hold. Immutable, so submitting threads
+ * The rules a request must meet to ever run: a non-empty prompt of known tokens (and known tokens in
+ * logit_bias and stop_token_ids), prompt plus max_tokens within the context, and a KV footprint the whole
+ * pool could hold. Immutable, so submitting threads
  * check requests before anything is queued.
  */
 final class RequestValidator {
@@ -37,6 +38,18 @@ final class RequestValidator {
 			if (t < 0 || t >= vocab) {
 				throw new RequestRejectedException(RequestRejectedException.Reason.INVALID_INPUT,
 						"token id " + t + " is outside the vocabulary [0, " + vocab + ")");
+			}
+		}
+		for (int t : params.logitBias().ids()) {
+			if (t >= vocab) {
+				throw new RequestRejectedException(RequestRejectedException.Reason.INVALID_INPUT,
+						"logit_bias: token id " + t + " is outside the vocabulary [0, " + vocab + ")", "logit_bias");
+			}
+		}
+		for (int t : params.stopTokenIds()) {
+			if (t >= vocab) {
+				throw new RequestRejectedException(RequestRejectedException.Reason.INVALID_INPUT,
+						"stop_token_ids: token id " + t + " is outside the vocabulary [0, " + vocab + ")", "stop_token_ids");
 			}
 		}
 		if (!hasTokenizer && !params.stop().isEmpty()) {

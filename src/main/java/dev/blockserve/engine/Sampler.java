@@ -4,8 +4,9 @@ import java.util.Arrays;
 import java.util.SplittableRandom;
 
 /**
- * Picks the next token from one row of logits, vLLM's order: penalties on the raw logits (repetition over
- * prompt and output, presence and frequency over the output), then temperature, top-k, top-p, min-p, and a
+ * Picks the next token from one row of logits, vLLM's order: min_tokens (EOS and the stop tokens masked
+ * until the output is that long), logit_bias, penalties (repetition over prompt and output, presence and
+ * frequency over the output), then temperature, top-k, top-p, min-p, and a
  * draw from the request's own random stream (so a seeded request samples the same tokens whatever else is
  * in the batch). A grammar's mask removes disallowed tokens after the penalties, before temperature and
  * truncation, so greedy takes the best allowed token. Logprobs are of the raw model distribution. One instance per engine thread: it reuses
@@ -14,6 +15,9 @@ import java.util.SplittableRandom;
 public final class Sampler {
 
 	private final int vocab;
+
+	/** The model's end-of-sequence tokens, which min_tokens masks unless the request ignores EOS. */
+	private final int[] eos;
 
 	private final float[] work;
 
@@ -26,7 +30,12 @@ public final class Sampler {
 	private long[] cand = new long[256];
 
 	public Sampler(int vocab) {
+		this(vocab, new int[0]);
+	}
+
+	public Sampler(int vocab, int[] eosTokenIds) {
 		this.vocab = vocab;
+		this.eos = eosTokenIds.clone();
 		this.work = new float[vocab];
 		this.probs = new float[vocab];
 		this.counts = new int[vocab];
@@ -60,9 +69,15 @@ public final class Sampler {
 	public int sample(float[] logits, int offset, SamplingParams p, int[] tokens, int promptLen, int numTokens,
 			SplittableRandom rng, Logprobs lp, long[] allowed) {
 		System.arraycopy(logits, offset, work, 0, vocab);
+		boolean banned = numTokens - promptLen < p.minTokens() && banStops(p);
+		applyBias(p.logitBias());
 		applyPenalties(p, tokens, promptLen, numTokens);
 		if (allowed != null) {
 			applyMask(allowed);
+		}
+		if (banned && work[argmax(work)] == Float.NEGATIVE_INFINITY) {
+			throw new IllegalStateException("min_tokens: every token that may come next ends the output ("
+					+ (numTokens - promptLen) + " of " + p.minTokens() + " tokens generated)");
 		}
 		int token;
 		if (p.isGreedy()) {
@@ -75,6 +90,34 @@ public final class Sampler {
 			fillLogprobs(logits, offset, token, p.logprobs(), lp);
 		}
 		return token;
+	}
+
+	/** Masks EOS (unless ignored) and the stop tokens; whether it masked any. */
+	private boolean banStops(SamplingParams p) {
+		boolean any = false;
+		if (!p.ignoreEos()) {
+			for (int t : eos) {
+				if (t >= 0 && t < vocab) {
+					work[t] = Float.NEGATIVE_INFINITY;
+					any = true;
+				}
+			}
+		}
+		for (int t : p.stopTokenIds()) {
+			if (t < vocab) {
+				work[t] = Float.NEGATIVE_INFINITY;
+				any = true;
+			}
+		}
+		return any;
+	}
+
+	private void applyBias(SamplingParams.LogitBias bias) {
+		int[] ids = bias.ids();
+		float[] values = bias.values();
+		for (int i = 0; i < ids.length; i++) {
+			work[ids[i]] += values[i];
+		}
 	}
 
 	private void applyPenalties(SamplingParams p, int[] tokens, int promptLen, int numTokens) {

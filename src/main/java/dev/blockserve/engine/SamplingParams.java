@@ -18,10 +18,46 @@ import dev.blockserve.constraint.Grammar;
  * @param stopTokenIds tokens that end generation, besides EOS
  * @param logprobs top alternatives to report per token; -1 for no logprobs
  * @param grammar the shape the output must have (structured output, tool calls); null for free text
+ * @param logitBias added to the named tokens' logits before anything else (OpenAI's logit_bias)
+ * @param minTokens new tokens before EOS, a stop token or a stop string may end the output (vLLM's min_tokens)
  */
 public record SamplingParams(int n, int maxTokens, double temperature, int topK, double topP, double minP,
 		double presencePenalty, double frequencyPenalty, double repetitionPenalty, Long seed, List<String> stop,
-		int[] stopTokenIds, boolean ignoreEos, int logprobs, boolean skipSpecialTokens, Grammar grammar) {
+		int[] stopTokenIds, boolean ignoreEos, int logprobs, boolean skipSpecialTokens, Grammar grammar,
+		LogitBias logitBias, int minTokens) {
+
+	/** Token ids and the values added to their logits, in two parallel arrays (walked per token without boxing). */
+	public record LogitBias(int[] ids, float[] values) {
+
+		public static final LogitBias NONE = new LogitBias(new int[0], new float[0]);
+
+		public LogitBias {
+			ids = ids.clone();
+			values = values.clone();
+			check(ids.length == values.length, "logit_bias: as many values as token ids");
+			for (int i = 0; i < ids.length; i++) {
+				check(ids[i] >= 0, "logit_bias: token ids must be >= 0, got " + ids[i]);
+				check(values[i] >= -100 && values[i] <= 100,
+						"logit_bias: values must be between -100 and 100, got " + values[i] + " for token " + ids[i]);
+			}
+		}
+
+		/** From a map of token id to bias, in the map's order. */
+		public static LogitBias of(java.util.Map<Integer, ? extends Number> bias) {
+			int[] ids = new int[bias.size()];
+			float[] values = new float[bias.size()];
+			int i = 0;
+			for (var e : bias.entrySet()) {
+				ids[i] = e.getKey();
+				values[i++] = e.getValue().floatValue();
+			}
+			return new LogitBias(ids, values);
+		}
+
+		public boolean isEmpty() {
+			return ids.length == 0;
+		}
+	}
 
 	public SamplingParams {
 		check(n >= 1 && n <= 128, "n must be between 1 and 128, got " + n);
@@ -43,6 +79,13 @@ public record SamplingParams(int n, int maxTokens, double temperature, int topK,
 		}
 		check(stop.size() <= 16, "at most 16 stop strings, got " + stop.size());
 		stopTokenIds = stopTokenIds == null ? new int[0] : stopTokenIds.clone();
+		for (int t : stopTokenIds) {
+			check(t >= 0, "stop_token_ids must be >= 0, got " + t);
+		}
+		logitBias = logitBias == null ? LogitBias.NONE : logitBias;
+		check(minTokens >= 0, "min_tokens must be >= 0, got " + minTokens);
+		check(maxTokens == 0 || minTokens <= maxTokens,
+				"min_tokens must be less than or equal to max_tokens, got " + minTokens + " > " + maxTokens);
 	}
 
 	private static void check(boolean ok, String message) {
@@ -80,6 +123,8 @@ public record SamplingParams(int n, int maxTokens, double temperature, int topK,
 		b.logprobs = logprobs;
 		b.skipSpecialTokens = skipSpecialTokens;
 		b.grammar = grammar;
+		b.logitBias = logitBias;
+		b.minTokens = minTokens;
 		return b;
 	}
 
@@ -89,7 +134,8 @@ public record SamplingParams(int n, int maxTokens, double temperature, int topK,
 
 	/** Whether sampling needs the whole logits row on the host, or the backend's argmax is enough. */
 	public boolean needsLogitsRow() {
-		return grammar != null || !isGreedy() || logprobs >= 0 || repetitionPenalty != 1 || presencePenalty != 0 || frequencyPenalty != 0;
+		return grammar != null || !isGreedy() || logprobs >= 0 || repetitionPenalty != 1 || presencePenalty != 0
+				|| frequencyPenalty != 0 || !logitBias.isEmpty();
 	}
 
 	/** Builds {@link SamplingParams}; {@link #build} validates. Not thread-safe (a local of one caller). */
@@ -126,6 +172,10 @@ public record SamplingParams(int n, int maxTokens, double temperature, int topK,
 		private boolean skipSpecialTokens = true;
 
 		private Grammar grammar;
+
+		private LogitBias logitBias = LogitBias.NONE;
+
+		private int minTokens;
 
 		private Builder() {
 		}
@@ -213,9 +263,21 @@ public record SamplingParams(int n, int maxTokens, double temperature, int topK,
 			return this;
 		}
 
+		public Builder logitBias(LogitBias v) {
+			logitBias = v;
+			return this;
+		}
+
+		/** New tokens before EOS, a stop token or a stop string may end the output. */
+		public Builder minTokens(int v) {
+			minTokens = v;
+			return this;
+		}
+
 		public SamplingParams build() {
 			return new SamplingParams(n, maxTokens, temperature, topK, topP, minP, presencePenalty, frequencyPenalty,
-					repetitionPenalty, seed, stop, stopTokenIds, ignoreEos, logprobs, skipSpecialTokens, grammar);
+					repetitionPenalty, seed, stop, stopTokenIds, ignoreEos, logprobs, skipSpecialTokens, grammar,
+					logitBias, minTokens);
 		}
 	}
 }

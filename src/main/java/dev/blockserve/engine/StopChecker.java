@@ -31,11 +31,22 @@ final class StopChecker {
 
 	/** Appends a delta; returns true if a stop string is now complete (the text is cut before it). */
 	boolean append(String delta) {
+		return append(delta, true);
+	}
+
+	/**
+	 * As {@link #append(String)}; with {@code check} false (min_tokens not reached) the delta is kept but not
+	 * searched, and a later search starts where this one would have.
+	 */
+	boolean append(String delta, boolean check) {
 		if (stopped || delta.isEmpty()) {
 			return stopped;
 		}
 		int searchFrom = Math.max(0, text.length() - hold);
 		text.append(delta);
+		if (!check) {
+			return false;
+		}
 		int best = -1;
 		for (String s : stops) {
 			int at = text.indexOf(s, searchFrom);

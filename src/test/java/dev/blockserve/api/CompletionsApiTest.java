@@ -142,6 +142,104 @@ class CompletionsApiTest {
 		assertThat(String.join("", logprobs.tokens().orElseThrow())).isEqualTo(lp.choices().get(0).text());
 	}
 
+	String detokenize(int... ids) throws Exception {
+		HttpResponse<String> r = post("/detokenize", Api.JSON.writeValueAsString(java.util.Map.of("tokens", ids)));
+		assertThat(r.statusCode()).isEqualTo(200);
+		return Api.JSON.readTree(r.body()).get("prompt").asString();
+	}
+
+	/**
+	 * OpenAI's logit_bias through the SDK: -100 bans the greedy token (the second best comes instead), +100 on a
+	 * token makes every token that one. Before it was read, the field was ignored and the golden text came back.
+	 */
+	@Test
+	void logitBiasBansAndForcesTokens() throws Exception {
+		GoldenCase c = SharedModels.golden("stories260K").get(0);
+		int first = c.greedyIds()[0];
+		Completion top2 = client.completions().create(greedy(c.promptText(), 1).logprobs(2).build());
+		String second = top2.choices().get(0).logprobs().orElseThrow().topLogprobs().orElseThrow().get(0)
+			._additionalProperties().keySet().stream().skip(1).findFirst().orElseThrow();
+		Completion banned = client.completions().create(greedy(c.promptText(), 1)
+			.logitBias(CompletionCreateParams.LogitBias.builder()
+				.putAdditionalProperty(String.valueOf(first), com.openai.core.JsonValue.from(-100)).build())
+			.build());
+		assertThat(banned.choices().get(0).text()).isEqualTo(second).isNotEqualTo(detokenize(first));
+
+		int forced = c.greedyIds()[1] == first ? c.greedyIds()[2] : c.greedyIds()[1];
+		Completion all = client.completions().create(greedy(c.promptText(), 6)
+			.logitBias(CompletionCreateParams.LogitBias.builder()
+				.putAdditionalProperty(String.valueOf(forced), com.openai.core.JsonValue.from(100)).build())
+			.build());
+		assertThat(all.choices().get(0).text()).isEqualTo(detokenize(forced, forced, forced, forced, forced, forced));
+		assertThat(all.usage().orElseThrow().completionTokens()).isEqualTo(6);
+	}
+
+	/** vLLM's min_tokens holds EOS back; its stop_token_ids end the output without the stop token's text. */
+	@Test
+	void minTokensAndStopTokenIds() throws Exception {
+		GoldenCase c = SharedModels.golden("stories260K").get(2);
+		// +100 on EOS (id 2) makes it the greedy token at once; min_tokens holds it back for five tokens
+		CompletionCreateParams.LogitBias eos = CompletionCreateParams.LogitBias.builder()
+			.putAdditionalProperty("2", com.openai.core.JsonValue.from(100)).build();
+		Completion atOnce = client.completions().create(greedy(c.promptText(), 96).logitBias(eos).build());
+		assertThat(atOnce.usage().orElseThrow().completionTokens()).isEqualTo(1);
+		assertThat(atOnce.choices().get(0).text()).isEmpty();
+		Completion held = client.completions().create(greedy(c.promptText(), 96).logitBias(eos)
+			.putAdditionalBodyProperty("min_tokens", com.openai.core.JsonValue.from(5)).build());
+		assertThat(held.usage().orElseThrow().completionTokens()).isEqualTo(6);
+		assertThat(held.choices().get(0).finishReason().asString()).isEqualTo("stop");
+		// (detokenize drops the leading blank that the first token has in context)
+		assertThat(c.completionText()).startsWith(held.choices().get(0).text());
+		assertThat(held.choices().get(0).text().strip()).isEqualTo(detokenize(java.util.Arrays.copyOf(c.greedyIds(), 5)));
+
+		int[] g = c.greedyIds();
+		int at = 1;
+		while (contains(g, at, g[at])) {
+			at++; // the first token that did not come before: the output must stop there, not earlier
+		}
+		Completion stopped = client.completions().create(greedy(c.promptText(), 96)
+			.putAdditionalBodyProperty("stop_token_ids", com.openai.core.JsonValue.from(List.of(g[at]))).build());
+		assertThat(stopped.choices().get(0).finishReason().asString()).isEqualTo("stop");
+		assertThat(stopped.usage().orElseThrow().completionTokens()).isEqualTo(at + 1);
+		assertThat(c.completionText()).startsWith(stopped.choices().get(0).text());
+		assertThat(stopped.choices().get(0).text().strip()).isEqualTo(detokenize(java.util.Arrays.copyOf(g, at)));
+
+		// under min_tokens neither the stop token nor a stop string ends it
+		Completion both = client.completions().create(greedy(c.promptText(), 96).stop(detokenize(g[at]).strip())
+			.putAdditionalBodyProperty("stop_token_ids", com.openai.core.JsonValue.from(List.of(g[at])))
+			.putAdditionalBodyProperty("min_tokens", com.openai.core.JsonValue.from(at + 2)).build());
+		assertThat(both.usage().orElseThrow().completionTokens()).isGreaterThan(at + 1);
+	}
+
+	private static boolean contains(int[] a, int end, int v) {
+		for (int i = 0; i < end; i++) {
+			if (a[i] == v) {
+				return true;
+			}
+		}
+		return false;
+	}
+
+	@Test
+	void badLogitBiasMinTokensAndStopTokenIdsAre400sNamingTheField() throws Exception {
+		String[][] cases = {
+				{ "\"logit_bias\": {\"abc\": 1}", "logit_bias", "keys must be token ids" },
+				{ "\"logit_bias\": {\"99999\": 1}", "logit_bias", "outside the vocabulary [0, 512)" },
+				{ "\"logit_bias\": {\"5\": 101}", "logit_bias", "between -100 and 100" },
+				{ "\"logit_bias\": {\"5\": \"up\"}", "logit_bias", "between -100 and 100" },
+				{ "\"logit_bias\": [5]", "logit_bias", "must be an object" },
+				{ "\"min_tokens\": 10", "min_tokens", "less than or equal to 'max_tokens'" },
+				{ "\"min_tokens\": -1", "min_tokens", "between 0 and" },
+				{ "\"stop_token_ids\": [100000]", "stop_token_ids", "outside the vocabulary [0, 512)" },
+				{ "\"stop_token_ids\": \"2\"", "stop_token_ids", "array of token ids" },
+				{ "\"stop_token_ids\": [-3]", "stop_token_ids", "array of token ids" } };
+		for (String[] k : cases) {
+			HttpResponse<String> r = post("/v1/completions", "{\"prompt\": \"x\", \"max_tokens\": 5, " + k[0] + "}");
+			assertThat(r.statusCode()).as(k[0]).isEqualTo(400);
+			assertThat(r.body()).as(k[0]).contains("\"param\":\"" + k[1] + "\"").contains(k[2]);
+		}
+	}
+
 	@Test
 	void echoPrependsThePrompt() {
 		GoldenCase c = SharedModels.golden("stories260K").get(1);

@@ -95,4 +95,37 @@ class JavaClientsTest {
 		assertThat(response.aiMessage().text()).isEqualTo(expected);
 		assertThat(chat.chat(QUESTION)).isEqualTo(expected);
 	}
+
+	JsonNode post(String path, String body) throws Exception {
+		HttpResponse<String> r = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
+			.header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body)).build(),
+				HttpResponse.BodyHandlers.ofString());
+		assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+		return JsonMapper.builder().build().readTree(r.body());
+	}
+
+	/**
+	 * logit_bias as both clients send it (a map of token id strings to integers): +100 on one token makes
+	 * every token of the answer that one. The server used to ignore the field, so the clients got the unbiased
+	 * answer.
+	 */
+	@Test
+	void logitBiasFromBothClients() throws Exception {
+		JsonNode ids = post("/tokenize", "{\"prompt\": \" cache\", \"add_special_tokens\": false}").path("tokens");
+		int forced = ids.get(ids.size() - 1).asInt();
+		String expected = post("/detokenize", "{\"tokens\": " + java.util.Collections.nCopies(MAX_TOKENS, forced) + "}")
+			.path("prompt").asString();
+		assertThat(expected).as("the forced answer differs from the free one").isNotEqualTo(serverAnswer());
+		java.util.Map<String, Integer> bias = java.util.Map.of(String.valueOf(forced), 100);
+
+		OpenAiChatModel spring = OpenAiChatModel.builder()
+			.options(OpenAiChatOptions.builder().baseUrl(baseUrl()).apiKey("unused").model("tiny-random-llama")
+				.maxTokens(MAX_TOKENS).temperature(0.0).logitBias(bias).build())
+			.build();
+		assertThat(spring.call(new Prompt(new UserMessage(QUESTION))).getResult().getOutput().getText()).isEqualTo(expected);
+
+		var lc4j = dev.langchain4j.model.openai.OpenAiChatModel.builder().baseUrl(baseUrl()).apiKey("unused")
+			.modelName("tiny-random-llama").maxTokens(MAX_TOKENS).temperature(0.0).logitBias(bias).build();
+		assertThat(lc4j.chat(QUESTION)).isEqualTo(expected);
+	}
 }

@@ -1,10 +1,12 @@
 package dev.blockserve.engine;
 
+import java.util.Map;
 import java.util.SplittableRandom;
 
 import org.junit.jupiter.api.Test;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 class SamplerTest {
 
@@ -36,5 +38,67 @@ class SamplerTest {
 		s.sample(logits, 0, SamplingParams.greedy(1).toBuilder().logprobs(3).build(), new int[] { 1 }, 1, 1,
 				new SplittableRandom(1), lp);
 		assertThat(lp.topIds).containsExactly(1, 4, 0);
+	}
+
+	/** OpenAI's logit_bias is added to the raw logits before anything else; logprobs stay the model's own. */
+	@Test
+	void logitBiasMovesTheGreedyTokenAndLeavesLogprobsRaw() {
+		Sampler s = new Sampler(5);
+		float[] logits = { 0.5f, 2f, -1f, 0f, 1f };
+		Sampler.Logprobs lp = new Sampler.Logprobs();
+		SamplingParams banBest = SamplingParams.greedy(1).toBuilder().logprobs(1)
+			.logitBias(SamplingParams.LogitBias.of(Map.of(1, -100))).build();
+		assertThat(s.sample(logits, 0, banBest, new int[] { 1 }, 1, 1, new SplittableRandom(1), lp)).isEqualTo(4);
+		assertThat(lp.topIds).containsExactly(1); // the unbiased distribution
+		SamplingParams force = SamplingParams.greedy(1).toBuilder()
+			.logitBias(SamplingParams.LogitBias.of(Map.of(2, 100))).build();
+		assertThat(s.sample(logits, 0, force, new int[] { 1 }, 1, 1, new SplittableRandom(1), null)).isEqualTo(2);
+		// sampling at temperature 1 draws only the forced token: the others are e^-97 or less as likely
+		SamplingParams forceSampled = force.toBuilder().temperature(1).build();
+		SplittableRandom rng = new SplittableRandom(7);
+		for (int i = 0; i < 200; i++) {
+			assertThat(s.sample(logits, 0, forceSampled, new int[] { 1 }, 1, 1, rng, null)).isEqualTo(2);
+		}
+		assertThat(logits).containsExactly(0.5f, 2f, -1f, 0f, 1f); // the row itself is not modified
+	}
+
+	/** vLLM's min_tokens: EOS and the stop tokens cannot come before the output has that many tokens. */
+	@Test
+	void minTokensMasksEosAndStopTokensUntilReached() {
+		Sampler s = new Sampler(5, new int[] { 1 });
+		float[] logits = { 0.5f, 2f, -1f, 0f, 1f };
+		SamplingParams p = SamplingParams.greedy(8).toBuilder().minTokens(2).stopTokenIds(new int[] { 4 }).build();
+		int[] tokens = { 3, 0, 0, 0 };
+		assertThat(s.sample(logits, 0, p, tokens, 1, 1, new SplittableRandom(1), null)).as("0 generated").isEqualTo(0);
+		assertThat(s.sample(logits, 0, p, tokens, 1, 2, new SplittableRandom(1), null)).as("1 generated").isEqualTo(0);
+		assertThat(s.sample(logits, 0, p, tokens, 1, 3, new SplittableRandom(1), null)).as("2 generated").isEqualTo(1);
+		SamplingParams ignoreEos = p.toBuilder().ignoreEos(true).build();
+		assertThat(s.sample(logits, 0, ignoreEos, tokens, 1, 1, new SplittableRandom(1), null)).isEqualTo(1);
+	}
+
+	/** When a grammar allows only tokens that min_tokens forbids, the request fails with a message, not a bad token. */
+	@Test
+	void minTokensAgainstAGrammarThatMayOnlyEnd() {
+		Sampler s = new Sampler(5, new int[] { 1 });
+		float[] logits = { 0.5f, 2f, -1f, 0f, 1f };
+		SamplingParams p = SamplingParams.greedy(8).toBuilder().minTokens(3).build();
+		long[] onlyEos = { 1L << 1 };
+		assertThatThrownBy(() -> s.sample(logits, 0, p, new int[] { 3 }, 1, 1, new SplittableRandom(1), null, onlyEos))
+			.isInstanceOf(IllegalStateException.class).hasMessageContaining("min_tokens");
+		long[] eosOrThree = { (1L << 1) | (1L << 3) };
+		assertThat(s.sample(logits, 0, p, new int[] { 3 }, 1, 1, new SplittableRandom(1), null, eosOrThree)).isEqualTo(3);
+	}
+
+	@Test
+	void badValuesAreRefusedWithTheirField() {
+		assertThatThrownBy(() -> SamplingParams.LogitBias.of(Map.of(3, 100.5)))
+			.hasMessageContaining("logit_bias").hasMessageContaining("100.5");
+		assertThatThrownBy(() -> SamplingParams.LogitBias.of(Map.of(-1, 1)))
+			.hasMessageContaining("logit_bias").hasMessageContaining("-1");
+		assertThatThrownBy(() -> SamplingParams.greedy(4).toBuilder().minTokens(5).build())
+			.hasMessageContaining("min_tokens must be less than or equal to max_tokens");
+		assertThatThrownBy(() -> SamplingParams.greedy(4).toBuilder().stopTokenIds(new int[] { -2 }).build())
+			.hasMessageContaining("stop_token_ids");
+		assertThat(SamplingParams.greedy(0).toBuilder().minTokens(100).build().minTokens()).isEqualTo(100);
 	}
 }
