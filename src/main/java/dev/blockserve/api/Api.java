@@ -303,8 +303,19 @@ public final class Api {
 				throw ApiException.badRequest("'echo' together with 'logprobs' is not supported (prompt logprobs are not computed)",
 						"echo");
 			}
+			JsonNode suffix = body.get("suffix");
+			if (suffix != null && !suffix.isNull() && !(suffix.isString() && suffix.asString().isEmpty())) {
+				throw ApiException.badRequest("'suffix' (insertion) is not supported", "suffix");
+			}
 			SamplingParams params = RequestParser.sampling(body, maxTokens == null ? 16 : maxTokens,
 					logprobs == null ? -1 : logprobs, constraints.output(body));
+			Integer bestOf = RequestParser.optInt(body, "best_of", 1, 128);
+			if (bestOf != null && bestOf != params.n()) {
+				// vLLM's V1 engine dropped best_of as well; answering n choices while the client asked for the
+				// best of more would be a silent change of meaning
+				throw ApiException.badRequest("'best_of' other than n is not supported (got best_of " + bestOf + ", n "
+						+ params.n() + ")", "best_of");
+			}
 			admission.checkSize(raw.size() * params.n(), 0); // before tokenising 20,000 prompts
 			List<int[]> prompts = new ArrayList<>();
 			List<String> promptTexts = new ArrayList<>();

@@ -220,8 +220,12 @@ class CompletionsApiTest {
 		return false;
 	}
 
+	/**
+	 * Bad sampling fields are 400s naming the field; fields that would change the answer's meaning (suffix,
+	 * best_of other than n) are refused, not ignored.
+	 */
 	@Test
-	void badLogitBiasMinTokensAndStopTokenIdsAre400sNamingTheField() throws Exception {
+	void badSamplingFieldsAre400sNamingTheField() throws Exception {
 		String[][] cases = {
 				{ "\"logit_bias\": {\"abc\": 1}", "logit_bias", "keys must be token ids" },
 				{ "\"logit_bias\": {\"99999\": 1}", "logit_bias", "outside the vocabulary [0, 512)" },
@@ -232,11 +236,18 @@ class CompletionsApiTest {
 				{ "\"min_tokens\": -1", "min_tokens", "between 0 and" },
 				{ "\"stop_token_ids\": [100000]", "stop_token_ids", "outside the vocabulary [0, 512)" },
 				{ "\"stop_token_ids\": \"2\"", "stop_token_ids", "array of token ids" },
-				{ "\"stop_token_ids\": [-3]", "stop_token_ids", "array of token ids" } };
+				{ "\"stop_token_ids\": [-3]", "stop_token_ids", "array of token ids" },
+				{ "\"suffix\": \"end.\"", "suffix", "not supported" },
+				{ "\"best_of\": 3", "best_of", "best_of 3, n 1" },
+				{ "\"best_of\": 3, \"n\": 2", "best_of", "best_of 3, n 2" } };
 		for (String[] k : cases) {
 			HttpResponse<String> r = post("/v1/completions", "{\"prompt\": \"x\", \"max_tokens\": 5, " + k[0] + "}");
 			assertThat(r.statusCode()).as(k[0]).isEqualTo(400);
 			assertThat(r.body()).as(k[0]).contains("\"param\":\"" + k[1] + "\"").contains(k[2]);
+		}
+		for (String fine : new String[] { "\"suffix\": \"\"", "\"suffix\": null", "\"best_of\": 2, \"n\": 2", "\"best_of\": 1" }) {
+			assertThat(post("/v1/completions", "{\"prompt\": \"x\", \"max_tokens\": 2, " + fine + "}").statusCode()).as(fine)
+				.isEqualTo(200);
 		}
 	}
 
