@@ -232,20 +232,29 @@ public final class Api {
 		int cachedTokens;
 
 		void add(GenerationEvent e, int textBase) {
+			if (e.promptLogprobs() != null) { // echo with logprobs: the prompt's tokens come first, from offset 0
+				int offset = 0;
+				for (GenerationEvent.TokenLogprob lp : e.promptLogprobs()) {
+					offsets.add(offset);
+					tokens.add(lp.text());
+					offset += lp.text().length();
+					boolean first = Float.isNaN(lp.logprob()); // nothing before it: OpenAI's null
+					tokenLogprobs.add(first ? null : lp.logprob());
+					top.add(first ? null : topMap(lp));
+				}
+			}
 			if (e.logprobs() != null) {
 				for (GenerationEvent.TokenLogprob lp : e.logprobs()) {
 					String tok = lp.text();
 					offsets.add(textBase + text.length());
 					tokens.add(tok);
 					tokenLogprobs.add(lp.logprob());
-					Map<String, Float> t = new LinkedHashMap<>();
 					List<Dto.TopLogprob> chatTop = new ArrayList<>();
 					for (int i = 0; i < lp.topTokens().length; i++) {
 						String tt = lp.topTexts()[i];
-						t.putIfAbsent(tt, lp.topLogprobs()[i]);
 						chatTop.add(new Dto.TopLogprob(tt, lp.topLogprobs()[i], bytes(tt)));
 					}
-					top.add(t);
+					top.add(topMap(lp));
 					chatLogprobs.add(new Dto.ChatTokenLogprob(tok, lp.logprob(), bytes(tok), chatTop));
 				}
 			}
@@ -257,6 +266,15 @@ public final class Api {
 				cachedTokens = e.cachedPromptTokens();
 			}
 		}
+	}
+
+	/** OpenAI's legacy top_logprobs entry: text to logprob, the first of equal texts kept. */
+	private static Map<String, Float> topMap(GenerationEvent.TokenLogprob lp) {
+		Map<String, Float> t = new LinkedHashMap<>();
+		for (int i = 0; i < lp.topTokens().length; i++) {
+			t.putIfAbsent(lp.topTexts()[i], lp.topLogprobs()[i]);
+		}
+		return t;
 	}
 
 	private static List<Integer> bytes(String s) {
@@ -299,16 +317,15 @@ public final class Api {
 			boolean echo = RequestParser.optBool(body, "echo", false);
 			boolean stream = RequestParser.optBool(body, "stream", false);
 			boolean includeUsage = stream && RequestParser.optBool(body.path("stream_options"), "include_usage", false);
-			if (echo && logprobs != null) {
-				throw ApiException.badRequest("'echo' together with 'logprobs' is not supported (prompt logprobs are not computed)",
-						"echo");
-			}
 			JsonNode suffix = body.get("suffix");
 			if (suffix != null && !suffix.isNull() && !(suffix.isString() && suffix.asString().isEmpty())) {
 				throw ApiException.badRequest("'suffix' (insertion) is not supported", "suffix");
 			}
 			SamplingParams params = RequestParser.sampling(body, maxTokens == null ? 16 : maxTokens,
 					logprobs == null ? -1 : logprobs, constraints.output(body));
+			if (echo && logprobs != null) { // OpenAI's legacy echo: the prompt's tokens get logprobs too
+				params = params.toBuilder().promptLogprobs(logprobs).build();
+			}
 			Integer bestOf = RequestParser.optInt(body, "best_of", 1, 128);
 			if (bestOf != null && bestOf != params.n()) {
 				// vLLM's V1 engine dropped best_of as well; answering n choices while the client asked for the
@@ -338,6 +355,7 @@ public final class Api {
 			if (stream) {
 				int[] completion = new int[1];
 				boolean[] echoed = new boolean[subs.size() * n];
+				int[] sent = new int[subs.size() * n]; // characters of each choice's text sent so far: text_offset
 				Flux<DataBuffer> chunks = indexed(subs, n).concatMap(ie -> {
 					int index = ie.index();
 					GenerationEvent e = ie.event();
@@ -353,8 +371,9 @@ public final class Api {
 						return Flux.empty();
 					}
 					ChoiceAcc acc = new ChoiceAcc();
-					acc.add(e, 0);
-					Dto.CompletionLogprobs lp = e.logprobs() == null ? null
+					acc.add(e, sent[index] + text.length() - e.text().length());
+					sent[index] += text.length();
+					Dto.CompletionLogprobs lp = e.logprobs() == null && e.promptLogprobs() == null ? null
 							: new Dto.CompletionLogprobs(acc.tokens, acc.tokenLogprobs, acc.top, acc.offsets);
 					return Flux.just(sse(new Dto.Completion(id, "text_completion", created, modelName,
 							List.of(new Dto.CompletionChoice(index, text, lp, finishName(e))), null)));

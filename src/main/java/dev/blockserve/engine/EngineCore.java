@@ -213,6 +213,10 @@ public final class EngineCore implements AutoCloseable {
 				continue; // its request failed earlier in this loop
 			}
 			s.request.scheduled(t0, s.numComputed());
+			int due = s.promptLogprobRows(out.numNewTokens(i));
+			if (due > 0 && !promptLogprobs(s, i, due)) {
+				continue; // its request failed
+			}
 			s.advance(out.numNewTokens(i));
 			scheduler.commit(s);
 			if (s.readyToSample()) {
@@ -220,6 +224,26 @@ public final class EngineCore implements AutoCloseable {
 			}
 		}
 		return true;
+	}
+
+	/** The prompt logprobs the step made due for step sequence {@code i}; false when that failed its request. */
+	private boolean promptLogprobs(EngineSequence s, int i, int due) {
+		try {
+			int first = s.firstPromptLogprobRow() - s.numComputed();
+			for (int done = 0; done < due;) {
+				int count = Math.min(due - done, runner.tokenLogitsRows());
+				float[] rows = runner.tokenLogits(i, first + done, count);
+				for (int r = 0; r < count; r++) {
+					processor.promptLogprob(s, rows, r * vocab);
+				}
+				done += count;
+			}
+			return true;
+		}
+		catch (RuntimeException e) {
+			fail(s.request, new EngineException("request failed: " + e, e));
+			return false;
+		}
 	}
 
 	private void postprocess(EngineSequence s, int rowOffset, int greedy, long now) {

@@ -31,6 +31,15 @@ final class EngineSequence extends Sequence {
 
 	long lastTokenNanos;
 
+	/**
+	 * The next prompt position whose logprob is due (prompt logprobs); the positions before it were reported.
+	 * Only moves forward, so a sequence recomputed after preemption reports none twice.
+	 */
+	int promptTarget = 1;
+
+	/** Texts of the prompt tokens for their logprob entries; made at the first such entry, dropped after the last. */
+	IncrementalDetokenizer promptDetok;
+
 	EngineSequence(long id, Request request, long seed, TextTokenizer tokenizer) {
 		super(id, request.prompt, request.priority, request.arrivalNanos);
 		this.request = request;
@@ -50,6 +59,7 @@ final class EngineSequence extends Sequence {
 		this.detok = detokenizer(tokenizer, request);
 		this.stop = new StopChecker(request.params.stop());
 		this.matcher = parent.matcher == null ? null : parent.matcher.fork();
+		this.promptTarget = parent.promptTarget;
 	}
 
 	private static IncrementalDetokenizer detokenizer(TextTokenizer tokenizer, Request r) {
@@ -63,6 +73,30 @@ final class EngineSequence extends Sequence {
 		}
 		return request.params.needsLogitsRow() || numOutputTokens() < request.params.minTokens() // EOS masked
 				|| (numOutputTokens() == 0 && request.output.wantsFirstLogits());
+	}
+
+	/** Prompt logprobs still due: the prefix cache would skip the positions they come from. */
+	@Override
+	public boolean readsPrefixCache() {
+		return request.params.promptLogprobs() < 0 || promptTarget >= promptLength();
+	}
+
+	/**
+	 * How many prompt logprobs a step that computes {@code numNew} tokens from {@code numComputed()} on
+	 * makes due: the rows at positions {@link #firstPromptLogprobRow()} on, each giving the logprob of the
+	 * prompt token after it.
+	 */
+	int promptLogprobRows(int numNew) {
+		if (request.params.promptLogprobs() < 0 || promptTarget >= promptLength()) {
+			return 0;
+		}
+		int end = Math.min(numComputed() + numNew, promptLength() - 1); // the last prompt row predicts no prompt token
+		return Math.max(0, end - firstPromptLogprobRow());
+	}
+
+	/** The first position of this step whose row is due for a prompt logprob. */
+	int firstPromptLogprobRow() {
+		return Math.max(numComputed(), promptTarget - 1);
 	}
 
 	/** The first sample of a request with n > 1 creates its siblings first. */

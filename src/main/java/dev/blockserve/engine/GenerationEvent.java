@@ -5,14 +5,17 @@ import java.util.List;
 /**
  * One piece of a request's output stream: for choice {@code index}, the text and token ids the last step
  * added (with their logprobs when asked). The last event of each choice carries its finish reason and
- * the token counts; earlier ones have null. Immutable once sent: made on the engine thread, read on others.
+ * the token counts; earlier ones have null. The first event of each choice carries the prompt logprobs
+ * when they were asked (one entry per prompt token, the first null), else null. Immutable once sent: made
+ * on the engine thread, read on others.
  */
 public record GenerationEvent(int index, String text, int[] tokenIds, List<TokenLogprob> logprobs,
-		FinishReason finishReason, int promptTokens, int completionTokens, int cachedPromptTokens) {
+		FinishReason finishReason, int promptTokens, int completionTokens, int cachedPromptTokens,
+		List<TokenLogprob> promptLogprobs) {
 
 	/**
-	 * A generated token's logprob under the raw model distribution, with the top alternatives; texts are
-	 * what each token adds to the output at that point (decoded in context).
+	 * A token's logprob under the raw model distribution, with the top alternatives; texts are what each
+	 * token adds to the text at that point (decoded in context).
 	 */
 	public record TokenLogprob(int token, String text, float logprob, int[] topTokens, String[] topTexts,
 			float[] topLogprobs) {

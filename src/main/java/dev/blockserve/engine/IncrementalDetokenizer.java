@@ -70,6 +70,11 @@ public final class IncrementalDetokenizer {
 		return "";
 	}
 
+	/** A detokenizer with this one's tokenizer and settings and no tokens yet (for the prompt's own tokens). */
+	IncrementalDetokenizer startingEmpty() {
+		return new IncrementalDetokenizer(tokenizer, new int[0], skipSpecial);
+	}
+
 	/** The text {@link #add} would return for {@code token} now, without adding it. */
 	public String peek(int token) {
 		int[] window = Arrays.copyOfRange(ids, prefixOffset, len + 1);

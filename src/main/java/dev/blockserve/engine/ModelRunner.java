@@ -13,8 +13,9 @@ import dev.blockserve.scheduler.SchedulerOutput;
 /**
  * Runs one scheduled step on the model: the copy-on-write block copies, the step's input, the forward
  * pass, the greedy token of every sequence, and one batched download of the logits rows that sampling
- * needs (only those: a greedy sequence needs no row). Buffers are reused from step to step, so a step
- * allocates nothing once they have grown. Owned by the engine thread.
+ * needs (only those: a greedy sequence needs no row), and on demand the logits of other rows of the step
+ * (prompt logprobs). Buffers are reused from step to step, so a step allocates nothing once they have
+ * grown. Owned by the engine thread.
  */
 final class ModelRunner implements AutoCloseable {
 
@@ -39,6 +40,11 @@ final class ModelRunner implements AutoCloseable {
 	private int[] rowOf = new int[64];
 
 	private float[] logits = new float[0];
+
+	private final int[] tokenRows = new int[LlamaModel.tokenLogitsRows()];
+
+	/** Logits of prompt rows (prompt logprobs); allocated on first use. */
+	private float[] tokenLogits;
 
 	private NativeBuffer copySrc;
 
@@ -97,6 +103,27 @@ final class ModelRunner implements AutoCloseable {
 
 	float[] logits() {
 		return logits;
+	}
+
+	/**
+	 * The logits of {@code count} consecutive new tokens of the last step's sequence {@code i}, from its
+	 * {@code first}-th on, {@code count <= }{@link LlamaModel#tokenLogitsRows()}: rows of {@code vocab} floats.
+	 */
+	float[] tokenLogits(int i, int first, int count) {
+		if (tokenLogits == null) {
+			tokenLogits = new float[tokenRows.length * vocab];
+		}
+		int base = step.firstTokenRow(i) + first;
+		for (int r = 0; r < count; r++) {
+			tokenRows[r] = base + r;
+		}
+		model.tokenLogits(tokenRows, count, tokenLogits);
+		return tokenLogits;
+	}
+
+	/** How many rows {@link #tokenLogits} gives at most. */
+	int tokenLogitsRows() {
+		return tokenRows.length;
 	}
 
 	private void copyBlocks(BlockCopies copies) {

@@ -94,16 +94,47 @@ final class OutputProcessor {
 		if (reason != null && !stopString && s.detok != null) {
 			s.stop.append(s.detok.flush());
 		}
+		List<GenerationEvent.TokenLogprob> promptLps = r.promptLogprobs != null && s.numOutputTokens() == 1
+				? java.util.Collections.unmodifiableList(java.util.Arrays.asList(r.promptLogprobs)) : null;
 		r.output.event(new GenerationEvent(s.index, s.stop.release(reason != null), new int[] { token }, lps, null,
-				r.prompt.length, s.numOutputTokens(), Math.max(0, r.cachedPromptTokens)));
+				r.prompt.length, s.numOutputTokens(), Math.max(0, r.cachedPromptTokens), promptLps));
 		return reason;
+	}
+
+	/**
+	 * Records the logprob of prompt token {@code s.promptTarget} from the logits row at {@code offset} (the
+	 * row of the position before it), with the top alternatives, and moves the target on.
+	 */
+	void promptLogprob(EngineSequence s, float[] logits, int offset) {
+		Request r = s.request;
+		int[] prompt = r.prompt;
+		int j = s.promptTarget;
+		if (j == 1) { // the first prompt token: its text, and no logprob (NaN) since nothing comes before it
+			s.promptDetok = s.detok == null ? null : s.detok.startingEmpty();
+			r.promptLogprobs[0] = new GenerationEvent.TokenLogprob(prompt[0],
+					s.promptDetok == null ? "" : s.promptDetok.add(prompt[0]), Float.NaN, new int[0], new String[0],
+					new float[0]);
+		}
+		Sampler.Logprobs lp = s.logprobs;
+		sampler.logprobs(logits, offset, prompt[j], r.params.promptLogprobs(), lp);
+		String[] topTexts = new String[lp.topIds.length];
+		for (int k = 0; k < topTexts.length; k++) {
+			topTexts[k] = s.promptDetok == null ? "" : s.promptDetok.peek(lp.topIds[k]);
+		}
+		String text = s.promptDetok == null ? "" : s.promptDetok.add(prompt[j]);
+		r.promptLogprobs[j] = new GenerationEvent.TokenLogprob(prompt[j], text, lp.tokenLogprob, lp.topIds.clone(),
+				topTexts, lp.topLogprobs.clone());
+		s.promptTarget = j + 1;
+		if (s.promptTarget == prompt.length) {
+			s.promptDetok = null;
+		}
 	}
 
 	/** The event that ends a choice: no text, its finish reason and token counts. */
 	static GenerationEvent finalEvent(EngineSequence s, FinishReason reason) {
 		Request r = s.request;
 		return new GenerationEvent(s.index, "", new int[0], null, reason, r.prompt.length, s.numOutputTokens(),
-				Math.max(0, r.cachedPromptTokens));
+				Math.max(0, r.cachedPromptTokens), null);
 	}
 
 	private void recordTimes(EngineSequence s, long now) {

@@ -33,6 +33,9 @@ final class Request {
 
 	int cachedPromptTokens = -1;
 
+	/** Prompt logprobs, one per prompt position ([0] stays null: nothing comes before it); null when not asked. */
+	final GenerationEvent.TokenLogprob[] promptLogprobs;
+
 	long firstScheduledNanos;
 
 	long firstTokenNanos;
@@ -47,6 +50,7 @@ final class Request {
 		this.maxTokens = maxTokens;
 		this.arrivalNanos = arrivalNanos;
 		this.output = output;
+		this.promptLogprobs = params.promptLogprobs() >= 0 ? new GenerationEvent.TokenLogprob[prompt.length] : null;
 	}
 
 	/** Records the first step that ran this request, and how much of its prompt the prefix cache held. */

@@ -87,7 +87,7 @@ public final class Sampler {
 			token = draw(p, rng);
 		}
 		if (lp != null && p.logprobs() >= 0) {
-			fillLogprobs(logits, offset, token, p.logprobs(), lp);
+			logprobs(logits, offset, token, p.logprobs(), lp);
 		}
 		return token;
 	}
@@ -267,7 +267,8 @@ public final class Sampler {
 		return argmax(probs);
 	}
 
-	private void fillLogprobs(float[] logits, int offset, int token, int k, Logprobs lp) {
+	/** {@code token}'s logprob in the row at {@code offset}, and the row's top {@code k}, into {@code lp}. */
+	void logprobs(float[] logits, int offset, int token, int k, Logprobs lp) {
 		float max = Float.NEGATIVE_INFINITY;
 		for (int i = 0; i < vocab; i++) {
 			max = Math.max(max, logits[offset + i]);

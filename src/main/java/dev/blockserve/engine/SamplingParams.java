@@ -20,11 +20,13 @@ import dev.blockserve.constraint.Grammar;
  * @param grammar the shape the output must have (structured output, tool calls); null for free text
  * @param logitBias added to the named tokens' logits before anything else (OpenAI's logit_bias)
  * @param minTokens new tokens before EOS, a stop token or a stop string may end the output (vLLM's min_tokens)
+ * @param promptLogprobs top alternatives to report per prompt token (the logprob of each prompt token given
+ *        the ones before it); -1 for none. Such a request computes its whole prompt: it reads no prefix cache
  */
 public record SamplingParams(int n, int maxTokens, double temperature, int topK, double topP, double minP,
 		double presencePenalty, double frequencyPenalty, double repetitionPenalty, Long seed, List<String> stop,
 		int[] stopTokenIds, boolean ignoreEos, int logprobs, boolean skipSpecialTokens, Grammar grammar,
-		LogitBias logitBias, int minTokens) {
+		LogitBias logitBias, int minTokens, int promptLogprobs) {
 
 	/** Token ids and the values added to their logits, in two parallel arrays (walked per token without boxing). */
 	public record LogitBias(int[] ids, float[] values) {
@@ -73,6 +75,7 @@ public record SamplingParams(int n, int maxTokens, double temperature, int topK,
 		check(repetitionPenalty > 0 && repetitionPenalty <= 10 && Double.isFinite(repetitionPenalty),
 				"repetition_penalty must be in (0, 10], got " + repetitionPenalty);
 		check(logprobs >= -1 && logprobs <= 20, "logprobs must be between 0 and 20, got " + logprobs);
+		check(promptLogprobs >= -1 && promptLogprobs <= 20, "prompt logprobs must be between 0 and 20, got " + promptLogprobs);
 		stop = stop == null ? List.of() : List.copyOf(stop);
 		for (String s : stop) {
 			check(s != null && !s.isEmpty(), "stop strings must not be empty");
@@ -125,6 +128,7 @@ public record SamplingParams(int n, int maxTokens, double temperature, int topK,
 		b.grammar = grammar;
 		b.logitBias = logitBias;
 		b.minTokens = minTokens;
+		b.promptLogprobs = promptLogprobs;
 		return b;
 	}
 
@@ -176,6 +180,8 @@ public record SamplingParams(int n, int maxTokens, double temperature, int topK,
 		private LogitBias logitBias = LogitBias.NONE;
 
 		private int minTokens;
+
+		private int promptLogprobs = -1;
 
 		private Builder() {
 		}
@@ -274,10 +280,16 @@ public record SamplingParams(int n, int maxTokens, double temperature, int topK,
 			return this;
 		}
 
+		/** Top alternatives to report per prompt token; -1 for no prompt logprobs. */
+		public Builder promptLogprobs(int v) {
+			promptLogprobs = v;
+			return this;
+		}
+
 		public SamplingParams build() {
 			return new SamplingParams(n, maxTokens, temperature, topK, topP, minP, presencePenalty, frequencyPenalty,
 					repetitionPenalty, seed, stop, stopTokenIds, ignoreEos, logprobs, skipSpecialTokens, grammar,
-					logitBias, minTokens);
+					logitBias, minTokens, promptLogprobs);
 		}
 	}
 }

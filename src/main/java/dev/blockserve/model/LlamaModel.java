@@ -298,6 +298,29 @@ public final class LlamaModel implements AutoCloseable {
 		backend.download(w.argmaxOut, out, numSeqs);
 	}
 
+	/** How many rows one {@link #tokenLogits} call computes at most. */
+	public static int tokenLogitsRows() {
+		return Workspace.PROMPT_ROWS;
+	}
+
+	/**
+	 * The logits of any tokens of the last {@link #forward} (not only each sequence's last): the final norm
+	 * and the LM head over the step rows {@code rows[0..count)}, {@code count <= }{@link #tokenLogitsRows()},
+	 * into {@code dst} one row after another. For prompt logprobs; the step's own logits are untouched.
+	 */
+	public void tokenLogits(int[] rows, int count, float[] dst) {
+		if (count < 1 || count > Workspace.PROMPT_ROWS) {
+			throw new IllegalArgumentException("rows: between 1 and " + Workspace.PROMPT_ROWS + ", got " + count);
+		}
+		int hid = config.hiddenSize(), vocab = config.vocabSize();
+		w.ensurePromptLogits();
+		backend.upload(w.promptRows, rows, count);
+		backend.embedding(w.promptHidden, w.x, w.promptRows, count, hid);
+		backend.rmsNorm(w.promptHidden, w.promptHidden, finalNorm, count, hid, config.rmsNormEps());
+		backend.matmul(w.promptLogits, w.promptHidden, lmHead, count, hid, vocab);
+		backend.download(w.promptLogits, 0, dst, 0, count * vocab);
+	}
+
 	/**
 	 * Copies the logits rows {@code rows[0..count)} of the last {@link #forward} into {@code dst}, one after
 	 * another, in one download: directly when they are the leading rows, else gathered on the device first.

@@ -79,6 +79,11 @@ public final class StepInput {
 		queryStart[numSeqs] = numTokens;
 	}
 
+	/** Index of the step row (token) that holds sequence {@code s}'s first new token. */
+	public int firstTokenRow(int s) {
+		return queryStart[s];
+	}
+
 	/** Index of the row in the step's logits that holds sequence {@code s}'s last token. */
 	public int lastTokenRow(int s) {
 		return queryStart[s + 1] - 1;

@@ -28,6 +28,12 @@ final class Workspace implements AutoCloseable {
 	/** Rows of the logits gathered for one download; allocated on first use (greedy serving never needs it). */
 	NativeBuffer gathered, gatherIds;
 
+	/** Logits of up to {@link #PROMPT_ROWS} hidden rows (prompt logprobs); allocated on first use. */
+	NativeBuffer promptRows, promptHidden, promptLogits;
+
+	/** Rows per prompt-logits pass: bounds the buffer (a row is a whole vocabulary of floats). */
+	static final int PROMPT_ROWS = 16;
+
 	int[] lastRowIdx = new int[8];
 
 	Workspace(Backend backend, ModelConfig config) {
@@ -77,15 +83,27 @@ final class Workspace implements AutoCloseable {
 		}
 	}
 
+	void ensurePromptLogits() {
+		if (promptLogits == null) {
+			promptRows = backend.allocate(PROMPT_ROWS, DType.I32);
+			promptHidden = backend.allocate((long) PROMPT_ROWS * config.hiddenSize(), DType.F32);
+			promptLogits = backend.allocate((long) PROMPT_ROWS * config.vocabSize(), DType.F32);
+		}
+	}
+
 	@Override
 	public void close() {
 		for (NativeBuffer b : new NativeBuffer[] { x, h, q, k, v, attn, o, gate, up, last, logits, ids, pos, slots,
-				qStart, seqLens, tables, lastRows, argmaxOut, gathered, gatherIds }) {
+				qStart, seqLens, tables, lastRows, argmaxOut, gathered, gatherIds, promptRows, promptHidden,
+				promptLogits }) {
 			if (b != null) {
 				b.close();
 			}
 		}
 		gathered = null;
 		gatherIds = null;
+		promptRows = null;
+		promptHidden = null;
+		promptLogits = null;
 	}
 }

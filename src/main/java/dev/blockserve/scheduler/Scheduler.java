@@ -127,8 +127,10 @@ public final class Scheduler<S extends Sequence> {
 				PrefixMatch m = null;
 				if (s.table == null) {
 					s.table = kv.newTable(s.id);
-					m = kv.matchPrefix(s.tokens, s.numTokens, match);
-					s.numComputed = m.cachedTokens(kv.blockSize());
+					if (s.readsPrefixCache()) {
+						m = kv.matchPrefix(s.tokens, s.numTokens, match);
+						s.numComputed = m.cachedTokens(kv.blockSize());
+					}
 				}
 				int n = Math.min(chunk(s), budget);
 				if (!kv.allocate(s.table, s.numComputed + n, m)

@@ -53,6 +53,14 @@ public class Sequence {
 		this.numComputed = parent.numComputed;
 	}
 
+	/**
+	 * Whether the scheduler may start this sequence from cached prefix blocks. A sequence that must see
+	 * every prompt position computed (prompt logprobs) says no; its blocks still enter the cache.
+	 */
+	public boolean readsPrefixCache() {
+		return true;
+	}
+
 	public long id() {
 		return id;
 	}

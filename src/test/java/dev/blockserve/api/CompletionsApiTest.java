@@ -261,8 +261,103 @@ class CompletionsApiTest {
 			s.stream().forEach(ch -> ch.choices().forEach(x -> streamed.append(x.text())));
 		}
 		assertThat(streamed.toString()).isEqualTo(c.promptText() + c.completionText());
-		assertThatThrownBy(() -> client.completions().create(greedy("x", 3).echo(true).logprobs(2).build()))
-			.isInstanceOf(BadRequestException.class);
+	}
+
+	static double logSoftmax(float[] logits, int token) {
+		double max = Double.NEGATIVE_INFINITY, sum = 0;
+		for (float v : logits) {
+			max = Math.max(max, v);
+		}
+		for (float v : logits) {
+			sum += Math.exp(v - max);
+		}
+		return logits[token] - max - Math.log(sum);
+	}
+
+	/**
+	 * echo with logprobs, as lm-evaluation-harness scores a continuation (token-id prompt, max_tokens 1,
+	 * temperature 0, logprobs 1): one entry per prompt token and per new token, the first null. The entry of
+	 * the golden prompt's first greedy token, appended to the prompt, is the reference's log softmax. It used
+	 * to be a 400 ("prompt logprobs are not computed").
+	 */
+	@Test
+	void echoWithLogprobsScoresThePrompt() throws Exception {
+		GoldenCase c = SharedModels.golden("stories260K").get(4);
+		int[] prompt = java.util.Arrays.copyOf(c.promptIds(), c.promptIds().length + 1);
+		prompt[prompt.length - 1] = c.greedyIds()[0];
+		String body = Api.JSON.writeValueAsString(java.util.Map.of("model", "stories260K", "prompt", prompt, "max_tokens", 1,
+				"temperature", 0, "logprobs", 1, "echo", true));
+		HttpResponse<String> r = post("/v1/completions", body);
+		assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+		var choice = Api.JSON.readTree(r.body()).path("choices").get(0);
+		var lp = choice.path("logprobs");
+		int n = prompt.length + 1;
+		assertThat(lp.path("tokens").size()).isEqualTo(n);
+		assertThat(lp.path("token_logprobs").size()).isEqualTo(n);
+		assertThat(lp.path("top_logprobs").size()).isEqualTo(n);
+		assertThat(lp.path("token_logprobs").get(0).isNull()).isTrue();
+		assertThat(lp.path("top_logprobs").get(0).isNull()).isTrue();
+		StringBuilder joined = new StringBuilder();
+		for (int i = 0; i < n; i++) {
+			assertThat(lp.path("text_offset").get(i).asInt()).as("offset %d", i).isEqualTo(joined.length());
+			joined.append(lp.path("tokens").get(i).asString());
+			if (i > 0) {
+				assertThat(lp.path("token_logprobs").get(i).asDouble()).isLessThanOrEqualTo(0.0);
+				assertThat(lp.path("top_logprobs").get(i).size()).isEqualTo(1);
+			}
+		}
+		assertThat(joined.toString()).isEqualTo(choice.path("text").asString());
+		int last = prompt.length - 1;
+		double ref = logSoftmax(c.firstStepLogits(), prompt[last]);
+		assertThat(lp.path("token_logprobs").get(last).asDouble()).isCloseTo(ref, org.assertj.core.data.Offset.offset(1e-4));
+		// lm-evaluation-harness's is_greedy: the token's logprob is the top one (it is the golden's greedy token)
+		assertThat(lp.path("top_logprobs").get(last).properties().iterator().next().getValue().asDouble())
+			.isEqualTo(lp.path("token_logprobs").get(last).asDouble());
+
+		// the SDK reads it, and the stream gives the same text and entries
+		Completion sdk = client.completions().create(CompletionCreateParams.builder().model("stories260K")
+			.promptOfArrayOfTokens(java.util.Arrays.stream(prompt).mapToObj(Long::valueOf).toList()).maxTokens(1L)
+			.temperature(0.0).logprobs(1L).echo(true).build());
+		assertThat(sdk.choices().get(0).text()).isEqualTo(choice.path("text").asString());
+		assertThat(sdk.choices().get(0).logprobs().orElseThrow().tokens().orElseThrow()).hasSize(n);
+		StringBuilder streamed = new StringBuilder();
+		List<String> streamedTokens = new ArrayList<>();
+		List<Long> streamedOffsets = new ArrayList<>();
+		try (StreamResponse<Completion> st = client.completions().createStreaming(CompletionCreateParams.builder()
+			.model("stories260K").promptOfArrayOfTokens(java.util.Arrays.stream(prompt).mapToObj(Long::valueOf).toList())
+			.maxTokens(1L).temperature(0.0).logprobs(1L).echo(true).build())) {
+			st.stream().forEach(ch -> ch.choices().forEach(x -> {
+				streamed.append(x.text());
+				x.logprobs().flatMap(l -> l.tokens()).ifPresent(streamedTokens::addAll);
+				x.logprobs().flatMap(l -> l.textOffset()).ifPresent(streamedOffsets::addAll);
+			}));
+		}
+		assertThat(streamed.toString()).isEqualTo(choice.path("text").asString());
+		assertThat(String.join("", streamedTokens)).isEqualTo(joined.toString());
+		for (int i = 0; i < n; i++) { // offsets count from the start of the whole text, chunk after chunk
+			assertThat(streamedOffsets.get(i)).isEqualTo(lp.path("text_offset").get(i).asLong());
+		}
+	}
+
+	/** Streamed text_offset counts from the start of the choice's text, not of each chunk (it restarted at 0). */
+	@Test
+	void streamedTextOffsetsAreAbsolute() {
+		List<Long> offsets = new ArrayList<>();
+		StringBuilder text = new StringBuilder();
+		List<String> tokens = new ArrayList<>();
+		try (StreamResponse<Completion> st = client.completions().createStreaming(greedy("Once upon a time", 8).logprobs(0).build())) {
+			st.stream().forEach(ch -> ch.choices().forEach(x -> {
+				text.append(x.text());
+				x.logprobs().flatMap(l -> l.tokens()).ifPresent(tokens::addAll);
+				x.logprobs().flatMap(l -> l.textOffset()).ifPresent(offsets::addAll);
+			}));
+		}
+		assertThat(offsets).hasSize(8);
+		long expected = 0;
+		for (int i = 0; i < 8; i++) {
+			assertThat(offsets.get(i)).as("token %d", i).isEqualTo(expected);
+			expected += tokens.get(i).length();
+		}
 	}
 
 	@Test
