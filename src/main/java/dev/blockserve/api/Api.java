@@ -211,6 +211,16 @@ public final class Api {
 	/** One choice being assembled from events. */
 	private static final class ChoiceAcc {
 
+		/** The legacy logprobs list starts with the prompt's tokens (echo with logprobs), at most this many alternatives each; -1: not. */
+		final int echoTop;
+
+		/** The prompt logprobs the first event carried; null when none were asked. */
+		List<GenerationEvent.TokenLogprob> promptLogprobs;
+
+		ChoiceAcc(int echoTop) {
+			this.echoTop = echoTop;
+		}
+
 		final StringBuilder text = new StringBuilder();
 
 		final List<String> tokens = new ArrayList<>();
@@ -232,7 +242,10 @@ public final class Api {
 		int cachedTokens;
 
 		void add(GenerationEvent e, int textBase) {
-			if (e.promptLogprobs() != null) { // echo with logprobs: the prompt's tokens come first, from offset 0
+			if (e.promptLogprobs() != null) {
+				promptLogprobs = e.promptLogprobs();
+			}
+			if (e.promptLogprobs() != null && echoTop >= 0) { // the prompt's tokens come first, from offset 0
 				int offset = 0;
 				for (GenerationEvent.TokenLogprob lp : e.promptLogprobs()) {
 					offsets.add(offset);
@@ -240,7 +253,7 @@ public final class Api {
 					offset += lp.text().length();
 					boolean first = Float.isNaN(lp.logprob()); // nothing before it: OpenAI's null
 					tokenLogprobs.add(first ? null : lp.logprob());
-					top.add(first ? null : topMap(lp));
+					top.add(first ? null : topMap(lp, echoTop));
 				}
 			}
 			if (e.logprobs() != null) {
@@ -254,7 +267,7 @@ public final class Api {
 						String tt = lp.topTexts()[i];
 						chatTop.add(new Dto.TopLogprob(tt, lp.topLogprobs()[i], bytes(tt)));
 					}
-					top.add(topMap(lp));
+					top.add(topMap(lp, Integer.MAX_VALUE));
 					chatLogprobs.add(new Dto.ChatTokenLogprob(tok, lp.logprob(), bytes(tok), chatTop));
 				}
 			}
@@ -268,13 +281,45 @@ public final class Api {
 		}
 	}
 
-	/** OpenAI's legacy top_logprobs entry: text to logprob, the first of equal texts kept. */
-	private static Map<String, Float> topMap(GenerationEvent.TokenLogprob lp) {
+	/** OpenAI's legacy top_logprobs entry: text to logprob of the first {@code k} alternatives, the first of equal texts kept. */
+	private static Map<String, Float> topMap(GenerationEvent.TokenLogprob lp, int k) {
 		Map<String, Float> t = new LinkedHashMap<>();
-		for (int i = 0; i < lp.topTokens().length; i++) {
+		for (int i = 0; i < Math.min(k, lp.topTokens().length); i++) {
 			t.putIfAbsent(lp.topTexts()[i], lp.topLogprobs()[i]);
 		}
 		return t;
+	}
+
+	/**
+	 * vLLM's prompt_logprobs: null for the first prompt token, then per token a map from token id to its
+	 * logprob, rank and text: the prompt token first, then the top {@code k} alternatives.
+	 */
+	private static List<Map<String, Dto.PromptLogprob>> vllmPromptLogprobs(List<GenerationEvent.TokenLogprob> lps, int k) {
+		List<Map<String, Dto.PromptLogprob>> out = new ArrayList<>(lps.size());
+		for (int j = 0; j < lps.size(); j++) {
+			GenerationEvent.TokenLogprob lp = lps.get(j);
+			if (j == 0) {
+				out.add(null);
+				continue;
+			}
+			Map<String, Dto.PromptLogprob> m = new LinkedHashMap<>();
+			m.put(String.valueOf(lp.token()), new Dto.PromptLogprob(lp.logprob(), lp.rank(), lp.text()));
+			for (int i = 0; i < Math.min(k, lp.topTokens().length); i++) {
+				m.putIfAbsent(String.valueOf(lp.topTokens()[i]),
+						new Dto.PromptLogprob(lp.topLogprobs()[i], i + 1, lp.topTexts()[i]));
+			}
+			out.add(m);
+		}
+		return out;
+	}
+
+	/** vLLM's prompt_logprobs field (0 to 20 alternatives); it has no streamed form, so a stream asking for it is a 400. */
+	private static Integer promptLogprobsField(JsonNode body, boolean stream) {
+		Integer k = RequestParser.optInt(body, "prompt_logprobs", 0, 20);
+		if (k != null && stream) {
+			throw ApiException.badRequest("'prompt_logprobs' is not available with streaming", "prompt_logprobs");
+		}
+		return k;
 	}
 
 	private static List<Integer> bytes(String s) {
@@ -323,8 +368,11 @@ public final class Api {
 			}
 			SamplingParams params = RequestParser.sampling(body, maxTokens == null ? 16 : maxTokens,
 					logprobs == null ? -1 : logprobs, constraints.output(body));
-			if (echo && logprobs != null) { // OpenAI's legacy echo: the prompt's tokens get logprobs too
-				params = params.toBuilder().promptLogprobs(logprobs).build();
+			Integer promptLogprobs = promptLogprobsField(body, stream);
+			int echoTop = echo && logprobs != null ? logprobs : -1; // OpenAI's legacy echo: the prompt's tokens get logprobs too
+			int promptTop = Math.max(echoTop, promptLogprobs == null ? -1 : promptLogprobs);
+			if (promptTop >= 0) {
+				params = params.toBuilder().promptLogprobs(promptTop).build();
 			}
 			Integer bestOf = RequestParser.optInt(body, "best_of", 1, 128);
 			if (bestOf != null && bestOf != params.n()) {
@@ -370,7 +418,7 @@ public final class Api {
 					if (text.isEmpty() && !e.finished() && e.logprobs() == null) {
 						return Flux.empty();
 					}
-					ChoiceAcc acc = new ChoiceAcc();
+					ChoiceAcc acc = new ChoiceAcc(echoTop);
 					acc.add(e, sent[index] + text.length() - e.text().length());
 					sent[index] += text.length();
 					Dto.CompletionLogprobs lp = e.logprobs() == null && e.promptLogprobs() == null ? null
@@ -387,7 +435,7 @@ public final class Api {
 			Map<Integer, ChoiceAcc> accs = new HashMap<>();
 			return indexed(subs, n).doOnNext(ie -> {
 				int index = ie.index();
-				ChoiceAcc acc = accs.computeIfAbsent(index, k -> new ChoiceAcc());
+				ChoiceAcc acc = accs.computeIfAbsent(index, k -> new ChoiceAcc(echoTop));
 				acc.add(ie.event(), echo ? promptTexts.get(index / n).length() : 0);
 			}).then(Mono.defer(() -> {
 				List<Dto.CompletionChoice> choices = new ArrayList<>();
@@ -400,7 +448,8 @@ public final class Api {
 					String text = (echo ? promptTexts.get(i / n) : "") + acc.text;
 					Dto.CompletionLogprobs lp = logprobs == null ? null
 							: new Dto.CompletionLogprobs(acc.tokens, acc.tokenLogprobs, acc.top, acc.offsets);
-					choices.add(new Dto.CompletionChoice(i, text, lp, acc.finish));
+					choices.add(new Dto.CompletionChoice(i, text, lp, acc.finish, promptLogprobs == null ? null
+							: vllmPromptLogprobs(acc.promptLogprobs, promptLogprobs)));
 				}
 				return json(new Dto.Completion(id, "text_completion", created, modelName, choices,
 						usage(promptTokens, completion, cached)));
@@ -460,6 +509,10 @@ public final class Api {
 			boolean includeUsage = stream && RequestParser.optBool(body.path("stream_options"), "include_usage", false);
 			SamplingParams params = RequestParser.sampling(body, maxTokens == null ? 0 : maxTokens,
 					logprobs ? (top == null ? 0 : top) : -1, grammar);
+			Integer promptLogprobs = promptLogprobsField(body, stream);
+			if (promptLogprobs != null) {
+				params = params.toBuilder().promptLogprobs(promptLogprobs).build();
+			}
 			String id = id("chatcmpl-");
 			long created = System.currentTimeMillis() / 1000;
 			needsVocabulary(params);
@@ -494,7 +547,7 @@ public final class Api {
 			}
 			Map<Integer, ChoiceAcc> accs = new HashMap<>();
 			return sub.events()
-				.doOnNext(e -> accs.computeIfAbsent(e.index(), k -> new ChoiceAcc()).add(e, 0))
+				.doOnNext(e -> accs.computeIfAbsent(e.index(), k -> new ChoiceAcc(-1)).add(e, 0))
 				.then(Mono.defer(() -> {
 					List<Dto.ChatChoice> choices = new ArrayList<>();
 					int completion = 0;
@@ -515,7 +568,8 @@ public final class Api {
 								finish));
 					}
 					return json(new Dto.ChatCompletion(id, "chat.completion", created, modelName, choices,
-							usage(prompt.length, completion, cached)));
+							usage(prompt.length, completion, cached),
+							promptLogprobs == null ? null : vllmPromptLogprobs(accs.get(0).promptLogprobs, promptLogprobs)));
 				}));
 		}));
 	}
@@ -553,7 +607,7 @@ public final class Api {
 
 	/** The stream chunks of one event: text, or with tools the content and call deltas it completes. */
 	private static List<Dto.ChatChunkChoice> chunkChoices(GenerationEvent e, ToolCallStream calls) {
-		ChoiceAcc acc = new ChoiceAcc();
+		ChoiceAcc acc = new ChoiceAcc(-1);
 		acc.add(e, 0);
 		Dto.ChatLogprobs lp = e.logprobs() == null ? null : new Dto.ChatLogprobs(acc.chatLogprobs);
 		List<Dto.ChatChunkChoice> out = new ArrayList<>();

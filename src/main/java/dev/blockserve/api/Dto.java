@@ -23,7 +23,16 @@ public final class Dto {
 	}
 
 	public record CompletionChoice(int index, String text, CompletionLogprobs logprobs,
-			@JsonProperty("finish_reason") String finishReason) {
+			@JsonProperty("finish_reason") String finishReason,
+			@JsonInclude(JsonInclude.Include.NON_NULL) @JsonProperty("prompt_logprobs") List<Map<String, PromptLogprob>> promptLogprobs) {
+
+		public CompletionChoice(int index, String text, CompletionLogprobs logprobs, String finishReason) {
+			this(index, text, logprobs, finishReason, null);
+		}
+	}
+
+	/** vLLM's entry of prompt_logprobs, keyed by token id: the token's logprob, its rank and its text. */
+	public record PromptLogprob(float logprob, int rank, @JsonProperty("decoded_token") String decodedToken) {
 	}
 
 	public record Completion(String id, String object, long created, String model, List<CompletionChoice> choices,
@@ -66,7 +75,8 @@ public final class Dto {
 	}
 
 	public record ChatCompletion(String id, String object, long created, String model, List<ChatChoice> choices,
-			Usage usage) {
+			Usage usage,
+			@JsonInclude(JsonInclude.Include.NON_NULL) @JsonProperty("prompt_logprobs") List<Map<String, PromptLogprob>> promptLogprobs) {
 	}
 
 	public record Delta(@JsonInclude(JsonInclude.Include.NON_NULL) String role,

@@ -14,10 +14,10 @@ public record GenerationEvent(int index, String text, int[] tokenIds, List<Token
 		List<TokenLogprob> promptLogprobs) {
 
 	/**
-	 * A token's logprob under the raw model distribution, with the top alternatives; texts are what each
-	 * token adds to the text at that point (decoded in context).
+	 * A token's logprob under the raw model distribution and its rank there (1 for the likeliest), with the
+	 * top alternatives; texts are what each token adds to the text at that point (decoded in context).
 	 */
-	public record TokenLogprob(int token, String text, float logprob, int[] topTokens, String[] topTexts,
+	public record TokenLogprob(int token, String text, float logprob, int rank, int[] topTokens, String[] topTexts,
 			float[] topLogprobs) {
 	}
 

@@ -112,7 +112,7 @@ final class OutputProcessor {
 		if (j == 1) { // the first prompt token: its text, and no logprob (NaN) since nothing comes before it
 			s.promptDetok = s.detok == null ? null : s.detok.startingEmpty();
 			r.promptLogprobs[0] = new GenerationEvent.TokenLogprob(prompt[0],
-					s.promptDetok == null ? "" : s.promptDetok.add(prompt[0]), Float.NaN, new int[0], new String[0],
+					s.promptDetok == null ? "" : s.promptDetok.add(prompt[0]), Float.NaN, 0, new int[0], new String[0],
 					new float[0]);
 		}
 		Sampler.Logprobs lp = s.logprobs;
@@ -122,8 +122,8 @@ final class OutputProcessor {
 			topTexts[k] = s.promptDetok == null ? "" : s.promptDetok.peek(lp.topIds[k]);
 		}
 		String text = s.promptDetok == null ? "" : s.promptDetok.add(prompt[j]);
-		r.promptLogprobs[j] = new GenerationEvent.TokenLogprob(prompt[j], text, lp.tokenLogprob, lp.topIds.clone(),
-				topTexts, lp.topLogprobs.clone());
+		r.promptLogprobs[j] = new GenerationEvent.TokenLogprob(prompt[j], text, lp.tokenLogprob, lp.tokenRank,
+				lp.topIds.clone(), topTexts, lp.topLogprobs.clone());
 		s.promptTarget = j + 1;
 		if (s.promptTarget == prompt.length) {
 			s.promptDetok = null;
@@ -162,7 +162,7 @@ final class OutputProcessor {
 		}
 		// peek the sampled token before it is added to the detokenizer: process() adds it right after
 		String text = s.detok == null ? "" : s.detok.peek(token);
-		return new GenerationEvent.TokenLogprob(token, text, lp.tokenLogprob, lp.topIds.clone(), topTexts,
+		return new GenerationEvent.TokenLogprob(token, text, lp.tokenLogprob, lp.tokenRank, lp.topIds.clone(), topTexts,
 				lp.topLogprobs.clone());
 	}
 

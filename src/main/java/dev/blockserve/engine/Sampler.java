@@ -47,6 +47,9 @@ public final class Sampler {
 
 		public float tokenLogprob;
 
+		/** 1 + how many tokens the row rates higher than the token (vLLM's rank). */
+		public int tokenRank;
+
 		public int[] topIds = new int[0];
 
 		public float[] topLogprobs = new float[0];
@@ -274,11 +277,16 @@ public final class Sampler {
 			max = Math.max(max, logits[offset + i]);
 		}
 		double sum = 0;
+		float mine = logits[offset + token];
+		int above = 0;
 		for (int i = 0; i < vocab; i++) {
-			sum += Math.exp(logits[offset + i] - max);
+			float v = logits[offset + i];
+			sum += Math.exp(v - max);
+			above += v > mine ? 1 : 0;
 		}
 		float logZ = (float) (max + Math.log(sum));
-		lp.tokenLogprob = logits[offset + token] - logZ;
+		lp.tokenLogprob = mine - logZ;
+		lp.tokenRank = above + 1;
 		if (lp.topIds.length != k) {
 			lp.topIds = new int[k];
 			lp.topLogprobs = new float[k];

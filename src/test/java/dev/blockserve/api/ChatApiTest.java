@@ -153,6 +153,28 @@ class ChatApiTest {
 					e -> assertThat(e.getMessage()).contains("Conversation roles must alternate"));
 	}
 
+	/** vLLM's prompt_logprobs on chat: at the top of the response, one entry per token of the rendered prompt. */
+	@Test
+	void promptLogprobsOfTheRenderedPrompt() throws Exception {
+		String messages = "[{\"role\": \"user\", \"content\": \"What is a block table?\"}]";
+		HttpResponse<String> t = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port
+				+ "/tokenize")).header("Authorization", "Bearer sk-test-1").header("Content-Type", "application/json")
+			.POST(HttpRequest.BodyPublishers.ofString("{\"messages\": " + messages + "}")).build(), HttpResponse.BodyHandlers.ofString());
+		int count = Api.JSON.readTree(t.body()).path("count").asInt();
+		HttpResponse<String> r = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port
+				+ "/v1/chat/completions")).header("Authorization", "Bearer sk-test-1").header("Content-Type", "application/json")
+			.POST(HttpRequest.BodyPublishers.ofString("{\"messages\": " + messages + ", \"max_tokens\": 3, \"prompt_logprobs\": 0}"))
+			.build(), HttpResponse.BodyHandlers.ofString());
+		assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+		var plp = Api.JSON.readTree(r.body()).path("prompt_logprobs");
+		assertThat(plp.size()).isEqualTo(count);
+		assertThat(plp.get(0).isNull()).isTrue();
+		for (int j = 1; j < count; j++) {
+			assertThat(plp.get(j).size()).as("the prompt token, and the top one when it differs").isBetween(1, 2);
+			assertThat(plp.get(j).properties().iterator().next().getValue().path("logprob").asDouble()).isLessThanOrEqualTo(0.0);
+		}
+	}
+
 	@Test
 	void messageContentIsDataNotTemplateCode() throws Exception {
 		HttpResponse<String> r = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port

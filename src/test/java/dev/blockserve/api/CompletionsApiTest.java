@@ -339,6 +339,58 @@ class CompletionsApiTest {
 		}
 	}
 
+	/**
+	 * vLLM's prompt_logprobs: per prompt token (the first null) a map from token id to logprob, rank and text,
+	 * the prompt token first; the same values the echo form gives. Without echo the ordinary logprobs stay
+	 * the generated tokens' only; a stream asking for it is a 400, as in vLLM.
+	 */
+	@Test
+	void vllmPromptLogprobs() throws Exception {
+		GoldenCase c = SharedModels.golden("stories260K").get(4);
+		int[] prompt = java.util.Arrays.copyOf(c.promptIds(), c.promptIds().length + 1);
+		prompt[prompt.length - 1] = c.greedyIds()[0];
+		HttpResponse<String> r = post("/v1/completions", Api.JSON.writeValueAsString(java.util.Map.of("prompt", prompt,
+				"max_tokens", 2, "temperature", 0, "logprobs", 1, "prompt_logprobs", 2)));
+		assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+		var choice = Api.JSON.readTree(r.body()).path("choices").get(0);
+		assertThat(choice.path("logprobs").path("tokens").size()).as("generated tokens only").isEqualTo(2);
+		var plp = choice.path("prompt_logprobs");
+		assertThat(plp.size()).isEqualTo(prompt.length);
+		assertThat(plp.get(0).isNull()).isTrue();
+		HttpResponse<String> echo = post("/v1/completions", Api.JSON.writeValueAsString(java.util.Map.of("prompt", prompt,
+				"max_tokens", 2, "temperature", 0, "logprobs", 1, "echo", true)));
+		var legacy = Api.JSON.readTree(echo.body()).path("choices").get(0).path("logprobs").path("token_logprobs");
+		for (int j = 1; j < prompt.length; j++) {
+			var entries = plp.get(j).properties().iterator();
+			var mine = entries.next();
+			assertThat(mine.getKey()).isEqualTo(String.valueOf(prompt[j]));
+			assertThat(mine.getValue().path("logprob").asDouble()).isEqualTo(legacy.get(j).asDouble());
+			int rank = mine.getValue().path("rank").asInt();
+			assertThat(rank).isPositive();
+			assertThat(mine.getValue().has("decoded_token")).isTrue();
+			int alternatives = 0;
+			while (entries.hasNext()) {
+				var alt = entries.next().getValue();
+				alternatives++;
+				assertThat(alt.path("rank").asInt()).isBetween(1, 2);
+				if (rank > 2) { // a prompt token outside the top 2 is less likely than both
+					assertThat(alt.path("logprob").asDouble()).isGreaterThanOrEqualTo(mine.getValue().path("logprob").asDouble());
+				}
+			}
+			assertThat(alternatives).isBetween(1, 2); // the top 2, less the prompt token when it is one of them
+		}
+		var last = plp.get(prompt.length - 1).properties().iterator().next().getValue();
+		assertThat(last.path("rank").asInt()).as("the golden's greedy token").isEqualTo(1);
+		assertThat(last.path("logprob").asDouble()).isCloseTo(logSoftmax(c.firstStepLogits(), prompt[prompt.length - 1]),
+				org.assertj.core.data.Offset.offset(1e-4));
+
+		HttpResponse<String> streamed = post("/v1/completions", "{\"prompt\": \"x\", \"stream\": true, \"prompt_logprobs\": 1}");
+		assertThat(streamed.statusCode()).isEqualTo(400);
+		assertThat(streamed.body()).contains("\"param\":\"prompt_logprobs\"");
+		assertThat(post("/v1/completions", "{\"prompt\": \"x\", \"prompt_logprobs\": 21}").body())
+			.contains("\"param\":\"prompt_logprobs\"");
+	}
+
 	/** Streamed text_offset counts from the start of the choice's text, not of each chunk (it restarted at 0). */
 	@Test
 	void streamedTextOffsetsAreAbsolute() {

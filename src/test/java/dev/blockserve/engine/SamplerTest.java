@@ -38,6 +38,11 @@ class SamplerTest {
 		s.sample(logits, 0, SamplingParams.greedy(1).toBuilder().logprobs(3).build(), new int[] { 1 }, 1, 1,
 				new SplittableRandom(1), lp);
 		assertThat(lp.topIds).containsExactly(1, 4, 0);
+		assertThat(lp.tokenRank).isEqualTo(1);
+		s.logprobs(logits, 0, 2, 0, lp); // the least likely of five
+		assertThat(lp.tokenRank).isEqualTo(5);
+		s.logprobs(logits, 0, 3, 0, lp);
+		assertThat(lp.tokenRank).isEqualTo(4);
 	}
 
 	/** OpenAI's logit_bias is added to the raw logits before anything else; logprobs stay the model's own. */
