@@ -13,12 +13,14 @@ import picocli.CommandLine.Parameters;
 
 /**
  * blockserve's command line: {@code serve} (the default, the OpenAI-compatible server), {@code generate}
- * (one prompt, no server) and {@code --version}. Help and version answer at once, without loading a
- * model or starting Spring. Runs on the main thread.
+ * (one prompt, no server), {@code chat}, {@code bench} (a load test of a running server), {@code perplexity}
+ * (a model on a text file, as llama.cpp measures it) and {@code --version}. Help and version answer at
+ * once, without loading a model or starting Spring. Runs on the main thread.
  */
 @Command(name = "blockserve", mixinStandardHelpOptions = true, versionProvider = Cli.VersionProvider.class,
 		description = "An LLM server with a paged KV cache, speaking the OpenAI API.",
-		subcommands = { Cli.Serve.class, GenerateCommand.class, ChatCommand.class, BenchCommand.class },
+		subcommands = { Cli.Serve.class, GenerateCommand.class, ChatCommand.class, BenchCommand.class,
+				PerplexityCommand.class },
 		footer = { "", "Without a command, blockserve serves: 'blockserve --blockserve.model=DIR' is 'blockserve serve "
 				+ "--blockserve.model=DIR'.", "'blockserve COMMAND --help' describes each command." })
 public final class Cli implements Callable<Integer> {

@@ -32,7 +32,7 @@ final class Workspace implements AutoCloseable {
 	NativeBuffer promptRows, promptHidden, promptLogits;
 
 	/** Rows per prompt-logits pass: bounds the buffer (a row is a whole vocabulary of floats). */
-	static final int PROMPT_ROWS = 16;
+	static final int PROMPT_ROWS = 64;
 
 	int[] lastRowIdx = new int[8];
 

@@ -167,6 +167,11 @@ class ReadmeCommandsIT {
 							.hasSize(1);
 						assertThat(r.output()).as(where).contains("24 new tokens").contains("finish: length");
 					}
+					else if (c.contains(" perplexity ")) {
+						Run r = bash(c, "", 300);
+						assertThat(r.exit()).as(where + "\n" + r.output()).isZero();
+						assertThat(r.output()).as(where).containsPattern("Final estimate: PPL = [0-9.]+ \\+/- [0-9.]+");
+					}
 					else if (c.contains(" generate ")) {
 						Run r = bash(c, "", 120);
 						assertThat(r.exit()).as(where + "\n" + r.output()).isZero();
