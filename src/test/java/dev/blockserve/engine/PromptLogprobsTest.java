@@ -142,6 +142,37 @@ class PromptLogprobsTest {
 		}
 	}
 
+	/**
+	 * A prompt longer than one pass of the LM head over prompt rows ({@code LlamaModel.tokenLogitsRows()}):
+	 * the golden's 64-token prompt followed by its 24 greedy tokens. Each of those is the argmax after the
+	 * ones before it (rank 1), and positions on both sides of a pass boundary match the decode path.
+	 */
+	@Test
+	void longerThanOnePassOfPromptRows() throws Exception {
+		String model = "tiny-random-llama";
+		GoldenCase c = SharedModels.golden(model).get(8); // its 64-token prompt
+		int[] prompt = java.util.stream.IntStream.concat(Arrays.stream(c.promptIds()), Arrays.stream(c.greedyIds())).toArray();
+		assertThat(prompt.length).isGreaterThan(dev.blockserve.model.LlamaModel.tokenLogitsRows() + 1);
+		try (ModelRuntime rt = runtime(model, 512, 16);
+				Engine engine = new Engine(rt, new EngineConfig(SchedulerConfig.cpuDefaults(), false), null)) {
+			List<GenerationEvent.TokenLogprob> lps = promptLogprobs(
+					EngineTest.collect(engine.submit(prompt, params(model), 0).events()), 0);
+			assertThat(lps).hasSize(prompt.length).doesNotContainNull();
+			for (int j = c.promptIds().length; j < prompt.length; j++) {
+				assertThat(lps.get(j).rank()).as("greedy token at %d", j).isEqualTo(1);
+				assertThat(lps.get(j).topTokens()[0]).isEqualTo(prompt[j]);
+			}
+			int pass = dev.blockserve.model.LlamaModel.tokenLogitsRows();
+			for (int j : new int[] { 1, pass - 1, pass, pass + 1, pass + 2, prompt.length - 1 }) {
+				SamplingParams forced = SamplingParams.greedy(1).toBuilder().logprobs(0)
+					.logitBias(SamplingParams.LogitBias.of(java.util.Map.of(prompt[j], 100))).build();
+				float viaDecode = EngineTest.collect(engine.submit(Arrays.copyOf(prompt, j), forced, 0).events()).events().get(0)
+					.logprobs().get(0).logprob();
+				assertThat(lps.get(j).logprob()).as("position " + j).isCloseTo(viaDecode, Offset.offset(1e-4f));
+			}
+		}
+	}
+
 	enum Scenario {
 		BATCHED, PREEMPTION, CHUNKED_PREFILL_8, PREFIX_CACHING, BLOCK_SIZE_1
 	}
@@ -165,7 +196,10 @@ class PromptLogprobsTest {
 			}
 			SchedulerConfig sc = scenario == Scenario.CHUNKED_PREFILL_8 ? new SchedulerConfig(64, 32, 8, SchedulerConfig.Policy.FCFS)
 					: new SchedulerConfig(64, 2048, 0, SchedulerConfig.Policy.FCFS);
-			int blocks = scenario == Scenario.PREEMPTION ? 30 : scenario == Scenario.BLOCK_SIZE_1 ? 4096 : 2048;
+			// under preemption: a pool of 12 blocks that the admitted requests fill, and 20 new tokens each, so
+			// running sequences outgrow it
+			int blocks = scenario == Scenario.PREEMPTION ? 12 : scenario == Scenario.BLOCK_SIZE_1 ? 4096 : 2048;
+			int newTokens = scenario == Scenario.PREEMPTION ? 20 : 6;
 			int blockSize = scenario == Scenario.PREFIX_CACHING ? 4 : scenario == Scenario.BLOCK_SIZE_1 ? 1 : 16;
 			try (ModelRuntime rt = runtime(model, blocks, blockSize);
 					Engine engine = new Engine(rt, new EngineConfig(sc, scenario == Scenario.PREFIX_CACHING), null)) {
@@ -179,7 +213,7 @@ class PromptLogprobsTest {
 				List<Flux<GenerationEvent>> fluxes = new ArrayList<>();
 				for (int r = 0; r < copies; r++) {
 					for (GoldenCase c : cases) {
-						SamplingParams p = params(model);
+						SamplingParams p = params(model).toBuilder().maxTokens(newTokens).build();
 						fluxes.add(engine.submit(prompt(c), r == 1 ? p.toBuilder().n(2).temperature(0.8).seed(1L).build() : p, 0).events());
 					}
 				}
@@ -194,7 +228,7 @@ class PromptLogprobsTest {
 						assertThat(promptLogprobs(o, 1)).as(what + ": both choices").containsExactlyElementsOf(lps);
 					}
 					else {
-						assertThat(o.ids0()).as(what).containsExactly(Arrays.copyOfRange(c.greedyIds(), 1, 7));
+						assertThat(o.ids0()).as(what).containsExactly(Arrays.copyOfRange(c.greedyIds(), 1, 1 + newTokens));
 					}
 				}
 				if (scenario == Scenario.PREEMPTION) {
