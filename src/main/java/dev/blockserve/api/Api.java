@@ -217,10 +217,6 @@ public final class Api {
 		/** The prompt logprobs the first event carried; null when none were asked. */
 		List<GenerationEvent.TokenLogprob> promptLogprobs;
 
-		ChoiceAcc(int echoTop) {
-			this.echoTop = echoTop;
-		}
-
 		final StringBuilder text = new StringBuilder();
 
 		final List<String> tokens = new ArrayList<>();
@@ -240,6 +236,10 @@ public final class Api {
 		int promptTokens;
 
 		int cachedTokens;
+
+		ChoiceAcc(int echoTop) {
+			this.echoTop = echoTop;
+		}
 
 		void add(GenerationEvent e, int textBase) {
 			if (e.promptLogprobs() != null) {
@@ -295,6 +295,9 @@ public final class Api {
 	 * logprob, rank and text: the prompt token first, then the top {@code k} alternatives.
 	 */
 	private static List<Map<String, Dto.PromptLogprob>> vllmPromptLogprobs(List<GenerationEvent.TokenLogprob> lps, int k) {
+		if (lps == null) {
+			return null; // the choice ended before its first token
+		}
 		List<Map<String, Dto.PromptLogprob>> out = new ArrayList<>(lps.size());
 		for (int j = 0; j < lps.size(); j++) {
 			GenerationEvent.TokenLogprob lp = lps.get(j);
