@@ -34,9 +34,8 @@ public final class ChatCommand implements Callable<Integer> {
 	@Spec
 	CommandLine.Model.CommandSpec spec;
 
-	@Option(names = "--model", required = true, paramLabel = "DIR|ID",
-			description = "a model directory (Hugging Face layout) or a Hugging Face repository id")
-	String model;
+	@CommandLine.Mixin
+	LocalModelOptions local;
 
 	@Option(names = "--system", description = "a system message that opens the conversation")
 	String system;
@@ -53,12 +52,6 @@ public final class ChatCommand implements Callable<Integer> {
 	@Option(names = "--seed", description = "seed of the sampling stream (default: random)")
 	Long seed;
 
-	@Option(names = "--threads", defaultValue = "0", description = "kernel threads; 0 for all processors")
-	int threads;
-
-	@Option(names = "--offline", description = "never download (as HF_HUB_OFFLINE=1)")
-	boolean offline;
-
 	@Override
 	public Integer call() throws Exception {
 		GenerateCommand.quietLogs();
@@ -70,13 +63,13 @@ public final class ChatCommand implements Callable<Integer> {
 		catch (IllegalArgumentException e) {
 			throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
 		}
-		Path dir = GenerateCommand.resolve(spec, model, offline);
+		Path dir = local.resolve(spec);
 		ChatTemplate template = ChatTemplate.load(dir);
 		if (template == null) {
 			throw new CommandLine.ParameterException(spec.commandLine(),
 					"--model: " + dir + " has no chat template (tokenizer_config.json); use generate instead");
 		}
-		try (LocalEngine engine = new LocalEngine(dir, threads, 16)) {
+		try (LocalEngine engine = local.open(dir)) {
 			List<Map<String, Object>> history = new ArrayList<>();
 			if (system != null) {
 				history.add(Map.of("role", "system", "content", system));

@@ -1,18 +1,13 @@
 package dev.blockserve.cli;
 
 import java.io.PrintWriter;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.HashMap;
-import java.util.Map;
 import java.util.concurrent.Callable;
 
 import dev.blockserve.engine.EngineException;
 import dev.blockserve.engine.GenerationEvent;
 import dev.blockserve.engine.RequestOutput;
 import dev.blockserve.engine.SamplingParams;
-import dev.blockserve.hub.ModelResolver;
-import dev.blockserve.model.ModelLoadException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -33,9 +28,8 @@ public final class GenerateCommand implements Callable<Integer> {
 	@Spec
 	CommandLine.Model.CommandSpec spec;
 
-	@Option(names = "--model", required = true, paramLabel = "DIR|ID",
-			description = "a model directory (Hugging Face layout) or a Hugging Face repository id")
-	String model;
+	@CommandLine.Mixin
+	LocalModelOptions local;
 
 	@CommandLine.ArgGroup(exclusive = true, multiplicity = "1")
 	Prompt prompt;
@@ -70,19 +64,6 @@ public final class GenerateCommand implements Callable<Integer> {
 	@Option(names = "--print-ids", description = "print the generated token ids instead of text")
 	boolean printIds;
 
-	@Option(names = "--block-size", defaultValue = "16", description = "KV cache block size (default: ${DEFAULT-VALUE})")
-	int blockSize;
-
-	@Option(names = "--threads", defaultValue = "0", description = "kernel threads; 0 for all processors")
-	int threads;
-
-	@Option(names = "--dtype", defaultValue = "auto", paramLabel = "auto|bf16|f32",
-			description = "weight matrices: as the checkpoint ships them, BF16 or F32 (default: ${DEFAULT-VALUE})")
-	String dtype;
-
-	@Option(names = "--offline", description = "never download (as HF_HUB_OFFLINE=1)")
-	boolean offline;
-
 	/** Runs the command line {@code args}; returns the exit code (2 for bad arguments). */
 	public static int run(String[] args, java.io.PrintStream out, java.io.PrintStream err) {
 		return new CommandLine(new GenerateCommand()).setOut(new PrintWriter(out, true))
@@ -114,8 +95,8 @@ public final class GenerateCommand implements Callable<Integer> {
 		catch (IllegalArgumentException e) {
 			throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
 		}
-		Path dir = resolve(spec, model, offline);
-		try (LocalEngine engine = new LocalEngine(dir, threads, blockSize, dev.blockserve.backend.WeightType.parse(dtype))) {
+		Path dir = local.resolve(spec);
+		try (LocalEngine engine = local.open(dir)) {
 			int[] ids = prompt.ids != null ? prompt.ids : engine.tokenizer.encode(prompt.text, true);
 			Printer printer = new Printer(out, printIds);
 			long t0 = System.nanoTime();
@@ -132,28 +113,6 @@ public final class GenerateCommand implements Callable<Integer> {
 		catch (RuntimeException e) {
 			err.println("error: " + e.getMessage());
 			return 1;
-		}
-	}
-
-	/** A model directory, or a Hugging Face id resolved through the cache or a download; a usage error otherwise. */
-	static Path resolve(CommandLine.Model.CommandSpec spec, String model, boolean offline) {
-		Path local = Path.of(model);
-		if (Files.isDirectory(local)) {
-			return local;
-		}
-		if (model.startsWith("/") || model.startsWith(".") || model.split("/").length != 2) {
-			throw new CommandLine.ParameterException(spec.commandLine(),
-					"--model: " + model + " is not a directory (nor a Hugging Face id like org/name)");
-		}
-		Map<String, String> env = new HashMap<>(System.getenv());
-		if (offline) {
-			env.put("HF_HUB_OFFLINE", "1");
-		}
-		try {
-			return new ModelResolver(env, spec.commandLine().getErr()::println).resolve(model);
-		}
-		catch (ModelLoadException e) {
-			throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
 		}
 	}
 

@@ -35,9 +35,8 @@ public final class PerplexityCommand implements Callable<Integer> {
 	@Spec
 	CommandLine.Model.CommandSpec spec;
 
-	@Option(names = "--model", required = true, paramLabel = "DIR|ID",
-			description = "a model directory (Hugging Face layout) or a Hugging Face repository id")
-	String model;
+	@CommandLine.Mixin
+	LocalModelOptions local;
 
 	@Option(names = { "--file", "-f" }, required = true, paramLabel = "FILE", description = "the text (UTF-8)")
 	Path file;
@@ -47,19 +46,6 @@ public final class PerplexityCommand implements Callable<Integer> {
 
 	@Option(names = "--chunks", defaultValue = "-1", description = "score at most this many chunks; -1 for all")
 	int maxChunks;
-
-	@Option(names = "--block-size", defaultValue = "16", description = "KV cache block size (default: ${DEFAULT-VALUE})")
-	int blockSize;
-
-	@Option(names = "--threads", defaultValue = "0", description = "kernel threads; 0 for all processors")
-	int threads;
-
-	@Option(names = "--dtype", defaultValue = "auto", paramLabel = "auto|bf16|f32",
-			description = "weight matrices: as the checkpoint ships them, BF16 or F32 (default: ${DEFAULT-VALUE})")
-	String dtype;
-
-	@Option(names = "--offline", description = "never download (as HF_HUB_OFFLINE=1)")
-	boolean offline;
 
 	/** Runs the command line {@code args}; returns the exit code (2 for bad arguments). */
 	public static int run(String[] args, java.io.PrintStream out, java.io.PrintStream err) {
@@ -113,8 +99,8 @@ public final class PerplexityCommand implements Callable<Integer> {
 		if (ctx < 4) {
 			throw new CommandLine.ParameterException(spec.commandLine(), "--ctx must be at least 4, got " + ctx);
 		}
-		Path dir = GenerateCommand.resolve(spec, model, offline);
-		try (LocalEngine engine = new LocalEngine(dir, threads, blockSize, dev.blockserve.backend.WeightType.parse(dtype))) {
+		Path dir = local.resolve(spec);
+		try (LocalEngine engine = local.open(dir)) {
 			if (ctx > engine.model.maxPositions()) {
 				throw new CommandLine.ParameterException(spec.commandLine(),
 						"--ctx " + ctx + " is over the model's context length " + engine.model.maxPositions());

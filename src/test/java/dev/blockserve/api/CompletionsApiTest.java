@@ -263,17 +263,6 @@ class CompletionsApiTest {
 		assertThat(streamed.toString()).isEqualTo(c.promptText() + c.completionText());
 	}
 
-	static double logSoftmax(float[] logits, int token) {
-		double max = Double.NEGATIVE_INFINITY, sum = 0;
-		for (float v : logits) {
-			max = Math.max(max, v);
-		}
-		for (float v : logits) {
-			sum += Math.exp(v - max);
-		}
-		return logits[token] - max - Math.log(sum);
-	}
-
 	/**
 	 * echo with logprobs, as lm-evaluation-harness scores a continuation (token-id prompt, max_tokens 1,
 	 * temperature 0, logprobs 1): one entry per prompt token and per new token, the first null. The entry of
@@ -308,7 +297,7 @@ class CompletionsApiTest {
 		}
 		assertThat(joined.toString()).isEqualTo(choice.path("text").asString());
 		int last = prompt.length - 1;
-		double ref = logSoftmax(c.firstStepLogits(), prompt[last]);
+		double ref = SharedModels.logSoftmax(c.firstStepLogits(), prompt[last]);
 		assertThat(lp.path("token_logprobs").get(last).asDouble()).isCloseTo(ref, org.assertj.core.data.Offset.offset(1e-4));
 		// lm-evaluation-harness's is_greedy: the token's logprob is the top one (it is the golden's greedy token)
 		assertThat(lp.path("top_logprobs").get(last).properties().iterator().next().getValue().asDouble())
@@ -381,7 +370,7 @@ class CompletionsApiTest {
 		}
 		var last = plp.get(prompt.length - 1).properties().iterator().next().getValue();
 		assertThat(last.path("rank").asInt()).as("the golden's greedy token").isEqualTo(1);
-		assertThat(last.path("logprob").asDouble()).isCloseTo(logSoftmax(c.firstStepLogits(), prompt[prompt.length - 1]),
+		assertThat(last.path("logprob").asDouble()).isCloseTo(SharedModels.logSoftmax(c.firstStepLogits(), prompt[prompt.length - 1]),
 				org.assertj.core.data.Offset.offset(1e-4));
 
 		HttpResponse<String> streamed = post("/v1/completions", "{\"prompt\": \"x\", \"stream\": true, \"prompt_logprobs\": 1}");

@@ -72,17 +72,6 @@ class PromptLogprobsTest {
 		return found;
 	}
 
-	static double logSoftmax(float[] logits, int token) {
-		double max = Double.NEGATIVE_INFINITY, sum = 0;
-		for (float v : logits) {
-			max = Math.max(max, v);
-		}
-		for (float v : logits) {
-			sum += Math.exp(v - max);
-		}
-		return logits[token] - max - Math.log(sum);
-	}
-
 	/** Entries one per prompt token, the first without a logprob, and the last from the reference's logits. */
 	static void assertAgainstReference(GoldenCase c, int[] prompt, List<GenerationEvent.TokenLogprob> lps) {
 		assertThat(lps).hasSize(prompt.length).doesNotContainNull();
@@ -98,11 +87,11 @@ class PromptLogprobsTest {
 		}
 		GenerationEvent.TokenLogprob last = lps.get(prompt.length - 1);
 		float[] ref = c.firstStepLogits();
-		assertThat((double) last.logprob()).isCloseTo(logSoftmax(ref, prompt[prompt.length - 1]), Offset.offset(1e-4));
+		assertThat((double) last.logprob()).isCloseTo(SharedModels.logSoftmax(ref, prompt[prompt.length - 1]), Offset.offset(1e-4));
 		// the golden's first token is its greedy one: the top alternative
 		assertThat(last.topTokens()[0]).isEqualTo(c.greedyIds()[0]);
 		for (int k = 0; k < TOP; k++) {
-			assertThat((double) last.topLogprobs()[k]).isCloseTo(logSoftmax(ref, last.topTokens()[k]), Offset.offset(1e-4));
+			assertThat((double) last.topLogprobs()[k]).isCloseTo(SharedModels.logSoftmax(ref, last.topTokens()[k]), Offset.offset(1e-4));
 		}
 	}
 

@@ -69,4 +69,16 @@ public final class SharedModels {
 		}
 		return a;
 	}
+
+	/** log softmax of {@code logits} at {@code token}, in double: the reference for a logprob. */
+	public static double logSoftmax(float[] logits, int token) {
+		double max = Double.NEGATIVE_INFINITY, sum = 0;
+		for (float v : logits) {
+			max = Math.max(max, v);
+		}
+		for (float v : logits) {
+			sum += Math.exp(v - max);
+		}
+		return logits[token] - max - Math.log(sum);
+	}
 }
