@@ -94,8 +94,13 @@ final class OutputProcessor {
 		if (reason != null && !stopString && s.detok != null) {
 			s.stop.append(s.detok.flush());
 		}
-		List<GenerationEvent.TokenLogprob> promptLps = r.promptLogprobs != null && s.numOutputTokens() == 1
-				? java.util.Collections.unmodifiableList(java.util.Arrays.asList(r.promptLogprobs)) : null;
+		List<GenerationEvent.TokenLogprob> promptLps = null;
+		if (r.promptLogprobs != null && s.numOutputTokens() == 1) {
+			if (r.promptLogprobs[0] == null) {
+				firstPromptEntry(s); // a one-token prompt: no row made it
+			}
+			promptLps = java.util.Collections.unmodifiableList(java.util.Arrays.asList(r.promptLogprobs));
+		}
 		r.output.event(new GenerationEvent(s.index, s.stop.release(reason != null), new int[] { token }, lps, null,
 				r.prompt.length, s.numOutputTokens(), Math.max(0, r.cachedPromptTokens), promptLps));
 		return reason;
@@ -109,11 +114,8 @@ final class OutputProcessor {
 		Request r = s.request;
 		int[] prompt = r.prompt;
 		int j = s.promptTarget;
-		if (j == 1) { // the first prompt token: its text, and no logprob (NaN) since nothing comes before it
-			s.promptDetok = s.detok == null ? null : s.detok.startingEmpty();
-			r.promptLogprobs[0] = new GenerationEvent.TokenLogprob(prompt[0],
-					s.promptDetok == null ? "" : s.promptDetok.add(prompt[0]), Float.NaN, 0, new int[0], new String[0],
-					new float[0]);
+		if (j == 1) {
+			firstPromptEntry(s);
 		}
 		Sampler.Logprobs lp = s.logprobs;
 		sampler.logprobs(logits, offset, prompt[j], r.params.promptLogprobs(), lp);
@@ -128,6 +130,14 @@ final class OutputProcessor {
 		if (s.promptTarget == prompt.length) {
 			s.promptDetok = null;
 		}
+	}
+
+	/** The first prompt token's entry: its text, and no logprob (NaN), since nothing comes before it. */
+	private static void firstPromptEntry(EngineSequence s) {
+		int first = s.request.prompt[0];
+		s.promptDetok = s.detok == null ? null : s.detok.startingEmpty();
+		s.request.promptLogprobs[0] = new GenerationEvent.TokenLogprob(first,
+				s.promptDetok == null ? "" : s.promptDetok.add(first), Float.NaN, 0, new int[0], new String[0], new float[0]);
 	}
 
 	/** The event that ends a choice: no text, its finish reason and token counts. */

@@ -329,6 +329,34 @@ class CompletionsApiTest {
 	}
 
 	/**
+	 * lm-evaluation-harness sends its requests in batches: several token-id prompts in one body (echo,
+	 * logprobs 1, max_tokens 1, a seed) and reads choice i for prompt i. Each choice's token_logprobs are
+	 * what the prompt gives alone.
+	 */
+	@Test
+	void echoWithLogprobsInABatchOfPrompts() throws Exception {
+		List<GoldenCase> cases = SharedModels.golden("stories260K");
+		List<int[]> prompts = List.of(cases.get(0).promptIds(), cases.get(3).promptIds(), cases.get(5).promptIds());
+		java.util.function.Function<Object, String> body = p -> Api.JSON.writeValueAsString(java.util.Map.of("model", "stories260K",
+				"prompt", p, "max_tokens", 1, "temperature", 0, "logprobs", 1, "echo", true, "seed", 1234));
+		HttpResponse<String> batch = post("/v1/completions", body.apply(prompts));
+		assertThat(batch.statusCode()).as(batch.body()).isEqualTo(200);
+		var choices = Api.JSON.readTree(batch.body()).path("choices");
+		assertThat(choices.size()).isEqualTo(prompts.size());
+		for (int i = 0; i < prompts.size(); i++) {
+			var alone = Api.JSON.readTree(post("/v1/completions", body.apply(prompts.get(i))).body()).path("choices").get(0);
+			var choice = choices.get(i);
+			assertThat(choice.path("index").asInt()).isEqualTo(i);
+			assertThat(choice.path("logprobs").path("token_logprobs").size()).isEqualTo(prompts.get(i).length + 1);
+			assertThat(choice.path("logprobs").path("tokens")).isEqualTo(alone.path("logprobs").path("tokens"));
+			for (int j = 1; j < prompts.get(i).length + 1; j++) {
+				assertThat(choice.path("logprobs").path("token_logprobs").get(j).asDouble()).as("prompt %d position %d", i, j)
+					.isCloseTo(alone.path("logprobs").path("token_logprobs").get(j).asDouble(), org.assertj.core.data.Offset.offset(1e-4));
+			}
+		}
+	}
+
+	/**
 	 * vLLM's prompt_logprobs: per prompt token (the first null) a map from token id to logprob, rank and text,
 	 * the prompt token first; the same values the echo form gives. Without echo the ordinary logprobs stay
 	 * the generated tokens' only; a stream asking for it is a 400, as in vLLM.

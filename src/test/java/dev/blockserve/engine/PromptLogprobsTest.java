@@ -162,6 +162,19 @@ class PromptLogprobsTest {
 		}
 	}
 
+	/** A one-token prompt has one entry, the token without a logprob (it made the response fail with a null entry). */
+	@Test
+	void aOneTokenPrompt() throws Exception {
+		try (ModelRuntime rt = runtime("stories260K", 64, 16);
+				Engine engine = new Engine(rt, new EngineConfig(SchedulerConfig.cpuDefaults(), false), null)) {
+			List<GenerationEvent.TokenLogprob> lps = promptLogprobs(
+					EngineTest.collect(engine.submit(new int[] { 1 }, params("stories260K"), 0).events()), 0);
+			assertThat(lps).hasSize(1).doesNotContainNull();
+			assertThat(lps.get(0).token()).isEqualTo(1);
+			assertThat(lps.get(0).logprob()).isNaN();
+		}
+	}
+
 	enum Scenario {
 		BATCHED, PREEMPTION, CHUNKED_PREFILL_8, PREFIX_CACHING, BLOCK_SIZE_1
 	}
