@@ -52,7 +52,8 @@ class HostileInputFuzzTest {
 			"n", "seed", "stop", "logprobs", "top_logprobs", "echo", "stream", "stream_options", "presence_penalty",
 			"frequency_penalty", "repetition_penalty", "ignore_eos", "priority", "skip_special_tokens", "tokens",
 			"add_special_tokens", "response_format", "tools", "user", "tool_choice", "parallel_tool_calls", "guided_json",
-			"guided_regex", "guided_choice", "structured_outputs" };
+			"guided_regex", "guided_choice", "structured_outputs", "logit_bias", "min_tokens", "stop_token_ids",
+			"prompt_logprobs", "suffix", "best_of" };
 
 	/** The fields that shape the output: they also get near-valid hostile schemas, regexes and tools. */
 	static final java.util.Set<String> SHAPING = java.util.Set.of("response_format", "tools", "tool_choice", "guided_json",
@@ -83,6 +84,23 @@ class HostileInputFuzzTest {
 			b.append(",\"additionalProperties\":").append(r.nextBoolean() ? "false" : schema(r, depth + 1));
 		}
 		return b.append("}").toString();
+	}
+
+	/** The sampling fields that take token ids or counts: they also get values near their edges. */
+	static final java.util.Set<String> TOKEN_FIELDS = java.util.Set.of("logit_bias", "min_tokens", "stop_token_ids",
+			"prompt_logprobs");
+
+	/** A near-valid value for one of the {@link #TOKEN_FIELDS}: ids and counts around the vocabulary's and the limits' edges. */
+	static String tokenField(Random r, String field) {
+		int[] ids = { 0, 1, 2, 511, 512, -1, 49152, Integer.MAX_VALUE };
+		int id = r.nextInt(3) == 0 ? ids[r.nextInt(ids.length)] : r.nextInt(600);
+		return switch (field) {
+			case "logit_bias" -> "{" + quote(r.nextInt(8) == 0 ? " " + id : Integer.toString(id)) + ":"
+					+ new String[] { "100", "-100", "100.5", "-1e309", "0", "\"5\"", "null", "7" }[r.nextInt(8)]
+					+ (r.nextBoolean() ? ",\"2\":100" : "") + "}";
+			case "stop_token_ids" -> "[" + id + (r.nextBoolean() ? "," + ids[r.nextInt(ids.length)] : "") + "]";
+			default -> Integer.toString(new int[] { -1, 0, 1, 2, 3, 20, 21, 1000 }[r.nextInt(8)]);
+		};
 	}
 
 	/** A near-valid value for one of the {@link #SHAPING} fields. */
@@ -195,6 +213,9 @@ class HostileInputFuzzTest {
 			String k = FIELDS[r.nextInt(FIELDS.length)];
 			if (r.nextInt(6) == 0) {
 				f.remove(k);
+			}
+			else if (TOKEN_FIELDS.contains(k) && r.nextBoolean()) {
+				f.put(k, tokenField(r, k));
 			}
 			else if (SHAPING.contains(k) && r.nextBoolean()) {
 				f.put(k, shaping(r, k));
