@@ -29,6 +29,21 @@ public final class Sampler {
 
 	private long[] cand = new long[256];
 
+	/**
+	 * Probability buckets by a float's top 16 bits (sign, exponent, 7 bits of mantissa: 128 buckets a power
+	 * of two); probabilities below 2 (all of them, rounding included) fall in the first 0x4000.
+	 */
+	private static final int BUCKET_SHIFT = 16;
+
+	private final int[] bucketCount = new int[0x4000];
+
+	private final double[] bucketMass = new double[0x4000];
+
+	/** Tokens kept in the bucket where {@link #truncate}'s walk stopped; tokens in higher buckets are all kept. */
+	private final boolean[] chosen;
+
+	private int stopBucket;
+
 	public Sampler(int vocab) {
 		this(vocab, new int[0]);
 	}
@@ -40,6 +55,7 @@ public final class Sampler {
 		this.probs = new float[vocab];
 		this.counts = new int[vocab];
 		this.touched = new int[vocab];
+		this.chosen = new boolean[vocab];
 	}
 
 	/** Logprob of a token and its top alternatives, filled by {@link #sample} when asked. */
@@ -210,53 +226,105 @@ public final class Sampler {
 		if (k == vocab && p.topP() >= 1 && p.minP() <= 0) {
 			return drawFrom(rng, vocab);
 		}
-		// Candidates in descending probability. Only tokens above a threshold are sorted; any token left out
-		// has lower probability than every candidate, so the order of the top is exact. The threshold drops
-		// until the candidates cover top-k and top-p.
-		int n = 0;
-		for (float thr = 1e-3f;; thr *= 0.01f) {
-			n = 0;
-			double mass = 0;
-			for (int i = 0; i < vocab; i++) {
-				if (probs[i] >= thr || thr < 1e-30f) {
-					if (n == cand.length) {
-						cand = Arrays.copyOf(cand, n * 2);
-					}
-					// probabilities are non-negative, so their float bits sort like the values
-					cand[n++] = ((long) Float.floatToRawIntBits(probs[i]) << 32) | i;
-					mass += probs[i];
+		truncate(k, p.topP(), p.minP());
+		// one pass in vocabulary order over the kept tokens
+		double keptMass = 0;
+		for (int i = 0; i < vocab; i++) {
+			keptMass += keeps(i) ? probs[i] : 0;
+		}
+		double u = rng.nextDouble() * keptMass;
+		int last = -1;
+		for (int i = 0; i < vocab; i++) {
+			if (keeps(i)) {
+				last = i;
+				u -= probs[i];
+				if (u <= 0) {
+					return i;
 				}
 			}
-			if ((n >= k && mass >= p.topP()) || thr < 1e-30f) {
+		}
+		return last;
+	}
+
+	/** For tests: which tokens {@link #truncate} keeps of these probabilities. */
+	boolean[] keptOf(float[] probabilities, int k, double topP, double minP) {
+		System.arraycopy(probabilities, 0, probs, 0, vocab);
+		truncate(k, topP, minP);
+		boolean[] out = new boolean[vocab];
+		for (int i = 0; i < vocab; i++) {
+			out[i] = keeps(i);
+		}
+		return out;
+	}
+
+	private static int bucket(float probability) {
+		return Float.floatToRawIntBits(probability) >>> BUCKET_SHIFT;
+	}
+
+	/** Whether {@link #truncate} kept token {@code i}: its bucket is above the one the walk stopped in, or it was chosen there. */
+	boolean keeps(int i) {
+		return bucket(probs[i]) > stopBucket || chosen[i];
+	}
+
+	/**
+	 * Chooses the tokens that top-k, top-p and min-p keep of {@link #probs}, as a walk over the tokens in
+	 * descending probability would: the first always, then each while fewer than k are kept, the mass kept
+	 * before it is below top-p, and it is at least min-p times the top probability and not masked out (0).
+	 * Sorting the vocabulary instead cost milliseconds a token when a flat distribution put tens of thousands
+	 * of tokens in the running. Here tokens are counted in buckets by the high bits of their probability (a
+	 * positive float's bits order like its value), whole buckets are kept from the top while all of a
+	 * bucket passes, and only the bucket where that stops is sorted and walked token by token.
+	 * {@link #keeps} answers afterwards.
+	 */
+	void truncate(int k, double topP, double minP) {
+		Arrays.fill(bucketCount, 0);
+		Arrays.fill(bucketMass, 0);
+		float top = 0;
+		for (int i = 0; i < vocab; i++) {
+			float pr = probs[i];
+			int b = bucket(pr);
+			bucketCount[b]++;
+			bucketMass[b] += pr;
+			top = Math.max(top, pr);
+			chosen[i] = false;
+		}
+		float minProb = (float) (minP * top);
+		int kept = 0;
+		double cum = 0;
+		int b = bucketCount.length - 1;
+		for (; b > 0; b--) { // bucket 0 (probability 0: masked; and denormals) is never taken whole
+			if (bucketCount[b] == 0) {
+				continue;
+			}
+			float floor = Float.intBitsToFloat(b << BUCKET_SHIFT);
+			if (kept + bucketCount[b] >= k || cum + bucketMass[b] >= topP || floor < minProb) {
 				break;
+			}
+			kept += bucketCount[b];
+			cum += bucketMass[b];
+		}
+		stopBucket = b;
+		int n = 0;
+		for (int i = 0; i < vocab; i++) {
+			float pr = probs[i];
+			if (bucket(pr) == b && (pr > 0 || kept == 0)) {
+				if (n == cand.length) {
+					cand = Arrays.copyOf(cand, n * 2);
+				}
+				// probabilities are non-negative, so their float bits sort like the values
+				cand[n++] = ((long) Float.floatToRawIntBits(pr) << 32) | i;
 			}
 		}
 		Arrays.sort(cand, 0, n);
-		// cand ascending; walk from the top
-		int keep = Math.min(k, n);
-		double cum = 0;
-		float top = Float.intBitsToFloat((int) (cand[n - 1] >>> 32));
-		float minProb = (float) (p.minP() * top);
-		int kept = 0;
-		double keptMass = 0;
-		for (int j = 0; j < keep; j++) {
-			float pr = Float.intBitsToFloat((int) (cand[n - 1 - j] >>> 32));
-			if (j > 0 && (cum >= p.topP() || pr < minProb || pr <= 0)) { // a masked token has probability 0
+		for (int j = n - 1; j >= 0; j--) { // cand ascending: walk from the top
+			float pr = Float.intBitsToFloat((int) (cand[j] >>> 32));
+			if (kept > 0 && (kept >= k || cum >= topP || pr < minProb || pr <= 0)) {
 				break;
 			}
-			cum += pr;
-			keptMass += pr;
+			chosen[(int) cand[j]] = true;
 			kept++;
+			cum += pr;
 		}
-		double u = rng.nextDouble() * keptMass;
-		for (int j = 0; j < kept; j++) {
-			float pr = Float.intBitsToFloat((int) (cand[n - 1 - j] >>> 32));
-			u -= pr;
-			if (u <= 0) {
-				return (int) cand[n - 1 - j];
-			}
-		}
-		return (int) cand[n - kept];
 	}
 
 	private int drawFrom(SplittableRandom rng, int n) {

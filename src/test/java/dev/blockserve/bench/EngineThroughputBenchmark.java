@@ -20,7 +20,8 @@ import reactor.core.publisher.Flux;
 /**
  * Offline throughput: 256 prompts through the engine on the SmolLM2-135M-shaped random model, all
  * submitted at once (continuous batching), against the same prompts issued one at a time, in one run.
- * Run: {@code java -cp <test classpath> dev.blockserve.bench.EngineThroughputBenchmark [prompts=256] [promptLen=32] [outLen=32]}
+ * Run: {@code java -cp <test classpath> dev.blockserve.bench.EngineThroughputBenchmark [prompts=256] [promptLen=32] [outLen=32]
+ * [temperature=0] [topP=1]} (greedy by default; a temperature samples, with the request's top-p).
  */
 public final class EngineThroughputBenchmark {
 
@@ -28,6 +29,8 @@ public final class EngineThroughputBenchmark {
 		int n = args.length > 0 ? Integer.parseInt(args[0]) : 256;
 		int promptLen = args.length > 1 ? Integer.parseInt(args[1]) : 32;
 		int outLen = args.length > 2 ? Integer.parseInt(args[2]) : 32;
+		double temperature = args.length > 3 ? Double.parseDouble(args[3]) : 0;
+		double topP = args.length > 4 ? Double.parseDouble(args[4]) : 1;
 		Path dir = Path.of("target", "bench-models", "smollm2-135m-random");
 		TestModelWriter w = TestModelWriter.smolLm2Shape();
 		if (!Files.exists(dir.resolve("model.safetensors"))) {
@@ -45,7 +48,8 @@ public final class EngineThroughputBenchmark {
 			}
 			prompts.add(p);
 		}
-		SamplingParams params = SamplingParams.greedy(outLen).toBuilder().ignoreEos(true).build();
+		SamplingParams params = SamplingParams.builder().maxTokens(outLen).temperature(temperature).topP(topP).seed(7L)
+			.ignoreEos(true).build();
 		try (CpuBackend backend = new CpuBackend(2);
 				ModelRuntime rt = new ModelRuntime(dir, backend, 2048, 16, n * ((promptLen + outLen) / 16 + 2), 0);
 				Engine engine = new Engine(rt, new EngineConfig(new SchedulerConfig(n, 2048, 512,
