@@ -226,12 +226,8 @@ public final class Sampler {
 		if (k == vocab && p.topP() >= 1 && p.minP() <= 0) {
 			return drawFrom(rng, vocab);
 		}
-		truncate(k, p.topP(), p.minP());
+		double keptMass = truncate(k, p.topP(), p.minP());
 		// one pass in vocabulary order over the kept tokens
-		double keptMass = 0;
-		for (int i = 0; i < vocab; i++) {
-			keptMass += keeps(i) ? probs[i] : 0;
-		}
 		double u = rng.nextDouble() * keptMass;
 		int last = -1;
 		for (int i = 0; i < vocab; i++) {
@@ -275,8 +271,9 @@ public final class Sampler {
 	 * positive float's bits order like its value), whole buckets are kept from the top while all of a
 	 * bucket passes, and only the bucket where that stops is sorted and walked token by token.
 	 * {@link #keeps} answers afterwards.
+	 * @return the kept tokens' probability mass
 	 */
-	void truncate(int k, double topP, double minP) {
+	double truncate(int k, double topP, double minP) {
 		Arrays.fill(bucketCount, 0);
 		Arrays.fill(bucketMass, 0);
 		float top = 0;
@@ -325,6 +322,7 @@ public final class Sampler {
 			kept++;
 			cum += pr;
 		}
+		return cum;
 	}
 
 	private int drawFrom(SplittableRandom rng, int n) {
