@@ -66,4 +66,27 @@ class BenchCommandTest {
 		assertThat(r.path("total_input_tokens").asDouble()).isCloseTo(prompt, org.assertj.core.data.Percentage.withPercentage(5));
 		assertThat(finished).isEqualTo(12);
 	}
+
+	/** vLLM's bench sampling options reach the server: a sampled run completes, and a bad value is each request's 400. */
+	@Test
+	void samplingOptionsAreSent() throws Exception {
+		StringWriter out = new StringWriter();
+		StringWriter err = new StringWriter();
+		int code = Cli.run(new String[] { "bench", "--base-url", "http://127.0.0.1:" + port + "/v1", "--num-prompts", "4",
+				"--random-input-len", "8", "--random-output-len", "8", "--ignore-eos", "--random-token-range", "3:500",
+				"--temperature", "0.7", "--top-p", "0.9", "--top-k", "40", "--min-p", "0.05", "--json" }, a -> {
+				}, new PrintWriter(out, true), new PrintWriter(err, true));
+		assertThat(code).as(err.toString()).isZero();
+		String[] lines = out.toString().strip().split("\n");
+		assertThat(BenchCommand.JSON.readTree(lines[lines.length - 1]).path("completed").asInt()).isEqualTo(4);
+		StringWriter out2 = new StringWriter();
+		StringWriter err2 = new StringWriter();
+		Cli.run(new String[] { "bench", "--base-url", "http://127.0.0.1:" + port + "/v1", "--num-prompts", "2",
+				"--random-input-len", "8", "--random-output-len", "8", "--random-token-range", "3:500", "--top-p", "1.5",
+				"--json" }, a -> {
+				}, new PrintWriter(out2, true), new PrintWriter(err2, true));
+		String[] lines2 = out2.toString().strip().split("\n");
+		assertThat(BenchCommand.JSON.readTree(lines2[lines2.length - 1]).path("completed").asInt())
+			.as("top_p 1.5 reached the server, which refused it").isZero();
+	}
 }
