@@ -94,17 +94,12 @@ public final class Sampler {
 		if (allowed != null) {
 			applyMask(allowed);
 		}
-		if (banned && work[argmax(work)] == Float.NEGATIVE_INFINITY) {
+		int best = argmax(work); // greedy's answer, and what shows that min_tokens left some token
+		if (banned && work[best] == Float.NEGATIVE_INFINITY) {
 			throw new IllegalStateException("min_tokens: every token that may come next ends the output ("
 					+ (numTokens - promptLen) + " of " + p.minTokens() + " tokens generated)");
 		}
-		int token;
-		if (p.isGreedy()) {
-			token = argmax(work);
-		}
-		else {
-			token = draw(p, rng);
-		}
+		int token = p.isGreedy() ? best : draw(p, rng, work[best]);
 		if (lp != null && p.logprobs() >= 0) {
 			logprobs(logits, offset, token, p.logprobs(), lp);
 		}
@@ -206,12 +201,9 @@ public final class Sampler {
 		work[t] = work[t] > 0 ? work[t] / r : work[t] * r;
 	}
 
-	private int draw(SamplingParams p, SplittableRandom rng) {
+	/** @param max the largest entry of {@link #work} */
+	private int draw(SamplingParams p, SplittableRandom rng, float max) {
 		float invT = (float) (1.0 / p.temperature());
-		float max = Float.NEGATIVE_INFINITY;
-		for (int i = 0; i < vocab; i++) {
-			max = Math.max(max, work[i]);
-		}
 		double sum = 0;
 		for (int i = 0; i < vocab; i++) {
 			float e = (float) Math.exp((work[i] - max) * invT);
