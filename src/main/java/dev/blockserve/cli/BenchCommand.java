@@ -85,17 +85,8 @@ public final class BenchCommand implements Callable<Integer> {
 	@Option(names = "--seed", defaultValue = "0", description = "seed of prompts and arrivals")
 	long seed;
 
-	@Option(names = "--temperature", defaultValue = "0", description = "sent with every request; 0 (greedy, the default) as vLLM's bench")
-	double temperature;
-
-	@Option(names = "--top-p", description = "sent with every request when given")
-	Double topP;
-
-	@Option(names = "--top-k", description = "sent with every request when given")
-	Integer topK;
-
-	@Option(names = "--min-p", description = "sent with every request when given")
-	Double minP;
+	@CommandLine.Mixin
+	SamplingOptions sampling;
 
 	@Option(names = "--api-key", description = "sent as Authorization: Bearer")
 	String apiKey;
@@ -217,16 +208,7 @@ public final class BenchCommand implements Callable<Integer> {
 		body.put("model", model);
 		body.put("prompt", p.prompt());
 		body.put("max_tokens", p.maxTokens());
-		body.put("temperature", temperature);
-		if (topP != null) {
-			body.put("top_p", topP);
-		}
-		if (topK != null) {
-			body.put("top_k", topK);
-		}
-		if (minP != null) {
-			body.put("min_p", minP);
-		}
+		sampling.putInto(body);
 		body.put("stream", true);
 		body.put("stream_options", Map.of("include_usage", true));
 		if (ignoreEos) {

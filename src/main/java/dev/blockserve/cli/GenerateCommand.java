@@ -46,14 +46,8 @@ public final class GenerateCommand implements Callable<Integer> {
 	@Option(names = "--max-tokens", defaultValue = "64", description = "new tokens at most (default: ${DEFAULT-VALUE})")
 	int maxTokens;
 
-	@Option(names = "--temperature", defaultValue = "0", description = "0 for greedy (default: ${DEFAULT-VALUE})")
-	double temperature;
-
-	@Option(names = "--top-p", defaultValue = "1", description = "nucleus sampling (default: ${DEFAULT-VALUE})")
-	double topP;
-
-	@Option(names = "--top-k", defaultValue = "-1", description = "keep the k most likely tokens; -1 for all")
-	int topK;
+	@CommandLine.Mixin
+	SamplingOptions sampling;
 
 	@Option(names = "--seed", description = "seed of the sampling stream (default: random)")
 	Long seed;
@@ -89,8 +83,7 @@ public final class GenerateCommand implements Callable<Integer> {
 		PrintWriter err = spec.commandLine().getErr();
 		SamplingParams params;
 		try {
-			params = SamplingParams.builder().maxTokens(maxTokens).temperature(temperature).topP(topP).topK(topK).seed(seed)
-				.ignoreEos(ignoreEos).build();
+			params = sampling.applyTo(SamplingParams.builder()).maxTokens(maxTokens).seed(seed).ignoreEos(ignoreEos).build();
 		}
 		catch (IllegalArgumentException e) {
 			throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
