@@ -42,7 +42,7 @@ const char* matmul_impl();
 // attention_scratch_floats(...) floats. When num_tokens == num_seqs (all decode) the split-context
 // decode kernel runs, else the tiled prefill kernel. The contract's paged_attention keeps its own.
 int64_t attention_scratch_floats(int64_t num_seqs, int64_t num_heads, int64_t head_dim, int64_t max_context);
-const char* paged_attention(float* out, const float* q, const float* k_cache, const float* v_cache,
+const char* paged_attention(float* out, const float* q, const void* k_cache, const void* v_cache, int kv_dtype,
                             const int32_t* block_tables, int64_t max_blocks_per_seq, const int32_t* seq_lens,
                             const int32_t* query_start, int64_t num_seqs, int64_t num_tokens, int64_t num_heads,
                             int64_t num_kv_heads, int64_t head_dim, int64_t block_size, int64_t num_blocks, float scale,

@@ -10,6 +10,7 @@
 #include <cfloat>
 #include <cstdio>
 #include <mutex>
+#include <type_traits>
 #include <unordered_map>
 
 #include "cuda_backend.h"
@@ -74,6 +75,16 @@ __device__ float block_reduce(float v) {
 
 __device__ float block_sum(float v) { return block_reduce<SumOp>(v); }
 __device__ float block_max(float v) { return block_reduce<MaxOp>(v); }
+
+// KV cache elements (the contract's kv_dtype): float, __half or __nv_bfloat16, widened to float on every
+// read and narrowed (round to nearest even) once, by kv_write.
+__device__ __forceinline__ float kv_f(float x) { return x; }
+__device__ __forceinline__ float kv_f(__half x) { return __half2float(x); }
+__device__ __forceinline__ float kv_f(__nv_bfloat16 x) { return __bfloat162float(x); }
+template <typename KT> __device__ __forceinline__ KT kv_from(float x);
+template <> __device__ __forceinline__ float kv_from<float>(float x) { return x; }
+template <> __device__ __forceinline__ __half kv_from<__half>(float x) { return __float2half_rn(x); }
+template <> __device__ __forceinline__ __nv_bfloat16 kv_from<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
 
 // ---- conversions
 
@@ -150,7 +161,8 @@ __global__ void k_add(float* x, const float* y, int64_t n) {
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) x[i] += y[i];
 }
 
-__global__ void k_kv_write(float* kc, float* vc, const float* k, const float* v, const int32_t* slots, int64_t row,
+template <typename KT>
+__global__ void k_kv_write(KT* kc, KT* vc, const float* k, const float* v, const int32_t* slots, int64_t row,
                            int64_t num_slots) {
   int64_t t = blockIdx.x;
   int s = slots[t];
@@ -160,12 +172,13 @@ __global__ void k_kv_write(float* kc, float* vc, const float* k, const float* v,
     return;
   }
   for (int64_t j = threadIdx.x; j < row; j += blockDim.x) {
-    kc[(int64_t)s * row + j] = k[t * row + j];
-    vc[(int64_t)s * row + j] = v[t * row + j];
+    kc[(int64_t)s * row + j] = kv_from<KT>(k[t * row + j]);
+    vc[(int64_t)s * row + j] = kv_from<KT>(v[t * row + j]);
   }
 }
 
-__global__ void k_block_copy(float* kc, float* vc, const int32_t* src, const int32_t* dst, int64_t elems, int64_t num_blocks) {
+template <typename KT>
+__global__ void k_block_copy(KT* kc, KT* vc, const int32_t* src, const int32_t* dst, int64_t elems, int64_t num_blocks) {
   int64_t i = blockIdx.x;
   int s = src[i], d = dst[i];
   if (s < 0 || s >= num_blocks || d < 0 || d >= num_blocks) {
@@ -317,7 +330,8 @@ constexpr int MAX_GROUP = 8;    // query heads per KV head handled by one block
 // Split-context decode attention (one query token per sequence). Grid: (kv_heads, seqs, partitions).
 // A block reads each K and V row of its partition once for all query heads of its KV head, writes the
 // partition's max, sum and unnormalised output; k_attn_reduce combines partitions.
-__global__ void k_decode_attn(float* part_out, float* part_ml, const float* q, const float* kc, const float* vc,
+template <typename KT>
+__global__ void k_decode_attn(float* part_out, float* part_ml, const float* q, const KT* kc, const KT* vc,
                               const int32_t* bt, int64_t max_blocks, const int32_t* seq_lens, int64_t heads,
                               int64_t kv_heads, int64_t hd, int64_t bs, int64_t num_blocks, float scale, int parts,
                               int64_t window) {
@@ -355,10 +369,10 @@ __global__ void k_decode_attn(float* part_out, float* part_ml, const float* q, c
       for (int g = 0; g < group; g++) if (lane == 0) sc[g * PARTITION + t - start] = -FLT_MAX;
       continue;
     }
-    const float* kr = kc + ((int64_t)b * bs + t % bs) * row + (int64_t)kh * hd;
+    const KT* kr = kc + ((int64_t)b * bs + t % bs) * row + (int64_t)kh * hd;
     for (int g = 0; g < group; g++) {
       float d = 0.f;
-      for (int64_t i = lane; i < hd; i += 32) d += qs[g * hd + i] * kr[i];
+      for (int64_t i = lane; i < hd; i += 32) d += qs[g * hd + i] * kv_f(kr[i]);
       d = warp_sum(d);
       if (lane == 0) sc[g * PARTITION + t - start] = d * scale;
     }
@@ -390,7 +404,7 @@ __global__ void k_decode_attn(float* part_out, float* part_ml, const float* q, c
     for (int t = start; t < end; t++) {
       int b = bt[(int64_t)s * max_blocks + t / bs];
       if (b < 0 || b >= num_blocks) continue;
-      acc += sc[g * PARTITION + t - start] * vc[((int64_t)b * bs + t % bs) * row + (int64_t)kh * hd + d];
+      acc += sc[g * PARTITION + t - start] * kv_f(vc[((int64_t)b * bs + t % bs) * row + (int64_t)kh * hd + d]);
     }
     int64_t h = (int64_t)kh * group + g;
     part_out[(((int64_t)s * heads + h) * parts + p) * hd + d] = acc;
@@ -415,7 +429,8 @@ constexpr int KTILE = 64;  // keys per tile of the prefill kernel
 
 // Mixed-batch attention with an online softmax over key tiles staged in shared memory (memory O(tile)).
 // Grid: (tokens, kv_heads). A block serves one query token for all query heads of one KV head.
-__global__ void k_prefill_attn(float* out, const float* q, const float* kc, const float* vc, const int32_t* bt,
+template <typename KT>
+__global__ void k_prefill_attn(float* out, const float* q, const KT* kc, const KT* vc, const int32_t* bt,
                                int64_t max_blocks, const int32_t* seq_lens, const int32_t* qstart, int64_t num_seqs,
                                int64_t heads, int64_t kv_heads, int64_t hd, int64_t bs, int64_t num_blocks, float scale,
                                int64_t window) {
@@ -459,8 +474,8 @@ __global__ void k_prefill_attn(float* out, const float* q, const float* kc, cons
         continue;
       }
       int64_t off = ((int64_t)b * bs + j % bs) * row + (int64_t)kh * hd + d;
-      ks[i] = kc[off];
-      vs[i] = vc[off];
+      ks[i] = kv_f(kc[off]);
+      vs[i] = kv_f(vc[off]);
     }
     __syncthreads();
     for (int i = threadIdx.x; i < group * n; i += blockDim.x) {
@@ -722,11 +737,31 @@ const char* bias_add(float* x, const float* bias, int64_t n, int64_t dim) {
   return launched("bias_add");
 }
 
-const char* kv_write(float* k_cache, float* v_cache, const float* k, const float* v, const int32_t* slots, int64_t n,
-                     int64_t kv_heads, int64_t head_dim, int64_t num_slots) {
-  if (n == 0) return nullptr;
-  k_kv_write<<<(unsigned)n, 128>>>(k_cache, v_cache, k, v, slots, kv_heads * head_dim, num_slots);
-  return launched("kv_write");
+namespace {
+// Calls f with a null pointer of the cache's element type (a tag), or returns the rejection of an
+// unknown kv_dtype code.
+template <typename F>
+const char* with_kv_type(const char* op, int kv_dtype, F f) {
+  switch (kv_dtype) {
+    case 0: return f((float*)nullptr);
+    case 1: return f((__half*)nullptr);
+    case 2: return f((__nv_bfloat16*)nullptr);
+    default:
+      std::snprintf(g_msg, sizeof g_msg, "%s: unknown cache dtype code %d", op, kv_dtype);
+      return g_msg;
+  }
+}
+}  // namespace
+
+const char* kv_write(void* k_cache, void* v_cache, int kv_dtype, const float* k, const float* v, const int32_t* slots,
+                     int64_t n, int64_t kv_heads, int64_t head_dim, int64_t num_slots) {
+  return with_kv_type("kv_write", kv_dtype, [&](auto tag) -> const char* {
+    using KT = std::remove_pointer_t<decltype(tag)>;
+    if (n == 0) return nullptr;
+    k_kv_write<KT><<<(unsigned)n, 128>>>(static_cast<KT*>(k_cache), static_cast<KT*>(v_cache), k, v, slots,
+                                         kv_heads * head_dim, num_slots);
+    return launched("kv_write");
+  });
 }
 
 int64_t attention_scratch_floats(int64_t num_seqs, int64_t num_heads, int64_t head_dim, int64_t max_context) {
@@ -734,11 +769,35 @@ int64_t attention_scratch_floats(int64_t num_seqs, int64_t num_heads, int64_t he
   return num_seqs * num_heads * parts * (head_dim + 2);
 }
 
-const char* paged_attention(float* out, const float* q, const float* k_cache, const float* v_cache,
+namespace {
+template <typename KT>
+const char* paged_attention_typed(float* out, const float* q, const KT* k_cache, const KT* v_cache,
+                                  const int32_t* block_tables, int64_t max_blocks_per_seq, const int32_t* seq_lens,
+                                  const int32_t* query_start, int64_t num_seqs, int64_t num_tokens, int64_t num_heads,
+                                  int64_t num_kv_heads, int64_t head_dim, int64_t block_size, int64_t num_blocks,
+                                  float scale, int64_t window, float* scratch);
+}  // namespace
+
+const char* paged_attention(float* out, const float* q, const void* k_cache, const void* v_cache, int kv_dtype,
                             const int32_t* block_tables, int64_t max_blocks_per_seq, const int32_t* seq_lens,
                             const int32_t* query_start, int64_t num_seqs, int64_t num_tokens, int64_t num_heads,
                             int64_t num_kv_heads, int64_t head_dim, int64_t block_size, int64_t num_blocks, float scale,
                             int64_t window, float* scratch) {
+  return with_kv_type("paged_attention", kv_dtype, [&](auto tag) {
+    using KT = std::remove_pointer_t<decltype(tag)>;
+    return paged_attention_typed<KT>(out, q, static_cast<const KT*>(k_cache), static_cast<const KT*>(v_cache),
+                                     block_tables, max_blocks_per_seq, seq_lens, query_start, num_seqs, num_tokens,
+                                     num_heads, num_kv_heads, head_dim, block_size, num_blocks, scale, window, scratch);
+  });
+}
+
+namespace {
+template <typename KT>
+const char* paged_attention_typed(float* out, const float* q, const KT* k_cache, const KT* v_cache,
+                                  const int32_t* block_tables, int64_t max_blocks_per_seq, const int32_t* seq_lens,
+                                  const int32_t* query_start, int64_t num_seqs, int64_t num_tokens, int64_t num_heads,
+                                  int64_t num_kv_heads, int64_t head_dim, int64_t block_size, int64_t num_blocks,
+                                  float scale, int64_t window, float* scratch) {
   if (window < 0) {
     std::snprintf(g_msg, sizeof g_msg, "paged_attention: window %lld is negative", (long long)window);
     return g_msg;
@@ -761,13 +820,13 @@ const char* paged_attention(float* out, const float* q, const float* k_cache, co
     float* part_ml = scratch + num_seqs * num_heads * parts * head_dim;
     size_t smem = (size_t)group * (head_dim + PARTITION) * sizeof(float);
     if (smem > 48 * 1024) {
-      if (const char* e = err("cudaFuncSetAttribute", cudaFuncSetAttribute(k_decode_attn,
+      if (const char* e = err("cudaFuncSetAttribute", cudaFuncSetAttribute(k_decode_attn<KT>,
                                                                            cudaFuncAttributeMaxDynamicSharedMemorySize,
                                                                            (int)smem)))
         return e;
     }
     dim3 grid((unsigned)num_kv_heads, (unsigned)num_seqs, (unsigned)parts);
-    k_decode_attn<<<grid, 128, smem>>>(part_out, part_ml, q, k_cache, v_cache, block_tables, max_blocks_per_seq, seq_lens,
+    k_decode_attn<KT><<<grid, 128, smem>>>(part_out, part_ml, q, k_cache, v_cache, block_tables, max_blocks_per_seq, seq_lens,
                                        num_heads, num_kv_heads, head_dim, block_size, num_blocks, scale, parts, window);
     if (const char* e = launched("paged_attention (decode)")) return e;
     k_attn_reduce<<<(unsigned)(num_seqs * num_heads), 128>>>(out, part_out, part_ml, num_heads, head_dim, parts);
@@ -776,25 +835,26 @@ const char* paged_attention(float* out, const float* q, const float* k_cache, co
   size_t smem = ((size_t)group * head_dim * 2 + 2 * (size_t)KTILE * head_dim + (size_t)group * KTILE + 3 * (size_t)group) *
                 sizeof(float);
   if (smem > 48 * 1024) {
-    if (const char* e = err("cudaFuncSetAttribute", cudaFuncSetAttribute(k_prefill_attn,
+    if (const char* e = err("cudaFuncSetAttribute", cudaFuncSetAttribute(k_prefill_attn<KT>,
                                                                          cudaFuncAttributeMaxDynamicSharedMemorySize,
                                                                          (int)smem)))
       return e;
   }
   dim3 grid((unsigned)num_tokens, (unsigned)num_kv_heads);
-  k_prefill_attn<<<grid, 128, smem>>>(out, q, k_cache, v_cache, block_tables, max_blocks_per_seq, seq_lens, query_start,
+  k_prefill_attn<KT><<<grid, 128, smem>>>(out, q, k_cache, v_cache, block_tables, max_blocks_per_seq, seq_lens, query_start,
                                       num_seqs, num_heads, num_kv_heads, head_dim, block_size, num_blocks, scale, window);
   return launched("paged_attention (prefill)");
 }
+}  // namespace
 
-const char* paged_attention(float* out, const float* q, const float* k_cache, const float* v_cache,
+const char* paged_attention(float* out, const float* q, const void* k_cache, const void* v_cache, int kv_dtype,
                             const int32_t* block_tables, int64_t max_blocks_per_seq, const int32_t* seq_lens,
                             const int32_t* query_start, int64_t num_seqs, int64_t num_tokens, int64_t num_heads,
                             int64_t num_kv_heads, int64_t head_dim, int64_t block_size, int64_t num_blocks, float scale,
                             int64_t window) {
   size_t need = (size_t)attention_scratch_floats(num_seqs, num_heads, head_dim, max_blocks_per_seq * block_size) * 4;
   if (const char* e = at_least(&g_attn_scratch, &g_attn_scratch_bytes, need)) return e;
-  return paged_attention(out, q, k_cache, v_cache, block_tables, max_blocks_per_seq, seq_lens, query_start, num_seqs,
+  return paged_attention(out, q, k_cache, v_cache, kv_dtype, block_tables, max_blocks_per_seq, seq_lens, query_start, num_seqs,
                          num_tokens, num_heads, num_kv_heads, head_dim, block_size, num_blocks, scale, window, g_attn_scratch);
 }
 
@@ -813,11 +873,15 @@ const char* load_weight(float* out, const void* host_src, int dtype, int64_t n) 
   return e;
 }
 
-const char* block_copy(float* k_cache, float* v_cache, const int32_t* src, const int32_t* dst, int64_t n,
+const char* block_copy(void* k_cache, void* v_cache, int kv_dtype, const int32_t* src, const int32_t* dst, int64_t n,
                        int64_t block_elems, int64_t num_blocks) {
-  if (n == 0) return nullptr;
-  k_block_copy<<<(unsigned)n, 256>>>(k_cache, v_cache, src, dst, block_elems, num_blocks);
-  return launched("block_copy");
+  return with_kv_type("block_copy", kv_dtype, [&](auto tag) -> const char* {
+    using KT = std::remove_pointer_t<decltype(tag)>;
+    if (n == 0) return nullptr;
+    k_block_copy<KT><<<(unsigned)n, 256>>>(static_cast<KT*>(k_cache), static_cast<KT*>(v_cache), src, dst, block_elems,
+                                           num_blocks);
+    return launched("block_copy");
+  });
 }
 
 const char* argmax(int32_t* out, const float* logits, int64_t n, int64_t vocab) {

@@ -43,23 +43,25 @@ const char* silu_mul(float* out, const float* gate, const float* up, int64_t cou
 const char* add(float* x, const float* y, int64_t count);
 // x[i,:] += bias for each of the n rows of x [n, dim]
 const char* bias_add(float* x, const float* bias, int64_t n, int64_t dim);
-// Cache layout: [num_blocks, block_size, kv_heads, head_dim] (FlashAttention's paged layout).
+// Cache layout: [num_blocks, block_size, kv_heads, head_dim] (FlashAttention's paged layout), elements
+// of kv_dtype (0 F32, 1 F16, 2 BF16; float32 k/v are narrowed to it, rounding to nearest even).
 // Token i's k/v ([n, kv_heads, head_dim]) go to slot slots[i] = block*block_size + offset; -1 skips.
-const char* kv_write(float* k_cache, float* v_cache, const float* k, const float* v, const int32_t* slots,
+const char* kv_write(void* k_cache, void* v_cache, int kv_dtype, const float* k, const float* v, const int32_t* slots,
                      int64_t n, int64_t kv_heads, int64_t head_dim, int64_t num_slots);
 // Paged attention over a mixed batch. Sequence s owns query rows [query_start[s], query_start[s+1])
 // of q ([T, heads, head_dim]); seq_lens[s] tokens (new ones included, already written) are read
 // through block_tables[s, 0..]. Query row j of s (0-based, q_len rows) sits at position
 // seq_lens[s]-q_len+j and attends to keys 0..that position, or with window > 0 to the last `window` of
 // them (positions p-window < j <= p, as a sliding-window causal mask). Blocks wholly before a row's
-// window are not read and need not be valid. out is [T, heads, head_dim].
-const char* paged_attention(float* out, const float* q, const float* k_cache, const float* v_cache,
+// window are not read and need not be valid. The caches hold kv_dtype elements, widened to float32 in
+// registers; scores, softmax and sums are float32. out is [T, heads, head_dim].
+const char* paged_attention(float* out, const float* q, const void* k_cache, const void* v_cache, int kv_dtype,
                             const int32_t* block_tables, int64_t max_blocks_per_seq, const int32_t* seq_lens,
                             const int32_t* query_start, int64_t num_seqs, int64_t num_tokens, int64_t num_heads,
                             int64_t num_kv_heads, int64_t head_dim, int64_t block_size, int64_t num_blocks, float scale,
                             int64_t window);
-// Copies whole blocks src[i] -> dst[i] in both caches; block_elems = block_size*kv_heads*head_dim.
-const char* block_copy(float* k_cache, float* v_cache, const int32_t* src, const int32_t* dst, int64_t n,
+// Copies whole blocks src[i] -> dst[i] in both caches (of kv_dtype); block_elems = block_size*kv_heads*head_dim.
+const char* block_copy(void* k_cache, void* v_cache, int kv_dtype, const int32_t* src, const int32_t* dst, int64_t n,
                        int64_t block_elems, int64_t num_blocks);
 // out[i] = argmax_j logits[i, j] (first index on ties)
 const char* argmax(int32_t* out, const float* logits, int64_t n, int64_t vocab);

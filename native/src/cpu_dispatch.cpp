@@ -172,18 +172,18 @@ BS_FORWARD(rope, (float* x, const int32_t* pos, const float* cos_sin, int64_t n,
 BS_FORWARD(silu_mul, (float* out, const float* gate, const float* up, int64_t count), (out, gate, up, count))
 BS_FORWARD(add, (float* x, const float* y, int64_t count), (x, y, count))
 BS_FORWARD(bias_add, (float* x, const float* bias, int64_t n, int64_t dim), (x, bias, n, dim))
-BS_FORWARD(kv_write, (float* k_cache, float* v_cache, const float* k, const float* v, const int32_t* slots, int64_t n, int64_t kv_heads,
-                      int64_t head_dim, int64_t num_slots),
-           (k_cache, v_cache, k, v, slots, n, kv_heads, head_dim, num_slots))
-BS_FORWARD(paged_attention, (float* out, const float* q, const float* k_cache, const float* v_cache, const int32_t* block_tables,
+BS_FORWARD(kv_write, (void* k_cache, void* v_cache, int kv_dtype, const float* k, const float* v, const int32_t* slots, int64_t n,
+                      int64_t kv_heads, int64_t head_dim, int64_t num_slots),
+           (k_cache, v_cache, kv_dtype, k, v, slots, n, kv_heads, head_dim, num_slots))
+BS_FORWARD(paged_attention, (float* out, const float* q, const void* k_cache, const void* v_cache, int kv_dtype, const int32_t* block_tables,
                              int64_t max_blocks_per_seq, const int32_t* seq_lens, const int32_t* query_start, int64_t num_seqs,
                              int64_t num_tokens, int64_t num_heads, int64_t num_kv_heads, int64_t head_dim, int64_t block_size,
                              int64_t num_blocks, float scale, int64_t window),
-           (out, q, k_cache, v_cache, block_tables, max_blocks_per_seq, seq_lens, query_start, num_seqs, num_tokens, num_heads,
+           (out, q, k_cache, v_cache, kv_dtype, block_tables, max_blocks_per_seq, seq_lens, query_start, num_seqs, num_tokens, num_heads,
             num_kv_heads, head_dim, block_size, num_blocks, scale, window))
-BS_FORWARD(block_copy, (float* k_cache, float* v_cache, const int32_t* src, const int32_t* dst, int64_t n, int64_t block_elems,
-                        int64_t num_blocks),
-           (k_cache, v_cache, src, dst, n, block_elems, num_blocks))
+BS_FORWARD(block_copy, (void* k_cache, void* v_cache, int kv_dtype, const int32_t* src, const int32_t* dst, int64_t n,
+                        int64_t block_elems, int64_t num_blocks),
+           (k_cache, v_cache, kv_dtype, src, dst, n, block_elems, num_blocks))
 BS_FORWARD(argmax, (int32_t* out, const float* logits, int64_t n, int64_t vocab), (out, logits, n, vocab))
 
 // Transfers need no kernel level: host memory both sides.

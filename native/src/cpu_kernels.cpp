@@ -27,6 +27,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #ifndef BS_LEVEL
@@ -248,6 +249,66 @@ struct F16W {
   }
   static float one(const uint16_t* p) { return f16_to_float(*p); }
 };
+
+// ---- narrowing float32 to the KV cache's 16-bit types (round to nearest even, as torch's .to() and
+// F16C do); only kv_write narrows, once per token and layer.
+
+inline uint16_t float_to_bf16(float v) {
+  uint32_t f;
+  std::memcpy(&f, &v, 4);
+  if ((f & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((f >> 16) | 0x40);  // NaN stays a (quiet) NaN
+  return (uint16_t)((f + 0x7fffu + ((f >> 16) & 1)) >> 16);
+}
+
+inline uint16_t float_to_f16(float v) {
+  uint32_t f;
+  std::memcpy(&f, &v, 4);
+  const uint16_t sign = (uint16_t)((f >> 16) & 0x8000u);
+  const uint32_t a = f & 0x7fffffffu;
+  if (a > 0x7f800000u) return sign | 0x7e00;   // NaN
+  if (a >= 0x477ff000u) return sign | 0x7c00;  // rounds to 65520 or beyond: infinity, as F16C gives
+  if (a < 0x38800000u) {
+    // below F16's smallest normal (2^-14): adding 0.5 puts the value's 2^-24 units in the low
+    // mantissa bits, and the float addition rounds them to nearest even (reaching 0x400 is 2^-14)
+    float t;
+    std::memcpy(&t, &a, 4);
+    t += 0.5f;
+    uint32_t u;
+    std::memcpy(&u, &t, 4);
+    return sign | (uint16_t)(u - 0x3f000000u);
+  }
+  // normal: rebias the exponent (127 -> 15) and round the 13 dropped bits to nearest even
+  return sign | (uint16_t)((a + 0xfffu + ((a >> 13) & 1) - (112u << 23)) >> 13);
+}
+
+// dst[0..n) = src[0..n) narrowed to the cache's type, a vector at a time where the level can.
+inline void narrow_row(float* dst, const float* src, int64_t n) { std::memcpy(dst, src, n * sizeof(float)); }
+
+inline void narrow_row(uint16_t* dst, const float* src, int64_t n, bool bf16) {
+  int64_t i = 0;
+  if (bf16) {
+    for (; i + VL <= n; i += VL) {
+      const vu f = (vu)*(const vf*)(src + i);
+      const vu r = (f + 0x7fffu + ((f >> 16) & 1u)) >> 16;
+      const vu q = (f >> 16) | 0x40u;
+      *(vh*)(dst + i) = __builtin_convertvector(((f & 0x7fffffffu) > 0x7f800000u) ? q : r, vh);
+    }
+    for (; i < n; i++) dst[i] = float_to_bf16(src[i]);
+    return;
+  }
+#if defined(__F16C__) && defined(__AVX__)
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128((__m128i*)(dst + i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+#endif
+  for (; i < n; i++) dst[i] = float_to_f16(src[i]);
+}
+
+// The KV cache's element type (the contract's kv_dtype) as a loader: F32W, BF16W or F16W.
+template <typename KT>
+inline void narrow_kv(typename KT::T* dst, const float* src, int64_t n) {
+  if constexpr (sizeof(typename KT::T) == 4) narrow_row(dst, src, n);
+  else narrow_row(dst, src, n, std::is_same<KT, BF16W>::value);
+}
 
 // ---- matmul, few rows: dot products streaming the weights once (decode is bound by reading them)
 
@@ -490,21 +551,22 @@ const char* matmul_typed(float* out, const float* x, const void* w, int64_t n, i
 
 // ---- paged attention helpers
 
-// Scores of one query head against n consecutive cached tokens (rows `stride` floats apart), four
-// keys at a time so four independent loads and FMA chains are in flight instead of one.
-template <int NV>
-inline void scores_block(float* sc, const float* q, const float* k, int64_t stride, int64_t n, float scale) {
+// Scores of one query head against n consecutive cached tokens (rows `stride` elements apart, of the
+// cache's type KT, widened in registers), four keys at a time so four independent loads and FMA chains
+// are in flight instead of one.
+template <int NV, typename KT>
+inline void scores_block(float* sc, const float* q, const typename KT::T* k, int64_t stride, int64_t n, float scale) {
   vf qv[NV];
   for (int v = 0; v < NV; v++) qv[v] = *(const vf*)(q + v * VL);
   int64_t j = 0;
   for (; j + 4 <= n; j += 4) {
-    const float* k0 = k + j * stride;
+    const typename KT::T* k0 = k + j * stride;
     vf a0{}, a1{}, a2{}, a3{};
     for (int v = 0; v < NV; v++) {
-      a0 += qv[v] * *(const vf*)(k0 + v * VL);
-      a1 += qv[v] * *(const vf*)(k0 + stride + v * VL);
-      a2 += qv[v] * *(const vf*)(k0 + 2 * stride + v * VL);
-      a3 += qv[v] * *(const vf*)(k0 + 3 * stride + v * VL);
+      a0 += qv[v] * KT::load(k0 + v * VL);
+      a1 += qv[v] * KT::load(k0 + stride + v * VL);
+      a2 += qv[v] * KT::load(k0 + 2 * stride + v * VL);
+      a3 += qv[v] * KT::load(k0 + 3 * stride + v * VL);
     }
     sc[j] = hsum(a0) * scale;
     sc[j + 1] = hsum(a1) * scale;
@@ -513,49 +575,60 @@ inline void scores_block(float* sc, const float* q, const float* k, int64_t stri
   }
   for (; j < n; j++) {
     vf a{};
-    for (int v = 0; v < NV; v++) a += qv[v] * *(const vf*)(k + j * stride + v * VL);
+    for (int v = 0; v < NV; v++) a += qv[v] * KT::load(k + j * stride + v * VL);
     sc[j] = hsum(a) * scale;
   }
 }
 
 // o += sum_j p[j] * v_j over n consecutive cached tokens, the output row held in registers.
-template <int NV>
-inline void accumulate_block(float* o, const float* p, const float* vrow, int64_t stride, int64_t n) {
+template <int NV, typename KT>
+inline void accumulate_block(float* o, const float* p, const typename KT::T* vrow, int64_t stride, int64_t n) {
   vf acc[NV];
   for (int v = 0; v < NV; v++) acc[v] = *(const vf*)(o + v * VL);
   for (int64_t j = 0; j < n; j++) {
     const float pj = p[j];
-    for (int v = 0; v < NV; v++) acc[v] += pj * *(const vf*)(vrow + j * stride + v * VL);
+    for (int v = 0; v < NV; v++) acc[v] += pj * KT::load(vrow + j * stride + v * VL);
   }
   for (int v = 0; v < NV; v++) *(vf*)(o + v * VL) = acc[v];
 }
 
-inline void scores_block_any(float* sc, const float* q, const float* k, int64_t stride, int64_t n, int64_t hd, float scale) {
+template <typename KT>
+inline void scores_block_any(float* sc, const float* q, const typename KT::T* k, int64_t stride, int64_t n, int64_t hd,
+                             float scale) {
   switch (hd / VL * (hd % VL == 0)) {
-    case 1: return scores_block<1>(sc, q, k, stride, n, scale);
-    case 2: return scores_block<2>(sc, q, k, stride, n, scale);
-    case 4: return scores_block<4>(sc, q, k, stride, n, scale);
-    case 8: return scores_block<8>(sc, q, k, stride, n, scale);
-    case 16: return scores_block<16>(sc, q, k, stride, n, scale);
-    case 32: return scores_block<32>(sc, q, k, stride, n, scale);
+    case 1: return scores_block<1, KT>(sc, q, k, stride, n, scale);
+    case 2: return scores_block<2, KT>(sc, q, k, stride, n, scale);
+    case 4: return scores_block<4, KT>(sc, q, k, stride, n, scale);
+    case 8: return scores_block<8, KT>(sc, q, k, stride, n, scale);
+    case 16: return scores_block<16, KT>(sc, q, k, stride, n, scale);
+    case 32: return scores_block<32, KT>(sc, q, k, stride, n, scale);
     default:
-      for (int64_t j = 0; j < n; j++) sc[j] = dot(q, k + j * stride, hd) * scale;
+      for (int64_t j = 0; j < n; j++) {
+        float s = 0.f;
+        const typename KT::T* kj = k + j * stride;
+#pragma omp simd reduction(+ : s)
+        for (int64_t d = 0; d < hd; d++) s += q[d] * KT::one(kj + d);
+        sc[j] = s * scale;
+      }
   }
 }
 
-inline void accumulate_block_any(float* o, const float* p, const float* vrow, int64_t stride, int64_t n, int64_t hd) {
+template <typename KT>
+inline void accumulate_block_any(float* o, const float* p, const typename KT::T* vrow, int64_t stride, int64_t n,
+                                 int64_t hd) {
   switch (hd / VL * (hd % VL == 0)) {
-    case 1: return accumulate_block<1>(o, p, vrow, stride, n);
-    case 2: return accumulate_block<2>(o, p, vrow, stride, n);
-    case 4: return accumulate_block<4>(o, p, vrow, stride, n);
-    case 8: return accumulate_block<8>(o, p, vrow, stride, n);
-    case 16: return accumulate_block<16>(o, p, vrow, stride, n);
-    case 32: return accumulate_block<32>(o, p, vrow, stride, n);
+    case 1: return accumulate_block<1, KT>(o, p, vrow, stride, n);
+    case 2: return accumulate_block<2, KT>(o, p, vrow, stride, n);
+    case 4: return accumulate_block<4, KT>(o, p, vrow, stride, n);
+    case 8: return accumulate_block<8, KT>(o, p, vrow, stride, n);
+    case 16: return accumulate_block<16, KT>(o, p, vrow, stride, n);
+    case 32: return accumulate_block<32, KT>(o, p, vrow, stride, n);
     default:
       for (int64_t j = 0; j < n; j++) {
         const float pj = p[j];
+        const typename KT::T* vj = vrow + j * stride;
 #pragma omp simd
-        for (int64_t d = 0; d < hd; d++) o[d] += pj * vrow[j * stride + d];
+        for (int64_t d = 0; d < hd; d++) o[d] += pj * KT::one(vj + d);
       }
   }
 }
@@ -684,23 +757,43 @@ const char* k_bias_add(float* x, const float* bias, int64_t n, int64_t dim) {
   return nullptr;
 }
 
-const char* k_kv_write(float* k_cache, float* v_cache, const float* k, const float* v, const int32_t* slots,
+template <typename KT>
+void kv_write_typed(void* k_cache, void* v_cache, const float* k, const float* v, const int32_t* slots, int64_t n,
+                    int64_t row) {
+  typename KT::T* kc = static_cast<typename KT::T*>(k_cache);
+  typename KT::T* vc = static_cast<typename KT::T*>(v_cache);
+  for (int64_t i = 0; i < n; i++) {
+    if (slots[i] < 0) continue;
+    narrow_kv<KT>(kc + (int64_t)slots[i] * row, k + i * row, row);
+    narrow_kv<KT>(vc + (int64_t)slots[i] * row, v + i * row, row);
+  }
+}
+
+const char* k_kv_write(void* k_cache, void* v_cache, int kv_dtype, const float* k, const float* v, const int32_t* slots,
                        int64_t n, int64_t kv_heads, int64_t head_dim, int64_t num_slots) {
+  if (kv_dtype != DT_F32 && kv_dtype != DT_F16 && kv_dtype != DT_BF16) return fail("kv_write: unknown cache dtype code %d", kv_dtype);
   for (int64_t i = 0; i < n; i++)
     if (slots[i] < -1 || slots[i] >= num_slots) return fail("kv_write: slot %d of token %lld is outside [-1, %lld)", slots[i], (long long)i, (long long)num_slots);
   const int64_t row = kv_heads * head_dim;
-  for (int64_t i = 0; i < n; i++) {
-    if (slots[i] < 0) continue;
-    std::memcpy(k_cache + (int64_t)slots[i] * row, k + i * row, row * sizeof(float));
-    std::memcpy(v_cache + (int64_t)slots[i] * row, v + i * row, row * sizeof(float));
+  switch (kv_dtype) {
+    case DT_F32: kv_write_typed<F32W>(k_cache, v_cache, k, v, slots, n, row); break;
+    case DT_BF16: kv_write_typed<BF16W>(k_cache, v_cache, k, v, slots, n, row); break;
+    default: kv_write_typed<F16W>(k_cache, v_cache, k, v, slots, n, row); break;
   }
   return nullptr;
 }
 
-const char* k_paged_attention(float* out, const float* q, const float* k_cache, const float* v_cache,
+template <typename KT>
+void attention_typed(float* out, const float* q, const void* k_cache_raw, const void* v_cache_raw,
+                     const int32_t* block_tables, int64_t max_blocks_per_seq, const int32_t* seq_lens,
+                     const int32_t* query_start, int64_t num_seqs, int64_t num_heads, int64_t num_kv_heads,
+                     int64_t head_dim, int64_t block_size, float scale, int64_t window, int64_t max_len);
+
+const char* k_paged_attention(float* out, const float* q, const void* k_cache, const void* v_cache, int kv_dtype,
                               const int32_t* block_tables, int64_t max_blocks_per_seq, const int32_t* seq_lens,
                               const int32_t* query_start, int64_t num_seqs, int64_t num_tokens, int64_t num_heads, int64_t num_kv_heads,
                               int64_t head_dim, int64_t block_size, int64_t num_blocks, float scale, int64_t window) {
+  if (kv_dtype != DT_F32 && kv_dtype != DT_F16 && kv_dtype != DT_BF16) return fail("paged_attention: unknown cache dtype code %d", kv_dtype);
   if (window < 0) return fail("paged_attention: window %lld is negative", (long long)window);
   if (num_kv_heads <= 0 || num_heads % num_kv_heads)
     return fail("paged_attention: %lld query heads are not a multiple of %lld kv heads", (long long)num_heads, (long long)num_kv_heads);
@@ -724,9 +817,33 @@ const char* k_paged_attention(float* out, const float* q, const float* k_cache, 
     }
     if (len > max_len) max_len = len;
   }
+  switch (kv_dtype) {
+    case DT_F32:
+      attention_typed<F32W>(out, q, k_cache, v_cache, block_tables, max_blocks_per_seq, seq_lens, query_start, num_seqs,
+                            num_heads, num_kv_heads, head_dim, block_size, scale, window, max_len);
+      break;
+    case DT_BF16:
+      attention_typed<BF16W>(out, q, k_cache, v_cache, block_tables, max_blocks_per_seq, seq_lens, query_start, num_seqs,
+                             num_heads, num_kv_heads, head_dim, block_size, scale, window, max_len);
+      break;
+    default:
+      attention_typed<F16W>(out, q, k_cache, v_cache, block_tables, max_blocks_per_seq, seq_lens, query_start, num_seqs,
+                            num_heads, num_kv_heads, head_dim, block_size, scale, window, max_len);
+  }
+  return nullptr;
+}
+
+// The attention itself, on validated inputs, for the cache's element type KT.
+template <typename KT>
+void attention_typed(float* out, const float* q, const void* k_cache_raw, const void* v_cache_raw,
+                     const int32_t* block_tables, int64_t max_blocks_per_seq, const int32_t* seq_lens,
+                     const int32_t* query_start, int64_t num_seqs, int64_t num_heads, int64_t num_kv_heads,
+                     int64_t head_dim, int64_t block_size, float scale, int64_t window, int64_t max_len) {
+  const typename KT::T* k_cache = static_cast<const typename KT::T*>(k_cache_raw);
+  const typename KT::T* v_cache = static_cast<const typename KT::T*>(v_cache_raw);
   const int64_t total_q = query_start[num_seqs];
   const int64_t group = num_heads / num_kv_heads;
-  const int64_t row = num_kv_heads * head_dim;  // floats per cached token
+  const int64_t row = num_kv_heads * head_dim;  // elements per cached token
   std::vector<int32_t> seq_of(total_q);
   for (int64_t s = 0; s < num_seqs; s++)
     for (int64_t t = query_start[s]; t < query_start[s + 1]; t++) seq_of[t] = (int32_t)s;
@@ -750,9 +867,9 @@ const char* k_paged_attention(float* out, const float* q, const float* k_cache, 
       // Pass 1, block by block: a block's K rows are fetched once and stay in L1 for every head of the group.
       for (int64_t j0 = lo; j0 < visible;) {
         const int64_t off = j0 % block_size, n = std::min(block_size - off, visible - j0);
-        const float* kb = k_cache + ((int64_t)bt[j0 / block_size] * block_size + off) * row + kh * head_dim;
+        const typename KT::T* kb = k_cache + ((int64_t)bt[j0 / block_size] * block_size + off) * row + kh * head_dim;
         for (int64_t g = 0; g < group; g++)
-          scores_block_any(sc.data() + g * max_len + j0, qg + g * head_dim, kb, row, n, head_dim, scale);
+          scores_block_any<KT>(sc.data() + g * max_len + j0, qg + g * head_dim, kb, row, n, head_dim, scale);
         j0 += n;
       }
       for (int64_t g = 0; g < group; g++) {
@@ -762,25 +879,28 @@ const char* k_paged_attention(float* out, const float* q, const float* k_cache, 
       // Pass 2, block by block, likewise for V.
       for (int64_t j0 = lo; j0 < visible;) {
         const int64_t off = j0 % block_size, n = std::min(block_size - off, visible - j0);
-        const float* vb = v_cache + ((int64_t)bt[j0 / block_size] * block_size + off) * row + kh * head_dim;
+        const typename KT::T* vb = v_cache + ((int64_t)bt[j0 / block_size] * block_size + off) * row + kh * head_dim;
         for (int64_t g = 0; g < group; g++)
-          accumulate_block_any(og + g * head_dim, sc.data() + g * max_len + j0, vb, row, n, head_dim);
+          accumulate_block_any<KT>(og + g * head_dim, sc.data() + g * max_len + j0, vb, row, n, head_dim);
         j0 += n;
       }
     }
   }
-  return nullptr;
 }
 
-const char* k_block_copy(float* k_cache, float* v_cache, const int32_t* src, const int32_t* dst, int64_t n,
+const char* k_block_copy(void* k_cache, void* v_cache, int kv_dtype, const int32_t* src, const int32_t* dst, int64_t n,
                          int64_t block_elems, int64_t num_blocks) {
+  if (kv_dtype != DT_F32 && kv_dtype != DT_F16 && kv_dtype != DT_BF16) return fail("block_copy: unknown cache dtype code %d", kv_dtype);
+  const int64_t block_bytes = block_elems * (kv_dtype == DT_F32 ? 4 : 2);
+  char* kc = static_cast<char*>(k_cache);
+  char* vc = static_cast<char*>(v_cache);
   for (int64_t i = 0; i < n; i++) {
     if (src[i] < 0 || src[i] >= num_blocks || dst[i] < 0 || dst[i] >= num_blocks)
       return fail("block_copy: pair %lld (%d -> %d) is outside [0, %lld)", (long long)i, src[i], dst[i], (long long)num_blocks);
   }
   for (int64_t i = 0; i < n; i++) {
-    std::memcpy(k_cache + (int64_t)dst[i] * block_elems, k_cache + (int64_t)src[i] * block_elems, block_elems * sizeof(float));
-    std::memcpy(v_cache + (int64_t)dst[i] * block_elems, v_cache + (int64_t)src[i] * block_elems, block_elems * sizeof(float));
+    std::memcpy(kc + (int64_t)dst[i] * block_bytes, kc + (int64_t)src[i] * block_bytes, block_bytes);
+    std::memcpy(vc + (int64_t)dst[i] * block_bytes, vc + (int64_t)src[i] * block_bytes, block_bytes);
   }
   return nullptr;
 }
@@ -811,15 +931,7 @@ const char* k_load_weight(float* out, const void* host_src, int dtype, int64_t n
 // F32 -> BF16, rounding to nearest even (NaN stays NaN), as torch's .to(bfloat16) does.
 void k_round_to_bf16(uint16_t* out, const float* in, int64_t n) {
 #pragma omp parallel for num_threads(team()) if (n > PAR_UPCAST) schedule(static)
-  for (int64_t i = 0; i < n; i++) {
-    uint32_t f;
-    std::memcpy(&f, in + i, 4);
-    if ((f & 0x7fffffffu) > 0x7f800000u) {
-      out[i] = (uint16_t)((f >> 16) | 0x40);
-    } else {
-      out[i] = (uint16_t)((f + 0x7fffu + ((f >> 16) & 1)) >> 16);
-    }
-  }
+  for (int64_t i = 0; i < n; i++) out[i] = float_to_bf16(in[i]);
 }
 
 const char* k_alloc(void** p, size_t bytes) {

@@ -23,14 +23,14 @@ struct KernelTable {
   const char* (*silu_mul)(float* out, const float* gate, const float* up, int64_t count);
   const char* (*add)(float* x, const float* y, int64_t count);
   const char* (*bias_add)(float* x, const float* bias, int64_t n, int64_t dim);
-  const char* (*kv_write)(float* k_cache, float* v_cache, const float* k, const float* v, const int32_t* slots, int64_t n,
+  const char* (*kv_write)(void* k_cache, void* v_cache, int kv_dtype, const float* k, const float* v, const int32_t* slots, int64_t n,
                           int64_t kv_heads, int64_t head_dim, int64_t num_slots);
-  const char* (*paged_attention)(float* out, const float* q, const float* k_cache, const float* v_cache,
+  const char* (*paged_attention)(float* out, const float* q, const void* k_cache, const void* v_cache, int kv_dtype,
                                  const int32_t* block_tables, int64_t max_blocks_per_seq, const int32_t* seq_lens,
                                  const int32_t* query_start, int64_t num_seqs, int64_t num_tokens, int64_t num_heads,
                                  int64_t num_kv_heads, int64_t head_dim, int64_t block_size, int64_t num_blocks,
                                  float scale, int64_t window);
-  const char* (*block_copy)(float* k_cache, float* v_cache, const int32_t* src, const int32_t* dst, int64_t n,
+  const char* (*block_copy)(void* k_cache, void* v_cache, int kv_dtype, const int32_t* src, const int32_t* dst, int64_t n,
                             int64_t block_elems, int64_t num_blocks);
   const char* (*argmax)(int32_t* out, const float* logits, int64_t n, int64_t vocab);
   void (*set_threads)(int n);

@@ -47,6 +47,30 @@ static float f16_value(uint16_t h) {
   return x;
 }
 
+// Independent references for narrowing (kv_write): the nearest value by double arithmetic, ties to even.
+static uint16_t ref_f16(float x) {
+  const uint16_t sign = std::signbit(x) ? 0x8000 : 0;
+  if (std::isnan(x)) return sign | 0x7e00;
+  const double a = std::fabs((double)x);
+  if (a >= 65520.0) return sign | 0x7c00;
+  if (a < 6.103515625e-05) return sign | (uint16_t)std::nearbyint(a * 16777216.0);  // 2^-24 units (0x400 is 2^-14)
+  int e;
+  const double f = std::frexp(a, &e);  // a = f * 2^e, f in [0.5, 1)
+  double m = std::nearbyint((f * 2 - 1) * 1024);
+  if (m == 1024) { m = 0; e++; }
+  if (e - 1 + 15 >= 31) return sign | 0x7c00;
+  return sign | (uint16_t)((e - 1 + 15) << 10) | (uint16_t)m;
+}
+static uint16_t ref_bf16(float x) {
+  uint32_t f;
+  std::memcpy(&f, &x, 4);
+  if (std::isnan(x)) return (uint16_t)((f >> 16) | 0x40);
+  const uint16_t lo = (uint16_t)(f >> 16), hi = (uint16_t)(lo + 1);
+  const double dlo = std::fabs((double)bf16_value(lo) - x), dhi = std::fabs((double)bf16_value(hi) - x);
+  if (dlo != dhi) return dlo < dhi ? lo : hi;
+  return (lo & 1) ? hi : lo;
+}
+
 static void test_level() {
   std::mt19937 rng(7);
   std::uniform_real_distribution<float> u(-1, 1);
@@ -139,40 +163,105 @@ static void test_level() {
     }
   }
 
-  // One sequence of 5 cached tokens (2 new) in blocks {3, 1, 2} of size 2; 4 heads over 2 kv heads;
-  // head_dim 8 (below a vector) and 64 (several vectors: the vector softmax path).
-  for (int hd : {8, 64}) {
-    const int bsz = 2, kvh = 2, heads = 4, nblocks = 4;
-    auto kc = rnd((size_t)nblocks * bsz * kvh * hd), vc = rnd((size_t)nblocks * bsz * kvh * hd);
-    auto q = rnd((size_t)2 * heads * hd);
-    int bt[3] = {3, 1, 2}, lens[1] = {5}, qs[2] = {0, 2};
-    std::vector<float> out((size_t)2 * heads * hd), ref((size_t)2 * heads * hd);
-    const char* err = bs::paged_attention(out.data(), q.data(), kc.data(), vc.data(), bt, 3, lens, qs, 1, 2, heads, kvh, hd, bsz, nblocks, 0.35f, 0);
-    if (err) { std::printf("  paged_attention rejected: %s FAIL\n", err); failures++; continue; }
-    for (int t = 0; t < 2; t++)
-      for (int h = 0; h < heads; h++) {
-        const int kh = h / (heads / kvh), visible = 5 - 2 + t + 1;
-        std::vector<double> p(visible);
-        double mx = -1e30, sum = 0;
-        for (int j = 0; j < visible; j++) {
-          const float* kr = &kc[((size_t)bt[j / bsz] * bsz + j % bsz) * kvh * hd + kh * hd];
-          double s = 0;
-          for (int d = 0; d < hd; d++) s += (double)q[(t * heads + h) * hd + d] * kr[d];
-          p[j] = s * 0.35;
-          mx = std::max(mx, p[j]);
-        }
-        for (auto& x : p) { x = std::exp(x - mx); sum += x; }
-        for (int d = 0; d < hd; d++) {
-          double o = 0;
-          for (int j = 0; j < visible; j++) o += p[j] / sum * vc[((size_t)bt[j / bsz] * bsz + j % bsz) * kvh * hd + kh * hd + d];
-          ref[(t * heads + h) * hd + d] = (float)o;
+  // kv_write narrowing to each cache type, element by element against the references above: random
+  // values of every magnitude, ties, F16's overflow, subnormals and underflow, NaN. 1 token, 1 KV head,
+  // head_dim 45 (vectors and a tail at every level).
+  {
+    const int hd = 45;
+    std::vector<float> x(hd);
+    std::uniform_real_distribution<float> mag(-9, 6);
+    for (int i = 0; i < hd; i++) x[i] = u(rng) * std::pow(10.0f, mag(rng));
+    const float edge[] = {1.00390625f, 1.01171875f, 1.0f + 1.0f / 2048, 1.0f + 3.0f / 2048, 65504.0f, 65519.0f, 65520.0f,
+                          -1e6f, 6.0e-5f, 3.0e-8f, 2.9e-8f, 1e-40f, -0.0f, NAN, 2.98023224e-08f /* 2^-25: tie to 0 */};
+    for (size_t i = 0; i < sizeof edge / sizeof edge[0]; i++) x[i * 3] = edge[i];
+    for (int dt : {1, 2}) {
+      std::vector<uint16_t> kc(2 * hd, 0xdead), vc(2 * hd, 0xdead);
+      const int32_t slot[1] = {1};
+      if (const char* e = bs::kv_write(kc.data(), vc.data(), dt, x.data(), x.data(), slot, 1, 1, hd, 2)) {
+        std::printf("  kv_write rejected: %s FAIL\n", e);
+        failures++;
+        continue;
+      }
+      for (int i = 0; i < hd; i++) {
+        const uint16_t want = dt == 1 ? ref_f16(x[i]) : ref_bf16(x[i]);
+        if (kc[hd + i] != want || vc[hd + i] != want || kc[i] != 0xdead) {
+          std::printf("  kv_write %s(%.9g) = %04x, want %04x FAIL\n", dt == 1 ? "f16" : "bf16", x[i], kc[hd + i], want);
+          failures++;
         }
       }
-    expect_close("paged_attention hd=" + std::to_string(hd), out, ref, 1e-5f);
-    int bad[3] = {3, 9, 2};
-    if (!bs::paged_attention(out.data(), q.data(), kc.data(), vc.data(), bad, 3, lens, qs, 1, 2, heads, kvh, hd, bsz, nblocks, 0.35f, 0)) {
-      std::printf("  paged_attention accepted block id 9 of 4 FAIL\n");
+    }
+    const int32_t slot[1] = {0};
+    if (!bs::kv_write(x.data(), x.data(), 3, x.data(), x.data(), slot, 1, 1, hd, 2)) {
+      std::printf("  kv_write accepted cache dtype code 3 FAIL\n");
       failures++;
+    }
+  }
+
+  // One sequence of 5 cached tokens (2 new) in blocks {3, 1, 2} of size 2; 4 heads over 2 kv heads;
+  // head_dim 8 (below a vector at AVX-512), 20 (no whole vectors) and 64 (several vectors: the vector
+  // softmax path); caches of each type, filled by kv_write and compared with attention over the values
+  // the cache holds. block_copy then copies blocks of each type.
+  for (int dt : {0, 1, 2}) {
+    for (int hd : {8, 20, 64}) {
+      const int bsz = 2, kvh = 2, heads = 4, nblocks = 4, slots = nblocks * bsz;
+      const int64_t row = (int64_t)kvh * hd;
+      auto k32 = rnd((size_t)slots * row), v32 = rnd((size_t)slots * row);
+      const size_t elem = dt == 0 ? 4 : 2;
+      std::vector<char> kc(slots * row * elem), vc(slots * row * elem);
+      std::vector<int32_t> all(slots);
+      for (int i = 0; i < slots; i++) all[i] = i;
+      bs::kv_write(kc.data(), vc.data(), dt, k32.data(), v32.data(), all.data(), slots, kvh, hd, slots);
+      auto held = [&](const std::vector<char>& c, int64_t i) {
+        if (dt == 0) return ((const float*)c.data())[i];
+        const uint16_t h = ((const uint16_t*)c.data())[i];
+        return dt == 1 ? f16_value(h) : bf16_value(h);
+      };
+      auto q = rnd((size_t)2 * heads * hd);
+      int bt[3] = {3, 1, 2}, lens[1] = {5}, qs[2] = {0, 2};
+      std::vector<float> out((size_t)2 * heads * hd), ref((size_t)2 * heads * hd);
+      const std::string name = std::string("paged_attention ") + (dt == 0 ? "f32" : dt == 1 ? "f16" : "bf16") + " hd=" + std::to_string(hd);
+      const char* err = bs::paged_attention(out.data(), q.data(), kc.data(), vc.data(), dt, bt, 3, lens, qs, 1, 2, heads, kvh, hd, bsz, nblocks, 0.35f, 0);
+      if (err) { std::printf("  %s rejected: %s FAIL\n", name.c_str(), err); failures++; continue; }
+      for (int t = 0; t < 2; t++)
+        for (int h = 0; h < heads; h++) {
+          const int kh = h / (heads / kvh), visible = 5 - 2 + t + 1;
+          std::vector<double> p(visible);
+          double mx = -1e30, sum = 0;
+          for (int j = 0; j < visible; j++) {
+            const int64_t kr = ((int64_t)bt[j / bsz] * bsz + j % bsz) * row + kh * hd;
+            double s = 0;
+            for (int d = 0; d < hd; d++) s += (double)q[(t * heads + h) * hd + d] * held(kc, kr + d);
+            p[j] = s * 0.35;
+            mx = std::max(mx, p[j]);
+          }
+          for (auto& x : p) { x = std::exp(x - mx); sum += x; }
+          for (int d = 0; d < hd; d++) {
+            double o = 0;
+            for (int j = 0; j < visible; j++) o += p[j] / sum * held(vc, ((int64_t)bt[j / bsz] * bsz + j % bsz) * row + kh * hd + d);
+            ref[(t * heads + h) * hd + d] = (float)o;
+          }
+        }
+      expect_close(name, out, ref, 2e-5f);  // float32 sums of 5 keys against double ones
+      int bad[3] = {3, 9, 2};
+      if (!bs::paged_attention(out.data(), q.data(), kc.data(), vc.data(), dt, bad, 3, lens, qs, 1, 2, heads, kvh, hd, bsz, nblocks, 0.35f, 0)) {
+        std::printf("  %s accepted block id 9 of 4 FAIL\n", name.c_str());
+        failures++;
+      }
+      if (!bs::paged_attention(out.data(), q.data(), kc.data(), vc.data(), 5, bt, 3, lens, qs, 1, 2, heads, kvh, hd, bsz, nblocks, 0.35f, 0)) {
+        std::printf("  paged_attention accepted cache dtype code 5 FAIL\n");
+        failures++;
+      }
+      // block_copy 3 -> 0 and 1 -> 2: the destination blocks now hold the sources' bytes
+      const size_t bbytes = (size_t)bsz * row * elem;
+      std::vector<char> k3(kc.begin() + 3 * bbytes, kc.begin() + 4 * bbytes), v1(vc.begin() + bbytes, vc.begin() + 2 * bbytes);
+      const int32_t src[2] = {3, 1}, dst[2] = {0, 2};
+      if (const char* e = bs::block_copy(kc.data(), vc.data(), dt, src, dst, 2, (int64_t)bsz * row, nblocks)) {
+        std::printf("  block_copy rejected: %s FAIL\n", e);
+        failures++;
+      } else if (std::memcmp(kc.data(), k3.data(), bbytes) || std::memcmp(vc.data() + 2 * bbytes, v1.data(), bbytes)) {
+        std::printf("  block_copy %s moved the wrong bytes FAIL\n", name.c_str());
+        failures++;
+      }
     }
   }
 }

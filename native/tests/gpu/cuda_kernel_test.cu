@@ -90,7 +90,20 @@ struct AttnCase {
   int seqs, heads, kvh, hd, bs, maxctx;
   bool decode;
   int window = 0;  // sliding window in keys; 0 for full causal attention
+  int kv_dtype = 0; // the caches' element type: 0 F32, 1 F16, 2 BF16
 };
+
+static const char* kv_name(int dt) { return dt == 0 ? "f32" : dt == 1 ? "f16" : "bf16"; }
+
+// A cache of `slots` random rows, narrowed to kv_dtype by the CPU library's kv_write: its bytes.
+static std::vector<char> typed_cache(const std::vector<float>& values, int kv_dtype, int64_t slots, int64_t kvh, int64_t hd) {
+  std::vector<char> bytes((size_t)slots * kvh * hd * (kv_dtype == 0 ? 4 : 2));
+  std::vector<int> all(slots);
+  std::iota(all.begin(), all.end(), 0);
+  ok("cpu kv_write", bs::kv_write(bytes.data(), bytes.data(), kv_dtype, values.data(), values.data(), all.data(), slots, kvh,
+                                  hd, slots));
+  return bytes;
+}
 
 // Builds a random mixed (or decode) batch, runs CPU and GPU attention, compares.
 static void attention_case(const AttnCase& c) {
@@ -114,19 +127,22 @@ static void attention_case(const AttnCase& c) {
   for (int s = 0; s < c.seqs; s++)
     for (int b = 0; b < (lens[s] + c.bs - 1) / c.bs; b++) bt[(size_t)s * maxb + b] = ids[next++];
   size_t cache = (size_t)nblocks * c.bs * c.kvh * c.hd;
-  auto kc = rnd(cache), vc = rnd(cache), q = rnd((size_t)T * c.heads * c.hd);
+  const int64_t slots = (int64_t)nblocks * c.bs;
+  auto kc = typed_cache(rnd(cache), c.kv_dtype, slots, c.kvh, c.hd), vc = typed_cache(rnd(cache), c.kv_dtype, slots, c.kvh, c.hd);
+  auto q = rnd((size_t)T * c.heads * c.hd);
   float scale = 1.f / std::sqrt((float)c.hd);
   std::vector<float> ref((size_t)T * c.heads * c.hd);
-  ok("cpu attention", bs::paged_attention(ref.data(), q.data(), kc.data(), vc.data(), bt.data(), maxb, lens.data(), qs.data(),
-                                          c.seqs, T, c.heads, c.kvh, c.hd, c.bs, nblocks, scale, c.window));
-  Dev<float> dq(q), dk(kc), dv(vc), dout(ref.size()),
+  ok("cpu attention", bs::paged_attention(ref.data(), q.data(), kc.data(), vc.data(), c.kv_dtype, bt.data(), maxb, lens.data(),
+                                          qs.data(), c.seqs, T, c.heads, c.kvh, c.hd, c.bs, nblocks, scale, c.window));
+  Dev<float> dq(q), dout(ref.size()),
       scratch((size_t)bscuda::attention_scratch_floats(c.seqs, c.heads, c.hd, (int64_t)maxb * c.bs));
+  Dev<char> dk(kc), dv(vc);
   Dev<int> dbt(bt), dl(lens), dqs(qs);
-  ok("gpu attention", bscuda::paged_attention(dout.p, dq.p, dk.p, dv.p, dbt.p, maxb, dl.p, dqs.p, c.seqs, T, c.heads, c.kvh,
-                                              c.hd, c.bs, nblocks, scale, c.window, scratch.p));
+  ok("gpu attention", bscuda::paged_attention(dout.p, dq.p, dk.p, dv.p, c.kv_dtype, dbt.p, maxb, dl.p, dqs.p, c.seqs, T, c.heads,
+                                              c.kvh, c.hd, c.bs, nblocks, scale, c.window, scratch.p));
   char name[160];
-  snprintf(name, sizeof name, "%s attention seqs=%d hd=%d bs=%d gqa=%d ctx<=%d window=%d", c.decode ? "decode " : "prefill",
-           c.seqs, c.hd, c.bs, c.heads / c.kvh, c.maxctx, c.window);
+  snprintf(name, sizeof name, "%s attention %s seqs=%d hd=%d bs=%d gqa=%d ctx<=%d window=%d", c.decode ? "decode " : "prefill",
+           kv_name(c.kv_dtype), c.seqs, c.hd, c.bs, c.heads / c.kvh, c.maxctx, c.window);
   compare(name, ref, dout.get(), 1e-5);
 }
 
@@ -215,28 +231,34 @@ int main(int argc, char** argv) {
     if (!same) failures++;
     say("%-58s %s\n", "argmax", same ? "ok" : "FAIL");
   }
-  // --- kv write and block copy
-  {
+  // --- kv write and block copy, each cache type (narrowing on the GPU must give the CPU's bits)
+  for (int dt : {0, 1, 2}) {
     int blocks = 20, bsz = 16, kvh = 3, hd = 64, tokens = 50;
     size_t cache = (size_t)blocks * bsz * kvh * hd;
-    auto kc = rnd(cache), vc = rnd(cache), k = rnd((size_t)tokens * kvh * hd), v = rnd((size_t)tokens * kvh * hd);
+    auto kc = typed_cache(rnd(cache), dt, (int64_t)blocks * bsz, kvh, hd), vc = typed_cache(rnd(cache), dt, (int64_t)blocks * bsz, kvh, hd);
+    auto k = rnd((size_t)tokens * kvh * hd, -300, 300), v = rnd((size_t)tokens * kvh * hd);
     std::vector<int> slots(tokens);
     for (int i = 0; i < tokens; i++) slots[i] = i % 7 == 0 ? -1 : (i * 37) % (blocks * bsz);
-    Dev<float> dkc(kc), dvc(vc), dk(k), dv(v);
+    Dev<char> dkc(kc), dvc(vc);
+    Dev<float> dk(k), dv(v);
     Dev<int> ds(slots);
-    bs::kv_write(kc.data(), vc.data(), k.data(), v.data(), slots.data(), tokens, kvh, hd, blocks * bsz);
-    ok("kv_write", bscuda::kv_write(dkc.p, dvc.p, dk.p, dv.p, ds.p, tokens, kvh, hd, blocks * bsz));
-    compare("kv_write (K)", kc, dkc.get(), 0);
-    compare("kv_write (V)", vc, dvc.get(), 0);
+    const std::string t = kv_name(dt);
+    bs::kv_write(kc.data(), vc.data(), dt, k.data(), v.data(), slots.data(), tokens, kvh, hd, blocks * bsz);
+    ok("kv_write", bscuda::kv_write(dkc.p, dvc.p, dt, dk.p, dv.p, ds.p, tokens, kvh, hd, blocks * bsz));
+    const bool k_same = dkc.get() == kc, v_same = dvc.get() == vc;
+    if (!k_same || !v_same) failures++;
+    say("%-58s %s\n", ("kv_write " + t + ": the CPU library's bytes").c_str(), k_same && v_same ? "ok" : "FAIL");
     std::vector<int> src = {1, 5, 9}, dst = {2, 6, 19};
     Dev<int> dsrc(src), ddst(dst);
-    bs::block_copy(kc.data(), vc.data(), src.data(), dst.data(), 3, (int64_t)bsz * kvh * hd, blocks);
-    ok("block_copy", bscuda::block_copy(dkc.p, dvc.p, dsrc.p, ddst.p, 3, (int64_t)bsz * kvh * hd, blocks));
-    compare("block_copy", kc, dkc.get(), 0);
+    bs::block_copy(kc.data(), vc.data(), dt, src.data(), dst.data(), 3, (int64_t)bsz * kvh * hd, blocks);
+    ok("block_copy", bscuda::block_copy(dkc.p, dvc.p, dt, dsrc.p, ddst.p, 3, (int64_t)bsz * kvh * hd, blocks));
+    const bool copied = dkc.get() == kc && dvc.get() == vc;
+    if (!copied) failures++;
+    say("%-58s %s\n", ("block_copy " + t).c_str(), copied ? "ok" : "FAIL");
     // a bad slot is reported, not written
     std::vector<int> bad = {blocks * bsz + 5};
     Dev<int> dbad(bad);
-    ok("kv_write (bad)", bscuda::kv_write(dkc.p, dvc.p, dk.p, dv.p, dbad.p, 1, kvh, hd, blocks * bsz));
+    ok("kv_write (bad)", bscuda::kv_write(dkc.p, dvc.p, dt, dk.p, dv.p, dbad.p, 1, kvh, hd, blocks * bsz));
     bscuda::synchronize();
     const char* e = bscuda::check_error();
     bool reported = e && strstr(e, "slot") != nullptr;
@@ -271,6 +293,12 @@ int main(int argc, char** argv) {
         attention_case({4, 2 * gqa, 2, hd, bsz, 300, false});
         attention_case({5, 2 * gqa, 2, hd, bsz, 1500, true, 37});   // sliding window (Mistral)
         attention_case({4, 2 * gqa, 2, hd, bsz, 300, false, 9});
+        if (bsz == 16)
+          for (int dt : {1, 2}) {  // 16-bit caches
+            attention_case({5, 2 * gqa, 2, hd, bsz, 1500, true, 0, dt});
+            attention_case({4, 2 * gqa, 2, hd, bsz, 300, false, 0, dt});
+            attention_case({5, 2 * gqa, 2, hd, bsz, 1500, true, 37, dt});
+          }
       }
   {
     const char* e = bscuda::synchronize();
@@ -285,6 +313,7 @@ int main(int argc, char** argv) {
   say("device-to-device copy: %.0f GB/s (read + write)\n\n", copy_gbps);
   say("| op | batch | context | heads/kv | head_dim | block | ms | GB/s K/V | %% of copy | TFLOP/s |\n");
   say("|---|---|---|---|---|---|---|---|---|---|\n");
+  for (int dt : {0, 2})
   for (int batch : {1, 32, 128})
     for (int ctx : {512, 4096}) {
       int heads = 32, kvh = 8, hd = 128, bsz = 16, per = ctx / bsz, nb = batch * per;
@@ -296,12 +325,12 @@ int main(int argc, char** argv) {
           out((size_t)batch * heads * hd), scratch((size_t)bscuda::attention_scratch_floats(batch, heads, hd, ctx));
       Dev<int> dbt(bt), dl(lens), dqs(qs);
       float ms = time_ms([&] {
-        bscuda::paged_attention(out.p, q.p, kc.p, vc.p, dbt.p, per, dl.p, dqs.p, batch, batch, heads, kvh, hd, bsz, nb,
+        bscuda::paged_attention(out.p, q.p, kc.p, vc.p, dt, dbt.p, per, dl.p, dqs.p, batch, batch, heads, kvh, hd, bsz, nb,
                                 0.088f, 0, scratch.p);
       }, 20);
-      double bytes = 2.0 * batch * ctx * kvh * hd * 4;
+      double bytes = 2.0 * batch * ctx * kvh * hd * (dt == 0 ? 4 : 2);
       double gbps = bytes / (ms / 1e3) / 1e9;
-      say("| decode | %d | %d | %d/%d | %d | %d | %.3f | %.0f | %.0f%% | |\n", batch, ctx, heads, kvh, hd, bsz, ms, gbps,
+      say("| decode %s | %d | %d | %d/%d | %d | %d | %.3f | %.0f | %.0f%% | |\n", kv_name(dt), batch, ctx, heads, kvh, hd, bsz, ms, gbps,
           100 * gbps / (copy_gbps / 2));
     }
   for (int T : {512, 2048}) {
@@ -312,7 +341,7 @@ int main(int argc, char** argv) {
         out((size_t)T * heads * hd), scratch(1);
     Dev<int> dbt(bt), dl(lens), dqs(qs);
     float ms = time_ms([&] {
-      bscuda::paged_attention(out.p, q.p, kc.p, vc.p, dbt.p, per, dl.p, dqs.p, 1, T, heads, kvh, hd, bsz, per, 0.088f,
+      bscuda::paged_attention(out.p, q.p, kc.p, vc.p, 0, dbt.p, per, dl.p, dqs.p, 1, T, heads, kvh, hd, bsz, per, 0.088f,
                               0, scratch.p);
     }, 5);
     double flops = 4.0 * heads * hd * (double)T * T / 2;  // QK^T and PV over the causal half

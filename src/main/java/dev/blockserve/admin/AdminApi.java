@@ -41,6 +41,11 @@ public final class AdminApi {
 
 	private final String modelName;
 
+	/** The KV cache's value type (torch's name) and size, fixed at start-up. */
+	private final String cacheDtype;
+
+	private final long cacheBytes;
+
 	private final Duration interval;
 
 	private final AdminSessions sessions;
@@ -48,6 +53,8 @@ public final class AdminApi {
 	public AdminApi(Engine engine, String modelName, Duration interval, AdminSessions sessions) {
 		this.engine = engine;
 		this.modelName = modelName;
+		this.cacheDtype = engine.runtime().cache().dtype().torchName();
+		this.cacheBytes = engine.runtime().cache().bytes();
 		this.interval = interval;
 		this.sessions = sessions;
 	}
@@ -87,6 +94,8 @@ public final class AdminApi {
 		d.put("timestamp", e.timestampMillis());
 		d.put("blockSize", kv.blockSize());
 		d.put("numBlocks", kv.numBlocks());
+		d.put("cacheDtype", cacheDtype);
+		d.put("cacheBytes", cacheBytes);
 		d.put("used", kv.used());
 		d.put("cached", kv.cached());
 		d.put("free", kv.free());

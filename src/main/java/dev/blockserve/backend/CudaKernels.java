@@ -54,16 +54,17 @@ final class CudaKernels implements Kernels {
 	public native void biasAdd(long x, long bias, long n, long dim);
 
 	@Override
-	public native void kvWrite(long kCache, long vCache, long k, long v, long slots, long n, long kvHeads, long headDim,
-			long numSlots);
+	public native void kvWrite(long kCache, long vCache, int kvDtype, long k, long v, long slots, long n, long kvHeads,
+			long headDim, long numSlots);
 
 	@Override
-	public native void pagedAttention(long out, long q, long kCache, long vCache, long blockTables, long maxBlocksPerSeq,
-			long seqLens, long queryStart, long numSeqs, long numTokens, long numHeads, long numKvHeads, long headDim,
+	public native void pagedAttention(long out, long q, long kCache, long vCache, int kvDtype, long blockTables,
+			long maxBlocksPerSeq, long seqLens, long queryStart, long numSeqs, long numTokens, long numHeads, long numKvHeads, long headDim,
 			long blockSize, long numBlocks, float scale, long window);
 
 	@Override
-	public native void blockCopy(long kCache, long vCache, long src, long dst, long n, long blockElems, long numBlocks);
+	public native void blockCopy(long kCache, long vCache, int kvDtype, long src, long dst, long n, long blockElems,
+			long numBlocks);
 
 	@Override
 	public native void argmax(long out, long logits, long n, long vocab);

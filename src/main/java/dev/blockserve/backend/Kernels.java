@@ -41,14 +41,15 @@ interface Kernels {
 
 	void biasAdd(long x, long bias, long n, long dim);
 
-	void kvWrite(long kCache, long vCache, long k, long v, long slots, long n, long kvHeads, long headDim,
+	/** The caches hold values of {@code kvDtype} (see {@link #dtypeCode}); k and v are F32, narrowed on the way in. */
+	void kvWrite(long kCache, long vCache, int kvDtype, long k, long v, long slots, long n, long kvHeads, long headDim,
 			long numSlots);
 
-	void pagedAttention(long out, long q, long kCache, long vCache, long blockTables, long maxBlocksPerSeq,
+	void pagedAttention(long out, long q, long kCache, long vCache, int kvDtype, long blockTables, long maxBlocksPerSeq,
 			long seqLens, long queryStart, long numSeqs, long numTokens, long numHeads, long numKvHeads, long headDim,
 			long blockSize, long numBlocks, float scale, long window);
 
-	void blockCopy(long kCache, long vCache, long src, long dst, long n, long blockElems, long numBlocks);
+	void blockCopy(long kCache, long vCache, int kvDtype, long src, long dst, long n, long blockElems, long numBlocks);
 
 	void argmax(long out, long logits, long n, long vocab);
 

@@ -192,8 +192,8 @@ abstract class NativeBackend implements Backend {
 		need(k, n * row, "kv_write k");
 		need(v, n * row, "kv_write v");
 		need(slots, n, DType.I32, "kv_write slots");
-		kernels.kvWrite(cache.k(layer).address(this), cache.v(layer).address(this), k.address(this), v.address(this),
-				slots.address(this), n, cache.kvHeads(), cache.headDim(), (long) cache.numBlocks() * cache.blockSize());
+		kernels.kvWrite(cache.k(layer).address(this), cache.v(layer).address(this), cache.dtypeCode(), k.address(this),
+				v.address(this), slots.address(this), n, cache.kvHeads(), cache.headDim(), (long) cache.numBlocks() * cache.blockSize());
 	}
 
 	@Override
@@ -208,7 +208,7 @@ abstract class NativeBackend implements Backend {
 		need(out, rows, "paged_attention out");
 		// The kernel checks queryStart[numSeqs] == numTokens, so the sizes checked here are the ones used.
 		kernels.pagedAttention(out.address(this), q.address(this), cache.k(layer).address(this),
-				cache.v(layer).address(this), blockTables.address(this), maxBlocksPerSeq, seqLens.address(this),
+				cache.v(layer).address(this), cache.dtypeCode(), blockTables.address(this), maxBlocksPerSeq, seqLens.address(this),
 				queryStart.address(this), numSeqs, numTokens, numHeads, cache.kvHeads(), cache.headDim(),
 				cache.blockSize(), cache.numBlocks(), scale, window);
 	}
@@ -218,8 +218,8 @@ abstract class NativeBackend implements Backend {
 		need(src, n, DType.I32, "block_copy src");
 		need(dst, n, DType.I32, "block_copy dst");
 		for (int l = 0; l < cache.layers(); l++) {
-			kernels.blockCopy(cache.k(l).address(this), cache.v(l).address(this), src.address(this), dst.address(this), n,
-					cache.blockElements(), cache.numBlocks());
+			kernels.blockCopy(cache.k(l).address(this), cache.v(l).address(this), cache.dtypeCode(), src.address(this),
+					dst.address(this), n, cache.blockElements(), cache.numBlocks());
 		}
 	}
 

@@ -3,6 +3,7 @@ package dev.blockserve.cli;
 import java.nio.file.Path;
 
 import dev.blockserve.backend.CpuBackend;
+import dev.blockserve.backend.DType;
 import dev.blockserve.backend.WeightType;
 import dev.blockserve.backend.KvCacheMemory;
 import dev.blockserve.engine.EngineCore;
@@ -31,10 +32,10 @@ final class LocalEngine implements AutoCloseable {
 	final EngineCore core;
 
 	LocalEngine(Path dir, int threads, int blockSize) {
-		this(dir, threads, blockSize, WeightType.AUTO);
+		this(dir, threads, blockSize, WeightType.AUTO, DType.F32);
 	}
 
-	LocalEngine(Path dir, int threads, int blockSize, WeightType weightType) {
+	LocalEngine(Path dir, int threads, int blockSize, WeightType weightType, DType kvType) {
 		backend = new CpuBackend(threads);
 		LlamaModel m = null;
 		TextTokenizer t = null;
@@ -43,7 +44,7 @@ final class LocalEngine implements AutoCloseable {
 			m = LlamaModel.load(dir, backend, 0, weightType);
 			t = TextTokenizer.load(dir);
 			int blocks = (m.maxPositions() + blockSize - 1) / blockSize;
-			c = m.newKvCache(blocks, blockSize);
+			c = m.newKvCache(blocks, blockSize, kvType);
 			core = new EngineCore(m, c,
 					new KvCacheManager(new BlockPool(blocks, blockSize), true, dir.toString(), m.config().features().maxWindow()),
 					SchedulerConfig.cpuDefaults(), t, GenerationConfig.read(dir, m.config()), null);

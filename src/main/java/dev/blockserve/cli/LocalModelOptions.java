@@ -5,6 +5,7 @@ import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;
 
+import dev.blockserve.backend.KvCacheMemory;
 import dev.blockserve.backend.WeightType;
 import dev.blockserve.hub.ModelResolver;
 import dev.blockserve.model.ModelLoadException;
@@ -32,11 +33,32 @@ final class LocalModelOptions {
 			description = "weight matrices: as the checkpoint ships them, BF16 or F32 (default: ${DEFAULT-VALUE})")
 	String dtype;
 
+	@Option(names = "--kv-cache-dtype", defaultValue = "f32", paramLabel = "f32|bf16|f16",
+			description = "the KV cache's values: F32 (exact), or BF16/F16 (half the memory) (default: ${DEFAULT-VALUE})")
+	String kvCacheDtype;
+
 	@Option(names = "--offline", description = "never download (as HF_HUB_OFFLINE=1)")
 	boolean offline;
 
-	/** The model directory, or the Hugging Face id resolved through the cache or a download; a usage error otherwise. */
+	/**
+	 * The model directory, or the Hugging Face id resolved through the cache or a download; a usage error
+	 * otherwise, or when a type option names no type.
+	 */
 	Path resolve(CommandLine.Model.CommandSpec spec) {
+		try {
+			WeightType.parse(dtype);
+		}
+		catch (IllegalArgumentException e) {
+			throw new CommandLine.ParameterException(spec.commandLine(),
+					"--dtype must be auto, bf16 or f32, got '" + dtype + "'");
+		}
+		try {
+			KvCacheMemory.parseType(kvCacheDtype);
+		}
+		catch (IllegalArgumentException e) {
+			throw new CommandLine.ParameterException(spec.commandLine(),
+					"--kv-cache-dtype must be f32, bf16 or f16, got '" + kvCacheDtype + "'");
+		}
 		Path local = Path.of(model);
 		if (Files.isDirectory(local)) {
 			return local;
@@ -59,6 +81,6 @@ final class LocalModelOptions {
 
 	/** The model in {@code dir} on a local engine with these options. */
 	LocalEngine open(Path dir) {
-		return new LocalEngine(dir, threads, blockSize, WeightType.parse(dtype));
+		return new LocalEngine(dir, threads, blockSize, WeightType.parse(dtype), KvCacheMemory.parseType(kvCacheDtype));
 	}
 }

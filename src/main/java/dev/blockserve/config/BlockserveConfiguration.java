@@ -62,7 +62,8 @@ public class BlockserveConfiguration {
 		ModelRuntime rt = TransientThread.call("blockserve-load",
 				() -> new ModelRuntime(served.directory(), served.name(), backend, props.maxModelLen(), kv.blockSize(),
 						kv.numBlocks(), kv.memory() == null ? -1 : kv.memory().toBytes(), kv.gpuMemoryUtilization(),
-						dev.blockserve.backend.WeightType.parse(props.dtype())));
+						dev.blockserve.backend.WeightType.parse(props.dtype()),
+						dev.blockserve.backend.KvCacheMemory.parseType(kv.dtype())));
 		if (rt.cacheSizing() != null) {
 			log.info("KV cache budget sized to the model: {} (set blockserve.kv-cache.memory to choose)", rt.cacheSizing());
 		}
@@ -75,9 +76,10 @@ public class BlockserveConfiguration {
 		}
 		var c = rt.model().config();
 		log.info("Loaded model {} in {} ms: {} layers, hidden {}, heads {}/{}, vocab {}, context {}; weights {} ({} MiB); "
-				+ "KV cache {} blocks of {} tokens", rt.name(), (System.nanoTime() - t0) / 1_000_000, c.numLayers(),
+				+ "KV cache {} blocks of {} tokens, {}", rt.name(), (System.nanoTime() - t0) / 1_000_000, c.numLayers(),
 				c.hiddenSize(), c.numHeads(), c.numKvHeads(), c.vocabSize(), rt.model().maxPositions(),
-				rt.model().matrixType(), rt.model().weightBytes() >> 20, rt.cache().numBlocks(), kv.blockSize());
+				rt.model().matrixType(), rt.model().weightBytes() >> 20, rt.cache().numBlocks(), kv.blockSize(),
+				rt.cache().dtype().toString().toLowerCase(java.util.Locale.ROOT));
 		return rt;
 	}
 

@@ -54,10 +54,12 @@ public record BlockserveProperties(@DefaultValue(BlockserveProperties.DEFAULT_MO
 	 * 16,384 tokens, at most a quarter of the machine's memory and what the weights and heap leave)
 	 * @param gpuMemoryUtilization fraction of free device memory for the cache (CUDA)
 	 * @param prefixCaching reuse cached blocks of identical prompt prefixes
+	 * @param dtype the cached keys' and values' type: f32 (exact), bf16 or f16 (half the memory a token,
+	 * rounded once when written)
 	 */
 	public record KvCache(@DefaultValue("16") int blockSize, @DefaultValue("0") int numBlocks,
 			DataSize memory, @DefaultValue("0.9") double gpuMemoryUtilization,
-			@DefaultValue("true") boolean prefixCaching) {
+			@DefaultValue("true") boolean prefixCaching, @DefaultValue("f32") String dtype) {
 
 		public KvCache {
 			if (blockSize < 1 || blockSize > 1024) {
@@ -73,6 +75,7 @@ public record BlockserveProperties(@DefaultValue(BlockserveProperties.DEFAULT_MO
 				throw new IllegalArgumentException(
 						"blockserve.kv-cache.gpu-memory-utilization must be in (0, 1], got " + gpuMemoryUtilization);
 			}
+			dev.blockserve.backend.KvCacheMemory.parseType(dtype); // names blockserve.kv-cache.dtype when it is wrong
 		}
 	}
 

@@ -41,11 +41,10 @@ final class ReadyLine implements ApplicationListener<ApplicationReadyEvent> {
 		String shown = host.equals("0.0.0.0") || host.equals("::") ? "localhost" : host;
 		String port = env.getProperty("local.server.port", env.getProperty("server.port", "8000"));
 		KvCacheMemory cache = runtime.cache();
-		long bytes = KvCacheMemory.bytesPerBlock(runtime.model().config().numLayers(), cache.blockSize(),
-				runtime.model().config().numKvHeads(), runtime.model().config().headDim()) * cache.numBlocks();
 		return String.format("blockserve ready: http://%s:%s/v1 (listening on %s) | model '%s' from %s | device %s | "
-				+ "KV cache %,d blocks x %d tokens (%,d MiB, %,d tokens) | context %d tokens", shown, port, host,
+				+ "KV cache %,d blocks x %d tokens (%,d MiB %s, %,d tokens) | context %d tokens", shown, port, host,
 				served.name(), served.directory(), runtime.backend().name(), cache.numBlocks(), cache.blockSize(),
-				bytes >> 20, (long) cache.numBlocks() * cache.blockSize(), engine.maxModelLen());
+				cache.bytes() >> 20, cache.dtype().toString().toLowerCase(java.util.Locale.ROOT),
+				(long) cache.numBlocks() * cache.blockSize(), engine.maxModelLen());
 	}
 }

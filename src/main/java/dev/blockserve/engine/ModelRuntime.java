@@ -5,6 +5,7 @@ import java.nio.file.Path;
 
 import dev.blockserve.backend.Backend;
 import dev.blockserve.backend.WeightType;
+import dev.blockserve.backend.DType;
 import dev.blockserve.backend.KvCacheMemory;
 import dev.blockserve.model.GenerationConfig;
 import dev.blockserve.model.LlamaModel;
@@ -55,12 +56,16 @@ public final class ModelRuntime implements AutoCloseable {
 	 */
 	public ModelRuntime(Path dir, String name, Backend backend, int maxModelLen, int blockSize, int numBlocks,
 			long cacheBytes, double gpuMemoryUtilization) {
-		this(dir, name, backend, maxModelLen, blockSize, numBlocks, cacheBytes, gpuMemoryUtilization, WeightType.AUTO);
+		this(dir, name, backend, maxModelLen, blockSize, numBlocks, cacheBytes, gpuMemoryUtilization, WeightType.AUTO,
+				DType.F32);
 	}
 
-	/** @param weightType how the weight matrices are held (blockserve.dtype) */
+	/**
+	 * @param weightType how the weight matrices are held (blockserve.dtype)
+	 * @param kvType the KV cache's values: F32, BF16 or F16 (blockserve.kv-cache.dtype)
+	 */
 	public ModelRuntime(Path dir, String name, Backend backend, int maxModelLen, int blockSize, int numBlocks,
-			long cacheBytes, double gpuMemoryUtilization, WeightType weightType) {
+			long cacheBytes, double gpuMemoryUtilization, WeightType weightType, DType kvType) {
 		if (!Files.isDirectory(dir)) {
 			throw new ModelLoadException(dir + " is not a directory (set blockserve.model to a model folder)");
 		}
@@ -78,19 +83,20 @@ public final class ModelRuntime implements AutoCloseable {
 			else if (cacheBytes < 0 && numBlocks <= 0) {
 				var os = (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory
 					.getOperatingSystemMXBean(); // container-aware: a cgroup's limit, not the host's
-				var budget = KvCacheSizing.auto(KvCacheMemory.bytesPerBlock(c.numLayers(), 1, c.numKvHeads(), c.headDim()),
+				var budget = KvCacheSizing.auto(KvCacheMemory.bytesPerBlock(c.numLayers(), 1, c.numKvHeads(), c.headDim(), kvType),
 						m.maxPositions(), m.weightBytes(), os.getTotalMemorySize(), Runtime.getRuntime().maxMemory());
 				cacheBytes = budget.bytes();
 				this.cacheSizing = budget.why();
 			}
 			int blocks = numBlocks > 0 ? numBlocks
 					: (int) Math.min(Integer.MAX_VALUE,
-							cacheBytes / KvCacheMemory.bytesPerBlock(c.numLayers(), blockSize, c.numKvHeads(), c.headDim()));
+							cacheBytes / KvCacheMemory.bytesPerBlock(c.numLayers(), blockSize, c.numKvHeads(), c.headDim(),
+									kvType));
 			if (blocks < 1) {
 				throw new ModelLoadException("the KV cache budget of " + cacheBytes + " bytes holds no block of "
 						+ blockSize + " tokens; raise blockserve.kv-cache.memory");
 			}
-			this.cache = m.newKvCache(blocks, blockSize);
+			this.cache = m.newKvCache(blocks, blockSize, kvType);
 			this.generationConfig = GenerationConfig.read(dir, c);
 		}
 		catch (RuntimeException e) {

@@ -187,7 +187,7 @@ public final class EngineMetrics implements EngineListener {
 			.tags(tags)
 			.tag("block_size", Integer.toString(cache.blockSize()))
 			.tag("num_blocks", Integer.toString(cache.numBlocks()))
-			.tag("cache_dtype", "float32")
+			.tag("cache_dtype", cache.dtype().torchName())
 			.tag("enable_prefix_caching", Boolean.toString(engine.config().prefixCaching()))
 			.tag("sliding_window", Integer.toString(engine.runtime().model().config().features().maxWindow()))
 			.tag("device", engine.runtime().backend().name())

@@ -204,10 +204,15 @@ public final class LlamaModel implements AutoCloseable {
 		maxPositions = n;
 	}
 
-	/** A KV cache with this model's layer and head shapes. */
+	/** An F32 KV cache with this model's layer and head shapes. */
 	public KvCacheMemory newKvCache(int numBlocks, int blockSize) {
+		return newKvCache(numBlocks, blockSize, DType.F32);
+	}
+
+	/** A KV cache of {@code dtype} values (F32, BF16 or F16) with this model's layer and head shapes. */
+	public KvCacheMemory newKvCache(int numBlocks, int blockSize, DType dtype) {
 		return new KvCacheMemory(backend, config.numLayers(), numBlocks, blockSize, config.numKvHeads(),
-				config.headDim());
+				config.headDim(), dtype);
 	}
 
 	/**

@@ -145,6 +145,9 @@ class MetricsAndAdminApiTest extends ObservabilityTestBase {
 			Thread.sleep(20);
 		}
 		assertThat(doc.path("requests").size()).as("two sibling sequences running").isEqualTo(2);
+		// the cache's type and size: 2000 blocks of 4 tokens x 5 layers x 4 KV heads x 8 x 2 (K, V) x 4 bytes
+		assertThat(doc.path("cacheDtype").asText()).isEqualTo("float32");
+		assertThat(doc.path("cacheBytes").asLong()).isEqualTo(2000L * 4 * 5 * 4 * 8 * 2 * 4);
 		JsonNode a = doc.path("requests").get(0).path("blocks");
 		JsonNode b = doc.path("requests").get(1).path("blocks");
 		int shared = 0;

@@ -17,7 +17,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 /**
  * The native paged-attention kernel against a plain Java reference on random inputs: head dims
  * 8/16/64/128, block sizes 1/8/16/32, GQA ratios 1/2/4, random block tables, context lengths and
- * query lengths in one mixed batch.
+ * query lengths in one mixed batch; F32 caches and the 16-bit ones (BF16, F16).
  */
 class PagedAttentionTest {
 
@@ -133,14 +133,28 @@ class PagedAttentionTest {
 		}
 
 		float[] run(float scale, int window) {
-			try (KvCacheMemory cache = new KvCacheMemory(backend, 1, numBlocks, blockSize, kvHeads, headDim);
+			return run(scale, window, DType.F32);
+		}
+
+		/**
+		 * Runs the kernel on a cache of {@code kvType}. An F32 cache is uploaded as is; a 16-bit one is
+		 * filled by kv_write (which rounds), token by token in a shuffled slot order, after which
+		 * kCache/vCache hold the rounded values the reference must use.
+		 */
+		float[] run(float scale, int window, DType kvType) {
+			try (KvCacheMemory cache = new KvCacheMemory(backend, 1, numBlocks, blockSize, kvHeads, headDim, kvType);
 					NativeBuffer qb = backend.allocate(q.length, DType.F32);
 					NativeBuffer out = backend.allocate(q.length, DType.F32);
 					NativeBuffer tb = backend.allocate(tables.length, DType.I32);
 					NativeBuffer sl = backend.allocate(numSeqs, DType.I32);
 					NativeBuffer qs = backend.allocate(numSeqs + 1, DType.I32)) {
-				backend.upload(cache.k(0), kCache, kCache.length);
-				backend.upload(cache.v(0), vCache, vCache.length);
+				if (kvType == DType.F32) {
+					backend.upload(cache.k(0), kCache, kCache.length);
+					backend.upload(cache.v(0), vCache, vCache.length);
+				}
+				else {
+					writeThroughKvWrite(cache, kvType);
+				}
 				backend.upload(qb, q, q.length);
 				backend.upload(tb, tables, tables.length);
 				backend.upload(sl, seqLens, numSeqs);
@@ -151,6 +165,47 @@ class PagedAttentionTest {
 				return result;
 			}
 		}
+
+		private void writeThroughKvWrite(KvCacheMemory cache, DType kvType) {
+			int slots = numBlocks * blockSize, row = kvHeads * headDim;
+			List<Integer> order = new ArrayList<>();
+			for (int i = 0; i < slots; i++) {
+				order.add(i);
+			}
+			Collections.shuffle(order, new Random(slots));
+			float[] k = new float[slots * row], v = new float[slots * row];
+			int[] slotOf = new int[slots];
+			for (int i = 0; i < slots; i++) {
+				int s = order.get(i);
+				slotOf[i] = s;
+				System.arraycopy(kCache, s * row, k, i * row, row);
+				System.arraycopy(vCache, s * row, v, i * row, row);
+			}
+			try (NativeBuffer kb = backend.allocate(k.length, DType.F32);
+					NativeBuffer vb = backend.allocate(v.length, DType.F32);
+					NativeBuffer sb = backend.allocate(slots, DType.I32)) {
+				backend.upload(kb, k, k.length);
+				backend.upload(vb, v, v.length);
+				backend.upload(sb, slotOf, slots);
+				backend.kvWrite(cache, 0, kb, vb, sb, slots);
+			}
+			for (int i = 0; i < kCache.length; i++) {
+				kCache[i] = rounded(kCache[i], kvType);
+				vCache[i] = rounded(vCache[i], kvType);
+			}
+		}
+	}
+
+	/** The nearest BF16 or F16 value to x (finite, within F16's range), ties to even: the reference's rounding. */
+	static float rounded(float x, DType t) {
+		double a = Math.abs(x);
+		if (a == 0) {
+			return x;
+		}
+		int mantissaBits = t == DType.BF16 ? 7 : 10;
+		int e = Math.max(Math.getExponent(a), t == DType.BF16 ? -126 : -14); // below: subnormal, a fixed step
+		double ulp = Math.scalb(1.0, e - mantissaBits);
+		return (float) Math.copySign(Math.rint(a / ulp) * ulp, x);
 	}
 
 	static float[] rand(Random r, int n) {
@@ -206,6 +261,98 @@ class PagedAttentionTest {
 			}
 			assertThat(worst).as("max abs error, trial %d", trial).isLessThanOrEqualTo(1e-4f);
 		}
+	}
+
+	/**
+	 * 16-bit caches (blockserve.kv-cache.dtype bf16/f16): kv_write rounds each value to nearest even, and
+	 * attention over the cache equals the reference over those rounded values (to float32 summation),
+	 * including a sliding window whose earlier blocks are invalid.
+	 */
+	@ParameterizedTest(name = "{0} headDim={1} blockSize={2} gqa={3} window={4}")
+	@CsvSource({ "BF16,8,1,1,0", "BF16,16,8,2,0", "BF16,64,16,4,0", "BF16,128,32,2,0", "BF16,64,16,2,9", "BF16,20,4,1,0",
+			"F16,8,8,2,0", "F16,16,1,1,0", "F16,64,16,2,0", "F16,128,16,4,0", "F16,64,8,1,37", "F16,20,16,2,0" })
+	void sixteenBitCachesMatchTheReferenceOnTheirRoundedValues(DType kvType, int headDim, int blockSize, int group,
+			int window) {
+		Random r = new Random(headDim * 1000L + blockSize * 10L + group + kvType.ordinal());
+		for (int trial = 0; trial < 3; trial++) {
+			Batch b = new Batch(r, headDim, blockSize, group, 1 + r.nextInt(6));
+			float scale = (float) (1 / Math.sqrt(headDim));
+			if (window > 0) {
+				for (int s = 0; s < b.numSeqs; s++) {
+					int ql = b.queryStart[s + 1] - b.queryStart[s];
+					int firstKey = Math.max(0, b.seqLens[s] - ql + 1 - window);
+					for (int blk = 0; blk < firstKey / blockSize; blk++) {
+						b.tables[s * b.maxBlocks + blk] = -1; // never read
+					}
+				}
+			}
+			float[] actual = b.run(scale, window, kvType); // rounds b's caches as the kernel did
+			float[] expected = b.reference(scale, window);
+			float worst = 0;
+			for (int i = 0; i < expected.length; i++) {
+				worst = Math.max(worst, Math.abs(expected[i] - actual[i]));
+			}
+			assertThat(worst).as("max abs error, trial %d", trial).isLessThanOrEqualTo(1e-4f);
+		}
+	}
+
+	/** block_copy moves whole blocks of a 16-bit cache: attention through the copies equals attention through the originals. */
+	@ParameterizedTest
+	@CsvSource({ "BF16", "F16" })
+	void blockCopyOfSixteenBitCaches(DType kvType) {
+		int blockSize = 4, kvHeads = 2, headDim = 16, heads = 4, len = 10;
+		Random r = new Random(5);
+		float[] k = rand(r, 3 * blockSize * kvHeads * headDim), v = rand(r, 3 * blockSize * kvHeads * headDim);
+		float[] q = rand(r, heads * headDim);
+		try (KvCacheMemory cache = new KvCacheMemory(backend, 1, 6, blockSize, kvHeads, headDim, kvType);
+				NativeBuffer kb = backend.allocate(k.length, DType.F32);
+				NativeBuffer vb = backend.allocate(v.length, DType.F32);
+				NativeBuffer slots = backend.allocate(3 * blockSize, DType.I32);
+				NativeBuffer qb = backend.allocate(q.length, DType.F32);
+				NativeBuffer out = backend.allocate(q.length, DType.F32);
+				NativeBuffer table = backend.allocate(3, DType.I32);
+				NativeBuffer lens = backend.allocate(1, DType.I32);
+				NativeBuffer qs = backend.allocate(2, DType.I32);
+				NativeBuffer src = backend.allocate(3, DType.I32);
+				NativeBuffer dst = backend.allocate(3, DType.I32)) {
+			int[] slotIds = new int[3 * blockSize];
+			for (int i = 0; i < slotIds.length; i++) {
+				slotIds[i] = i; // blocks 0, 1, 2
+			}
+			backend.upload(kb, k, k.length);
+			backend.upload(vb, v, v.length);
+			backend.upload(slots, slotIds, slotIds.length);
+			backend.kvWrite(cache, 0, kb, vb, slots, slotIds.length);
+			backend.upload(qb, q, q.length);
+			backend.upload(lens, new int[] { len }, 1);
+			backend.upload(qs, new int[] { 0, 1 }, 2);
+			backend.upload(table, new int[] { 0, 1, 2 }, 3);
+			backend.pagedAttention(out, qb, cache, 0, table, 3, lens, qs, 1, 1, heads, 0.25f, 0);
+			float[] original = new float[q.length];
+			backend.download(out, original, original.length);
+
+			backend.upload(src, new int[] { 0, 1, 2 }, 3);
+			backend.upload(dst, new int[] { 5, 3, 4 }, 3);
+			backend.blockCopy(cache, src, dst, 3);
+			backend.upload(table, new int[] { 5, 3, 4 }, 3);
+			backend.pagedAttention(out, qb, cache, 0, table, 3, lens, qs, 1, 1, heads, 0.25f, 0);
+			float[] copied = new float[q.length];
+			backend.download(out, copied, copied.length);
+			assertThat(copied).containsExactly(original);
+		}
+	}
+
+	@Test
+	void aKvCacheHoldsOnlyFloatTypes() {
+		assertThatThrownBy(() -> new KvCacheMemory(backend, 1, 2, 4, 1, 8, DType.I32))
+			.isInstanceOf(IllegalArgumentException.class)
+			.hasMessageContaining("F32, BF16 or F16");
+		assertThat(KvCacheMemory.parseType("BFloat16")).isEqualTo(DType.BF16);
+		assertThat(KvCacheMemory.parseType("fp16")).isEqualTo(DType.F16);
+		assertThatThrownBy(() -> KvCacheMemory.parseType("fp8")).hasMessage(
+				"blockserve.kv-cache.dtype must be f32, bf16 or f16, got 'fp8'");
+		assertThat(KvCacheMemory.bytesPerBlock(30, 16, 3, 64, DType.BF16) * 2)
+			.isEqualTo(KvCacheMemory.bytesPerBlock(30, 16, 3, 64, DType.F32));
 	}
 
 	@Test

@@ -26,7 +26,8 @@ import dev.blockserve.support.TestModelWriter;
  * Args: [threads=2] [steps=24] [batches=1,8,32] [attention=true]
  * Properties: -Dbench.model=DIR (a model folder, e.g. one written by ../shared/tools/make_smol.py DIR bf16),
  * -Dbench.dtype=auto|bf16|f32 (how its matrices are held), -Dbench.level=auto|avx2|... (CPU kernels),
- * -Dbench.prefill=false (decode only, e.g. to profile it).
+ * -Dbench.prefill=false (decode only, e.g. to profile it), -Dbench.kv-dtype=f32|bf16|f16 (the KV cache's type),
+ * -Dbench.context=N (tokens each sequence holds when decode steps are timed; default 128).
  */
 public final class DecodeBenchmark {
 
@@ -35,17 +36,19 @@ public final class DecodeBenchmark {
 		int steps = args.length > 1 ? Integer.parseInt(args[1]) : 24;
 		Path dir = Path.of(System.getProperty("bench.model", "target/bench-models/smollm2-135m-random"));
 		WeightType dtype = WeightType.parse(System.getProperty("bench.dtype", "auto"));
+		DType kvType = KvCacheMemory.parseType(System.getProperty("bench.kv-dtype", "f32"));
+		int context = Integer.getInteger("bench.context", 128);
 		if (!Files.exists(dir.resolve("model.safetensors"))) {
 			System.out.println("writing random SmolLM2-135M-shaped model to " + dir);
 			TestModelWriter.smolLm2Shape().write(dir);
 		}
 		try (CpuBackend backend = new CpuBackend(threads, System.getProperty("bench.level", "auto"));
-				LlamaModel m = LlamaModel.load(dir, backend, 2048, dtype)) {
+				LlamaModel m = LlamaModel.load(dir, backend, Math.max(2048, context + steps + 1), dtype)) {
 			var c = m.config();
 			long weightBytes = m.weightBytes();
-			System.out.printf("threads=%d, kernels %s, model: hidden %d, %d layers, heads %d/%d, vocab %d, weights %s %.1f MB%n",
-					backend.threads(), backend.level(), c.hiddenSize(), c.numLayers(), c.numHeads(), c.numKvHeads(),
-					c.vocabSize(), m.matrixType(), weightBytes / 1e6);
+			System.out.printf("threads=%d, kernels %s, model: hidden %d, %d layers, heads %d/%d, vocab %d, weights %s %.1f MB, "
+					+ "KV cache %s%n", backend.threads(), backend.level(), c.hiddenSize(), c.numLayers(), c.numHeads(),
+					c.numKvHeads(), c.vocabSize(), m.matrixType(), weightBytes / 1e6, kvType);
 			double bw = readBandwidth(backend);
 			System.out.printf("memory read bandwidth (stream_read, 1 GiB, %d threads): %.1f GB/s%n", backend.threads(), bw);
 			System.out.println();
@@ -54,9 +57,9 @@ public final class DecodeBenchmark {
 			int[] batches = args.length > 2 ? Arrays.stream(args[2].split(",")).mapToInt(Integer::parseInt).toArray()
 					: new int[] { 1, 8, 32 };
 			for (int batch : batches) {
-				double ms = decode(m, batch, 128, steps);
+				double ms = decode(m, batch, context, steps, kvType);
 				double gbs = weightBytes / (ms / 1e3) / 1e9;
-				System.out.printf("| %d | 128 | %.2f | %.1f | %.1f | %.0f%% |%n", batch, ms, batch / (ms / 1e3), gbs,
+				System.out.printf("| %d | %d | %.2f | %.1f | %.1f | %.0f%% |%n", batch, context, ms, batch / (ms / 1e3), gbs,
 						100 * gbs / bw);
 			}
 			System.out.println();
@@ -69,12 +72,12 @@ public final class DecodeBenchmark {
 					* ((long) c.hiddenSize() * (c.qDim() + 2L * c.kvDim()) + (long) c.qDim() * c.hiddenSize()
 							+ 3L * c.hiddenSize() * c.intermediateSize());
 			for (int p : new int[] { 128, 512 }) {
-				double ms = prefill(m, p, 5);
+				double ms = prefill(m, p, 5, kvType);
 				System.out.printf("| %d | %.1f | %.1f | %.1f |%n", p, ms, p / (ms / 1e3), 2.0 * macsPerToken * p / (ms / 1e3) / 1e9);
 			}
 			System.out.println();
 			if (args.length < 4 || Boolean.parseBoolean(args[3])) {
-				attention(backend);
+				attention(backend, kvType);
 			}
 		}
 	}
@@ -93,10 +96,10 @@ public final class DecodeBenchmark {
 	}
 
 	/** Median milliseconds of one decode step for {@code batch} sequences that each hold {@code context} tokens. */
-	static double decode(LlamaModel m, int batch, int context, int steps) {
+	static double decode(LlamaModel m, int batch, int context, int steps, DType kvType) {
 		int bs = 16;
 		int perSeq = (context + steps + bs) / bs + 1;
-		try (KvCacheMemory cache = m.newKvCache(batch * perSeq, bs)) {
+		try (KvCacheMemory cache = m.newKvCache(batch * perSeq, bs, kvType)) {
 			// each sequence's blocks, consecutive in the pool as a fresh pool hands them out
 			KvCacheManager kv = new KvCacheManager(new BlockPool(batch * perSeq, bs), false, "bench");
 			BlockTable[] tables = new BlockTable[batch];
@@ -133,7 +136,7 @@ public final class DecodeBenchmark {
 	}
 
 	/** Median milliseconds of one request's whole prompt of {@code tokens} in one step (fresh cache each time). */
-	static double prefill(LlamaModel m, int tokens, int reps) {
+	static double prefill(LlamaModel m, int tokens, int reps, DType kvType) {
 		int bs = 16;
 		int perSeq = tokens / bs + 1;
 		double[] t = new double[reps + 1];
@@ -142,7 +145,7 @@ public final class DecodeBenchmark {
 		for (int i = 0; i < tokens; i++) {
 			ids[i] = r.nextInt(m.config().vocabSize());
 		}
-		try (KvCacheMemory cache = m.newKvCache(perSeq, bs)) {
+		try (KvCacheMemory cache = m.newKvCache(perSeq, bs, kvType)) {
 			for (int rep = 0; rep <= reps; rep++) {
 				KvCacheManager kv = new KvCacheManager(new BlockPool(perSeq, bs), false, "bench");
 				BlockTable table = kv.newTable(0);
@@ -158,14 +161,14 @@ public final class DecodeBenchmark {
 		return median(Arrays.copyOfRange(t, 1, t.length)); // the first warms the JIT and the workspace
 	}
 
-	static void attention(CpuBackend backend) {
+	static void attention(CpuBackend backend, DType kvType) {
 		System.out.println("| op | batch | context | heads/kv | head_dim | block | ms (median) | K/V GB/s |");
 		System.out.println("|---|---|---|---|---|---|---|---|");
 		int heads = 9, kvh = 3, hd = 64, bs = 16;
 		for (int[] bc : new int[][] { { 1, 2048 }, { 8, 1024 }, { 32, 512 }, { 32, 2048 } }) {
 			int batch = bc[0], ctx = bc[1];
 			int perSeq = ctx / bs;
-			try (KvCacheMemory cache = new KvCacheMemory(backend, 1, batch * perSeq, bs, kvh, hd);
+			try (KvCacheMemory cache = new KvCacheMemory(backend, 1, batch * perSeq, bs, kvh, hd, kvType);
 					NativeBuffer q = backend.allocate((long) batch * heads * hd, DType.F32);
 					NativeBuffer out = backend.allocate((long) batch * heads * hd, DType.F32);
 					NativeBuffer tables = backend.allocate((long) batch * perSeq, DType.I32);
@@ -199,7 +202,7 @@ public final class DecodeBenchmark {
 					times[i] = (System.nanoTime() - t0) / 1e6;
 				}
 				double ms = median(Arrays.copyOfRange(times, 3, times.length));
-				double bytes = 2.0 * batch * ctx * kvh * hd * 4;
+				double bytes = 2.0 * batch * ctx * kvh * hd * kvType.bytes();
 				System.out.printf("| decode attention | %d | %d | %d/%d | %d | %d | %.3f | %.1f |%n", batch, ctx, heads,
 						kvh, hd, bs, ms, bytes / (ms / 1e3) / 1e9);
 			}

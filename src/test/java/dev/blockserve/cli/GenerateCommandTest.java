@@ -48,6 +48,18 @@ class GenerateCommandTest {
 		assertThat(out.toString(StandardCharsets.UTF_8).strip()).isEqualTo(expected);
 	}
 
+	/** An F16 KV cache from the command line: the golden ids still (GoldenTest checks every configuration). */
+	@Test
+	void anF16KvCacheGivesTheGoldenIds() {
+		GoldenCase c = SharedModels.golden("tiny-random-mistral").get(9);
+		String ids = Arrays.stream(c.promptIds()).mapToObj(Integer::toString).collect(Collectors.joining(","));
+		int code = run("--model", SharedModels.dir("tiny-random-mistral").toString(), "--prompt-ids", ids, "--max-tokens",
+				"24", "--temperature", "0", "--ignore-eos", "--print-ids", "--kv-cache-dtype", "f16");
+		assertThat(code).as(err.toString()).isZero();
+		String expected = Arrays.stream(c.greedyIds()).mapToObj(Integer::toString).collect(Collectors.joining(","));
+		assertThat(out.toString(StandardCharsets.UTF_8).strip()).isEqualTo(expected);
+	}
+
 	@Test
 	void printsGoldenCompletionFromText() {
 		GoldenCase c = SharedModels.golden("stories260K").get(2);
@@ -78,5 +90,11 @@ class GenerateCommandTest {
 		err.reset();
 		assertThat(run("--model", "x", "--prompt", "hi", "--temperature", "-1")).isEqualTo(2);
 		assertThat(err.toString()).contains("temperature must be between 0 and 100");
+		err.reset();
+		assertThat(run("--model", "x", "--prompt", "hi", "--kv-cache-dtype", "fp8")).isEqualTo(2);
+		assertThat(err.toString()).contains("--kv-cache-dtype must be f32, bf16 or f16, got 'fp8'");
+		err.reset();
+		assertThat(run("--model", "x", "--prompt", "hi", "--dtype", "int4")).isEqualTo(2);
+		assertThat(err.toString()).contains("--dtype must be auto, bf16 or f32, got 'int4'");
 	}
 }

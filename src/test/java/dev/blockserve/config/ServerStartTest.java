@@ -64,8 +64,31 @@ class ServerStartTest {
 			// stories260K: 5 layers x 4 KV heads x 8 x 2 (K and V) x 4 bytes = 1,280 bytes a token; its context
 			// (512) is short, so the floor of 16,384 tokens applies: 1,024 blocks of 16
 			assertThat(output.getOut()).contains("KV cache budget sized to the model: 20 MiB for 16,384 tokens")
-				.contains("KV cache 1,024 blocks x 16 tokens (20 MiB, 16,384 tokens)");
+				.contains("KV cache 1,024 blocks x 16 tokens (20 MiB f32, 16,384 tokens)");
 		}
+	}
+
+	/** An F16 cache holds the same tokens in half the memory, and serves; an unknown type fails start-up naming the property. */
+	@Test
+	void anF16CacheTakesHalfTheMemoryAndServes(org.springframework.boot.test.system.CapturedOutput output) {
+		String model = SharedModels.dir("stories260K").toString();
+		try (var ctx = start("--server.port=0", "--blockserve.model=" + model, "--blockserve.warmup-tokens=0",
+				"--blockserve.kv-cache.dtype=f16")) {
+			assertThat(output.getOut()).contains("KV cache budget sized to the model: 10 MiB for 16,384 tokens")
+				.contains("KV cache 1,024 blocks x 16 tokens (10 MiB f16, 16,384 tokens)");
+			int port = ctx.getEnvironment().getRequiredProperty("local.server.port", Integer.class);
+			String out = WebClient.create("http://127.0.0.1:" + port).post().uri("/v1/completions")
+				.header("Content-Type", "application/json")
+				.bodyValue("{\"prompt\":\"Once upon a time\",\"temperature\":0,\"max_tokens\":8}").retrieve()
+				.bodyToMono(String.class).block();
+			assertThat(out).contains("\"finish_reason\":\"length\"").contains("\"completion_tokens\":8");
+			String metrics = WebClient.create("http://127.0.0.1:" + port).get().uri("/metrics").retrieve()
+				.bodyToMono(String.class).block();
+			assertThat(metrics).contains("cache_dtype=\"float16\"");
+		}
+		assertThatThrownBy(() -> start("--server.port=0", "--blockserve.model=" + model,
+				"--blockserve.kv-cache.dtype=fp8").close())
+			.satisfies(e -> assertThat(rootMessage(e)).contains("blockserve.kv-cache.dtype must be f32, bf16 or f16, got 'fp8'"));
 	}
 
 	/** A pool smaller than the model's context: the context is lowered to what the pool holds. */
