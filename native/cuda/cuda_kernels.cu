@@ -83,7 +83,10 @@ __device__ __forceinline__ float kv_f(__half x) { return __half2float(x); }
 __device__ __forceinline__ float kv_f(__nv_bfloat16 x) { return __bfloat162float(x); }
 template <typename KT> __device__ __forceinline__ KT kv_from(float x);
 template <> __device__ __forceinline__ float kv_from<float>(float x) { return x; }
-template <> __device__ __forceinline__ __half kv_from<__half>(float x) { return __float2half_rn(x); }
+// F16 saturates at +-65504 as the CPU library's does (NaN stays NaN)
+template <> __device__ __forceinline__ __half kv_from<__half>(float x) {
+  return __float2half_rn(isnan(x) ? x : fminf(fmaxf(x, -65504.f), 65504.f));
+}
 template <> __device__ __forceinline__ __nv_bfloat16 kv_from<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
 
 // ---- conversions

@@ -251,7 +251,8 @@ struct F16W {
 };
 
 // ---- narrowing float32 to the KV cache's 16-bit types (round to nearest even, as torch's .to() and
-// F16C do); only kv_write narrows, once per token and layer.
+// F16C do); only kv_write narrows, once per token and layer. F16 saturates: a value beyond its range
+// becomes +-65504, not infinity, so one outlier cannot turn a whole attention row into NaN.
 
 inline uint16_t float_to_bf16(float v) {
   uint32_t f;
@@ -266,7 +267,7 @@ inline uint16_t float_to_f16(float v) {
   const uint16_t sign = (uint16_t)((f >> 16) & 0x8000u);
   const uint32_t a = f & 0x7fffffffu;
   if (a > 0x7f800000u) return sign | 0x7e00;   // NaN
-  if (a >= 0x477ff000u) return sign | 0x7c00;  // rounds to 65520 or beyond: infinity, as F16C gives
+  if (a >= 0x477ff000u) return sign | 0x7bff;  // would round to 65520 or beyond: the largest finite, 65504
   if (a < 0x38800000u) {
     // below F16's smallest normal (2^-14): adding 0.5 puts the value's 2^-24 units in the low
     // mantissa bits, and the float addition rounds them to nearest even (reaching 0x400 is 2^-14)
@@ -297,8 +298,12 @@ inline void narrow_row(uint16_t* dst, const float* src, int64_t n, bool bf16) {
     return;
   }
 #if defined(__F16C__) && defined(__AVX__)
-  for (; i + 8 <= n; i += 8)
-    _mm_storeu_si128((__m128i*)(dst + i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+  // clamped to +-65504 first; min/max return their second operand when it is NaN, so NaN stays NaN
+  const __m256 hi = _mm256_set1_ps(65504.0f), lo = _mm256_set1_ps(-65504.0f);
+  for (; i + 8 <= n; i += 8) {
+    const __m256 x = _mm256_max_ps(lo, _mm256_min_ps(hi, _mm256_loadu_ps(src + i)));
+    _mm_storeu_si128((__m128i*)(dst + i), _mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT));
+  }
 #endif
   for (; i < n; i++) dst[i] = float_to_f16(src[i]);
 }

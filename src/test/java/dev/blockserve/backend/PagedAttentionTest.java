@@ -196,11 +196,14 @@ class PagedAttentionTest {
 		}
 	}
 
-	/** The nearest BF16 or F16 value to x (finite, within F16's range), ties to even: the reference's rounding. */
+	/** The nearest BF16 or F16 value to x (finite), ties to even, F16 saturating at 65504: the reference's rounding. */
 	static float rounded(float x, DType t) {
 		double a = Math.abs(x);
 		if (a == 0) {
 			return x;
+		}
+		if (t == DType.F16 && a > 65504) {
+			return Math.copySign(65504f, x);
 		}
 		int mantissaBits = t == DType.BF16 ? 7 : 10;
 		int e = Math.max(Math.getExponent(a), t == DType.BF16 ? -126 : -14); // below: subnormal, a fixed step
@@ -340,6 +343,22 @@ class PagedAttentionTest {
 			backend.download(out, copied, copied.length);
 			assertThat(copied).containsExactly(original);
 		}
+	}
+
+	/** An F16 cache saturates at +-65504: a key or value beyond F16's range leaves attention finite, not NaN. */
+	@Test
+	void anF16CacheSaturatesInsteadOfOverflowing() {
+		Batch b = new Batch(new Random(11), 16, 4, 2, 2);
+		for (int i = 0; i < 16; i++) {
+			b.kCache[i] = 1e6f * (i % 2 == 0 ? 1 : -1); // slot 0, first KV head: far beyond 65504
+			b.vCache[i] = -3e5f;
+		}
+		b.tables[0] = 0; // sequence 0 reads slot 0
+		float[] out = b.run(0.25f, 0, DType.F16);
+		for (float x : out) {
+			assertThat(Float.isFinite(x)).as("attention output over a saturated F16 cache").isTrue();
+		}
+		assertThat(b.kCache[0]).isEqualTo(65504f);
 	}
 
 	@Test
