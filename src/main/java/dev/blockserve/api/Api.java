@@ -472,9 +472,18 @@ public final class Api {
 		List<Object> tools = body.has("tools") && body.get("tools").isArray() ? JSON.convertValue(body.get("tools"), List.class)
 				: null;
 		boolean addGenerationPrompt = RequestParser.optBool(body, "add_generation_prompt", true);
+		// vLLM's continue_final_message: the model continues the last message (an assistant's prefix, say)
+		boolean continueFinal = RequestParser.optBool(body, "continue_final_message", false);
+		if (continueFinal && addGenerationPrompt) {
+			throw ApiException.badRequest("'continue_final_message' and 'add_generation_prompt' cannot both be true "
+					+ "(send add_generation_prompt: false to continue the final message)", "continue_final_message");
+		}
 		String rendered;
 		try {
 			rendered = template.render(messages, tools, addGenerationPrompt, RequestParser.chatTemplateKwargs(body));
+			if (continueFinal) {
+				rendered = ChatTemplate.openFinalMessage(rendered, (String) messages.get(messages.size() - 1).get("content"));
+			}
 		}
 		catch (ChatTemplate.TemplateException e) {
 			throw ApiException.badRequest(e.getMessage(), "messages");

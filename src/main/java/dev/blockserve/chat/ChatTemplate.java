@@ -209,6 +209,30 @@ public final class ChatTemplate {
 	}
 
 	/**
+	 * Leaves the final message of a rendered conversation open, so that the model continues it (vLLM's and
+	 * transformers' {@code continue_final_message}): the text is cut after the last occurrence of that
+	 * message's content, dropping what the template closes a turn with (an end-of-turn token, EOS). Where
+	 * the template trimmed the message's trailing spaces, the cut follows the trimmed content, as
+	 * transformers does. Fails when the template does not reproduce the message.
+	 *
+	 * @param rendered the conversation rendered without a generation prompt
+	 * @param finalContent the final message's text
+	 */
+	public static String openFinalMessage(String rendered, String finalContent) {
+		String stripped = finalContent.strip();
+		int at = rendered.lastIndexOf(stripped);
+		if (at < 0) {
+			throw new TemplateException("continue_final_message is set but the final message does not appear in the "
+					+ "chat after applying the chat template (the template changes it)");
+		}
+		String lead = finalContent.stripLeading();
+		if (rendered.startsWith(lead, at)) {
+			return rendered.substring(0, at + lead.length()); // the message's own spacing survived
+		}
+		return rendered.substring(0, at + stripped.length());
+	}
+
+	/**
 	 * Renders a conversation. {@code messages} and {@code tools} are plain JSON-like values (maps, lists,
 	 * strings, numbers, booleans).
 	 */

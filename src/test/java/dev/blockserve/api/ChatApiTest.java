@@ -113,6 +113,39 @@ class ChatApiTest {
 		assertThat(c.id()).startsWith("chatcmpl-");
 	}
 
+	/**
+	 * vLLM's continue_final_message: the model continues the assistant's prefix, as a completion of the
+	 * rendered conversation cut after that prefix (the template's closing EOS dropped) would.
+	 */
+	@Test
+	void continueFinalMessageContinuesTheAssistantsPrefix() throws Exception {
+		ChatCompletion c = client.chat().completions().create(chat().addAssistantMessage("Once upon a")
+			.putAdditionalBodyProperty("continue_final_message", com.openai.core.JsonValue.from(true))
+			.putAdditionalBodyProperty("add_generation_prompt", com.openai.core.JsonValue.from(false)).build());
+		List<Long> ids;
+		try (var tok = dev.blockserve.model.TextTokenizer.load(Path.of("target/test-models/tiny-mistral-template"))) {
+			ids = java.util.Arrays.stream(tok.encode("<|endoftext|>[INST] Hello there [/INST]Once upon a", false))
+				.mapToObj(i -> (long) i).collect(Collectors.toList());
+		}
+		String viaCompletions = client.completions().create(CompletionCreateParams.builder().model("tiny-mistral")
+			.promptOfArrayOfTokens(ids).maxTokens(12).temperature(0.0).build()).choices().get(0).text();
+		assertThat(c.choices().get(0).message().content().orElseThrow()).isEqualTo(viaCompletions);
+		assertThat(c.usage().orElseThrow().promptTokens()).isEqualTo(ids.size());
+		// /tokenize renders the same way
+		HttpResponse<String> t = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port
+				+ "/tokenize")).header("Authorization", "Bearer sk-test-1").header("Content-Type", "application/json")
+			.POST(HttpRequest.BodyPublishers.ofString("{\"messages\": [{\"role\": \"user\", \"content\": \"Hello there\"}, "
+					+ "{\"role\": \"assistant\", \"content\": \"Once upon a\"}], \"continue_final_message\": true, "
+					+ "\"add_generation_prompt\": false}"))
+			.build(), HttpResponse.BodyHandlers.ofString());
+		assertThat(Api.JSON.readTree(t.body()).path("count").asInt()).isEqualTo(ids.size());
+		// both switches on is a contradiction, refused as vLLM refuses it
+		assertThatThrownBy(() -> client.chat().completions().create(chat().addAssistantMessage("Once upon a")
+			.putAdditionalBodyProperty("continue_final_message", com.openai.core.JsonValue.from(true)).build()))
+			.isInstanceOfSatisfying(BadRequestException.class, e -> assertThat(e.getMessage())
+				.contains("'continue_final_message' and 'add_generation_prompt' cannot both be true"));
+	}
+
 	@Test
 	void streamingStartsWithTheRoleAndEndsWithUsage() {
 		String whole = client.chat().completions().create(chat().build()).choices().get(0).message().content().orElseThrow();

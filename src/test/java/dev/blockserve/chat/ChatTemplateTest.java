@@ -70,6 +70,28 @@ class ChatTemplateTest {
 		}
 	}
 
+	/** continue_final_message's cut, as transformers makes it: after the final message, its own spacing kept or trimmed as the template left it. */
+	@Test
+	void openFinalMessageCutsAfterTheFinalMessage() {
+		String chatml = "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}";
+		ChatTemplate ct = new ChatTemplate(chatml, "", "");
+		List<Map<String, Object>> msgs = List.of(Map.of("role", "user", "content", "The answer is"),
+				Map.of("role", "assistant", "content", "The answer is "));
+		String rendered = ct.render(msgs, null, false, null);
+		// the last occurrence is the assistant's, and its trailing space survives the template
+		assertThat(ChatTemplate.openFinalMessage(rendered, "The answer is "))
+			.isEqualTo("<|im_start|>user\nThe answer is<|im_end|>\n<|im_start|>assistant\nThe answer is ");
+		// a template that trims: the cut follows the trimmed text
+		ChatTemplate trims = new ChatTemplate(chatml.replace("{{ m['content'] }}", "{{ m['content'] | trim }}"), "", "");
+		assertThat(ChatTemplate.openFinalMessage(trims.render(msgs, null, false, null), "The answer is "))
+			.endsWith("<|im_start|>assistant\nThe answer is");
+		// a template that changes the message cannot be continued
+		ChatTemplate upper = new ChatTemplate(chatml.replace("{{ m['content'] }}", "{{ m['content'] | upper }}"), "", "");
+		assertThatThrownBy(() -> ChatTemplate.openFinalMessage(upper.render(msgs, null, false, null), "The answer is "))
+			.isInstanceOf(ChatTemplate.TemplateException.class)
+			.hasMessageContaining("the final message does not appear");
+	}
+
 	@Test
 	void messageContentIsNeverEvaluated() {
 		ChatTemplate ct = new ChatTemplate("{% for m in messages %}{{ m['content'] }}{% endfor %}", "", "");
