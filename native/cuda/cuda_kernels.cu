@@ -778,28 +778,6 @@ const char* paged_attention_typed(float* out, const float* q, const KT* k_cache,
                                   const int32_t* block_tables, int64_t max_blocks_per_seq, const int32_t* seq_lens,
                                   const int32_t* query_start, int64_t num_seqs, int64_t num_tokens, int64_t num_heads,
                                   int64_t num_kv_heads, int64_t head_dim, int64_t block_size, int64_t num_blocks,
-                                  float scale, int64_t window, float* scratch);
-}  // namespace
-
-const char* paged_attention(float* out, const float* q, const void* k_cache, const void* v_cache, int kv_dtype,
-                            const int32_t* block_tables, int64_t max_blocks_per_seq, const int32_t* seq_lens,
-                            const int32_t* query_start, int64_t num_seqs, int64_t num_tokens, int64_t num_heads,
-                            int64_t num_kv_heads, int64_t head_dim, int64_t block_size, int64_t num_blocks, float scale,
-                            int64_t window, float* scratch) {
-  return with_kv_type("paged_attention", kv_dtype, [&](auto tag) {
-    using KT = std::remove_pointer_t<decltype(tag)>;
-    return paged_attention_typed<KT>(out, q, static_cast<const KT*>(k_cache), static_cast<const KT*>(v_cache),
-                                     block_tables, max_blocks_per_seq, seq_lens, query_start, num_seqs, num_tokens,
-                                     num_heads, num_kv_heads, head_dim, block_size, num_blocks, scale, window, scratch);
-  });
-}
-
-namespace {
-template <typename KT>
-const char* paged_attention_typed(float* out, const float* q, const KT* k_cache, const KT* v_cache,
-                                  const int32_t* block_tables, int64_t max_blocks_per_seq, const int32_t* seq_lens,
-                                  const int32_t* query_start, int64_t num_seqs, int64_t num_tokens, int64_t num_heads,
-                                  int64_t num_kv_heads, int64_t head_dim, int64_t block_size, int64_t num_blocks,
                                   float scale, int64_t window, float* scratch) {
   if (window < 0) {
     std::snprintf(g_msg, sizeof g_msg, "paged_attention: window %lld is negative", (long long)window);
@@ -849,6 +827,19 @@ const char* paged_attention_typed(float* out, const float* q, const KT* k_cache,
   return launched("paged_attention (prefill)");
 }
 }  // namespace
+
+const char* paged_attention(float* out, const float* q, const void* k_cache, const void* v_cache, int kv_dtype,
+                            const int32_t* block_tables, int64_t max_blocks_per_seq, const int32_t* seq_lens,
+                            const int32_t* query_start, int64_t num_seqs, int64_t num_tokens, int64_t num_heads,
+                            int64_t num_kv_heads, int64_t head_dim, int64_t block_size, int64_t num_blocks, float scale,
+                            int64_t window, float* scratch) {
+  return with_kv_type("paged_attention", kv_dtype, [&](auto tag) {
+    using KT = std::remove_pointer_t<decltype(tag)>;
+    return paged_attention_typed<KT>(out, q, static_cast<const KT*>(k_cache), static_cast<const KT*>(v_cache),
+                                     block_tables, max_blocks_per_seq, seq_lens, query_start, num_seqs, num_tokens,
+                                     num_heads, num_kv_heads, head_dim, block_size, num_blocks, scale, window, scratch);
+  });
+}
 
 const char* paged_attention(float* out, const float* q, const void* k_cache, const void* v_cache, int kv_dtype,
                             const int32_t* block_tables, int64_t max_blocks_per_seq, const int32_t* seq_lens,
