@@ -30,5 +30,8 @@ const char* round_to_bf16(uint16_t* out, const float* in, int64_t n);
 double stream_read(const float* p, int64_t count);
 // One core's peak arithmetic in GFLOP/s over `seconds`: F32 FMA, or (bf16) vdpbf16ps, 0 where absent.
 double peak_gflops(int bf16, double seconds);
+// Host arrays, the calling thread alone: out[i] = exp((in[i] - shift) * scale) (out may be null) and
+// returns their sum, for the sampler's softmax and logprobs. NaN when no level is selected.
+double exp_sum(float* out, const float* in, int64_t n, float shift, float scale);
 
 }  // namespace bs

@@ -39,6 +39,7 @@ struct KernelTable {
   double (*stream_read)(const float* p, int64_t count);
   double (*peak_gflops)(int bf16, double seconds);
   int (*team_threads)();  // threads alive that have opened (or may have opened) a parallel region
+  double (*exp_sum)(float* out, const float* in, int64_t n, float shift, float scale);
 };
 
 }  // namespace bs

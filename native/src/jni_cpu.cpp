@@ -75,6 +75,26 @@ JNIEXPORT jdouble BS_FN(peakGflops)(JNIEnv*, jclass, jboolean bf16, jdouble seco
   return bs::peak_gflops(bf16 ? 1 : 0, seconds);
 }
 
+// out[outOff + i] = exp((in[inOff + i] - shift) * scale) for i < n (out may be null); returns the sum.
+// Both arrays are held critical for the pass alone (tens of microseconds for a vocabulary row).
+JNIEXPORT jdouble BS_FN(expSum)(JNIEnv* env, jclass, jfloatArray in, jint in_off, jfloatArray out, jint out_off, jint n,
+                                jfloat shift, jfloat scale) {
+  float* src = static_cast<float*>(env->GetPrimitiveArrayCritical(in, nullptr));
+  if (src == nullptr) return 0;  // OutOfMemoryError pending
+  float* dst = nullptr;
+  if (out != nullptr) {
+    dst = static_cast<float*>(env->GetPrimitiveArrayCritical(out, nullptr));
+    if (dst == nullptr) {
+      env->ReleasePrimitiveArrayCritical(in, src, JNI_ABORT);
+      return 0;
+    }
+  }
+  const double sum = bs::exp_sum(dst == nullptr ? nullptr : dst + out_off, src + in_off, n, shift, scale);
+  if (dst != nullptr) env->ReleasePrimitiveArrayCritical(out, dst, 0);
+  env->ReleasePrimitiveArrayCritical(in, src, JNI_ABORT);
+  return sum;
+}
+
 JNIEXPORT jdouble BS_FN(streamRead)(JNIEnv*, jclass, jlong p, jlong count) {
   return bs::stream_read(ptr<const float>(p), count);
 }

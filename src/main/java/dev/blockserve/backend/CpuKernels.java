@@ -41,6 +41,9 @@ final class CpuKernels implements Kernels {
 	/** One core's peak in GFLOP/s over {@code seconds}: F32 FMA, or with bf16 the BF16 dot product (0 where absent). */
 	static native double peakGflops(boolean bf16, double seconds);
 
+	/** See {@link HostMath#expSum}; callers check the bounds. NaN when no level is selected. */
+	static native double expSum(float[] in, int inOffset, float[] out, int outOffset, int n, float shift, float scale);
+
 	@Override
 	public native long alloc(long bytes);
 

@@ -3,6 +3,8 @@ package dev.blockserve.engine;
 import java.util.Arrays;
 import java.util.SplittableRandom;
 
+import dev.blockserve.backend.HostMath;
+
 /**
  * Picks the next token from one row of logits, vLLM's order: min_tokens (EOS and the stop tokens masked
  * until the output is that long), logit_bias, penalties (repetition over prompt and output, presence and
@@ -204,12 +206,7 @@ public final class Sampler {
 	/** @param max the largest entry of {@link #work} */
 	private int draw(SamplingParams p, SplittableRandom rng, float max) {
 		float invT = (float) (1.0 / p.temperature());
-		double sum = 0;
-		for (int i = 0; i < vocab; i++) {
-			float e = (float) Math.exp((work[i] - max) * invT);
-			probs[i] = e;
-			sum += e;
-		}
+		double sum = HostMath.expSum(work, 0, probs, vocab, max, invT);
 		float inv = (float) (1 / sum);
 		for (int i = 0; i < vocab; i++) {
 			probs[i] *= inv;
@@ -334,13 +331,11 @@ public final class Sampler {
 		for (int i = 0; i < vocab; i++) {
 			max = Math.max(max, logits[offset + i]);
 		}
-		double sum = 0;
+		double sum = HostMath.expSum(logits, offset, null, vocab, max, 1f);
 		float mine = logits[offset + token];
 		int above = 0;
 		for (int i = 0; i < vocab; i++) {
-			float v = logits[offset + i];
-			sum += Math.exp(v - max);
-			above += v > mine ? 1 : 0;
+			above += logits[offset + i] > mine ? 1 : 0;
 		}
 		float logZ = (float) (max + Math.log(sum));
 		lp.tokenLogprob = mine - logZ;
