@@ -165,6 +165,26 @@ static void test_level() {
     }
   }
 
+  // exp_sum (the sampler's softmax pass) against libm, with a masked (-inf) entry and a vector tail
+  {
+    const int n = 1003;
+    std::vector<float> in(n), out(n, NAN);
+    for (int i = 0; i < n; i++) in[i] = -30.0f + 40.0f * i / (n - 1);
+    in[5] = -INFINITY;
+    const double sum = bs::exp_sum(out.data(), in.data(), n, 2.0f, 1.3f);
+    double want = 0, worst = 0;
+    for (int i = 0; i < n; i++) {
+      const double e = std::exp((double)((in[i] - 2.0f) * 1.3f));
+      want += e;
+      worst = std::max(worst, std::fabs(out[i] - e) / std::max(1e-30, e));
+    }
+    if (!(worst < 1e-6) || out[5] != 0.0f || !(std::fabs(sum - want) <= 1e-6 * want) ||
+        bs::exp_sum(nullptr, in.data(), n, 2.0f, 1.3f) != sum) {
+      std::printf("  exp_sum: element error %.3g, sum %.9g want %.9g FAIL\n", worst, sum, want);
+      failures++;
+    }
+  }
+
   // kv_write narrowing to each cache type, element by element against the references above: random
   // values of every magnitude, ties, F16's overflow, subnormals and underflow, NaN. 1 token, 1 KV head,
   // head_dim 45 (vectors and a tail at every level).
