@@ -126,6 +126,9 @@ class BrowserDashboardTest extends ObservabilityTestBase {
 					"return window.dashboard && window.dashboard.snapshot ? window.dashboard.snapshot.requests.length : 0");
 			return ((Number) r).intValue() >= 2;
 		});
+		// the pool's size and the cache's type: 2000 blocks x 4 tokens x 5 layers x 4 KV heads x 8 x 2 x 4 bytes
+		assertThat(driver.findElement(By.id("mapinfo")).getDomProperty("textContent")) // the text, before CSS upper-cases it
+			.contains("2,000 blocks of 4 tokens (9.8 MiB, float32)");
 		Map<String, Object> counts = countCells();
 		assertThat(((Number) counts.get("inUse")).intValue()).as("cells drawn as in use vs the snapshot: " + counts)
 			.isEqualTo(((Number) counts.get("snapshotUsed")).intValue())
