@@ -47,9 +47,13 @@ if [ -n "${JAVA_HOME:-}" ] && [ -n "${BLOCKSERVE_CLASSPATH:-}" ]; then
   "$JAVA_HOME/bin/java" -cp "$BLOCKSERVE_CLASSPATH" dev.blockserve.cli.GoldenCheck --models "$models" --device cuda \
     | tee "$out/golden.txt"
   g=${PIPESTATUS[0]}
+  "$JAVA_HOME/bin/java" -cp "$BLOCKSERVE_CLASSPATH" dev.blockserve.cli.GoldenCheck --models "$models" --device cuda \
+    --kv-cache-dtype f16 | tee -a "$out/golden.txt"
+  g16=${PIPESTATUS[0]}
+  [ $g16 -eq 0 ] || g=1
   "$JAVA_HOME/bin/java" -cp "$BLOCKSERVE_CLASSPATH" dev.blockserve.cli.GoldenCheck --models "$models" --device cuda-bf16 \
     | tee -a "$out/golden.txt"
-  golden=$([ $g -eq 0 ] && echo "PASS (fp32 matmul)" || echo "FAIL")
+  golden=$([ $g -eq 0 ] && echo "PASS (fp32 matmul; F32 and F16 KV caches)" || echo "FAIL")
   [ $g -eq 0 ] || status=1
 fi
 
