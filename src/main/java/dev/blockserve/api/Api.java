@@ -387,15 +387,13 @@ public final class Api {
 			admission.checkSize(raw.size() * params.n(), 0); // before tokenising 20,000 prompts
 			List<int[]> prompts = new ArrayList<>();
 			List<String> promptTexts = new ArrayList<>();
+			int keep = truncation(body);
 			for (Object p : raw) {
-				if (p instanceof String s) {
-					prompts.add(tokenizer.encode(s, true));
-					promptTexts.add(s);
-				}
-				else {
-					prompts.add((int[]) p);
-					promptTexts.add(echo ? tokenizer.decode((int[]) p, true) : "");
-				}
+				int[] ids = p instanceof String s ? tokenizer.encode(s, true) : (int[]) p;
+				int[] kept = keepLast(ids, keep);
+				prompts.add(kept);
+				// echo repeats the prompt as served: the text of the kept tokens when it was cut
+				promptTexts.add(p instanceof String s && kept == ids ? s : echo ? tokenizer.decode(kept, true) : "");
 			}
 			int n = params.n();
 			String id = id("cmpl-");
@@ -460,6 +458,24 @@ public final class Api {
 		}));
 	}
 
+	/**
+	 * vLLM's {@code truncate_prompt_tokens}: k keeps a prompt's last k tokens (left truncation), -1 the last
+	 * max_model_len; 0 (no limit) when absent.
+	 */
+	private int truncation(JsonNode body) {
+		Integer k = RequestParser.optInt(body, "truncate_prompt_tokens", -1, Integer.MAX_VALUE);
+		if (k != null && k == 0) {
+			throw ApiException.badRequest("'truncate_prompt_tokens' must be at least 1, or -1 for the model's "
+					+ "context length, got 0", "truncate_prompt_tokens");
+		}
+		return k == null ? 0 : k == -1 ? engine.maxModelLen() : k;
+	}
+
+	/** The last {@code keep} ids (the same array when it is no longer, or keep is 0). */
+	static int[] keepLast(int[] ids, int keep) {
+		return keep <= 0 || ids.length <= keep ? ids : java.util.Arrays.copyOfRange(ids, ids.length - keep, ids.length);
+	}
+
 	// ---- /v1/chat/completions
 
 	private int[] chatPrompt(JsonNode body) {
@@ -507,7 +523,7 @@ public final class Api {
 			else if (tools != null && grammar != null) {
 				tools = null; // the output is shaped by response_format: there are no calls to find in it
 			}
-			int[] prompt = chatPrompt(body);
+			int[] prompt = keepLast(chatPrompt(body), truncation(body));
 			Integer maxTokens = RequestParser.optInt(body, "max_completion_tokens", 1, Integer.MAX_VALUE);
 			if (maxTokens == null) {
 				maxTokens = RequestParser.optInt(body, "max_tokens", 1, Integer.MAX_VALUE);

@@ -146,6 +146,14 @@ class ChatApiTest {
 				.contains("'continue_final_message' and 'add_generation_prompt' cannot both be true"));
 	}
 
+	/** truncate_prompt_tokens on chat keeps the rendered prompt's last k tokens. */
+	@Test
+	void truncatePromptTokensCutsTheRenderedPrompt() {
+		ChatCompletion c = client.chat().completions().create(chat()
+			.putAdditionalBodyProperty("truncate_prompt_tokens", com.openai.core.JsonValue.from(4)).build());
+		assertThat(c.usage().orElseThrow().promptTokens()).isEqualTo(4);
+	}
+
 	@Test
 	void streamingStartsWithTheRoleAndEndsWithUsage() {
 		String whole = client.chat().completions().create(chat().build()).choices().get(0).message().content().orElseThrow();

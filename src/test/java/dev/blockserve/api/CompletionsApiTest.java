@@ -269,6 +269,42 @@ class CompletionsApiTest {
 	 * the golden prompt's first greedy token, appended to the prompt, is the reference's log softmax. It used
 	 * to be a 400 ("prompt logprobs are not computed").
 	 */
+	/**
+	 * vLLM's truncate_prompt_tokens keeps a prompt's last k tokens: the same output as sending those k
+	 * tokens, usage counting k, echo repeating the kept text; 0 and -2 are 400s naming the field.
+	 */
+	@Test
+	void truncatePromptTokensKeepsTheLastTokens() throws Exception {
+		GoldenCase c = SharedModels.golden("stories260K").get(4);
+		int[] ids = c.promptIds();
+		int k = 3;
+		int[] last = java.util.Arrays.copyOfRange(ids, ids.length - k, ids.length);
+		var whole = Api.JSON.readTree(post("/v1/completions", Api.JSON.writeValueAsString(java.util.Map.of("prompt", ids,
+				"max_tokens", 6, "temperature", 0, "truncate_prompt_tokens", k, "echo", true))).body());
+		var cut = Api.JSON.readTree(post("/v1/completions", Api.JSON.writeValueAsString(java.util.Map.of("prompt", last,
+				"max_tokens", 6, "temperature", 0))).body());
+		assertThat(ids.length).isGreaterThan(k);
+		assertThat(whole.path("usage").path("prompt_tokens").asInt()).isEqualTo(k);
+		String lastText;
+		try (var tok = dev.blockserve.model.TextTokenizer.load(SharedModels.dir("stories260K"))) {
+			lastText = tok.decode(last, true);
+		}
+		assertThat(whole.path("choices").get(0).path("text").asString())
+			.isEqualTo(lastText + cut.path("choices").get(0).path("text").asString());
+		// a text prompt is cut after tokenising, and a k beyond its length keeps it whole
+		var text = Api.JSON.readTree(post("/v1/completions", "{\"prompt\": \"Once upon a time there was\", \"max_tokens\": 1, "
+				+ "\"truncate_prompt_tokens\": 2}").body());
+		assertThat(text.path("usage").path("prompt_tokens").asInt()).isEqualTo(2);
+		var all = Api.JSON.readTree(post("/v1/completions", "{\"prompt\": \"Once\", \"max_tokens\": 1, "
+				+ "\"truncate_prompt_tokens\": 1000, \"echo\": true}").body());
+		assertThat(all.path("choices").get(0).path("text").asString()).startsWith("Once");
+		for (String bad : new String[] { "0", "-2", "1.5" }) {
+			HttpResponse<String> r = post("/v1/completions", "{\"prompt\": \"x\", \"truncate_prompt_tokens\": " + bad + "}");
+			assertThat(r.statusCode()).as(bad).isEqualTo(400);
+			assertThat(Api.JSON.readTree(r.body()).path("error").path("param").asString()).isEqualTo("truncate_prompt_tokens");
+		}
+	}
+
 	@Test
 	void echoWithLogprobsScoresThePrompt() throws Exception {
 		GoldenCase c = SharedModels.golden("stories260K").get(4);
