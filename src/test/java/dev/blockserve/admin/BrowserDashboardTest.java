@@ -18,8 +18,6 @@ import org.openqa.selenium.OutputType;
 import org.openqa.selenium.TakesScreenshot;
 import org.openqa.selenium.WebElement;
 import org.openqa.selenium.chrome.ChromeDriver;
-import org.openqa.selenium.chrome.ChromeDriverService;
-import org.openqa.selenium.chrome.ChromeOptions;
 import org.openqa.selenium.support.ui.WebDriverWait;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -32,38 +30,30 @@ import static org.assertj.core.api.Assertions.assertThat;
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class BrowserDashboardTest extends ObservabilityTestBase {
 
-	static final Path CHROMIUM = Path.of("/usr/bin/chromium");
-
-	static final Path CHROMEDRIVER = Path.of("/usr/bin/chromedriver");
+	HeadlessChromium browser;
 
 	ChromeDriver driver;
 
 	@BeforeAll
 	void browser() throws Exception {
-		if (!Files.isExecutable(CHROMEDRIVER) && "root".equals(System.getProperty("user.name"))) {
+		if (!Files.isExecutable(HeadlessChromium.CHROMEDRIVER) && "root".equals(System.getProperty("user.name"))) {
 			new ProcessBuilder("sh", "-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver")
 				.inheritIO().start().waitFor();
 		}
 		boolean ci = System.getenv("CI") != null;
 		if (!ci) {
-			Assumptions.assumeTrue(Files.isExecutable(CHROMEDRIVER) && Files.isExecutable(CHROMIUM),
+			Assumptions.assumeTrue(HeadlessChromium.installed(),
 					"skipped: Debian's chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)");
 		}
-		ChromeOptions options = new ChromeOptions();
-		options.setBinary(CHROMIUM.toFile());
-		options.addArguments("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-				"--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update",
-				"--disable-sync", "--window-size=1400,1000",
-				"--user-data-dir=" + Files.createTempDirectory("blockserve-chromium"));
-		ChromeDriverService service = new ChromeDriverService.Builder().usingDriverExecutable(CHROMEDRIVER.toFile())
-			.usingAnyFreePort().build();
-		driver = new ChromeDriver(service, options);
+		browser = new HeadlessChromium();
+		driver = browser.driver;
 	}
 
 	@AfterAll
 	void quit() {
-		if (driver != null) {
-			driver.quit();
+		if (browser != null) {
+			browser.close();
+			assertThat(browser.profile).as("the browser's profile folder, deleted").doesNotExist();
 		}
 	}
 

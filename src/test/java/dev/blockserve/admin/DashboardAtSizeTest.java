@@ -14,8 +14,6 @@ import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.condition.EnabledIf;
 import org.openqa.selenium.JavascriptExecutor;
 import org.openqa.selenium.chrome.ChromeDriver;
-import org.openqa.selenium.chrome.ChromeDriverService;
-import org.openqa.selenium.chrome.ChromeOptions;
 import org.openqa.selenium.support.ui.WebDriverWait;
 import org.slf4j.LoggerFactory;
 
@@ -73,28 +71,24 @@ abstract class DashboardAtSizeTest {
 	@LocalServerPort
 	int port;
 
+	HeadlessChromium browser;
+
 	ChromeDriver driver;
 
 	@BeforeAll
 	void browser() throws Exception {
 		if (System.getenv("CI") == null) {
-			Assumptions.assumeTrue(Files.isExecutable(BrowserDashboardTest.CHROMEDRIVER),
-					"skipped: Debian's chromium and chromium-driver are not installed");
+			Assumptions.assumeTrue(HeadlessChromium.installed(), "skipped: Debian's chromium and chromium-driver are not installed");
 		}
-		ChromeOptions options = new ChromeOptions();
-		options.setBinary(BrowserDashboardTest.CHROMIUM.toFile());
-		options.addArguments("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-				"--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update",
-				"--disable-sync", "--window-size=1400,1000",
-				"--user-data-dir=" + Files.createTempDirectory("blockserve-chromium"));
-		driver = new ChromeDriver(new ChromeDriverService.Builder()
-			.usingDriverExecutable(BrowserDashboardTest.CHROMEDRIVER.toFile()).usingAnyFreePort().build(), options);
+		browser = new HeadlessChromium();
+		driver = browser.driver;
 	}
 
 	@AfterAll
 	void quit() {
-		if (driver != null) {
-			driver.quit();
+		if (browser != null) {
+			browser.close();
+			assertThat(browser.profile).as("the browser's profile folder, deleted").doesNotExist();
 		}
 	}
 
