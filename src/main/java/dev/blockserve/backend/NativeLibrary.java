@@ -4,9 +4,15 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.net.URISyntaxException;
 import java.net.URL;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.channels.OverlappingFileLockException;
+import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.ConcurrentHashMap;
@@ -15,7 +21,8 @@ import java.util.concurrent.ConcurrentHashMap;
  * Loads the project's JNI libraries. The build puts them in the jar under
  * {@code native/<os>-<arch>/lib<name>.so}; a library found inside a jar is copied to a temporary file
  * first, since the dynamic linker can only open real files (one folder per process, libraries of
- * every device in it, deleted when the JVM exits). {@code -Dblockserve.native.dir=DIR} loads
+ * every device in it, deleted when the JVM exits, or by a later start when the process was killed).
+ * {@code -Dblockserve.native.dir=DIR} loads
  * from a folder instead (for a library built separately, for example for another CPU).
  * Loading is synchronized, so any thread may trigger it.
  */
@@ -119,26 +126,76 @@ public final class NativeLibrary {
 	/** This process's folder for libraries extracted from the jar; created once, deleted at exit. */
 	private static Path extractDir;
 
+	/** In each extraction folder: locked by its process for as long as it lives. */
+	static final String LOCK = ".lock";
+
+	/**
+	 * The lock on this process's folder, kept reachable: the OS releases it when the process ends, however
+	 * it ends, which is what tells a later start that the folder is stale.
+	 */
+	private static FileChannel lockChannel;
+
 	private static synchronized Path extractDir() throws IOException {
 		if (extractDir == null) {
-			Path dir = Files.createTempDirectory("blockserve-native");
+			Path tmp = Path.of(System.getProperty("java.io.tmpdir"));
+			// A process killed outright (SIGKILL, the OOM killer) runs no shutdown hook: a later start
+			// deletes what it left.
+			removeStale(tmp);
+			// The folder gets its lock before it gets its scanned name, so no other start can see it unlocked.
+			Path staging = Files.createTempDirectory(tmp, "blockserve-new");
+			FileChannel channel = FileChannel.open(staging.resolve(LOCK), StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+			channel.lock();
+			Path dir = tmp.resolve("blockserve-native" + staging.getFileName().toString().substring("blockserve-new".length()));
+			Files.move(staging, dir, StandardCopyOption.ATOMIC_MOVE);
 			// One hook deletes the folder's files and then the folder (deleteOnExit would try the folder
 			// first, while it still holds the libraries, and leave it behind).
 			Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteTree(dir), "blockserve-native-cleanup"));
+			lockChannel = channel;
 			extractDir = dir;
 		}
 		return extractDir;
 	}
 
-	private static void deleteTree(Path dir) {
+	/**
+	 * Deletes the extraction folders in {@code tmp} whose process has ended: those whose lock file no one
+	 * holds. A folder without a lock file, another user's folder, a symbolic link or one locked by a live
+	 * process is left alone. Returns how many were deleted.
+	 */
+	static int removeStale(Path tmp) {
+		int removed = 0;
+		try (DirectoryStream<Path> dirs = Files.newDirectoryStream(tmp, "blockserve-native*")) {
+			for (Path dir : dirs) {
+				Path lock = dir.resolve(LOCK);
+				if (!Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS) || !Files.isRegularFile(lock, LinkOption.NOFOLLOW_LINKS)) {
+					continue;
+				}
+				try (FileChannel channel = FileChannel.open(lock, StandardOpenOption.WRITE); FileLock held = channel.tryLock()) {
+					if (held != null && deleteTree(dir)) {
+						removed++;
+					}
+				}
+				catch (IOException | OverlappingFileLockException e) {
+					// not ours to open, or locked by this very JVM: leave it
+				}
+			}
+		}
+		catch (IOException e) {
+			// an unreadable temp folder: the extraction below reports what matters
+		}
+		return removed;
+	}
+
+	/** Deletes the folder's entries (links themselves, never what they point to), then the folder. */
+	private static boolean deleteTree(Path dir) {
 		try (var files = Files.list(dir)) {
 			for (Path f : (Iterable<Path>) files::iterator) {
 				Files.deleteIfExists(f);
 			}
-			Files.deleteIfExists(dir);
+			return Files.deleteIfExists(dir);
 		}
 		catch (IOException e) {
-			// at exit there is no one left to tell; the OS's temp cleaning takes what remains
+			// at exit there is no one left to tell; the next start retries a folder left behind
+			return false;
 		}
 	}
 
