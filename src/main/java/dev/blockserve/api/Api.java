@@ -13,6 +13,7 @@ import dev.blockserve.engine.GenerationEvent;
 import dev.blockserve.engine.RequestRejectedException;
 import dev.blockserve.engine.SamplingParams;
 import dev.blockserve.chat.ChatTemplate;
+import dev.blockserve.chat.ReasoningStream;
 import dev.blockserve.model.TextTokenizer;
 import dev.blockserve.toolcall.ToolCallFormat;
 import dev.blockserve.toolcall.ToolCallStream;
@@ -56,8 +57,21 @@ public final class Api {
 	/** How this model family writes tool calls (from its chat template). */
 	private final ToolCallFormat toolFormat;
 
-	public Api(Engine engine, ChatTemplate template, String modelName, AdmissionControl admission) {
+	/** Whether chat answers are split into reasoning_content and content ({@link ReasoningStream}). */
+	private final boolean reasoningParser;
+
+	/**
+	 * @param reasoningParser split {@code <think>} blocks into reasoning_content; null: when the chat
+	 * template writes such blocks
+	 */
+	public Api(Engine engine, ChatTemplate template, String modelName, AdmissionControl admission, Boolean reasoningParser) {
 		this.engine = engine;
+		this.reasoningParser = reasoningParser != null ? reasoningParser
+				: ReasoningStream.templateReasons(template == null ? null : template.source());
+		if (this.reasoningParser) {
+			org.slf4j.LoggerFactory.getLogger(Api.class)
+				.info("Chat answers' <think> blocks go to reasoning_content (blockserve.api.reasoning-parser; none turns it off)");
+		}
 		this.admission = admission;
 		this.tokenizer = engine.runtime().tokenizer();
 		this.template = template;
@@ -478,7 +492,11 @@ public final class Api {
 
 	// ---- /v1/chat/completions
 
-	private int[] chatPrompt(JsonNode body) {
+	/** A chat request's prompt, and whether it ends inside a reasoning block that the answer continues. */
+	private record ChatPrompt(int[] ids, boolean opensReasoning) {
+	}
+
+	private ChatPrompt chatPrompt(JsonNode body) {
 		if (template == null) {
 			throw ApiException.badRequest("The model `" + modelName + "` has no chat template (tokenizer_config.json "
 					+ "has no chat_template); use /v1/completions with a prompt instead", "messages");
@@ -495,16 +513,20 @@ public final class Api {
 					+ "(send add_generation_prompt: false to continue the final message)", "continue_final_message");
 		}
 		String rendered;
+		boolean opensReasoning;
 		try {
 			rendered = template.render(messages, tools, addGenerationPrompt, RequestParser.chatTemplateKwargs(body));
+			opensReasoning = ReasoningStream.opens(rendered);
 			if (continueFinal) {
-				rendered = ChatTemplate.openFinalMessage(rendered, (String) messages.get(messages.size() - 1).get("content"));
+				String last = (String) messages.get(messages.size() - 1).get("content");
+				rendered = ChatTemplate.openFinalMessage(rendered, last);
+				opensReasoning = ReasoningStream.opens(rendered) || ReasoningStream.leavesOpen(last);
 			}
 		}
 		catch (ChatTemplate.TemplateException e) {
 			throw ApiException.badRequest(e.getMessage(), "messages");
 		}
-		return tokenizer.encode(rendered, false);
+		return new ChatPrompt(tokenizer.encode(rendered, false), opensReasoning);
 	}
 
 	public Mono<ServerResponse> chat(ServerRequest req) {
@@ -523,7 +545,10 @@ public final class Api {
 			else if (tools != null && grammar != null) {
 				tools = null; // the output is shaped by response_format: there are no calls to find in it
 			}
-			int[] prompt = keepLast(chatPrompt(body), truncation(body));
+			ChatPrompt chatPrompt = chatPrompt(body);
+			int[] prompt = keepLast(chatPrompt.ids(), truncation(body));
+			// vLLM's include_reasoning: false drops the reasoning and keeps the answer
+			boolean includeReasoning = RequestParser.optBool(body, "include_reasoning", true);
 			Integer maxTokens = RequestParser.optInt(body, "max_completion_tokens", 1, Integer.MAX_VALUE);
 			if (maxTokens == null) {
 				maxTokens = RequestParser.optInt(body, "max_tokens", 1, Integer.MAX_VALUE);
@@ -550,6 +575,12 @@ public final class Api {
 			for (int i = 0; i < n && tools != null; i++) {
 				calls[i] = tools.stream();
 			}
+			// A constrained answer is what its grammar writes: a reasoning block only where the grammar
+			// itself writes one, never because the prompt opened it.
+			ReasoningStream[] thinks = new ReasoningStream[n];
+			for (int i = 0; i < n && reasoningParser; i++) {
+				thinks[i] = ReasoningStream.create(chatPrompt.opensReasoning() && grammar == null);
+			}
 			if (stream) {
 				Flux<DataBuffer> roles = Flux.range(0, n)
 					.map(i -> sse(new Dto.ChatChunk(id, "chat.completion.chunk", created, modelName,
@@ -559,7 +590,7 @@ public final class Api {
 					if (e.finished()) {
 						completion[0] += e.completionTokens();
 					}
-					List<Dto.ChatChunkChoice> out = chunkChoices(e, calls[e.index()]);
+					List<Dto.ChatChunkChoice> out = chunkChoices(e, thinks[e.index()], includeReasoning, calls[e.index()]);
 					List<DataBuffer> chunks = new ArrayList<>(out.size());
 					for (Dto.ChatChunkChoice c : out) {
 						chunks.add(sse(new Dto.ChatChunk(id, "chat.completion.chunk", created, modelName, List.of(c), null)));
@@ -584,14 +615,24 @@ public final class Api {
 						ChoiceAcc acc = accs.get(i);
 						completion += acc.completionTokens;
 						cached = acc.cachedTokens;
-						Dto.ChatMessage message = new Dto.ChatMessage("assistant", acc.text.toString());
+						String text = acc.text.toString();
+						String reasoning = null;
+						if (thinks[i] != null) {
+							ReasoningStream.Split head = thinks[i].push(text);
+							ReasoningStream.Split tail = thinks[i].finish();
+							text = head.content() + tail.content();
+							reasoning = head.reasoning() + tail.reasoning();
+							reasoning = includeReasoning && !reasoning.isEmpty() ? reasoning : null;
+						}
+						Dto.ChatMessage message = new Dto.ChatMessage("assistant", text);
 						String finish = acc.finish;
 						if (calls[i] != null) {
-							List<ToolCallStream.Piece> pieces = new ArrayList<>(calls[i].push(acc.text.toString()));
+							List<ToolCallStream.Piece> pieces = new ArrayList<>(calls[i].push(text));
 							pieces.addAll(calls[i].finish());
 							message = message(pieces);
 							finish = toolFinish(finish, calls[i]);
 						}
+						message = message.withReasoning(reasoning);
 						choices.add(new Dto.ChatChoice(i, message, logprobs ? new Dto.ChatLogprobs(acc.chatLogprobs) : null,
 								finish));
 					}
@@ -633,21 +674,40 @@ public final class Api {
 				toolCalls.isEmpty() ? null : toolCalls);
 	}
 
-	/** The stream chunks of one event: text, or with tools the content and call deltas it completes. */
-	private static List<Dto.ChatChunkChoice> chunkChoices(GenerationEvent e, ToolCallStream calls) {
+	/**
+	 * The stream chunks of one event: its reasoning (when the answer is split), then its text, or with tools
+	 * the content and call deltas it completes. The event's logprobs ride on the first chunk.
+	 */
+	private static List<Dto.ChatChunkChoice> chunkChoices(GenerationEvent e, ReasoningStream think, boolean includeReasoning,
+			ToolCallStream calls) {
 		ChoiceAcc acc = new ChoiceAcc(-1);
 		acc.add(e, 0);
 		Dto.ChatLogprobs lp = e.logprobs() == null ? null : new Dto.ChatLogprobs(acc.chatLogprobs);
 		List<Dto.ChatChunkChoice> out = new ArrayList<>();
+		String text = e.text();
+		if (think != null) {
+			ReasoningStream.Split split = think.push(text);
+			String reasoning = split.reasoning();
+			text = split.content();
+			if (e.finished()) {
+				ReasoningStream.Split rest = think.finish();
+				reasoning += rest.reasoning();
+				text += rest.content();
+			}
+			if (includeReasoning && !reasoning.isEmpty()) {
+				out.add(new Dto.ChatChunkChoice(e.index(), Dto.Delta.reasoning(reasoning), lp, null));
+				lp = null;
+			}
+		}
 		if (calls == null) {
-			if (e.text().isEmpty() && !e.finished() && e.logprobs() == null) {
+			if (text.isEmpty() && !e.finished() && lp == null) {
 				return out;
 			}
-			Dto.Delta delta = e.finished() && e.text().isEmpty() ? new Dto.Delta(null, null) : new Dto.Delta(null, e.text());
+			Dto.Delta delta = e.finished() && text.isEmpty() ? new Dto.Delta(null, null) : new Dto.Delta(null, text);
 			out.add(new Dto.ChatChunkChoice(e.index(), delta, lp, finishName(e)));
 			return out;
 		}
-		List<ToolCallStream.Piece> pieces = new ArrayList<>(calls.push(e.text()));
+		List<ToolCallStream.Piece> pieces = new ArrayList<>(calls.push(text));
 		if (e.finished()) {
 			pieces.addAll(calls.finish());
 		}
@@ -709,7 +769,7 @@ public final class Api {
 			checkModel(body);
 			int[] ids;
 			if (body.has("messages")) {
-				ids = chatPrompt(body);
+				ids = chatPrompt(body).ids();
 			}
 			else {
 				JsonNode p = body.get("prompt");

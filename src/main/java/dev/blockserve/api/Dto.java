@@ -39,12 +39,24 @@ public final class Dto {
 			@JsonInclude(JsonInclude.Include.NON_NULL) Usage usage) {
 	}
 
-	/** content is null (and written as null) when the answer is only tool calls. */
+	/**
+	 * content is null (and written as null) when the answer is only tool calls; reasoning_content (vLLM's
+	 * and DeepSeek's name) is the model's reasoning block, when it wrote one.
+	 */
 	public record ChatMessage(String role, @JsonInclude(JsonInclude.Include.ALWAYS) String content,
+			@JsonInclude(JsonInclude.Include.NON_NULL) @JsonProperty("reasoning_content") String reasoningContent,
 			@JsonInclude(JsonInclude.Include.NON_EMPTY) @JsonProperty("tool_calls") List<ToolCall> toolCalls) {
 
 		public ChatMessage(String role, String content) {
-			this(role, content, null);
+			this(role, content, null, null);
+		}
+
+		public ChatMessage(String role, String content, List<ToolCall> toolCalls) {
+			this(role, content, null, toolCalls);
+		}
+
+		public ChatMessage withReasoning(String reasoning) {
+			return new ChatMessage(role, content, reasoning, toolCalls);
 		}
 	}
 
@@ -81,10 +93,19 @@ public final class Dto {
 
 	public record Delta(@JsonInclude(JsonInclude.Include.NON_NULL) String role,
 			@JsonInclude(JsonInclude.Include.NON_NULL) String content,
+			@JsonInclude(JsonInclude.Include.NON_NULL) @JsonProperty("reasoning_content") String reasoningContent,
 			@JsonInclude(JsonInclude.Include.NON_NULL) @JsonProperty("tool_calls") List<ToolCallDelta> toolCalls) {
 
 		public Delta(String role, String content) {
-			this(role, content, null);
+			this(role, content, null, null);
+		}
+
+		public Delta(String role, String content, List<ToolCallDelta> toolCalls) {
+			this(role, content, null, toolCalls);
+		}
+
+		static Delta reasoning(String text) {
+			return new Delta(null, null, text, null);
 		}
 	}
 

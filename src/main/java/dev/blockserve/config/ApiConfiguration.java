@@ -37,15 +37,35 @@ public class ApiConfiguration {
 	 * @param maxRequestSize bodies above this are answered 413
 	 * @param requestTimeout every request's deadline: past it generation stops, its blocks are freed and
 	 * the client gets a timeout error (408, or an error event on a stream); 0 for none
+	 * @param reasoningParser chat answers' {@code <think>} blocks go to {@code reasoning_content}: auto (when
+	 * the chat template writes such blocks: Qwen3, QwQ, DeepSeek-R1 distills, SmolLM3), think (always; vLLM's
+	 * qwen3 and deepseek_r1 parsers are taken as names of it) or none
 	 */
 	@ConfigurationProperties("blockserve.api")
 	public record ApiProperties(@DefaultValue List<String> apiKeys, @DefaultValue("8MB") DataSize maxRequestSize,
-			@DefaultValue("10m") Duration requestTimeout, @DefaultValue Http http) {
+			@DefaultValue("10m") Duration requestTimeout, @DefaultValue Http http,
+			@DefaultValue("auto") String reasoningParser) {
 
 		public ApiProperties {
 			if (requestTimeout.isNegative()) {
 				throw new IllegalArgumentException("blockserve.api.request-timeout must be >= 0, got " + requestTimeout);
 			}
+			reasoning(reasoningParser);
+		}
+
+		/** true, false, or null for auto (decided by the chat template). */
+		Boolean reasoning() {
+			return reasoning(reasoningParser);
+		}
+
+		private static Boolean reasoning(String parser) {
+			return switch (parser.toLowerCase(java.util.Locale.ROOT)) {
+				case "auto" -> null;
+				case "think", "qwen3", "deepseek_r1" -> true;
+				case "none" -> false;
+				default -> throw new IllegalArgumentException(
+						"blockserve.api.reasoning-parser must be auto, think (or qwen3, deepseek_r1) or none, got '" + parser + "'");
+			};
 		}
 	}
 
@@ -92,8 +112,8 @@ public class ApiConfiguration {
 	}
 
 	@Bean
-	Api api(Engine engine, ServedModel served, AdmissionControl admission) {
-		return new Api(engine, ChatTemplate.load(engine.runtime().directory()), served.name(), admission);
+	Api api(Engine engine, ServedModel served, AdmissionControl admission, ApiProperties props) {
+		return new Api(engine, ChatTemplate.load(engine.runtime().directory()), served.name(), admission, props.reasoning());
 	}
 
 	@Bean

@@ -24,7 +24,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 /**
  * The server on a Qwen3 model (the shared random one, given the real Qwen3 chat template in a folder
  * built under target/): chat works, and vLLM's chat_template_kwargs reach the template, so
- * enable_thinking=false renders Qwen3's empty think block.
+ * enable_thinking=false renders Qwen3's empty think block. The template writes think blocks, so answers
+ * are split into reasoning_content and content (a random model writes a block only when a regex makes it).
  */
 @SpringBootTest(classes = BlockserveApplication.class, webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT,
 		properties = { "blockserve.kv-cache.num-blocks=256" })
@@ -95,5 +96,122 @@ class Qwen3ServingTest {
 				chat.replace("{\"enable_thinking\":false}", "{\"messages\":[]}"));
 		assertThat(reserved.status()).isEqualTo(400);
 		assertThat(reserved.body()).contains("may not set 'messages'");
+	}
+
+	static final String THINKING = "<think>\\nab[a-z]{2,5}( [a-z]{2,5}){1,2}\\n</think>\\n\\nxy[a-z]{2,5}";
+
+	JsonNode post(String path, Map<String, Object> body) throws Exception {
+		RawHttp.Response r = RawHttp.request(port, "POST", path, null, Api.JSON.writeValueAsString(body));
+		assertThat(r.status()).as(r.body()).isEqualTo(200);
+		return Api.JSON.readTree(r.body());
+	}
+
+	Map<String, Object> thinkingChat(boolean stream) {
+		var body = new java.util.LinkedHashMap<String, Object>();
+		body.put("messages", java.util.List.of(Map.of("role", "user", "content", "What is 2+2?")));
+		body.put("max_tokens", 60);
+		body.put("temperature", 0);
+		body.put("guided_regex", THINKING);
+		body.put("stream", stream);
+		return body;
+	}
+
+	/** The same answer's raw text, from /v1/completions on the chat's rendered prompt (greedy, same regex). */
+	String rawAnswer() throws Exception {
+		String prompt = rendered(null);
+		JsonNode c = post("/v1/completions", Map.of("prompt", prompt, "max_tokens", 60, "temperature", 0, "guided_regex",
+				THINKING));
+		return c.path("choices").get(0).path("text").asString();
+	}
+
+	@Test
+	void aThinkBlockGoesToReasoningContentAndTheRestToContent() throws Exception {
+		String raw = rawAnswer();
+		assertThat(raw).startsWith("<think>\nab").contains("\n</think>\n\nxy");
+		JsonNode message = post("/v1/chat/completions", thinkingChat(false)).path("choices").get(0).path("message");
+		String reasoning = message.path("reasoning_content").asString();
+		String content = message.path("content").asString();
+		assertThat(reasoning).startsWith("ab").doesNotContain("<think>").doesNotContain("\n");
+		assertThat(content).startsWith("xy");
+		assertThat("<think>\n" + reasoning + "\n</think>\n\n" + content).isEqualTo(raw);
+
+		// vLLM's include_reasoning: false keeps the answer alone
+		Map<String, Object> without = thinkingChat(false);
+		without.put("include_reasoning", false);
+		JsonNode bare = post("/v1/chat/completions", without).path("choices").get(0).path("message");
+		assertThat(bare.has("reasoning_content")).as(bare.toString()).isFalse();
+		assertThat(bare.path("content").asString()).isEqualTo(content);
+	}
+
+	@Test
+	void aStreamSendsTheReasoningAsReasoningContentDeltas() throws Exception {
+		JsonNode whole = post("/v1/chat/completions", thinkingChat(false)).path("choices").get(0).path("message");
+		var http = java.net.http.HttpClient.newHttpClient();
+		String sse = http.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://127.0.0.1:" + port + "/v1/chat/completions"))
+			.header("Content-Type", "application/json")
+			.POST(java.net.http.HttpRequest.BodyPublishers.ofString(Api.JSON.writeValueAsString(thinkingChat(true))))
+			.build(), java.net.http.HttpResponse.BodyHandlers.ofString()).body();
+		StringBuilder reasoning = new StringBuilder();
+		StringBuilder content = new StringBuilder();
+		int reasoningChunks = 0;
+		boolean contentBeforeReasoningEnded = false;
+		for (String line : sse.split("\n")) {
+			if (!line.startsWith("data: {")) {
+				continue;
+			}
+			JsonNode delta = Api.JSON.readTree(line.substring(6)).path("choices").get(0).path("delta");
+			if (delta.has("reasoning_content")) {
+				reasoningChunks++;
+				reasoning.append(delta.get("reasoning_content").asString());
+				assertThat(delta.has("content")).as("a chunk carries reasoning or content, not both").isFalse();
+				contentBeforeReasoningEnded |= !content.isEmpty();
+			}
+			if (delta.hasNonNull("content")) {
+				content.append(delta.get("content").asString());
+			}
+		}
+		assertThat(reasoningChunks).as(sse).isGreaterThan(1);
+		assertThat(contentBeforeReasoningEnded).isFalse();
+		assertThat(reasoning.toString()).isEqualTo(whole.path("reasoning_content").asString());
+		assertThat(content.toString()).isEqualTo(whole.path("content").asString());
+	}
+
+	@Test
+	void anAssistantPrefixThatOpensABlockIsContinuedAsReasoning() throws Exception {
+		// continue_final_message with a prefix still inside its block: what follows is reasoning until
+		// </think>, which a random model does not write in 8 tokens, so the answer has no content
+		var messages = java.util.List.of(Map.of("role", "user", "content", "What is 2+2?"),
+				Map.of("role", "assistant", "content", "<think>\nFirst, "));
+		JsonNode message = post("/v1/chat/completions", Map.of("messages", messages, "max_tokens", 8, "temperature", 0,
+				"add_generation_prompt", false, "continue_final_message", true)).path("choices").get(0).path("message");
+		JsonNode rendered = post("/tokenize", Map.of("messages", messages, "add_generation_prompt", false,
+				"continue_final_message", true));
+		String prompt = post("/detokenize", Map.of("tokens", rendered.path("tokens"))).path("prompt").asString();
+		assertThat(prompt).endsWith("<think>\nFirst, ");
+		String raw = post("/v1/completions", Map.of("prompt", prompt, "max_tokens", 8, "temperature", 0)).path("choices")
+			.get(0)
+			.path("text")
+			.asString();
+		assertThat(raw).doesNotContain("</think>");
+		assertThat(message.path("content").asString()).isEmpty();
+		assertThat(message.path("reasoning_content").asString()).isEqualTo(raw.replaceAll("^\n+|\n+$", ""));
+	}
+
+	/** LangChain4j with returnThinking reads reasoning_content as the message's thinking. */
+	@Test
+	void langChain4jReadsTheReasoningAsTheMessagesThinking() throws Exception {
+		JsonNode whole = post("/v1/chat/completions", thinkingChat(false)).path("choices").get(0).path("message");
+		var chat = dev.langchain4j.model.openai.OpenAiChatModel.builder()
+			.baseUrl("http://127.0.0.1:" + port + "/v1")
+			.apiKey("unused")
+			.modelName("qwen3-template")
+			.maxTokens(60)
+			.temperature(0.0)
+			.returnThinking(true)
+			.customParameters(Map.of("guided_regex", THINKING))
+			.build();
+		var answer = chat.chat(java.util.List.of(dev.langchain4j.data.message.UserMessage.from("What is 2+2?"))).aiMessage();
+		assertThat(answer.thinking()).isEqualTo(whole.path("reasoning_content").asString()).isNotBlank();
+		assertThat(answer.text()).isEqualTo(whole.path("content").asString());
 	}
 }

@@ -295,6 +295,17 @@ class StructuredOutputTest {
 		assertThat(error("/v1/chat/completions", both).path("param").asString()).isEqualTo("tool_choice");
 	}
 
+	/** A template that writes no think blocks (ChatML here): a block in the answer is answer text. */
+	@Test
+	void aThinkBlockIsContentWhereTheTemplateWritesNone() {
+		ObjectNode b = chat("x");
+		b.put("guided_regex", "<think>ab</think>cd");
+		b.put("max_tokens", 30);
+		JsonNode message = ok("/v1/chat/completions", b).path("choices").get(0).path("message");
+		assertThat(message.path("content").asString()).isEqualTo("<think>ab</think>cd");
+		assertThat(message.has("reasoning_content")).isFalse();
+	}
+
 	@Test
 	void requiredAndNamedToolCallsAreValidAndTheNextTurnRenders() {
 		JsonNode tools = JSON.readTree(TOOLS);

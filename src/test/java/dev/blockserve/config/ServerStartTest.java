@@ -91,6 +91,15 @@ class ServerStartTest {
 			.satisfies(e -> assertThat(rootMessage(e)).contains("blockserve.kv-cache.dtype must be f32, bf16 or f16, got 'fp8'"));
 	}
 
+	@Test
+	void aBadReasoningParserNamesTheProperty() {
+		String model = SharedModels.dir("stories260K").toString();
+		assertThatThrownBy(() -> start("--server.port=0", "--blockserve.model=" + model,
+				"--blockserve.api.reasoning-parser=granite").close())
+			.satisfies(e -> assertThat(rootMessage(e))
+				.contains("blockserve.api.reasoning-parser must be auto, think (or qwen3, deepseek_r1) or none, got 'granite'"));
+	}
+
 	/** A pool smaller than the model's context: the context is lowered to what the pool holds. */
 	@Test
 	void aCacheSmallerThanTheContextLowersTheContextLength() {
