@@ -144,6 +144,19 @@ final class RequestParser {
 	}
 
 	/** The sampling fields shared by both endpoints; {@code maxTokens} 0 means up to the context length. */
+	/** vLLM's cache_salt: a non-empty string, or absent. */
+	static String cacheSalt(JsonNode body) {
+		JsonNode salt = body.get("cache_salt");
+		if (salt == null || salt.isNull()) {
+			return null;
+		}
+		if (!salt.isString() || salt.asString().isEmpty() || salt.asString().length() > SamplingParams.MAX_CACHE_SALT_LENGTH) {
+			throw ApiException.badRequest("'cache_salt' must be a non-empty string of at most "
+					+ SamplingParams.MAX_CACHE_SALT_LENGTH + " characters", "cache_salt");
+		}
+		return salt.asString();
+	}
+
 	static SamplingParams sampling(JsonNode body, int maxTokens, int logprobs, dev.blockserve.constraint.Grammar grammar) {
 		Integer n = optInt(body, "n", 1, 128);
 		Double temperature = optNumber(body, "temperature", 0, 2);
@@ -183,6 +196,7 @@ final class RequestParser {
 				.logprobs(logprobs)
 				.skipSpecialTokens(optBool(body, "skip_special_tokens", true))
 				.seed(seed)
+				.cacheSalt(cacheSalt(body))
 				.grammar(grammar);
 			if (n != null) {
 				b.n(n);

@@ -81,6 +81,11 @@ final class EngineSequence extends Sequence {
 		return request.params.promptLogprobs() < 0 || promptTarget >= promptLength();
 	}
 
+	@Override
+	public String cacheSalt() {
+		return request.params.cacheSalt();
+	}
+
 	/**
 	 * How many prompt logprobs a step that computes {@code numNew} tokens from {@code numComputed()} on
 	 * makes due: the rows at positions {@link #firstPromptLogprobRow()} on, each giving the logprob of the

@@ -22,11 +22,16 @@ import dev.blockserve.constraint.Grammar;
  * @param minTokens new tokens before EOS, a stop token or a stop string may end the output (vLLM's min_tokens)
  * @param promptLogprobs top alternatives to report per prompt token (the logprob of each prompt token given
  *        the ones before it); -1 for none. Such a request computes its whole prompt: it reads no prefix cache
+ * @param cacheSalt vLLM's cache_salt: the request shares prefix-cache blocks only with requests of the same
+ *        salt (tenants that must not learn, from response times, what others' prompts begin with); null for none
  */
 public record SamplingParams(int n, int maxTokens, double temperature, int topK, double topP, double minP,
 		double presencePenalty, double frequencyPenalty, double repetitionPenalty, Long seed, List<String> stop,
 		int[] stopTokenIds, boolean ignoreEos, int logprobs, boolean skipSpecialTokens, Grammar grammar,
-		LogitBias logitBias, int minTokens, int promptLogprobs) {
+		LogitBias logitBias, int minTokens, int promptLogprobs, String cacheSalt) {
+
+	/** The longest cache salt: it is hashed on the engine thread when the request is admitted. */
+	public static final int MAX_CACHE_SALT_LENGTH = 4096;
 
 	/** Token ids and the values added to their logits, in two parallel arrays (walked per token without boxing). */
 	public record LogitBias(int[] ids, float[] values) {
@@ -89,6 +94,8 @@ public record SamplingParams(int n, int maxTokens, double temperature, int topK,
 		check(minTokens >= 0, "min_tokens must be >= 0, got " + minTokens);
 		check(maxTokens == 0 || minTokens <= maxTokens,
 				"min_tokens must be less than or equal to max_tokens, got " + minTokens + " > " + maxTokens);
+		check(cacheSalt == null || (!cacheSalt.isEmpty() && cacheSalt.length() <= MAX_CACHE_SALT_LENGTH),
+				"cache_salt must be a non-empty string of at most " + MAX_CACHE_SALT_LENGTH + " characters");
 	}
 
 	private static void check(boolean ok, String message) {
@@ -129,6 +136,7 @@ public record SamplingParams(int n, int maxTokens, double temperature, int topK,
 		b.logitBias = logitBias;
 		b.minTokens = minTokens;
 		b.promptLogprobs = promptLogprobs;
+		b.cacheSalt = cacheSalt;
 		return b;
 	}
 
@@ -182,6 +190,8 @@ public record SamplingParams(int n, int maxTokens, double temperature, int topK,
 		private int minTokens;
 
 		private int promptLogprobs = -1;
+
+		private String cacheSalt;
 
 		private Builder() {
 		}
@@ -286,10 +296,16 @@ public record SamplingParams(int n, int maxTokens, double temperature, int topK,
 			return this;
 		}
 
+		/** Shares prefix-cache blocks only with requests of the same salt; null for the common cache. */
+		public Builder cacheSalt(String v) {
+			cacheSalt = v;
+			return this;
+		}
+
 		public SamplingParams build() {
 			return new SamplingParams(n, maxTokens, temperature, topK, topP, minP, presencePenalty, frequencyPenalty,
 					repetitionPenalty, seed, stop, stopTokenIds, ignoreEos, logprobs, skipSpecialTokens, grammar,
-					logitBias, minTokens, promptLogprobs);
+					logitBias, minTokens, promptLogprobs, cacheSalt);
 		}
 	}
 }

@@ -27,6 +27,18 @@ public final class BlockHasher {
 		return mix(h ^ extraKey.length());
 	}
 
+	/**
+	 * The chain's root for an extra key and a cache salt: no chain of another salt, or of none, can meet it
+	 * (the pool also compares parents when it matches).
+	 */
+	public static long root(String extraKey, String salt) {
+		long h = root(extraKey);
+		for (byte b : salt.getBytes(StandardCharsets.UTF_8)) {
+			h = mix(h ^ (b & 0xff) ^ 0x5A17_0000_0000_0000L);
+		}
+		return mix(h ^ ((long) salt.length() << 32) ^ 0x5A17L);
+	}
+
 	/** Hash of a block holding {@code tokens[from..from+len)} whose parent block hashed to {@code parent}. */
 	public static long hash(long parent, int[] tokens, int from, int len) {
 		long h = parent * P1 + len;

@@ -28,8 +28,12 @@ public final class BlockTable {
 
 	long lastHash;
 
+	/** The root its chain of block hashes starts from: the model's, or its cache salt's. */
+	final long root;
+
 	BlockTable(long requestId, long root) {
 		this.requestId = requestId;
+		this.root = root;
 		this.lastHash = root;
 	}
 

@@ -23,6 +23,8 @@ public final class KvCacheManager {
 
 	private final long root;
 
+	private final String extraKey;
+
 	/**
 	 * The attention window in tokens when every layer has one (Mistral), else 0. Blocks wholly before a
 	 * sequence's window are never read again: {@link #removeSkipped} gives them back to the pool.
@@ -54,6 +56,7 @@ public final class KvCacheManager {
 		this.blockSize = pool.blockSize();
 		this.prefixCaching = prefixCaching;
 		this.root = BlockHasher.root(extraKey);
+		this.extraKey = extraKey;
 		this.slidingWindow = slidingWindow;
 	}
 
@@ -94,6 +97,18 @@ public final class KvCacheManager {
 	}
 
 	public BlockTable newTable(long requestId) {
+		return newTable(requestId, root);
+	}
+
+	/**
+	 * A table whose blocks enter, and match, only the prefix cache of {@code cacheSalt} (vLLM's cache_salt;
+	 * null: the common cache). Hashes the salt: once per admission.
+	 */
+	public BlockTable newTable(long requestId, String cacheSalt) {
+		return newTable(requestId, cacheSalt == null ? root : BlockHasher.root(extraKey, cacheSalt));
+	}
+
+	private BlockTable newTable(long requestId, long root) {
 		BlockTable t = new BlockTable(requestId, root);
 		if (live.putIfAbsent(requestId, t) != null) {
 			throw new IllegalArgumentException("request " + requestId + " already has a block table");
@@ -119,6 +134,15 @@ public final class KvCacheManager {
 	 * adopted, or not, by {@link #allocate}.
 	 */
 	public PrefixMatch matchPrefix(int[] tokens, int len, PrefixMatch out) {
+		return matchPrefix(root, tokens, len, out);
+	}
+
+	/** {@link #matchPrefix(int[], int, PrefixMatch)} in the cache of {@code table}'s salt, for it to adopt. */
+	public PrefixMatch matchPrefix(BlockTable table, int[] tokens, int len, PrefixMatch out) {
+		return matchPrefix(table.root, tokens, len, out);
+	}
+
+	private PrefixMatch matchPrefix(long root, int[] tokens, int len, PrefixMatch out) {
 		out.clear(root);
 		out.queriedTokens = len;
 		if (!prefixCaching) {
@@ -146,6 +170,9 @@ public final class KvCacheManager {
 	 */
 	public boolean allocate(BlockTable table, int totalTokens, PrefixMatch match) {
 		int adopt = match != null && table.size == 0 ? match.numBlocks : 0;
+		if (adopt > 0 && match.root != table.root) {
+			throw new IllegalStateException("a prefix match of another cache salt cannot be adopted");
+		}
 		for (int i = 0; i < adopt; i++) {
 			int b = match.blocks[i];
 			if (!pool.isHashed(b) || pool.hashOf(b) != match.hashes[i]) {
@@ -236,7 +263,7 @@ public final class KvCacheManager {
 
 	/** A new table for {@code childId} sharing every block of {@code parent} (reference counts go up). */
 	public BlockTable fork(BlockTable parent, long childId) {
-		BlockTable child = newTable(childId);
+		BlockTable child = newTable(childId, parent.root);
 		for (int i = 0; i < parent.size; i++) {
 			if (i >= parent.numSkipped) {
 				pool.touch(parent.blocks[i]);
@@ -260,7 +287,7 @@ public final class KvCacheManager {
 		table.size = 0;
 		table.numSkipped = 0;
 		table.numHashed = 0;
-		table.lastHash = root;
+		table.lastHash = table.root;
 	}
 
 	public long prefixQueryTokens() {

@@ -19,6 +19,9 @@ public final class PrefixMatch {
 
 	long lastHash;
 
+	/** The root the match was made from: only a table of the same root may adopt it. */
+	long root;
+
 	public int numBlocks() {
 		return numBlocks;
 	}
@@ -32,6 +35,7 @@ public final class PrefixMatch {
 		numBlocks = 0;
 		queriedTokens = 0;
 		lastHash = root;
+		this.root = root;
 	}
 
 	void add(int block, long hash) {

@@ -126,9 +126,9 @@ public final class Scheduler<S extends Sequence> {
 				S s = waiting.peek();
 				PrefixMatch m = null;
 				if (s.table == null) {
-					s.table = kv.newTable(s.id);
+					s.table = kv.newTable(s.id, s.cacheSalt());
 					if (s.readsPrefixCache()) {
-						m = kv.matchPrefix(s.tokens, s.numTokens, match);
+						m = kv.matchPrefix(s.table, s.tokens, s.numTokens, match);
 						s.numComputed = m.cachedTokens(kv.blockSize());
 					}
 				}

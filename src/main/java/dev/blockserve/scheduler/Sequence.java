@@ -61,6 +61,11 @@ public class Sequence {
 		return true;
 	}
 
+	/** The prefix cache this sequence shares (vLLM's cache_salt); null for the common one. */
+	public String cacheSalt() {
+		return null;
+	}
+
 	public long id() {
 		return id;
 	}

@@ -606,4 +606,39 @@ class CompletionsApiTest {
 		}
 		EngineProbes.checkInvariants(engine);
 	}
+
+	/**
+	 * vLLM's cache_salt: a prompt reuses cached blocks only under the salt that cached them (the official
+	 * SDK reads usage.prompt_tokens_details.cached_tokens); a bad salt is a 400 naming the field.
+	 */
+	@Test
+	void cacheSaltsKeepPrefixCachesApart() throws Exception {
+		String prompt = "Story " + System.nanoTime() + ": Once upon a time, there was a little girl named Lily. "
+				+ "She liked to play in the park with her big red ball.";
+		java.util.function.Function<String, Long> cached = salt -> {
+			CompletionCreateParams.Builder b = greedy(prompt, 1);
+			if (salt != null) {
+				b.putAdditionalBodyProperty("cache_salt", com.openai.core.JsonValue.from(salt));
+			}
+			Completion c = client.completions().create(b.build());
+			return c.usage().orElseThrow().promptTokensDetails().flatMap(d -> d.cachedTokens()).orElse(0L);
+		};
+		assertThat(cached.apply("tenant-a")).as("first under salt a").isZero();
+		long hit = cached.apply("tenant-a");
+		assertThat(hit).as("again under salt a").isGreaterThanOrEqualTo(32);
+		assertThat(cached.apply("tenant-b")).as("under salt b").isZero();
+		assertThat(cached.apply(null)).as("without a salt").isZero();
+		assertThat(cached.apply(null)).as("again without a salt").isEqualTo(hit);
+		assertThat(cached.apply("tenant-b")).as("again under salt b").isEqualTo(hit);
+
+		for (String bad : new String[] { "\"\"", "5", "[\"a\"]", "\"" + "x".repeat(4097) + "\"" }) {
+			HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/v1/completions"))
+				.header("Content-Type", "application/json")
+				.POST(HttpRequest.BodyPublishers.ofString("{\"prompt\": \"x\", \"max_tokens\": 1, \"cache_salt\": " + bad + "}"))
+				.build(), HttpResponse.BodyHandlers.ofString());
+			assertThat(r.statusCode()).as(bad).isEqualTo(400);
+			assertThat(r.body()).contains("\"param\":\"cache_salt\"").contains("non-empty string");
+		}
+		EngineProbes.checkInvariants(engine);
+	}
 }

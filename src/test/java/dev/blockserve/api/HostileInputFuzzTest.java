@@ -54,7 +54,7 @@ class HostileInputFuzzTest {
 			"add_special_tokens", "response_format", "tools", "user", "tool_choice", "parallel_tool_calls", "guided_json",
 			"guided_regex", "guided_choice", "structured_outputs", "logit_bias", "min_tokens", "stop_token_ids",
 			"prompt_logprobs", "suffix", "best_of", "continue_final_message", "add_generation_prompt",
-			"truncate_prompt_tokens", "include_reasoning" };
+			"truncate_prompt_tokens", "include_reasoning", "cache_salt" };
 
 	/** The fields that shape the output: they also get near-valid hostile schemas, regexes and tools. */
 	static final java.util.Set<String> SHAPING = java.util.Set.of("response_format", "tools", "tool_choice", "guided_json",

@@ -15,7 +15,8 @@ import static org.assertj.core.api.Assertions.assertThat;
  * fork, free, all under memory pressure that forces eviction and failed allocations), with every
  * invariant checked after every operation. A shadow copy of what each physical slot holds proves the
  * observable property: every token a live request has computed is still in the slot its block table
- * points to, whatever was shared, copied on write, cached or evicted.
+ * points to, whatever was shared, copied on write, cached or evicted. Requests belong to one of three
+ * tenants (no cache salt, and two salts): a request adopts only cached blocks that its own tenant wrote.
  */
 class KvCacheManagerProperties {
 
@@ -25,8 +26,11 @@ class KvCacheManagerProperties {
 	record Setup(int numBlocks, int blockSize, boolean prefixCaching) implements Op {
 	}
 
-	/** A prompt of {@code len} tokens starting with base prefix {@code base}, varied after by {@code salt}. */
-	record Admit(int base, int len, int salt) implements Op {
+	/**
+	 * A prompt of {@code len} tokens starting with base prefix {@code base}, varied after by {@code salt}, of
+	 * tenant {@code tenant} (0: no cache salt, else the cache salt "tenant-N").
+	 */
+	record Admit(int base, int len, int salt, int tenant) implements Op {
 	}
 
 	record Append(int who, int count, int salt) implements Op {
@@ -48,7 +52,7 @@ class KvCacheManagerProperties {
 		for (int i = 0; i < n; i++) {
 			int k = r.nextInt(10);
 			if (k < 4) {
-				ops.add(new Admit(r.nextInt(3), 1 + r.nextInt(3 * bs + 4), r.nextInt(3)));
+				ops.add(new Admit(r.nextInt(3), 1 + r.nextInt(3 * bs + 4), r.nextInt(3), r.nextInt(3)));
 			}
 			else if (k < 7) {
 				ops.add(new Append(r.nextInt(8), 1 + r.nextInt(bs + 2), r.nextInt(VOCAB)));
@@ -74,6 +78,9 @@ class KvCacheManagerProperties {
 
 		final int[] shadow;
 
+		/** The tenant whose request last wrote each slot. */
+		final int[] writer;
+
 		final List<Req> live = new ArrayList<>();
 
 		final PrefixMatch match = new PrefixMatch();
@@ -89,6 +96,8 @@ class KvCacheManagerProperties {
 			int[] tokens = new int[16];
 
 			int len;
+
+			int tenant;
 		}
 
 		Sim(Setup s) {
@@ -97,6 +106,8 @@ class KvCacheManagerProperties {
 			bs = s.blockSize();
 			shadow = new int[s.numBlocks() * bs];
 			Arrays.fill(shadow, -1);
+			writer = new int[s.numBlocks() * bs];
+			Arrays.fill(writer, -1);
 		}
 
 		int slot(Req q, int pos) {
@@ -106,12 +117,14 @@ class KvCacheManagerProperties {
 		void write(Req q, int from, int to) {
 			for (int p = from; p < to; p++) {
 				shadow[slot(q, p)] = q.tokens[p];
+				writer[slot(q, p)] = q.tenant;
 			}
 		}
 
 		void applyCopies() {
 			for (int i = 0; i < copies.count(); i++) {
 				System.arraycopy(shadow, copies.src()[i] * bs, shadow, copies.dst()[i] * bs, bs);
+				System.arraycopy(writer, copies.src()[i] * bs, writer, copies.dst()[i] * bs, bs);
 			}
 			copies.clear();
 		}
@@ -125,8 +138,9 @@ class KvCacheManagerProperties {
 						q.tokens[i] = i < a.len() - 1 ? (a.base() + i / 3) % VOCAB : (a.salt() + i) % VOCAB;
 					}
 					q.len = a.len();
-					q.t = m.newTable(nextId++);
-					m.matchPrefix(q.tokens, q.len, match);
+					q.tenant = a.tenant();
+					q.t = m.newTable(nextId++, a.tenant() == 0 ? null : "tenant-" + a.tenant());
+					m.matchPrefix(q.t, q.tokens, q.len, match);
 					int cached = match.cachedTokens(bs);
 					assertThat(cached).as("a cached prefix leaves a token to compute").isLessThan(q.len);
 					if (!m.allocate(q.t, q.len, match)) {
@@ -136,6 +150,7 @@ class KvCacheManagerProperties {
 					}
 					for (int p = 0; p < cached; p++) {
 						assertThat(shadow[slot(q, p)]).as("adopted cached slot %d", p).isEqualTo(q.tokens[p]);
+						assertThat(writer[slot(q, p)]).as("tenant that wrote adopted slot %d", p).isEqualTo(q.tenant);
 					}
 					assertThat(m.prepareWrite(q.t, cached, q.len, copies)).isTrue();
 					applyCopies();
@@ -179,6 +194,7 @@ class KvCacheManagerProperties {
 					c.t = m.fork(p.t, nextId++);
 					c.tokens = p.tokens.clone();
 					c.len = p.len;
+					c.tenant = p.tenant;
 					live.add(c);
 			}
 			else if (op instanceof Free f) {

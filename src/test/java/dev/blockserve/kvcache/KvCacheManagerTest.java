@@ -156,6 +156,44 @@ class KvCacheManagerTest {
 		assertThat(match.numBlocks()).isZero();
 	}
 
+	/** vLLM's cache_salt: the same prompt shares blocks within a salt, never across salts or with none. */
+	@Test
+	void cacheSaltsKeepPrefixCachesApart() {
+		KvCacheManager m = new KvCacheManager(new BlockPool(32, 4), true, "m");
+		int[] prompt = tokens(9, 0);
+		BlockTable a = m.newTable(1, "tenant-a");
+		m.matchPrefix(a, prompt, prompt.length, match);
+		assertThat(m.allocate(a, prompt.length, match)).isTrue();
+		m.commit(a, prompt, prompt.length);
+
+		m.matchPrefix(m.newTable(2, "tenant-a"), prompt, prompt.length, match);
+		assertThat(match.numBlocks()).as("same salt").isEqualTo(2);
+		m.matchPrefix(m.newTable(3, "tenant-b"), prompt, prompt.length, match);
+		assertThat(match.numBlocks()).as("another salt").isZero();
+		m.matchPrefix(m.newTable(4, null), prompt, prompt.length, match);
+		assertThat(match.numBlocks()).as("no salt").isZero();
+		m.matchPrefix(prompt, prompt.length, match);
+		assertThat(match.numBlocks()).as("no salt, the manager's own root").isZero();
+
+		// a fork stays in its parent's cache: its blocks are found by that salt only
+		BlockTable child = m.fork(a, 5);
+		int[] longer = Arrays.copyOf(prompt, 13);
+		for (int i = 9; i < 13; i++) {
+			longer[i] = 7;
+		}
+		assertThat(m.allocate(child, 13, null)).isTrue();
+		BlockCopies copies = new BlockCopies();
+		assertThat(m.prepareWrite(child, 9, 13, copies)).isTrue();
+		m.commit(child, longer, 13);
+		m.matchPrefix(m.newTable(6, "tenant-a"), longer, 13, match);
+		assertThat(match.numBlocks()).isEqualTo(3);
+
+		// a match made for one salt cannot be adopted by a table of another
+		m.matchPrefix(m.table(2), prompt, prompt.length, match);
+		assertThatThrownBy(() -> m.allocate(m.table(3), prompt.length, match)).hasMessageContaining("another cache salt");
+		m.checkInvariants();
+	}
+
 	@Test
 	void misuseIsReported() {
 		KvCacheManager m = new KvCacheManager(new BlockPool(2, 4), false, "m");
