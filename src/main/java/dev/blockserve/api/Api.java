@@ -758,6 +758,77 @@ public final class Api {
 		return json(servedModel());
 	}
 
+	// ---- /v1/embeddings
+
+	/**
+	 * OpenAI's embeddings: each input's final hidden state at its last token, L2-normalised (last-token
+	 * pooling, how Qwen3-Embedding, gte-Qwen2 and e5-mistral pool); {@code dimensions} keeps the first k
+	 * values and normalises again (Matryoshka truncation); {@code encoding_format} float or base64.
+	 */
+	public Mono<ServerResponse> embeddings(ServerRequest req) {
+		return body(req).flatMap(bytes -> admission.offload(() -> {
+			JsonNode body = parse(bytes);
+			checkModel(body);
+			List<Object> raw = RequestParser.prompts(body, "input");
+			String format = body.path("encoding_format").isMissingNode() || body.get("encoding_format").isNull() ? "float"
+					: body.get("encoding_format").isString() ? body.get("encoding_format").asString() : "";
+			if (!format.equals("float") && !format.equals("base64")) {
+				throw ApiException.badRequest("'encoding_format' must be \"float\" or \"base64\"", "encoding_format");
+			}
+			int hidden = engine.runtime().model().config().hiddenSize();
+			Integer dimensions = RequestParser.optInt(body, "dimensions", 1, hidden);
+			admission.checkSize(raw.size(), 0); // before tokenising thousands of inputs
+			int keep = truncation(body);
+			List<int[]> prompts = new ArrayList<>();
+			for (Object p : raw) {
+				if (p instanceof String s && s.isEmpty()) {
+					throw ApiException.badRequest("'input' must not contain an empty string", "input");
+				}
+				prompts.add(keepLast(p instanceof String s ? tokenizer.encode(s, true) : (int[]) p, keep));
+			}
+			SamplingParams params = SamplingParams.builder().maxTokens(1).temperature(0).embed(true)
+				.cacheSalt(RequestParser.cacheSalt(body)).build();
+			List<Engine.Submission> subs = submitAll(req, prompts, params, priority(body));
+			float[][] vectors = new float[subs.size()][];
+			int promptTokens = prompts.stream().mapToInt(a -> a.length).sum();
+			return indexed(subs, 1).doOnNext(e -> {
+				if (e.event().embedding() != null) {
+					vectors[e.index()] = e.event().embedding();
+				}
+			}).then(Mono.fromSupplier(() -> {
+				List<Dto.Embedding> data = new ArrayList<>(vectors.length);
+				for (int i = 0; i < vectors.length; i++) {
+					float[] v = dimensions == null ? vectors[i] : truncated(vectors[i], dimensions);
+					data.add(new Dto.Embedding("embedding", format.equals("base64") ? base64(v) : v, i));
+				}
+				return new Dto.EmbeddingList("list", data, modelName, new Dto.EmbeddingUsage(promptTokens, promptTokens));
+			})).flatMap(Api::json);
+		}));
+	}
+
+	/** The first {@code k} values, normalised again to unit length. */
+	static float[] truncated(float[] v, int k) {
+		float[] out = java.util.Arrays.copyOf(v, k);
+		double sum = 0;
+		for (float x : out) {
+			sum += (double) x * x;
+		}
+		if (sum > 0) {
+			float inv = (float) (1 / Math.sqrt(sum));
+			for (int i = 0; i < k; i++) {
+				out[i] *= inv;
+			}
+		}
+		return out;
+	}
+
+	/** OpenAI's base64 encoding: the float32 values' little-endian bytes. */
+	static String base64(float[] v) {
+		java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(v.length * 4).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+		b.asFloatBuffer().put(v);
+		return java.util.Base64.getEncoder().encodeToString(b.array());
+	}
+
 	/** {@code GET /version}, as vLLM answers it. */
 	public Mono<ServerResponse> version(ServerRequest req) {
 		return json(Map.of("version", Version.VERSION));

@@ -12,6 +12,16 @@ public final class Dto {
 	private Dto() {
 	}
 
+	/** One input's vector: a list of floats, or (encoding_format base64) its little-endian float32 bytes in base64. */
+	public record Embedding(String object, Object embedding, int index) {
+	}
+
+	public record EmbeddingUsage(@JsonProperty("prompt_tokens") int promptTokens, @JsonProperty("total_tokens") int totalTokens) {
+	}
+
+	public record EmbeddingList(String object, List<Embedding> data, String model, EmbeddingUsage usage) {
+	}
+
 	public record Usage(@JsonProperty("prompt_tokens") int promptTokens,
 			@JsonProperty("completion_tokens") int completionTokens, @JsonProperty("total_tokens") int totalTokens,
 			@JsonInclude(JsonInclude.Include.NON_NULL) @JsonProperty("prompt_tokens_details") Map<String, Integer> promptTokensDetails) {

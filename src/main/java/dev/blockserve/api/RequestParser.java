@@ -271,16 +271,24 @@ final class RequestParser {
 	 * array of arrays of token ids. Strings come back as strings, token lists as int[].
 	 */
 	static List<Object> prompts(JsonNode body) {
-		JsonNode p = body.get("prompt");
+		return prompts(body, "prompt");
+	}
+
+	/**
+	 * The prompts of field {@code field} ("prompt" of completions, "input" of embeddings): a string, an array
+	 * of strings, an array of token ids or an array of them; each a String or an int[].
+	 */
+	static List<Object> prompts(JsonNode body, String field) {
+		JsonNode p = body.get(field);
 		if (p == null || p.isNull()) {
-			throw ApiException.badRequest("'prompt' is required", "prompt");
+			throw ApiException.badRequest("'" + field + "' is required", field);
 		}
 		List<Object> out = new ArrayList<>();
 		if (p.isString()) {
 			out.add(p.asString());
 		}
 		else if (p.isArray() && !p.isEmpty() && p.get(0).isIntegralNumber()) {
-			out.add(ids(p));
+			out.add(ids(p, field));
 		}
 		else if (p.isArray() && !p.isEmpty()) {
 			for (JsonNode e : p) {
@@ -288,29 +296,28 @@ final class RequestParser {
 					out.add(e.asString());
 				}
 				else if (e.isArray()) {
-					out.add(ids(e));
+					out.add(ids(e, field));
 				}
 				else {
-					throw ApiException.badRequest(
-							"'prompt' must be a string, an array of strings, an array of token ids or an array of arrays of token ids",
-							"prompt");
+					throw ApiException.badRequest("'" + field
+							+ "' must be a string, an array of strings, an array of token ids or an array of arrays of token ids",
+							field);
 				}
 			}
 		}
 		else {
-			throw ApiException.badRequest(
-					"'prompt' must be a non-empty string, array of strings, array of token ids or array of token id arrays",
-					"prompt");
+			throw ApiException.badRequest("'" + field
+					+ "' must be a non-empty string, array of strings, array of token ids or array of token id arrays", field);
 		}
 		return out;
 	}
 
-	private static int[] ids(JsonNode arr) {
+	private static int[] ids(JsonNode arr, String field) {
 		int[] ids = new int[arr.size()];
 		for (int i = 0; i < ids.length; i++) {
 			JsonNode t = arr.get(i);
 			if (!t.isIntegralNumber() || !t.canConvertToInt()) {
-				throw ApiException.badRequest("token ids in 'prompt' must be integers", "prompt");
+				throw ApiException.badRequest("token ids in '" + field + "' must be integers", field);
 			}
 			ids[i] = t.asInt();
 		}

@@ -121,6 +121,7 @@ public class ApiConfiguration {
 		return RouterFunctions.route()
 			.POST("/v1/completions", api::completions)
 			.POST("/v1/chat/completions", api::chat)
+			.POST("/v1/embeddings", api::embeddings)
 			.GET("/v1/models", api::models)
 			.GET("/v1/models/{id}", api::model)
 			.GET("/version", api::version)

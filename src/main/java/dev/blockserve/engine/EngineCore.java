@@ -220,7 +220,12 @@ public final class EngineCore implements AutoCloseable {
 			s.advance(out.numNewTokens(i));
 			scheduler.commit(s);
 			if (s.readyToSample()) {
-				postprocess(s, runner.rowOffset(i), runner.greedy(i), now);
+				if (s.request.params.embed()) {
+					embedded(s, i * runner.hiddenSize());
+				}
+				else {
+					postprocess(s, runner.rowOffset(i), runner.greedy(i), now);
+				}
 			}
 		}
 		return true;
@@ -259,6 +264,17 @@ public final class EngineCore implements AutoCloseable {
 		}
 		catch (RuntimeException e) {
 			fail(r, new EngineException("request failed: " + e, e));
+		}
+	}
+
+	/** An embedding request whose prompt is computed: its pooled row, then its end. */
+	private void embedded(EngineSequence s, int hiddenOffset) {
+		try {
+			processor.embedding(s, runner.hidden(), hiddenOffset, runner.hiddenSize());
+			finish(s, FinishReason.STOP);
+		}
+		catch (RuntimeException e) {
+			fail(s.request, new EngineException("request failed: " + e, e));
 		}
 	}
 

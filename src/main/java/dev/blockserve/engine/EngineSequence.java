@@ -68,8 +68,8 @@ final class EngineSequence extends Sequence {
 
 	/** Whether, after a step that computes {@code numNew} more tokens, sampling needs the logits row on the host. */
 	boolean needsLogitsRowAfter(int numNew) {
-		if (numComputed() + numNew != numTokens()) {
-			return false; // a prefill chunk short of the prompt's end: nothing is sampled
+		if (numComputed() + numNew != numTokens() || request.params.embed()) {
+			return false; // a prefill chunk short of the prompt's end, or an embedding: nothing is sampled
 		}
 		return request.params.needsLogitsRow() || numOutputTokens() < request.params.minTokens() // EOS masked
 				|| (numOutputTokens() == 0 && request.output.wantsFirstLogits());

@@ -41,6 +41,11 @@ final class ModelRunner implements AutoCloseable {
 
 	private float[] logits = new float[0];
 
+	/** The step's final hidden rows, one per sequence, when an embedding request finished its prompt. */
+	private float[] hidden = new float[0];
+
+	private final int hiddenSize;
+
 	private final int[] tokenRows = new int[LlamaModel.tokenLogitsRows()];
 
 	/** Logits of prompt rows (prompt logprobs); allocated on first use. */
@@ -56,6 +61,7 @@ final class ModelRunner implements AutoCloseable {
 		this.cache = cache;
 		this.maxBlocksPerSeq = KvCacheManager.blocksFor(model.maxPositions(), cache.blockSize());
 		this.vocab = model.config().vocabSize();
+		this.hiddenSize = model.config().hiddenSize();
 	}
 
 	/** Runs the step {@code out} plans; afterwards {@link #greedy}, {@link #rowOffset} and {@link #logits} hold its output. */
@@ -69,9 +75,11 @@ final class ModelRunner implements AutoCloseable {
 		copyBlocks(out.copies());
 		step.reset(cache.blockSize(), maxBlocksPerSeq);
 		int numRows = 0;
+		boolean embeds = false;
 		for (int i = 0; i < n; i++) {
 			EngineSequence s = out.seq(i);
 			int numNew = out.numNewTokens(i);
+			embeds |= s.request.params.embed() && s.numComputed() + numNew == s.numTokens();
 			step.addSequence(s.tokens(), s.numComputed(), numNew, s.table());
 			if (s.needsLogitsRowAfter(numNew)) {
 				rowOf[i] = numRows;
@@ -83,6 +91,12 @@ final class ModelRunner implements AutoCloseable {
 		}
 		model.forward(step, cache);
 		model.argmax(n, greedy);
+		if (embeds) {
+			if (hidden.length < n * hiddenSize) {
+				hidden = new float[Math.max(n, 8) * hiddenSize];
+			}
+			model.finalHidden(n, hidden);
+		}
 		if (numRows > 0) {
 			if (logits.length < numRows * vocab) {
 				logits = new float[Math.max(numRows, 8) * vocab];
@@ -103,6 +117,15 @@ final class ModelRunner implements AutoCloseable {
 
 	float[] logits() {
 		return logits;
+	}
+
+	/** Sequence {@code i}'s final hidden row of the last step (when it finished an embedding's prompt), at {@code i * hiddenSize()}. */
+	float[] hidden() {
+		return hidden;
+	}
+
+	int hiddenSize() {
+		return hiddenSize;
 	}
 
 	/**

@@ -107,6 +107,32 @@ final class OutputProcessor {
 	}
 
 	/**
+	 * Sends an embedding request's vector: the final hidden row {@code hidden[offset..offset+size)} of its
+	 * last prompt token, divided by its L2 norm (a zero row stays zero).
+	 */
+	void embedding(EngineSequence s, float[] hidden, int offset, int size) {
+		Request r = s.request;
+		float[] v = java.util.Arrays.copyOfRange(hidden, offset, offset + size);
+		double sum = 0;
+		for (float x : v) {
+			sum += (double) x * x;
+		}
+		if (!(sum > 0) || !Double.isFinite(sum)) {
+			if (!(sum == 0)) {
+				throw new IllegalStateException("the embedding is not finite");
+			}
+		}
+		else {
+			float inv = (float) (1 / Math.sqrt(sum));
+			for (int i = 0; i < size; i++) {
+				v[i] *= inv;
+			}
+		}
+		r.output.event(new GenerationEvent(s.index, "", new int[0], null, null, r.prompt.length, 0,
+				Math.max(0, r.cachedPromptTokens), null, v));
+	}
+
+	/**
 	 * Records the logprob of prompt token {@code s.promptTarget} from the logits row at {@code offset} (the
 	 * row of the position before it), with the top alternatives, and moves the target on.
 	 */

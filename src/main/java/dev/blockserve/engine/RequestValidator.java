@@ -60,6 +60,20 @@ final class RequestValidator {
 			throw new RequestRejectedException(RequestRejectedException.Reason.INVALID_INPUT,
 					"structured output needs a tokenizer, and this engine has none");
 		}
+		if (params.embed()) {
+			if (prompt.length > maxModelLen) {
+				throw new RequestRejectedException(RequestRejectedException.Reason.CONTEXT_LENGTH_EXCEEDED,
+						"This model's maximum context length is " + maxModelLen + " tokens. However, the input has "
+								+ prompt.length + " tokens. Please shorten it, or send truncate_prompt_tokens.");
+			}
+			int blocks = KvCacheManager.blocksFor(prompt.length, blockSize);
+			if (blocks > numBlocks) {
+				throw new RequestRejectedException(RequestRejectedException.Reason.EXCEEDS_KV_CACHE,
+						"the input needs " + blocks + " KV cache blocks (" + prompt.length + " tokens), but the cache holds only "
+								+ numBlocks + "; shorten it");
+			}
+			return 0; // nothing is generated
+		}
 		int maxTokens = params.maxTokens() > 0 ? params.maxTokens() : maxModelLen - prompt.length;
 		if (prompt.length + maxTokens > maxModelLen || maxTokens <= 0) {
 			int asked = Math.max(maxTokens, 0);

@@ -24,11 +24,14 @@ import dev.blockserve.constraint.Grammar;
  *        the ones before it); -1 for none. Such a request computes its whole prompt: it reads no prefix cache
  * @param cacheSalt vLLM's cache_salt: the request shares prefix-cache blocks only with requests of the same
  *        salt (tenants that must not learn, from response times, what others' prompts begin with); null for none
+ * @param embed nothing is sampled: the request's output is the final hidden state of its last prompt token
+ *        (after the final norm), L2-normalised: last-token pooling, as embedding checkpoints of these families
+ *        (Qwen3-Embedding, gte-Qwen2, e5-mistral) are pooled
  */
 public record SamplingParams(int n, int maxTokens, double temperature, int topK, double topP, double minP,
 		double presencePenalty, double frequencyPenalty, double repetitionPenalty, Long seed, List<String> stop,
 		int[] stopTokenIds, boolean ignoreEos, int logprobs, boolean skipSpecialTokens, Grammar grammar,
-		LogitBias logitBias, int minTokens, int promptLogprobs, String cacheSalt) {
+		LogitBias logitBias, int minTokens, int promptLogprobs, String cacheSalt, boolean embed) {
 
 	/** The longest cache salt: it is hashed on the engine thread when the request is admitted. */
 	public static final int MAX_CACHE_SALT_LENGTH = 4096;
@@ -96,6 +99,8 @@ public record SamplingParams(int n, int maxTokens, double temperature, int topK,
 				"min_tokens must be less than or equal to max_tokens, got " + minTokens + " > " + maxTokens);
 		check(cacheSalt == null || (!cacheSalt.isEmpty() && cacheSalt.length() <= MAX_CACHE_SALT_LENGTH),
 				"cache_salt must be a non-empty string of at most " + MAX_CACHE_SALT_LENGTH + " characters");
+		check(!embed || (n == 1 && logprobs < 0 && promptLogprobs < 0 && grammar == null),
+				"an embedding request samples nothing: n 1, no logprobs, no grammar");
 	}
 
 	private static void check(boolean ok, String message) {
@@ -137,6 +142,7 @@ public record SamplingParams(int n, int maxTokens, double temperature, int topK,
 		b.minTokens = minTokens;
 		b.promptLogprobs = promptLogprobs;
 		b.cacheSalt = cacheSalt;
+		b.embed = embed;
 		return b;
 	}
 
@@ -192,6 +198,8 @@ public record SamplingParams(int n, int maxTokens, double temperature, int topK,
 		private int promptLogprobs = -1;
 
 		private String cacheSalt;
+
+		private boolean embed;
 
 		private Builder() {
 		}
@@ -302,10 +310,16 @@ public record SamplingParams(int n, int maxTokens, double temperature, int topK,
 			return this;
 		}
 
+		/** The output is the pooled, normalised final hidden state of the prompt's last token; nothing is sampled. */
+		public Builder embed(boolean v) {
+			embed = v;
+			return this;
+		}
+
 		public SamplingParams build() {
 			return new SamplingParams(n, maxTokens, temperature, topK, topP, minP, presencePenalty, frequencyPenalty,
 					repetitionPenalty, seed, stop, stopTokenIds, ignoreEos, logprobs, skipSpecialTokens, grammar,
-					logitBias, minTokens, promptLogprobs, cacheSalt);
+					logitBias, minTokens, promptLogprobs, cacheSalt, embed);
 		}
 	}
 }

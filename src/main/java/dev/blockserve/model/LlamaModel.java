@@ -297,6 +297,14 @@ public final class LlamaModel implements AutoCloseable {
 		return w.logits;
 	}
 
+	/**
+	 * The final hidden state (after the final norm, before the LM head) of each sequence's last token of the
+	 * last {@link #forward}, into {@code dst} one row of hidden_size after another: embeddings.
+	 */
+	public void finalHidden(int numSeqs, float[] dst) {
+		backend.download(w.last, 0, dst, 0, numSeqs * config.hiddenSize());
+	}
+
 	/** Greedy tokens from the logits {@link #forward} returned, into {@code out[0..numSeqs)}. */
 	public void argmax(int numSeqs, int[] out) {
 		backend.argmax(w.argmaxOut, w.logits, numSeqs, config.vocabSize());
