@@ -770,8 +770,8 @@ public final class Api {
 			JsonNode body = parse(bytes);
 			checkModel(body);
 			List<Object> raw = RequestParser.prompts(body, "input");
-			String format = body.path("encoding_format").isMissingNode() || body.get("encoding_format").isNull() ? "float"
-					: body.get("encoding_format").isString() ? body.get("encoding_format").asString() : "";
+			JsonNode formatNode = body.get("encoding_format");
+			String format = formatNode == null || formatNode.isNull() ? "float" : formatNode.isString() ? formatNode.asString() : "";
 			if (!format.equals("float") && !format.equals("base64")) {
 				throw ApiException.badRequest("'encoding_format' must be \"float\" or \"base64\"", "encoding_format");
 			}
@@ -809,16 +809,7 @@ public final class Api {
 	/** The first {@code k} values, normalised again to unit length. */
 	static float[] truncated(float[] v, int k) {
 		float[] out = java.util.Arrays.copyOf(v, k);
-		double sum = 0;
-		for (float x : out) {
-			sum += (double) x * x;
-		}
-		if (sum > 0) {
-			float inv = (float) (1 / Math.sqrt(sum));
-			for (int i = 0; i < k; i++) {
-				out[i] *= inv;
-			}
-		}
+		dev.blockserve.backend.HostMath.normalizeL2(out, k); // finite: the engine checked the whole vector
 		return out;
 	}
 

@@ -29,6 +29,27 @@ public final class HostMath {
 		}
 	}
 
+	/**
+	 * Scales {@code v[0..n)} to unit L2 length, summing in double (a zero vector stays zero); false, and
+	 * {@code v} unchanged, when a value is not finite. Plain Java: it runs once per embedding, not per token.
+	 */
+	public static boolean normalizeL2(float[] v, int n) {
+		double sum = 0;
+		for (int i = 0; i < n; i++) {
+			sum += (double) v[i] * v[i];
+		}
+		if (!Double.isFinite(sum)) {
+			return false;
+		}
+		if (sum > 0) {
+			double norm = Math.sqrt(sum); // divided in double: 1/norm of a huge vector is a float subnormal
+			for (int i = 0; i < n; i++) {
+				v[i] = (float) (v[i] / norm);
+			}
+		}
+		return true;
+	}
+
 	/** Whether the library's pass serves {@link #expSum} (else the Java loop). */
 	public static boolean isNative() {
 		return NATIVE;

@@ -113,20 +113,8 @@ final class OutputProcessor {
 	void embedding(EngineSequence s, float[] hidden, int offset, int size) {
 		Request r = s.request;
 		float[] v = java.util.Arrays.copyOfRange(hidden, offset, offset + size);
-		double sum = 0;
-		for (float x : v) {
-			sum += (double) x * x;
-		}
-		if (!(sum > 0) || !Double.isFinite(sum)) {
-			if (!(sum == 0)) {
-				throw new IllegalStateException("the embedding is not finite");
-			}
-		}
-		else {
-			float inv = (float) (1 / Math.sqrt(sum));
-			for (int i = 0; i < size; i++) {
-				v[i] *= inv;
-			}
+		if (!dev.blockserve.backend.HostMath.normalizeL2(v, size)) {
+			throw new IllegalStateException("the embedding is not finite");
 		}
 		r.output.event(new GenerationEvent(s.index, "", new int[0], null, null, r.prompt.length, 0,
 				Math.max(0, r.cachedPromptTokens), null, v));

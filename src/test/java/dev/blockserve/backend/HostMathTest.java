@@ -49,4 +49,20 @@ class HostMathTest {
 		assertThatThrownBy(() -> HostMath.expSum(a, 4, null, 5, 0f, 1f)).isInstanceOf(IndexOutOfBoundsException.class);
 		assertThatThrownBy(() -> HostMath.expSum(a, 0, new float[4], 5, 0f, 1f)).isInstanceOf(IndexOutOfBoundsException.class);
 	}
+
+	@Test
+	void normalizeL2ScalesToUnitLengthAndRefusesNonFiniteValues() {
+		float[] v = { 3f, 4f, 12f, 99f };
+		assertThat(HostMath.normalizeL2(v, 3)).isTrue();
+		assertThat(v).containsExactly(new float[] { 3f / 13, 4f / 13, 12f / 13, 99f }, org.assertj.core.data.Offset.offset(1e-7f));
+		float[] zero = new float[5];
+		assertThat(HostMath.normalizeL2(zero, 5)).isTrue();
+		assertThat(zero).containsOnly(0f);
+		float[] bad = { 1f, Float.NaN };
+		assertThat(HostMath.normalizeL2(bad, 2)).isFalse();
+		assertThat(bad[0]).isEqualTo(1f);
+		float[] huge = { Float.MAX_VALUE, Float.MAX_VALUE }; // squares overflow float, not the double sum
+		assertThat(HostMath.normalizeL2(huge, 2)).isTrue();
+		assertThat(huge).containsOnly((float) Math.sqrt(0.5));
+	}
 }
