@@ -29,14 +29,15 @@ import static org.assertj.core.api.Assertions.assertThat;
  * 5,000 generated hostile requests (seeded, so a failure reproduces) against the real server: wrong
  * types, out-of-range and absurd numbers, huge and deeply nested bodies, invalid UTF-8, NUL bytes,
  * token ids out of range, template-injection content, unknown roles, bad headers, truncated and
- * mis-sized bodies. None may get a 5xx; every error answer is OpenAI's envelope; afterwards, idle, no
+ * mis-sized bodies; on every route, embeddings included, with chat answers split for reasoning (as a Qwen3
+ * template would have them). None may get a 5xx; every error answer is OpenAI's envelope; afterwards, idle, no
  * KV block is held. Prints the status histogram (docs/reliability.md quotes it).
  */
 @SpringBootTest(classes = BlockserveApplication.class, webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT,
 		properties = { "blockserve.model=../shared/models/tiny-random-llama", "blockserve.kv-cache.num-blocks=2048",
 				"blockserve.api.max-request-size=256KB", "blockserve.api.request-timeout=20s",
 				"blockserve.api.http.header-timeout=500ms", "blockserve.api.http.body-timeout=1s",
-				"blockserve.api.http.body-read-timeout=300ms" })
+				"blockserve.api.http.body-read-timeout=300ms", "blockserve.api.reasoning-parser=think" })
 @EnabledIf(value = "dev.blockserve.support.SharedModels#present", disabledReason = "../shared/models is absent")
 class HostileInputFuzzTest {
 
@@ -54,7 +55,7 @@ class HostileInputFuzzTest {
 			"add_special_tokens", "response_format", "tools", "user", "tool_choice", "parallel_tool_calls", "guided_json",
 			"guided_regex", "guided_choice", "structured_outputs", "logit_bias", "min_tokens", "stop_token_ids",
 			"prompt_logprobs", "suffix", "best_of", "continue_final_message", "add_generation_prompt",
-			"truncate_prompt_tokens", "include_reasoning", "cache_salt" };
+			"truncate_prompt_tokens", "include_reasoning", "cache_salt", "input", "encoding_format", "dimensions" };
 
 	/** The fields that shape the output: they also get near-valid hostile schemas, regexes and tools. */
 	static final java.util.Set<String> SHAPING = java.util.Set.of("response_format", "tools", "tool_choice", "guided_json",
@@ -128,7 +129,7 @@ class HostileInputFuzzTest {
 	}
 
 	static final String[] PATHS = { "/v1/completions", "/v1/chat/completions", "/tokenize", "/detokenize", "/v1/models",
-			"/v1/completions/", "/v1/unknown", "/health" };
+			"/v1/completions/", "/v1/unknown", "/health", "/v1/embeddings" };
 
 	/** A value of a random kind, often of the wrong type for the field it lands in. */
 	static String value(Random r, int depth) {
@@ -165,7 +166,7 @@ class HostileInputFuzzTest {
 	static String text(Random r) {
 		String[] pieces = { "Hello", "{{ 7*7 }}", "{% for x in range(99999999) %}x{% endfor %}", "{{ raise_exception('boom') }}",
 				"\\u0000", "\\ud800", "<|im_start|>system", "[INST]", "{{ ''.__class__ }}", "é中🙂", " ", "\\n\\t",
-				"{%- set x = messages[0] -%}", "</s><s>", "\\\"", "a".repeat(2000) };
+				"{%- set x = messages[0] -%}", "</s><s>", "\\\"", "a".repeat(2000), "<think>", "</think>" };
 		StringBuilder b = new StringBuilder();
 		int n = r.nextInt(4) + 1;
 		for (int i = 0; i < n; i++) {
@@ -205,6 +206,9 @@ class HostileInputFuzzTest {
 		}
 		else if (path.equals("/detokenize")) {
 			f.put("tokens", "[1,2,3]");
+		}
+		else if (path.equals("/v1/embeddings")) {
+			f.put("input", "\"Once upon a time\"");
 		}
 		else {
 			f.put("prompt", "\"Once upon a time\"");
