@@ -60,6 +60,9 @@ public final class Api {
 	/** Whether chat answers are split into reasoning_content and content ({@link ReasoningStream}). */
 	private final boolean reasoningParser;
 
+	/** The token {@code <think>} is, when the vocabulary has it as one token (Qwen3, DeepSeek-R1); else -1. */
+	private final int thinkToken;
+
 	/**
 	 * @param reasoningParser split {@code <think>} blocks into reasoning_content; null: when the chat
 	 * template writes such blocks
@@ -74,6 +77,8 @@ public final class Api {
 		}
 		this.admission = admission;
 		this.tokenizer = engine.runtime().tokenizer();
+		int[] think = this.reasoningParser ? tokenizer.encode(ReasoningStream.OPEN, false) : new int[0];
+		this.thinkToken = think.length == 1 ? think[0] : -1;
 		this.template = template;
 		this.modelName = modelName;
 		this.toolFormat = ToolCallFormat.detect(template == null ? null : template.source());
@@ -492,8 +497,11 @@ public final class Api {
 
 	// ---- /v1/chat/completions
 
-	/** A chat request's prompt, and whether it ends inside a reasoning block that the answer continues. */
-	private record ChatPrompt(int[] ids, boolean opensReasoning) {
+	/**
+	 * A chat request's prompt, whether it ends inside a reasoning block that the answer continues, and
+	 * whether it ends with a closed one (the answer is not to reason).
+	 */
+	private record ChatPrompt(int[] ids, boolean opensReasoning, boolean closesReasoning) {
 	}
 
 	private ChatPrompt chatPrompt(JsonNode body) {
@@ -526,7 +534,7 @@ public final class Api {
 		catch (ChatTemplate.TemplateException e) {
 			throw ApiException.badRequest(e.getMessage(), "messages");
 		}
-		return new ChatPrompt(tokenizer.encode(rendered, false), opensReasoning);
+		return new ChatPrompt(tokenizer.encode(rendered, false), opensReasoning, ReasoningStream.closes(rendered));
 	}
 
 	public Mono<ServerResponse> chat(ServerRequest req) {
@@ -566,6 +574,14 @@ public final class Api {
 			if (promptLogprobs != null) {
 				params = params.toBuilder().promptLogprobs(promptLogprobs).build();
 			}
+			if (reasoningParser && grammar != null) {
+				// as vLLM's structured outputs behind a reasoning parser: the model may reason first, and the
+				// grammar holds from the token after </think>; not after a prompt that closed the block
+				int open = chatPrompt.closesReasoning() ? -1 : thinkToken;
+				params = params.toBuilder()
+					.reasoning(new SamplingParams.Reasoning(chatPrompt.opensReasoning(), open, ReasoningStream.CLOSE))
+					.build();
+			}
 			String id = id("chatcmpl-");
 			long created = System.currentTimeMillis() / 1000;
 			needsVocabulary(params);
@@ -575,11 +591,9 @@ public final class Api {
 			for (int i = 0; i < n && tools != null; i++) {
 				calls[i] = tools.stream();
 			}
-			// A constrained answer is what its grammar writes: a reasoning block only where the grammar
-			// itself writes one, never because the prompt opened it.
 			ReasoningStream[] thinks = new ReasoningStream[n];
 			for (int i = 0; i < n && reasoningParser; i++) {
-				thinks[i] = ReasoningStream.create(chatPrompt.opensReasoning() && grammar == null);
+				thinks[i] = ReasoningStream.create(chatPrompt.opensReasoning());
 			}
 			if (stream) {
 				Flux<DataBuffer> roles = Flux.range(0, n)

@@ -58,6 +58,14 @@ public final class ReasoningStream {
 		return renderedPrompt.stripTrailing().endsWith(OPEN);
 	}
 
+	/**
+	 * Whether a rendered prompt ends with a closed block (Qwen3's enable_thinking=false writes an empty one):
+	 * the answer is not to reason.
+	 */
+	public static boolean closes(String renderedPrompt) {
+		return renderedPrompt.stripTrailing().endsWith(CLOSE);
+	}
+
 	/** Whether a message's text (an assistant's prefix that the answer continues) leaves a block open. */
 	public static boolean leavesOpen(String text) {
 		return text != null && text.lastIndexOf(OPEN) > text.lastIndexOf(CLOSE);

@@ -29,6 +29,16 @@ final class EngineSequence extends Sequence {
 	/** Where this choice stands in the request's grammar; null for free text. */
 	final GrammarMatcher matcher;
 
+	/** Before a grammar: whether the answer may still open a reasoning block, is inside one, or is past it. */
+	enum Phase {
+		MAY_OPEN, REASONING, GRAMMAR
+	}
+
+	Phase phase;
+
+	/** While {@link Phase#REASONING}: the text so far that may still be the start of the block's end tag. */
+	String reasoningTail = "";
+
 	long lastTokenNanos;
 
 	/**
@@ -48,6 +58,9 @@ final class EngineSequence extends Sequence {
 		this.detok = detokenizer(tokenizer, request);
 		this.stop = new StopChecker(request.params.stop());
 		this.matcher = request.grammar == null ? null : request.grammar.matcher();
+		SamplingParams.Reasoning r = request.params.reasoning();
+		this.phase = r == null || matcher == null ? Phase.GRAMMAR
+				: r.open() ? Phase.REASONING : r.openToken() >= 0 ? Phase.MAY_OPEN : Phase.GRAMMAR;
 	}
 
 	/** Choice {@code index} of {@code parent}'s request, forked after the prompt. */
@@ -60,6 +73,8 @@ final class EngineSequence extends Sequence {
 		this.stop = new StopChecker(request.params.stop());
 		this.matcher = parent.matcher == null ? null : parent.matcher.fork();
 		this.promptTarget = parent.promptTarget;
+		this.phase = parent.phase;
+		this.reasoningTail = parent.reasoningTail;
 	}
 
 	private static IncrementalDetokenizer detokenizer(TextTokenizer tokenizer, Request r) {

@@ -33,12 +33,26 @@ final class OutputProcessor {
 
 	private double recentTtftMillis;
 
+	/** Every token but EOS: what a reasoning block before a grammar may hold (it must end before the output may). */
+	private final long[] reasoningMask;
+
+	/** Scratch for a grammar's mask plus the token that opens a reasoning block. */
+	private final long[] openingMask;
+
 	OutputProcessor(int vocab, GenerationConfig generation, int maxModelLen, EngineListener listener) {
 		this.sampler = new Sampler(vocab, generation.eosTokenIds());
 		this.vocab = vocab;
 		this.generation = generation;
 		this.maxModelLen = maxModelLen;
 		this.listener = listener;
+		this.reasoningMask = new long[(vocab + 63) >>> 6];
+		java.util.Arrays.fill(reasoningMask, -1L);
+		for (int t : generation.eosTokenIds()) {
+			if (t >= 0 && t < vocab) {
+				reasoningMask[t >>> 6] &= ~(1L << t);
+			}
+		}
+		this.openingMask = new long[reasoningMask.length];
 	}
 
 	void faults(FaultInjector f) {
@@ -58,19 +72,32 @@ final class OutputProcessor {
 		}
 		faults.at(FaultInjector.Stage.SAMPLE, r.prompt, p);
 		long[] allowed = null;
-		if (s.matcher != null) {
+		if (s.matcher != null && s.phase == EngineSequence.Phase.REASONING) {
+			allowed = reasoningMask; // free text, but the block must end before the output may
+		}
+		else if (s.matcher != null) {
 			var rt = s.matcher.runtime();
 			long computedBefore = rt.maskComputations();
 			long m0 = System.nanoTime();
 			allowed = s.matcher.mask();
 			listener.onGrammarMask(System.nanoTime() - m0, rt.maskComputations() != computedBefore);
+			if (s.phase == EngineSequence.Phase.MAY_OPEN) { // the grammar's first token, or the block's opening
+				System.arraycopy(allowed, 0, openingMask, 0, openingMask.length);
+				int open = p.reasoning().openToken();
+				openingMask[open >>> 6] |= 1L << open;
+				allowed = openingMask;
+			}
 		}
 		int token = offset >= 0
 				? sampler.sample(logits, offset, p, s.tokens(), s.promptLength(), s.numTokens(), s.rng, s.logprobs, allowed)
 				: greedy;
-		if (s.matcher != null && !s.matcher.accept(token)) {
+		if (s.phase == EngineSequence.Phase.MAY_OPEN) {
+			s.phase = token == p.reasoning().openToken() ? EngineSequence.Phase.REASONING : EngineSequence.Phase.GRAMMAR;
+		}
+		if (s.matcher != null && s.phase == EngineSequence.Phase.GRAMMAR && !s.matcher.accept(token)) {
 			throw new IllegalStateException("token " + token + " was sampled outside the request's grammar");
 		}
+		boolean reasoning = s.phase == EngineSequence.Phase.REASONING;
 		s.append(token);
 		recordTimes(s, now);
 		List<GenerationEvent.TokenLogprob> lps = p.logprobs() >= 0 ? List.of(logprob(s, token)) : null;
@@ -78,6 +105,9 @@ final class OutputProcessor {
 		// a stop token ends the output without its text, as vLLM leaves it out (EOS is a special token anyway)
 		boolean stopToken = contains(p.stopTokenIds(), token);
 		String delta = s.detok == null || stopToken ? "" : s.detok.add(token);
+		if (reasoning) {
+			endReasoning(s, delta, p.reasoning().end());
+		}
 		faults.at(FaultInjector.Stage.STOP_CHECK, r.prompt, p);
 		// stop strings count from min_tokens on, as vLLM's detokenizer checks them
 		boolean stopString = s.stop.append(delta, s.numOutputTokens() > p.minTokens());
@@ -85,7 +115,7 @@ final class OutputProcessor {
 		if (stopString || stopToken || (!p.ignoreEos() && generation.isEos(token))) {
 			reason = FinishReason.STOP;
 		}
-		else if (s.matcher != null && s.matcher.isTerminated()) {
+		else if (s.matcher != null && !reasoning && s.matcher.isTerminated()) {
 			reason = FinishReason.STOP; // the grammar is complete: nothing but EOS could follow
 		}
 		else if (s.numOutputTokens() >= r.maxTokens || s.numTokens() >= maxModelLen) {
@@ -104,6 +134,21 @@ final class OutputProcessor {
 		r.output.event(new GenerationEvent(s.index, s.stop.release(reason != null), new int[] { token }, lps, null,
 				r.prompt.length, s.numOutputTokens(), Math.max(0, r.cachedPromptTokens), promptLps));
 		return reason;
+	}
+
+	/**
+	 * Moves a sequence past its reasoning block once its text contains the block's end: the grammar holds
+	 * from the next token. Keeps only the tail that may still begin the end tag (the detokenizer may split it).
+	 */
+	private static void endReasoning(EngineSequence s, String delta, String end) {
+		String text = s.reasoningTail + delta;
+		if (text.contains(end)) {
+			s.phase = EngineSequence.Phase.GRAMMAR;
+			s.reasoningTail = "";
+			return;
+		}
+		int keep = Math.min(text.length(), end.length() - 1);
+		s.reasoningTail = text.substring(text.length() - keep);
 	}
 
 	/**

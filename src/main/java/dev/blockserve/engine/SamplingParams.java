@@ -24,6 +24,8 @@ import dev.blockserve.constraint.Grammar;
  *        the ones before it); -1 for none. Such a request computes its whole prompt: it reads no prefix cache
  * @param cacheSalt vLLM's cache_salt: the request shares prefix-cache blocks only with requests of the same
  *        salt (tenants that must not learn, from response times, what others' prompts begin with); null for none
+ * @param reasoning with a grammar: the model may reason first (a reasoning block, free text), and the grammar
+ *        holds from the token after the block's end; null: the grammar holds from the first token
  * @param embed nothing is sampled: the request's output is the final hidden state of its last prompt token
  *        (after the final norm), L2-normalised: last-token pooling, as embedding checkpoints of these families
  *        (Qwen3-Embedding, gte-Qwen2, e5-mistral) are pooled
@@ -31,7 +33,20 @@ import dev.blockserve.constraint.Grammar;
 public record SamplingParams(int n, int maxTokens, double temperature, int topK, double topP, double minP,
 		double presencePenalty, double frequencyPenalty, double repetitionPenalty, Long seed, List<String> stop,
 		int[] stopTokenIds, boolean ignoreEos, int logprobs, boolean skipSpecialTokens, Grammar grammar,
-		LogitBias logitBias, int minTokens, int promptLogprobs, String cacheSalt, boolean embed) {
+		LogitBias logitBias, int minTokens, int promptLogprobs, String cacheSalt, Reasoning reasoning, boolean embed) {
+
+	/**
+	 * How a reasoning block comes before the grammar's output (vLLM's structured outputs behind a reasoning
+	 * parser): {@code open} when the prompt already opened the block; else the block is opened by the answer's
+	 * first token {@code openToken} (the tag as one token; -1 when the vocabulary has no such token, and then
+	 * only an open block is possible); the block ends once the text contains {@code end}.
+	 */
+	public record Reasoning(boolean open, int openToken, String end) {
+
+		public Reasoning {
+			check(end != null && !end.isEmpty(), "a reasoning block needs its end tag");
+		}
+	}
 
 	/** The longest cache salt: it is hashed on the engine thread when the request is admitted. */
 	public static final int MAX_CACHE_SALT_LENGTH = 4096;
@@ -101,6 +116,7 @@ public record SamplingParams(int n, int maxTokens, double temperature, int topK,
 				"cache_salt must be a non-empty string of at most " + MAX_CACHE_SALT_LENGTH + " characters");
 		check(!embed || (n == 1 && logprobs < 0 && promptLogprobs < 0 && grammar == null),
 				"an embedding request samples nothing: n 1, no logprobs, no grammar");
+		check(reasoning == null || grammar != null, "reasoning before a grammar needs the grammar");
 	}
 
 	private static void check(boolean ok, String message) {
@@ -143,6 +159,7 @@ public record SamplingParams(int n, int maxTokens, double temperature, int topK,
 		b.promptLogprobs = promptLogprobs;
 		b.cacheSalt = cacheSalt;
 		b.embed = embed;
+		b.reasoning = reasoning;
 		return b;
 	}
 
@@ -200,6 +217,8 @@ public record SamplingParams(int n, int maxTokens, double temperature, int topK,
 		private String cacheSalt;
 
 		private boolean embed;
+
+		private Reasoning reasoning;
 
 		private Builder() {
 		}
@@ -310,6 +329,12 @@ public record SamplingParams(int n, int maxTokens, double temperature, int topK,
 			return this;
 		}
 
+		/** A reasoning block may come before the grammar's output; null: the grammar holds from the first token. */
+		public Builder reasoning(Reasoning v) {
+			reasoning = v;
+			return this;
+		}
+
 		/** The output is the pooled, normalised final hidden state of the prompt's last token; nothing is sampled. */
 		public Builder embed(boolean v) {
 			embed = v;
@@ -319,7 +344,7 @@ public record SamplingParams(int n, int maxTokens, double temperature, int topK,
 		public SamplingParams build() {
 			return new SamplingParams(n, maxTokens, temperature, topK, topP, minP, presencePenalty, frequencyPenalty,
 					repetitionPenalty, seed, stop, stopTokenIds, ignoreEos, logprobs, skipSpecialTokens, grammar,
-					logitBias, minTokens, promptLogprobs, cacheSalt, embed);
+					logitBias, minTokens, promptLogprobs, cacheSalt, reasoning, embed);
 		}
 	}
 }

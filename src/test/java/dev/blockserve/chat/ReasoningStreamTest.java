@@ -89,6 +89,8 @@ class ReasoningStreamTest {
 		assertThat(ReasoningStream.opens("x<think>\n")).isTrue();
 		assertThat(ReasoningStream.opens("x<think>\n\n</think>\n\n")).isFalse();
 		assertThat(ReasoningStream.opens("user: what does <think> mean?\nassistant:")).isFalse();
+		assertThat(ReasoningStream.closes("x<think>\n\n</think>\n\n")).isTrue();
+		assertThat(ReasoningStream.closes("x<think>\n")).isFalse();
 		// continue_final_message with an assistant prefix that is still reasoning
 		assertThat(ReasoningStream.leavesOpen("<think>\nFirst, ")).isTrue();
 		assertThat(ReasoningStream.leavesOpen("<think>a</think>b")).isFalse();

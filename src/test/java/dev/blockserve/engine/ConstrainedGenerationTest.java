@@ -119,4 +119,66 @@ class ConstrainedGenerationTest {
 			}
 		}
 	}
+
+	/**
+	 * Reasoning before a grammar (vLLM's structured outputs behind a reasoning parser): while the block is open
+	 * the model writes freely (the same greedy tokens as without a grammar), the block ends at the first
+	 * token whose text completes the end tag, even across tokens, and from the next token on the grammar holds.
+	 * And an answer that may open the block does so only with the opening token; else the grammar holds at once.
+	 */
+	@Test
+	void aReasoningBlockRunsFreeUntilItsEndThenTheGrammarHolds() {
+		var dir = SharedModels.dir("stories260K");
+		java.util.regex.Pattern digits = java.util.regex.Pattern.compile("[0-9]{4}");
+		try (CpuBackend backend = new CpuBackend(0); LlamaModel m = LlamaModel.load(dir, backend, 0);
+				TextTokenizer tok = TextTokenizer.load(dir); KvCacheMemory cache = m.newKvCache(256, 16)) {
+			KvCacheManager kv = new KvCacheManager(new BlockPool(256, 16, 5), false, "stories260K", 0);
+			try (OfflineGenerator gen = new OfflineGenerator(m, cache, kv, OfflineGenerator.batchConfig(64), tok,
+					GenerationConfig.read(dir, m.config()))) {
+				int[] prompt = tok.encode("Once upon a time, there was a little dog", true);
+				int[] free = gen.generate(List.of(prompt), SamplingParams.builder().temperature(0).maxTokens(30).ignoreEos(true)
+					.build()).get(0).tokens();
+				String freeText = tok.decodeContinuation(prompt, free);
+				String end = freeText.substring(4, 11); // spans tokens of the free answer
+				int k = 1;
+				while (!tok.decodeContinuation(prompt, java.util.Arrays.copyOf(free, k)).contains(end)) {
+					k++;
+				}
+				assertThat(k).as("the end tag takes more than one token").isGreaterThan(1);
+				for (int i = 0; i < k; i++) {
+					assertThat(free[i]).as("no EOS inside the block (it is masked there)").isNotIn(1, 2);
+				}
+				Grammar g = dev.blockserve.constraint.RegexCompiler.compile(digits.pattern());
+				int[] out = gen.generate(List.of(prompt), SamplingParams.builder().temperature(0).maxTokens(30).grammar(g)
+					.reasoning(new SamplingParams.Reasoning(true, -1, end)).build()).get(0).tokens();
+				assertThat(java.util.Arrays.copyOf(out, k)).as("the block: the free greedy tokens").containsExactly(
+						java.util.Arrays.copyOf(free, k));
+				String after = tok.decodeContinuation(java.util.stream.IntStream.concat(java.util.Arrays.stream(prompt),
+						java.util.Arrays.stream(out, 0, k)).toArray(), java.util.Arrays.copyOfRange(out, k, out.length));
+				assertThat(digits.matcher(after).matches()).as("after the block: %s", after).isTrue();
+
+				// may open: the opening token (a rare one here, "~"), forced by a bias, opens it; the block here ends
+				// with the next one
+				int[] tilde = tok.encode("~", false);
+				int open = tilde[tilde.length - 1];
+				String openText = tok.decodeContinuation(prompt, new int[] { open });
+				SamplingParams.Reasoning mayOpen = new SamplingParams.Reasoning(false, open, openText + openText);
+				int[] opened = gen.generate(List.of(prompt), SamplingParams.builder().temperature(0).maxTokens(30).grammar(g)
+					.logitBias(SamplingParams.LogitBias.of(java.util.Map.of(open, 100))).reasoning(mayOpen).build()).get(0).tokens();
+				assertThat(opened[0]).isEqualTo(open);
+				assertThat(opened[1]).isEqualTo(open);
+				String rest = tok.decodeContinuation(java.util.stream.IntStream.concat(java.util.Arrays.stream(prompt),
+						java.util.Arrays.stream(opened, 0, 2)).toArray(), java.util.Arrays.copyOfRange(opened, 2, opened.length));
+				assertThat(digits.matcher(rest).matches()).as("after the block: %s", rest).isTrue();
+				// without the bias the greedy choice is a grammar token (a digit, likelier than "~"), and the grammar
+				// holds at once
+				var declined = gen.generate(List.of(prompt), SamplingParams.builder().temperature(0).maxTokens(30).grammar(g)
+					.reasoning(mayOpen).build()).get(0);
+				String whole = tok.decodeContinuation(prompt, declined.tokens());
+				assertThat(declined.tokens()[0]).isNotEqualTo(open);
+				assertThat(digits.matcher(whole).matches()).as(whole).isTrue();
+				assertThat(declined.finishReason()).isEqualTo(FinishReason.STOP);
+			}
+		}
+	}
 }
