@@ -112,6 +112,13 @@ final class RequestParser {
 		return out;
 	}
 
+	private static int[] nonEmpty(int[] ids, String field) {
+		if (ids.length == 0) {
+			throw ApiException.badRequest("'" + field + "' must not be empty", field);
+		}
+		return ids;
+	}
+
 	/**
 	 * OpenAI's logit_bias: an object from token ids (as strings, e.g. {@code {"1234": -100}}) to a bias in
 	 * [-100, 100] added to that token's logit.
@@ -190,6 +197,8 @@ final class RequestParser {
 				.maxTokens(maxTokens)
 				.stop(stop(body))
 				.stopTokenIds(tokenIds(body, "stop_token_ids"))
+				.allowedTokenIds(body.hasNonNull("allowed_token_ids") ? nonEmpty(tokenIds(body, "allowed_token_ids"), "allowed_token_ids") : null)
+				.includeStopStrInOutput(optBool(body, "include_stop_str_in_output", false))
 				.logitBias(logitBias(body))
 				.minTokens(minTokens == null ? 0 : minTokens)
 				.ignoreEos(optBool(body, "ignore_eos", false))

@@ -56,7 +56,7 @@ final class EngineSequence extends Sequence {
 		this.index = 0;
 		this.rng = new SplittableRandom(seed);
 		this.detok = detokenizer(tokenizer, request);
-		this.stop = new StopChecker(request.params.stop());
+		this.stop = new StopChecker(request.params.stop(), request.params.includeStopStrInOutput());
 		this.matcher = request.grammar == null ? null : request.grammar.matcher();
 		SamplingParams.Reasoning r = request.params.reasoning();
 		this.phase = r == null || matcher == null ? Phase.GRAMMAR
@@ -70,7 +70,7 @@ final class EngineSequence extends Sequence {
 		this.index = index;
 		this.rng = new SplittableRandom(seed);
 		this.detok = detokenizer(tokenizer, request);
-		this.stop = new StopChecker(request.params.stop());
+		this.stop = new StopChecker(request.params.stop(), request.params.includeStopStrInOutput());
 		this.matcher = parent.matcher == null ? null : parent.matcher.fork();
 		this.promptTarget = parent.promptTarget;
 		this.phase = parent.phase;

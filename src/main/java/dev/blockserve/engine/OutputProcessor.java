@@ -39,6 +39,9 @@ final class OutputProcessor {
 	/** Scratch for a grammar's mask plus the token that opens a reasoning block. */
 	private final long[] openingMask;
 
+	/** Scratch for a mask restricted to a request's allowed_token_ids. */
+	private final long[] restrictedMask;
+
 	OutputProcessor(int vocab, GenerationConfig generation, int maxModelLen, EngineListener listener) {
 		this.sampler = new Sampler(vocab, generation.eosTokenIds());
 		this.vocab = vocab;
@@ -53,6 +56,7 @@ final class OutputProcessor {
 			}
 		}
 		this.openingMask = new long[reasoningMask.length];
+		this.restrictedMask = new long[reasoningMask.length];
 	}
 
 	void faults(FaultInjector f) {
@@ -88,6 +92,9 @@ final class OutputProcessor {
 				allowed = openingMask;
 			}
 		}
+		if (p.allowedTokenIds() != null) {
+			allowed = restrict(r, allowed);
+		}
 		int token = offset >= 0
 				? sampler.sample(logits, offset, p, s.tokens(), s.promptLength(), s.numTokens(), s.rng, s.logprobs, allowed)
 				: greedy;
@@ -104,7 +111,7 @@ final class OutputProcessor {
 		faults.at(FaultInjector.Stage.DETOKENIZE, r.prompt, p);
 		// a stop token ends the output without its text, as vLLM leaves it out (EOS is a special token anyway)
 		boolean stopToken = contains(p.stopTokenIds(), token);
-		String delta = s.detok == null || stopToken ? "" : s.detok.add(token);
+		String delta = s.detok == null || (stopToken && !p.includeStopStrInOutput()) ? "" : s.detok.add(token);
 		if (reasoning) {
 			endReasoning(s, delta, p.reasoning().end());
 		}
@@ -134,6 +141,24 @@ final class OutputProcessor {
 		r.output.event(new GenerationEvent(s.index, s.stop.release(reason != null), new int[] { token }, lps, null,
 				r.prompt.length, s.numOutputTokens(), Math.max(0, r.cachedPromptTokens), promptLps));
 		return reason;
+	}
+
+	/** {@code allowed} (null: every token) limited to the request's allowed_token_ids. */
+	private long[] restrict(Request r, long[] allowed) {
+		if (r.allowedMask == null) {
+			long[] m = new long[restrictedMask.length];
+			for (int t : r.params.allowedTokenIds()) {
+				m[t >>> 6] |= 1L << t; // ids were checked against the vocabulary at submission
+			}
+			r.allowedMask = m;
+		}
+		if (allowed == null) {
+			return r.allowedMask;
+		}
+		for (int w = 0; w < restrictedMask.length; w++) {
+			restrictedMask[w] = allowed[w] & r.allowedMask[w];
+		}
+		return restrictedMask;
 	}
 
 	/**

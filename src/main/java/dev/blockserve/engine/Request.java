@@ -33,6 +33,9 @@ final class Request {
 
 	int cachedPromptTokens = -1;
 
+	/** allowed_token_ids as a vocabulary bitset, made at the first sample; null until then, or when not asked. */
+	long[] allowedMask;
+
 	/** Prompt logprobs, one per prompt position ([0] stays null: nothing comes before it); null when not asked. */
 	final GenerationEvent.TokenLogprob[] promptLogprobs;
 

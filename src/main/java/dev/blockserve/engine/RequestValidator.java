@@ -46,6 +46,14 @@ final class RequestValidator {
 						"logit_bias: token id " + t + " is outside the vocabulary [0, " + vocab + ")", "logit_bias");
 			}
 		}
+		if (params.allowedTokenIds() != null) {
+			for (int t : params.allowedTokenIds()) {
+				if (t >= vocab) {
+					throw new RequestRejectedException(RequestRejectedException.Reason.INVALID_INPUT,
+							"allowed_token_ids: token id " + t + " is outside the vocabulary [0, " + vocab + ")", "allowed_token_ids");
+				}
+			}
+		}
 		for (int t : params.stopTokenIds()) {
 			if (t >= vocab) {
 				throw new RequestRejectedException(RequestRejectedException.Reason.INVALID_INPUT,

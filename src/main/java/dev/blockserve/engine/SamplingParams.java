@@ -24,6 +24,10 @@ import dev.blockserve.constraint.Grammar;
  *        the ones before it); -1 for none. Such a request computes its whole prompt: it reads no prefix cache
  * @param cacheSalt vLLM's cache_salt: the request shares prefix-cache blocks only with requests of the same
  *        salt (tenants that must not learn, from response times, what others' prompts begin with); null for none
+ * @param allowedTokenIds vLLM's allowed_token_ids: sampling draws only from these tokens (EOS too only when
+ *        listed); null for all
+ * @param includeStopStrInOutput vLLM's include_stop_str_in_output: a stop string, or a stop token's text,
+ *        stays at the end of the output instead of being cut
  * @param reasoning with a grammar: the model may reason first (a reasoning block, free text), and the grammar
  *        holds from the token after the block's end; null: the grammar holds from the first token
  * @param embed nothing is sampled: the request's output is the final hidden state of its last prompt token
@@ -33,7 +37,8 @@ import dev.blockserve.constraint.Grammar;
 public record SamplingParams(int n, int maxTokens, double temperature, int topK, double topP, double minP,
 		double presencePenalty, double frequencyPenalty, double repetitionPenalty, Long seed, List<String> stop,
 		int[] stopTokenIds, boolean ignoreEos, int logprobs, boolean skipSpecialTokens, Grammar grammar,
-		LogitBias logitBias, int minTokens, int promptLogprobs, String cacheSalt, Reasoning reasoning, boolean embed) {
+		LogitBias logitBias, int minTokens, int promptLogprobs, String cacheSalt, int[] allowedTokenIds,
+		boolean includeStopStrInOutput, Reasoning reasoning, boolean embed) {
 
 	/**
 	 * How a reasoning block comes before the grammar's output (vLLM's structured outputs behind a reasoning
@@ -117,6 +122,13 @@ public record SamplingParams(int n, int maxTokens, double temperature, int topK,
 		check(!embed || (n == 1 && logprobs < 0 && promptLogprobs < 0 && grammar == null),
 				"an embedding request samples nothing: n 1, no logprobs, no grammar");
 		check(reasoning == null || grammar != null, "reasoning before a grammar needs the grammar");
+		if (allowedTokenIds != null) {
+			allowedTokenIds = allowedTokenIds.clone();
+			check(allowedTokenIds.length > 0, "allowed_token_ids must not be empty");
+			for (int t : allowedTokenIds) {
+				check(t >= 0, "allowed_token_ids must be >= 0, got " + t);
+			}
+		}
 	}
 
 	private static void check(boolean ok, String message) {
@@ -160,6 +172,8 @@ public record SamplingParams(int n, int maxTokens, double temperature, int topK,
 		b.cacheSalt = cacheSalt;
 		b.embed = embed;
 		b.reasoning = reasoning;
+		b.allowedTokenIds = allowedTokenIds;
+		b.includeStopStrInOutput = includeStopStrInOutput;
 		return b;
 	}
 
@@ -169,7 +183,7 @@ public record SamplingParams(int n, int maxTokens, double temperature, int topK,
 
 	/** Whether sampling needs the whole logits row on the host, or the backend's argmax is enough. */
 	public boolean needsLogitsRow() {
-		return grammar != null || !isGreedy() || logprobs >= 0 || repetitionPenalty != 1 || presencePenalty != 0
+		return grammar != null || allowedTokenIds != null || !isGreedy() || logprobs >= 0 || repetitionPenalty != 1 || presencePenalty != 0
 				|| frequencyPenalty != 0 || !logitBias.isEmpty();
 	}
 
@@ -219,6 +233,10 @@ public record SamplingParams(int n, int maxTokens, double temperature, int topK,
 		private boolean embed;
 
 		private Reasoning reasoning;
+
+		private int[] allowedTokenIds;
+
+		private boolean includeStopStrInOutput;
 
 		private Builder() {
 		}
@@ -329,6 +347,18 @@ public record SamplingParams(int n, int maxTokens, double temperature, int topK,
 			return this;
 		}
 
+		/** Sampling draws only from these tokens; null for all. */
+		public Builder allowedTokenIds(int[] v) {
+			allowedTokenIds = v;
+			return this;
+		}
+
+		/** A stop string, or a stop token's text, stays at the end of the output. */
+		public Builder includeStopStrInOutput(boolean v) {
+			includeStopStrInOutput = v;
+			return this;
+		}
+
 		/** A reasoning block may come before the grammar's output; null: the grammar holds from the first token. */
 		public Builder reasoning(Reasoning v) {
 			reasoning = v;
@@ -344,7 +374,7 @@ public record SamplingParams(int n, int maxTokens, double temperature, int topK,
 		public SamplingParams build() {
 			return new SamplingParams(n, maxTokens, temperature, topK, topP, minP, presencePenalty, frequencyPenalty,
 					repetitionPenalty, seed, stop, stopTokenIds, ignoreEos, logprobs, skipSpecialTokens, grammar,
-					logitBias, minTokens, promptLogprobs, cacheSalt, reasoning, embed);
+					logitBias, minTokens, promptLogprobs, cacheSalt, allowedTokenIds, includeStopStrInOutput, reasoning, embed);
 		}
 	}
 }

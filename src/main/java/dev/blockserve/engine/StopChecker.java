@@ -14,6 +14,9 @@ final class StopChecker {
 
 	private final int hold;
 
+	/** vLLM's include_stop_str_in_output: the text is cut after the stop string instead of before it. */
+	private final boolean keepStop;
+
 	private final StringBuilder text = new StringBuilder();
 
 	private int sent;
@@ -21,7 +24,12 @@ final class StopChecker {
 	private boolean stopped;
 
 	StopChecker(List<String> stops) {
+		this(stops, false);
+	}
+
+	StopChecker(List<String> stops, boolean keepStop) {
 		this.stops = stops;
+		this.keepStop = keepStop;
 		int max = 0;
 		for (String s : stops) {
 			max = Math.max(max, s.length());
@@ -48,14 +56,16 @@ final class StopChecker {
 			return false;
 		}
 		int best = -1;
+		int bestLength = 0;
 		for (String s : stops) {
 			int at = text.indexOf(s, searchFrom);
 			if (at >= 0 && (best < 0 || at < best)) {
 				best = at;
+				bestLength = s.length();
 			}
 		}
 		if (best >= 0) {
-			text.setLength(best);
+			text.setLength(keepStop ? best + bestLength : best);
 			stopped = true;
 		}
 		return stopped;

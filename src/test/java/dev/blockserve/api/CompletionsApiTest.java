@@ -211,6 +211,53 @@ class CompletionsApiTest {
 		assertThat(both.usage().orElseThrow().completionTokens()).isGreaterThan(at + 1);
 	}
 
+	/**
+	 * vLLM's include_stop_str_in_output keeps the stop string, or the stop token's text, at the end of the
+	 * output; its allowed_token_ids limits sampling to the listed tokens.
+	 */
+	@Test
+	void includeStopStrInOutputAndAllowedTokenIds() throws Exception {
+		GoldenCase c = SharedModels.golden("stories260K").get(2);
+		String full = c.completionText();
+		String stop = full.substring(6, 10);
+		int at = full.indexOf(stop);
+		Completion cut = client.completions().create(greedy(c.promptText(), 96).stop(stop).build());
+		assertThat(cut.choices().get(0).text()).isEqualTo(full.substring(0, at));
+		Completion kept = client.completions().create(greedy(c.promptText(), 96).stop(stop)
+			.putAdditionalBodyProperty("include_stop_str_in_output", com.openai.core.JsonValue.from(true)).build());
+		assertThat(kept.choices().get(0).text()).isEqualTo(full.substring(0, at + stop.length()));
+		assertThat(kept.choices().get(0).finishReason().asString()).isEqualTo("stop");
+
+		int[] g = c.greedyIds();
+		int k = 1;
+		while (contains(g, k, g[k])) {
+			k++;
+		}
+		Completion token = client.completions().create(greedy(c.promptText(), 96)
+			.putAdditionalBodyProperty("stop_token_ids", com.openai.core.JsonValue.from(List.of(g[k])))
+			.putAdditionalBodyProperty("include_stop_str_in_output", com.openai.core.JsonValue.from(true)).build());
+		assertThat(token.choices().get(0).text().strip()).isEqualTo(detokenize(java.util.Arrays.copyOf(g, k + 1)));
+
+		// one allowed token: sampled at temperature 1, it is the whole output, over and over
+		int only = g[1];
+		Completion allowed = client.completions().create(greedy(c.promptText(), 4).temperature(1.0).seed(5L)
+			.logprobs(0L)
+			.putAdditionalBodyProperty("allowed_token_ids", com.openai.core.JsonValue.from(List.of(only)))
+			.putAdditionalBodyProperty("ignore_eos", com.openai.core.JsonValue.from(true)).build());
+		List<String> tokens = allowed.choices().get(0).logprobs().orElseThrow().tokens().orElseThrow();
+		assertThat(tokens).hasSize(4);
+		assertThat(tokens.subList(1, 4)).containsOnly(tokens.get(1));
+		assertThat(tokens.get(0).strip()).isEqualTo(detokenize(only).strip());
+		for (String bad : new String[] { "[]", "[99999]", "[-1]", "\"x\"" }) {
+			HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/v1/completions"))
+				.header("Content-Type", "application/json")
+				.POST(HttpRequest.BodyPublishers.ofString("{\"prompt\": \"x\", \"max_tokens\": 1, \"allowed_token_ids\": " + bad + "}"))
+				.build(), HttpResponse.BodyHandlers.ofString());
+			assertThat(r.statusCode()).as(bad + " " + r.body()).isEqualTo(400);
+			assertThat(r.body()).contains("allowed_token_ids");
+		}
+	}
+
 	private static boolean contains(int[] a, int end, int v) {
 		for (int i = 0; i < end; i++) {
 			if (a[i] == v) {

@@ -55,7 +55,8 @@ class HostileInputFuzzTest {
 			"add_special_tokens", "response_format", "tools", "user", "tool_choice", "parallel_tool_calls", "guided_json",
 			"guided_regex", "guided_choice", "structured_outputs", "logit_bias", "min_tokens", "stop_token_ids",
 			"prompt_logprobs", "suffix", "best_of", "continue_final_message", "add_generation_prompt",
-			"truncate_prompt_tokens", "include_reasoning", "cache_salt", "input", "encoding_format", "dimensions" };
+			"truncate_prompt_tokens", "include_reasoning", "cache_salt", "input", "encoding_format", "dimensions",
+			"allowed_token_ids", "include_stop_str_in_output" };
 
 	/** The fields that shape the output: they also get near-valid hostile schemas, regexes and tools. */
 	static final java.util.Set<String> SHAPING = java.util.Set.of("response_format", "tools", "tool_choice", "guided_json",
@@ -90,7 +91,7 @@ class HostileInputFuzzTest {
 
 	/** The sampling fields that take token ids or counts: they also get values near their edges. */
 	static final java.util.Set<String> TOKEN_FIELDS = java.util.Set.of("logit_bias", "min_tokens", "stop_token_ids",
-			"prompt_logprobs");
+			"prompt_logprobs", "allowed_token_ids");
 
 	/** A near-valid value for one of the {@link #TOKEN_FIELDS}: ids and counts around the vocabulary's and the limits' edges. */
 	static String tokenField(Random r, String field) {
@@ -100,7 +101,7 @@ class HostileInputFuzzTest {
 			case "logit_bias" -> "{" + quote(r.nextInt(8) == 0 ? " " + id : Integer.toString(id)) + ":"
 					+ new String[] { "100", "-100", "100.5", "-1e309", "0", "\"5\"", "null", "7" }[r.nextInt(8)]
 					+ (r.nextBoolean() ? ",\"2\":100" : "") + "}";
-			case "stop_token_ids" -> "[" + id + (r.nextBoolean() ? "," + ids[r.nextInt(ids.length)] : "") + "]";
+			case "stop_token_ids", "allowed_token_ids" -> "[" + id + (r.nextBoolean() ? "," + ids[r.nextInt(ids.length)] : "") + "]";
 			default -> Integer.toString(new int[] { -1, 0, 1, 2, 3, 20, 21, 1000 }[r.nextInt(8)]);
 		};
 	}
