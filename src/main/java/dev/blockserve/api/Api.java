@@ -384,6 +384,7 @@ public final class Api {
 			boolean echo = RequestParser.optBool(body, "echo", false);
 			boolean stream = RequestParser.optBool(body, "stream", false);
 			boolean includeUsage = stream && RequestParser.optBool(body.path("stream_options"), "include_usage", false);
+			boolean continuousUsage = includeUsage && continuousUsage(body);
 			JsonNode suffix = body.get("suffix");
 			if (suffix != null && !suffix.isNull() && !(suffix.isString() && suffix.asString().isEmpty())) {
 				throw ApiException.badRequest("'suffix' (insertion) is not supported", "suffix");
@@ -444,7 +445,8 @@ public final class Api {
 					Dto.CompletionLogprobs lp = e.logprobs() == null && e.promptLogprobs() == null ? null
 							: new Dto.CompletionLogprobs(acc.tokens, acc.tokenLogprobs, acc.top, acc.offsets);
 					return Flux.just(sse(new Dto.Completion(id, "text_completion", created, modelName,
-							List.of(new Dto.CompletionChoice(index, text, lp, finishName(e))), null)));
+							List.of(new Dto.CompletionChoice(index, text, lp, finishName(e))),
+							continuousUsage ? usage(prompts.get(index / n).length, e.completionTokens(), 0) : null)));
 				});
 				if (includeUsage) {
 					chunks = chunks.concatWith(Mono.fromSupplier(() -> sse(new Dto.Completion(id, "text_completion", created,
@@ -475,6 +477,14 @@ public final class Api {
 						usage(promptTokens, completion, cached)));
 			}));
 		}));
+	}
+
+	/**
+	 * vLLM's {@code stream_options.continuous_usage_stats}: with include_usage, every chunk carries the usage
+	 * so far (the prompt's tokens and its choice's completion tokens), not only the last one.
+	 */
+	private static boolean continuousUsage(JsonNode body) {
+		return RequestParser.optBool(body.path("stream_options"), "continuous_usage_stats", false);
 	}
 
 	/**
@@ -568,6 +578,7 @@ public final class Api {
 			}
 			boolean stream = RequestParser.optBool(body, "stream", false);
 			boolean includeUsage = stream && RequestParser.optBool(body.path("stream_options"), "include_usage", false);
+			boolean continuousUsage = includeUsage && continuousUsage(body);
 			SamplingParams params = RequestParser.sampling(body, maxTokens == null ? 0 : maxTokens,
 					logprobs ? (top == null ? 0 : top) : -1, grammar);
 			Integer promptLogprobs = promptLogprobsField(body, stream);
@@ -606,8 +617,9 @@ public final class Api {
 					}
 					List<Dto.ChatChunkChoice> out = chunkChoices(e, thinks[e.index()], includeReasoning, calls[e.index()]);
 					List<DataBuffer> chunks = new ArrayList<>(out.size());
+					Dto.Usage soFar = continuousUsage ? usage(prompt.length, e.completionTokens(), 0) : null;
 					for (Dto.ChatChunkChoice c : out) {
-						chunks.add(sse(new Dto.ChatChunk(id, "chat.completion.chunk", created, modelName, List.of(c), null)));
+						chunks.add(sse(new Dto.ChatChunk(id, "chat.completion.chunk", created, modelName, List.of(c), soFar)));
 					}
 					return Flux.fromIterable(chunks);
 				});

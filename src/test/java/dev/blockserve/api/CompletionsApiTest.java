@@ -594,6 +594,36 @@ class CompletionsApiTest {
 		assertThat(events[0]).contains("\"object\":\"text_completion\"").contains("\"finish_reason\":null");
 	}
 
+	/** vLLM's continuous_usage_stats: every chunk of a stream carries the usage so far, the last one the total. */
+	@Test
+	void continuousUsageStatsCountTokensInEveryChunk() throws Exception {
+		HttpResponse<String> r = post("/v1/completions", "{\"prompt\": \"Once upon a time\", \"max_tokens\": 6, "
+				+ "\"temperature\": 0, \"ignore_eos\": true, \"stream\": true, "
+				+ "\"stream_options\": {\"include_usage\": true, \"continuous_usage_stats\": true}}");
+		assertThat(r.statusCode()).isEqualTo(200);
+		List<Integer> completion = new ArrayList<>();
+		tools.jackson.databind.JsonNode last = null;
+		for (String e : r.body().split("\n\n")) {
+			if (e.equals("data: [DONE]")) {
+				continue;
+			}
+			tools.jackson.databind.JsonNode chunk = Api.JSON.readTree(e.substring(6));
+			assertThat(chunk.has("usage")).as(e).isTrue();
+			assertThat(chunk.path("usage").path("prompt_tokens").asInt()).isEqualTo(5);
+			if (!chunk.path("choices").isEmpty()) {
+				completion.add(chunk.path("usage").path("completion_tokens").asInt());
+			}
+			last = chunk;
+		}
+		assertThat(completion).containsExactly(1, 2, 3, 4, 5, 6, 6); // the last: the chunk with the finish reason
+		assertThat(last.path("choices").isEmpty()).as("the usage-only chunk comes last").isTrue();
+		assertThat(last.path("usage").path("total_tokens").asInt()).isEqualTo(11);
+		// without it, only that last chunk has usage
+		HttpResponse<String> plain = post("/v1/completions", "{\"prompt\": \"Once upon a time\", \"max_tokens\": 6, "
+				+ "\"temperature\": 0, \"ignore_eos\": true, \"stream\": true, \"stream_options\": {\"include_usage\": true}}");
+		assertThat(plain.body().split("\"usage\"").length - 1).isEqualTo(1);
+	}
+
 	@Test
 	void tokenizeDetokenizeModelsHealth() throws Exception {
 		HttpResponse<String> t = post("/tokenize", "{\"prompt\": \"Once upon a time\"}");

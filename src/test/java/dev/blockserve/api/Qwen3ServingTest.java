@@ -214,4 +214,33 @@ class Qwen3ServingTest {
 		assertThat(answer.thinking()).isEqualTo(whole.path("reasoning_content").asString()).isNotBlank();
 		assertThat(answer.text()).isEqualTo(whole.path("content").asString());
 	}
+
+	/** vLLM's continuous_usage_stats on chat: every chunk carries the usage so far. */
+	@Test
+	void chatStreamChunksCarryTheUsageSoFar() throws Exception {
+		Map<String, Object> body = thinkingChat(true);
+		body.put("stream_options", Map.of("include_usage", true, "continuous_usage_stats", true));
+		var http = java.net.http.HttpClient.newHttpClient();
+		String sse = http.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://127.0.0.1:" + port + "/v1/chat/completions"))
+			.header("Content-Type", "application/json")
+			.POST(java.net.http.HttpRequest.BodyPublishers.ofString(Api.JSON.writeValueAsString(body)))
+			.build(), java.net.http.HttpResponse.BodyHandlers.ofString()).body();
+		int previous = 0, chunks = 0;
+		JsonNode last = null;
+		for (String line : sse.split("\n")) {
+			if (!line.startsWith("data: {")) {
+				continue;
+			}
+			last = Api.JSON.readTree(line.substring(6));
+			if (last.path("choices").isEmpty() || last.path("choices").get(0).path("delta").has("role")) {
+				continue; // the role chunk comes before any token; the usage-only chunk at the end
+			}
+			int completion = last.path("usage").path("completion_tokens").asInt(-1);
+			assertThat(completion).as(line).isGreaterThanOrEqualTo(Math.max(previous, 1));
+			previous = completion;
+			chunks++;
+		}
+		assertThat(chunks).isGreaterThan(3);
+		assertThat(last.path("usage").path("completion_tokens").asInt()).isEqualTo(previous);
+	}
 }
