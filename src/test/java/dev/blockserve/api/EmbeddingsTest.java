@@ -91,11 +91,7 @@ class EmbeddingsTest {
 	}
 
 	static float[] floats(JsonNode a) {
-		float[] v = new float[a.size()];
-		for (int i = 0; i < v.length; i++) {
-			v[i] = (float) a.get(i).asDouble();
-		}
-		return v;
+		return SharedModels.floats(a);
 	}
 
 	/** model.embed_tokens.weight of the shared model's F32 safetensors, [vocab][hidden]. */

@@ -42,17 +42,32 @@ class Qwen3ServingTest {
 
 	/** tiny-random-qwen3 with tokenizer_config.json's chat_template replaced by Qwen3's own. */
 	static Path qwen3WithItsTemplate() {
+		return qwen3Variant("qwen3-template", null);
+	}
+
+	/**
+	 * tiny-random-qwen3 in target/test-models/{@code name}, with Qwen3's own chat template and, when
+	 * {@code editTokenizer} is given, its tokenizer.json edited (else linked).
+	 */
+	static Path qwen3Variant(String name, java.util.function.Consumer<ObjectNode> editTokenizer) {
 		try {
 			Path src = SharedModels.dir("tiny-random-qwen3");
-			Path dir = Path.of("target", "test-models", "qwen3-template").toAbsolutePath();
+			Path dir = Path.of("target", "test-models", name).toAbsolutePath();
 			Files.createDirectories(dir);
 			for (String f : new String[] { "config.json", "model.safetensors", "tokenizer.json", "generation_config.json" }) {
 				Files.deleteIfExists(dir.resolve(f));
-				Files.createSymbolicLink(dir.resolve(f), src.resolve(f).toAbsolutePath());
+				if (!f.equals("tokenizer.json") || editTokenizer == null) {
+					Files.createSymbolicLink(dir.resolve(f), src.resolve(f).toAbsolutePath());
+				}
 			}
 			ObjectNode tc = (ObjectNode) Api.JSON.readTree(src.resolve("tokenizer_config.json").toFile());
 			tc.put("chat_template", Files.readString(Path.of("src", "test", "resources", "chat-templates", "qwen3.jinja")));
 			Files.writeString(dir.resolve("tokenizer_config.json"), Api.JSON.writeValueAsString(tc));
+			if (editTokenizer != null) {
+				ObjectNode t = (ObjectNode) Api.JSON.readTree(src.resolve("tokenizer.json").toFile());
+				editTokenizer.accept(t);
+				Files.writeString(dir.resolve("tokenizer.json"), Api.JSON.writeValueAsString(t));
+			}
 			return dir;
 		}
 		catch (IOException e) {

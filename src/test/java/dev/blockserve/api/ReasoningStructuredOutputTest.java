@@ -1,15 +1,11 @@
 package dev.blockserve.api;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 
 import dev.blockserve.BlockserveApplication;
 import dev.blockserve.support.RawHttp;
-import dev.blockserve.support.SharedModels;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.condition.EnabledIf;
 import tools.jackson.databind.JsonNode;
@@ -53,18 +49,7 @@ class ReasoningStructuredOutputTest {
 
 	/** tiny-random-qwen3 with Qwen3's template and <think>, </think> as added tokens 285, 286. */
 	static Path qwen3WithThinkTokens() {
-		try {
-			Path src = SharedModels.dir("tiny-random-qwen3");
-			Path dir = Path.of("target", "test-models", "qwen3-think-tokens").toAbsolutePath();
-			Files.createDirectories(dir);
-			for (String f : new String[] { "config.json", "model.safetensors", "generation_config.json" }) {
-				Files.deleteIfExists(dir.resolve(f));
-				Files.createSymbolicLink(dir.resolve(f), src.resolve(f).toAbsolutePath());
-			}
-			ObjectNode tc = (ObjectNode) Api.JSON.readTree(src.resolve("tokenizer_config.json").toFile());
-			tc.put("chat_template", Files.readString(Path.of("src", "test", "resources", "chat-templates", "qwen3.jinja")));
-			Files.writeString(dir.resolve("tokenizer_config.json"), Api.JSON.writeValueAsString(tc));
-			ObjectNode t = (ObjectNode) Api.JSON.readTree(src.resolve("tokenizer.json").toFile());
+		return Qwen3ServingTest.qwen3Variant("qwen3-think-tokens", t -> {
 			ObjectNode vocab = (ObjectNode) t.path("model").path("vocab");
 			assertThat(vocab.path("en").asInt()).isEqualTo(THINK);
 			assertThat(vocab.path("Ġd").asInt()).isEqualTo(END_THINK);
@@ -86,12 +71,7 @@ class ReasoningStructuredOutputTest {
 				added.addObject().put("id", (int) a[0]).put("content", (String) a[1]).put("single_word", false).put("lstrip", false)
 					.put("rstrip", false).put("normalized", false).put("special", false);
 			}
-			Files.writeString(dir.resolve("tokenizer.json"), Api.JSON.writeValueAsString(t));
-			return dir;
-		}
-		catch (IOException e) {
-			throw new UncheckedIOException(e);
-		}
+		});
 	}
 
 	JsonNode chat(Map<String, Object> extra) throws Exception {

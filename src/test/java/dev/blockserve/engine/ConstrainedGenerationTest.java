@@ -91,31 +91,38 @@ class ConstrainedGenerationTest {
 	/** A SentencePiece vocabulary with byte fallback (stories260K): choices and a regex come out exact. */
 	@Test
 	void sentencePieceModelFollowsChoiceAndRegex() {
-		var dir = SharedModels.dir("stories260K");
 		List<String> choices = List.of("Lily was happy.", "Tom saw a big dog!", "The end");
 		java.util.regex.Pattern date = java.util.regex.Pattern.compile("[0-9]{4}-[0-9]{2}-[0-9]{2} at [0-9]{1,2}(am|pm)");
+		withStories((tok, gen) -> {
+			List<int[]> prompts = new ArrayList<>();
+			for (int i = 0; i < 6; i++) {
+				prompts.add(tok.encode("Once upon a time " + i, true));
+			}
+			SamplingParams choice = SamplingParams.builder().temperature(1).seed(3L).maxTokens(40)
+				.grammar(dev.blockserve.constraint.ChoiceGrammar.of(choices)).build();
+			SamplingParams regex = SamplingParams.builder().temperature(1).seed(4L).maxTokens(40)
+				.grammar(dev.blockserve.constraint.RegexCompiler.compile(date.pattern())).build();
+			var a = gen.generate(prompts, choice);
+			var b = gen.generate(prompts, regex);
+			for (int i = 0; i < prompts.size(); i++) {
+				assertThat(a.get(i).finishReason()).isEqualTo(FinishReason.STOP);
+				assertThat(tok.decodeContinuation(prompts.get(i), a.get(i).tokens())).isIn(choices);
+				assertThat(b.get(i).finishReason()).isEqualTo(FinishReason.STOP);
+				String text = tok.decodeContinuation(prompts.get(i), b.get(i).tokens());
+				assertThat(date.matcher(text).matches()).as(text).isTrue();
+			}
+		});
+	}
+
+	/** Runs {@code body} with stories260K's tokenizer and an offline generator over a pool of 256 blocks of 16. */
+	static void withStories(java.util.function.BiConsumer<TextTokenizer, OfflineGenerator> body) {
+		var dir = SharedModels.dir("stories260K");
 		try (CpuBackend backend = new CpuBackend(0); LlamaModel m = LlamaModel.load(dir, backend, 0);
 				TextTokenizer tok = TextTokenizer.load(dir); KvCacheMemory cache = m.newKvCache(256, 16)) {
 			KvCacheManager kv = new KvCacheManager(new BlockPool(256, 16, 5), false, "stories260K", 0);
 			try (OfflineGenerator gen = new OfflineGenerator(m, cache, kv, OfflineGenerator.batchConfig(64), tok,
 					GenerationConfig.read(dir, m.config()))) {
-				List<int[]> prompts = new ArrayList<>();
-				for (int i = 0; i < 6; i++) {
-					prompts.add(tok.encode("Once upon a time " + i, true));
-				}
-				SamplingParams choice = SamplingParams.builder().temperature(1).seed(3L).maxTokens(40)
-					.grammar(dev.blockserve.constraint.ChoiceGrammar.of(choices)).build();
-				SamplingParams regex = SamplingParams.builder().temperature(1).seed(4L).maxTokens(40)
-					.grammar(dev.blockserve.constraint.RegexCompiler.compile(date.pattern())).build();
-				var a = gen.generate(prompts, choice);
-				var b = gen.generate(prompts, regex);
-				for (int i = 0; i < prompts.size(); i++) {
-					assertThat(a.get(i).finishReason()).isEqualTo(FinishReason.STOP);
-					assertThat(tok.decodeContinuation(prompts.get(i), a.get(i).tokens())).isIn(choices);
-					assertThat(b.get(i).finishReason()).isEqualTo(FinishReason.STOP);
-					String text = tok.decodeContinuation(prompts.get(i), b.get(i).tokens());
-					assertThat(date.matcher(text).matches()).as(text).isTrue();
-				}
+				body.accept(tok, gen);
 			}
 		}
 	}
@@ -128,57 +135,51 @@ class ConstrainedGenerationTest {
 	 */
 	@Test
 	void aReasoningBlockRunsFreeUntilItsEndThenTheGrammarHolds() {
-		var dir = SharedModels.dir("stories260K");
 		java.util.regex.Pattern digits = java.util.regex.Pattern.compile("[0-9]{4}");
-		try (CpuBackend backend = new CpuBackend(0); LlamaModel m = LlamaModel.load(dir, backend, 0);
-				TextTokenizer tok = TextTokenizer.load(dir); KvCacheMemory cache = m.newKvCache(256, 16)) {
-			KvCacheManager kv = new KvCacheManager(new BlockPool(256, 16, 5), false, "stories260K", 0);
-			try (OfflineGenerator gen = new OfflineGenerator(m, cache, kv, OfflineGenerator.batchConfig(64), tok,
-					GenerationConfig.read(dir, m.config()))) {
-				int[] prompt = tok.encode("Once upon a time, there was a little dog", true);
-				int[] free = gen.generate(List.of(prompt), SamplingParams.builder().temperature(0).maxTokens(30).ignoreEos(true)
-					.build()).get(0).tokens();
-				String freeText = tok.decodeContinuation(prompt, free);
-				String end = freeText.substring(4, 11); // spans tokens of the free answer
-				int k = 1;
-				while (!tok.decodeContinuation(prompt, java.util.Arrays.copyOf(free, k)).contains(end)) {
-					k++;
-				}
-				assertThat(k).as("the end tag takes more than one token").isGreaterThan(1);
-				for (int i = 0; i < k; i++) {
-					assertThat(free[i]).as("no EOS inside the block (it is masked there)").isNotIn(1, 2);
-				}
-				Grammar g = dev.blockserve.constraint.RegexCompiler.compile(digits.pattern());
-				int[] out = gen.generate(List.of(prompt), SamplingParams.builder().temperature(0).maxTokens(30).grammar(g)
-					.reasoning(new SamplingParams.Reasoning(true, -1, end)).build()).get(0).tokens();
-				assertThat(java.util.Arrays.copyOf(out, k)).as("the block: the free greedy tokens").containsExactly(
-						java.util.Arrays.copyOf(free, k));
-				String after = tok.decodeContinuation(java.util.stream.IntStream.concat(java.util.Arrays.stream(prompt),
-						java.util.Arrays.stream(out, 0, k)).toArray(), java.util.Arrays.copyOfRange(out, k, out.length));
-				assertThat(digits.matcher(after).matches()).as("after the block: %s", after).isTrue();
-
-				// may open: the opening token (a rare one here, "~"), forced by a bias, opens it; the block here ends
-				// with the next one
-				int[] tilde = tok.encode("~", false);
-				int open = tilde[tilde.length - 1];
-				String openText = tok.decodeContinuation(prompt, new int[] { open });
-				SamplingParams.Reasoning mayOpen = new SamplingParams.Reasoning(false, open, openText + openText);
-				int[] opened = gen.generate(List.of(prompt), SamplingParams.builder().temperature(0).maxTokens(30).grammar(g)
-					.logitBias(SamplingParams.LogitBias.of(java.util.Map.of(open, 100))).reasoning(mayOpen).build()).get(0).tokens();
-				assertThat(opened[0]).isEqualTo(open);
-				assertThat(opened[1]).isEqualTo(open);
-				String rest = tok.decodeContinuation(java.util.stream.IntStream.concat(java.util.Arrays.stream(prompt),
-						java.util.Arrays.stream(opened, 0, 2)).toArray(), java.util.Arrays.copyOfRange(opened, 2, opened.length));
-				assertThat(digits.matcher(rest).matches()).as("after the block: %s", rest).isTrue();
-				// without the bias the greedy choice is a grammar token (a digit, likelier than "~"), and the grammar
-				// holds at once
-				var declined = gen.generate(List.of(prompt), SamplingParams.builder().temperature(0).maxTokens(30).grammar(g)
-					.reasoning(mayOpen).build()).get(0);
-				String whole = tok.decodeContinuation(prompt, declined.tokens());
-				assertThat(declined.tokens()[0]).isNotEqualTo(open);
-				assertThat(digits.matcher(whole).matches()).as(whole).isTrue();
-				assertThat(declined.finishReason()).isEqualTo(FinishReason.STOP);
+		withStories((tok, gen) -> {
+			int[] prompt = tok.encode("Once upon a time, there was a little dog", true);
+			int[] free = gen.generate(List.of(prompt), SamplingParams.builder().temperature(0).maxTokens(30).ignoreEos(true)
+				.build()).get(0).tokens();
+			String freeText = tok.decodeContinuation(prompt, free);
+			String end = freeText.substring(4, 11); // spans tokens of the free answer
+			int k = 1;
+			while (!tok.decodeContinuation(prompt, java.util.Arrays.copyOf(free, k)).contains(end)) {
+				k++;
 			}
-		}
+			assertThat(k).as("the end tag takes more than one token").isGreaterThan(1);
+			for (int i = 0; i < k; i++) {
+				assertThat(free[i]).as("no EOS inside the block (it is masked there)").isNotIn(1, 2);
+			}
+			Grammar g = dev.blockserve.constraint.RegexCompiler.compile(digits.pattern());
+			int[] out = gen.generate(List.of(prompt), SamplingParams.builder().temperature(0).maxTokens(30).grammar(g)
+				.reasoning(new SamplingParams.Reasoning(true, -1, end)).build()).get(0).tokens();
+			assertThat(java.util.Arrays.copyOf(out, k)).as("the block: the free greedy tokens").containsExactly(
+					java.util.Arrays.copyOf(free, k));
+			String after = tok.decodeContinuation(java.util.stream.IntStream.concat(java.util.Arrays.stream(prompt),
+					java.util.Arrays.stream(out, 0, k)).toArray(), java.util.Arrays.copyOfRange(out, k, out.length));
+			assertThat(digits.matcher(after).matches()).as("after the block: %s", after).isTrue();
+
+			// may open: the opening token (a rare one here, "~"), forced by a bias, opens it; the block here ends
+			// with the next one
+			int[] tilde = tok.encode("~", false);
+			int open = tilde[tilde.length - 1];
+			String openText = tok.decodeContinuation(prompt, new int[] { open });
+			SamplingParams.Reasoning mayOpen = new SamplingParams.Reasoning(false, open, openText + openText);
+			int[] opened = gen.generate(List.of(prompt), SamplingParams.builder().temperature(0).maxTokens(30).grammar(g)
+				.logitBias(SamplingParams.LogitBias.of(java.util.Map.of(open, 100))).reasoning(mayOpen).build()).get(0).tokens();
+			assertThat(opened[0]).isEqualTo(open);
+			assertThat(opened[1]).isEqualTo(open);
+			String rest = tok.decodeContinuation(java.util.stream.IntStream.concat(java.util.Arrays.stream(prompt),
+					java.util.Arrays.stream(opened, 0, 2)).toArray(), java.util.Arrays.copyOfRange(opened, 2, opened.length));
+			assertThat(digits.matcher(rest).matches()).as("after the block: %s", rest).isTrue();
+			// without the bias the greedy choice is a grammar token (a digit, likelier than "~"), and the grammar
+			// holds at once
+			var declined = gen.generate(List.of(prompt), SamplingParams.builder().temperature(0).maxTokens(30).grammar(g)
+				.reasoning(mayOpen).build()).get(0);
+			String whole = tok.decodeContinuation(prompt, declined.tokens());
+			assertThat(declined.tokens()[0]).isNotEqualTo(open);
+			assertThat(digits.matcher(whole).matches()).as(whole).isTrue();
+			assertThat(declined.finishReason()).isEqualTo(FinishReason.STOP);
+		});
 	}
 }

@@ -112,18 +112,10 @@ class Bf16GoldenTest {
 	}
 
 	static int[] ints(JsonNode n) {
-		int[] a = new int[n.size()];
-		for (int i = 0; i < a.length; i++) {
-			a[i] = n.get(i).asInt();
-		}
-		return a;
+		return SharedModels.ints(n);
 	}
 
 	static float[] floats(JsonNode n) {
-		float[] a = new float[n.size()];
-		for (int i = 0; i < a.length; i++) {
-			a[i] = (float) n.get(i).asDouble();
-		}
-		return a;
+		return SharedModels.floats(n);
 	}
 }

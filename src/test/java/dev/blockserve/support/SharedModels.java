@@ -50,11 +50,7 @@ public final class SharedModels {
 		JsonNode root = JsonMapper.builder().build().readTree(dir(model).resolve("golden.json").toFile());
 		List<GoldenCase> out = new ArrayList<>();
 		for (JsonNode c : root.path("cases")) {
-			JsonNode logits = c.path("first_step_logits");
-			float[] l = new float[logits.size()];
-			for (int i = 0; i < l.length; i++) {
-				l[i] = (float) logits.get(i).asDouble();
-			}
+			float[] l = floats(c.path("first_step_logits"));
 			out.add(new GoldenCase(c.path("prompt_text").asString(null), ints(c.path("prompt_ids")),
 					ints(c.path("greedy_ids")), c.has("greedy_ids_ignore_eos_24") ? ints(c.get("greedy_ids_ignore_eos_24")) : null,
 					l, c.path("completion_text").asString(null)));
@@ -62,10 +58,20 @@ public final class SharedModels {
 		return out;
 	}
 
-	private static int[] ints(JsonNode n) {
+	/** A JSON array of integers. */
+	public static int[] ints(JsonNode n) {
 		int[] a = new int[n.size()];
 		for (int i = 0; i < a.length; i++) {
 			a[i] = n.get(i).asInt();
+		}
+		return a;
+	}
+
+	/** A JSON array of numbers, as floats. */
+	public static float[] floats(JsonNode n) {
+		float[] a = new float[n.size()];
+		for (int i = 0; i < a.length; i++) {
+			a[i] = (float) n.get(i).asDouble();
 		}
 		return a;
 	}
