@@ -92,6 +92,14 @@ public final class AdmissionControl {
 		}
 	}
 
+	/** An embedding request's inputs' tokens against blockserve.admission.max-request-tokens. */
+	public void checkInputTokens(long tokens) {
+		if (tokens > limits.maxRequestTokens()) {
+			throw ApiException.badRequest("the request's inputs hold " + tokens + " tokens; at most " + limits.maxRequestTokens()
+					+ " are served per request (blockserve.admission.max-request-tokens)", "input");
+		}
+	}
+
 	/** Takes the request's share of its API key's rate limits, or answers 429 with Retry-After. */
 	public void rateLimit(ServerRequest req, long requestedTokens) {
 		if (limits.requestsPerSecond() <= 0 && limits.tokensPerMinute() <= 0) {

@@ -803,7 +803,10 @@ public final class Api {
 			}
 			int hidden = engine.runtime().model().config().hiddenSize();
 			Integer dimensions = RequestParser.optInt(body, "dimensions", 1, hidden);
-			admission.checkSize(raw.size(), 0); // before tokenising thousands of inputs
+			if (raw.size() > MAX_EMBEDDING_INPUTS) { // before tokenising them
+				throw ApiException.badRequest("'input' holds " + raw.size() + " items; at most " + MAX_EMBEDDING_INPUTS
+						+ " are embedded per request (as OpenAI's API)", "input");
+			}
 			int keep = truncation(body);
 			List<int[]> prompts = new ArrayList<>();
 			for (Object p : raw) {
@@ -814,10 +817,29 @@ public final class Api {
 			}
 			SamplingParams params = SamplingParams.builder().maxTokens(1).temperature(0).embed(true)
 				.cacheSalt(RequestParser.cacheSalt(body)).build();
-			List<Engine.Submission> subs = submitAll(req, prompts, params, priority(body));
-			float[][] vectors = new float[subs.size()][];
-			int promptTokens = prompts.stream().mapToInt(a -> a.length).sum();
-			return indexed(subs, 1).doOnNext(e -> {
+			int promptTokens = 0;
+			for (int[] p : prompts) {
+				promptTokens += p.length;
+				try {
+					engine.validate(p, params); // every input before any is computed
+				}
+				catch (RequestRejectedException e) {
+					boolean context = e.reason() == RequestRejectedException.Reason.CONTEXT_LENGTH_EXCEEDED;
+					throw new ApiException(HttpStatus.BAD_REQUEST, "invalid_request_error", e.getMessage(), "input",
+							context ? "context_length_exceeded" : null);
+				}
+			}
+			admission.checkInputTokens(promptTokens);
+			admission.rateLimit(req, promptTokens);
+			int priority = priority(body);
+			float[][] vectors = new float[prompts.size()][];
+			// Up to EMBEDDING_WAVE inputs in the engine at once, the next submitted as one ends: a batch of
+			// 2,048 (what LangChain4j sends) neither fills the waiting queue nor starves other requests.
+			Flux<IndexedEvent> events = Flux.range(0, prompts.size())
+				.flatMap(i -> Flux.defer(() -> submit(prompts.get(i), params, priority).events()).map(e -> new IndexedEvent(i, e)),
+						EMBEDDING_WAVE);
+			int usageTokens = promptTokens;
+			return events.doOnNext(e -> {
 				if (e.event().embedding() != null) {
 					vectors[e.index()] = e.event().embedding();
 				}
@@ -827,10 +849,16 @@ public final class Api {
 					float[] v = dimensions == null ? vectors[i] : truncated(vectors[i], dimensions);
 					data.add(new Dto.Embedding("embedding", format.equals("base64") ? base64(v) : v, i));
 				}
-				return new Dto.EmbeddingList("list", data, modelName, new Dto.EmbeddingUsage(promptTokens, promptTokens));
+				return new Dto.EmbeddingList("list", data, modelName, new Dto.EmbeddingUsage(usageTokens, usageTokens));
 			})).flatMap(Api::json);
 		}));
 	}
+
+	/** OpenAI's limit on the inputs of one embeddings request (LangChain4j batches up to it). */
+	static final int MAX_EMBEDDING_INPUTS = 2048;
+
+	/** Inputs of one embeddings request in the engine at once. */
+	static final int EMBEDDING_WAVE = 64;
 
 	/** The first {@code k} values, normalised again to unit length. */
 	static float[] truncated(float[] v, int k) {

@@ -107,6 +107,14 @@ public final class Engine implements AutoCloseable {
 		return new Submission(id, out.sink.asFlux().doOnCancel(() -> abort(id)));
 	}
 
+	/**
+	 * The checks {@link #submit} makes of a request's prompt and parameters, without submitting it: throws
+	 * {@link RequestRejectedException} as submit would. Any thread.
+	 */
+	public void validate(int[] prompt, SamplingParams params) {
+		core.validate(prompt, params);
+	}
+
 	/** Why the engine serves no request now (shut down, failed, stalled), or null when it serves. */
 	public String downReason() {
 		return health.downReason();

@@ -194,6 +194,33 @@ class EmbeddingsTest {
 		assertThat(lc4j.embed(text).content().vector()).containsExactly(expected, within(1e-7f));
 	}
 
+	/**
+	 * A batch above the generation limits (256 prompts a request, 256 waiting requests): LangChain4j sends up to
+	 * 2,048 segments in one request; they are embedded 64 at a time, in order. 2,049 is a 400.
+	 */
+	@Test
+	void aBatchOf600InputsIsEmbeddedInOrderAnd2049AreRefused() throws Exception {
+		List<String> texts = new ArrayList<>();
+		for (int i = 0; i < 600; i++) {
+			texts.add("segment number " + i);
+		}
+		var lc4j = dev.langchain4j.model.openai.OpenAiEmbeddingModel.builder().baseUrl(baseUrl()).apiKey("unused")
+			.modelName(MODEL).maxSegmentsPerBatch(2048).build();
+		var all = lc4j.embedAll(texts.stream().map(dev.langchain4j.data.segment.TextSegment::from).toList()).content();
+		assertThat(all).hasSize(600);
+		for (int i : new int[] { 0, 257, 599 }) {
+			assertThat(all.get(i).vector()).as("segment %d", i).containsExactly(embed(texts.get(i)).get(0), within(1e-6f));
+		}
+		List<String> tooMany = new ArrayList<>();
+		for (int i = 0; i < 2049; i++) {
+			tooMany.add("x");
+		}
+		RawHttp.Response r = post(Map.of("input", tooMany));
+		assertThat(r.status()).isEqualTo(400);
+		assertThat(r.body()).contains("at most 2048").contains("\"param\":\"input\"");
+		EngineProbes.checkInvariants(engine);
+	}
+
 	@Test
 	void dimensionsKeepTheFirstValuesAtUnitLength() throws Exception {
 		float[] full = embed("dimensions").get(0);
