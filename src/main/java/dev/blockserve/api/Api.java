@@ -163,8 +163,13 @@ public final class Api {
 	}
 
 	private Engine.Submission submit(int[] prompt, SamplingParams params, int priority) {
+		return submit(prompt, params, priority, admission.requestTimeout());
+	}
+
+	/** Submits with a deadline {@code timeout} from now (null: none); rejections become 400s naming their field. */
+	private Engine.Submission submit(int[] prompt, SamplingParams params, int priority, java.time.Duration timeout) {
 		try {
-			return engine.submit(prompt, params, priority, admission.requestTimeout());
+			return engine.submit(prompt, params, priority, timeout);
 		}
 		catch (RequestRejectedException e) {
 			boolean context = e.reason() == RequestRejectedException.Reason.CONTEXT_LENGTH_EXCEEDED;
@@ -834,10 +839,14 @@ public final class Api {
 			int priority = priority(body);
 			float[][] vectors = new float[prompts.size()][];
 			// Up to EMBEDDING_WAVE inputs in the engine at once, the next submitted as one ends: a batch of
-			// 2,048 (what LangChain4j sends) neither fills the waiting queue nor starves other requests.
+			// 2,048 (what LangChain4j sends) neither fills the waiting queue nor starves other requests. The
+			// request's deadline holds for all of them: a later input gets what is left of it.
+			java.time.Duration timeout = admission.requestTimeout();
+			long deadline = timeout == null ? 0 : System.nanoTime() + timeout.toNanos();
 			Flux<IndexedEvent> events = Flux.range(0, prompts.size())
-				.flatMap(i -> Flux.defer(() -> submit(prompts.get(i), params, priority).events()).map(e -> new IndexedEvent(i, e)),
-						EMBEDDING_WAVE);
+				.flatMap(i -> Flux.defer(() -> submit(prompts.get(i), params, priority,
+						timeout == null ? null : java.time.Duration.ofNanos(Math.max(1, deadline - System.nanoTime()))).events())
+					.map(e -> new IndexedEvent(i, e)), EMBEDDING_WAVE);
 			int usageTokens = promptTokens;
 			return events.doOnNext(e -> {
 				if (e.event().embedding() != null) {
@@ -846,6 +855,9 @@ public final class Api {
 			}).then(Mono.fromSupplier(() -> {
 				List<Dto.Embedding> data = new ArrayList<>(vectors.length);
 				for (int i = 0; i < vectors.length; i++) {
+					if (vectors[i] == null) {
+						throw new IllegalStateException("input " + i + " ended without an embedding");
+					}
 					float[] v = dimensions == null ? vectors[i] : truncated(vectors[i], dimensions);
 					data.add(new Dto.Embedding("embedding", format.equals("base64") ? base64(v) : v, i));
 				}

@@ -1,6 +1,7 @@
 package dev.blockserve.api;
 
 import java.util.Map;
+import java.util.List;
 
 import dev.blockserve.BlockserveApplication;
 import dev.blockserve.engine.Engine;
@@ -78,5 +79,33 @@ class DeadlineTest {
 		assertThat(r.body().indexOf("\"type\":\"timeout\"")).as("the error event comes before [DONE]")
 			.isLessThan(r.body().indexOf("data: [DONE]"));
 		assertThat(EngineProbes.usedBlocks(engine)).isZero();
+	}
+
+	/**
+	 * An embeddings batch runs 64 inputs at a time; the request's deadline holds for the whole batch (each
+	 * later input gets what is left of it), so 2,048 inputs of 40 tokens (160 steps of 512 tokens, at least
+	 * 1.6 s with the 10 ms steps here, while each input takes about 5 steps) answer 408 near the deadline
+	 * rather than 200 with each wave starting a deadline of its own.
+	 */
+	@Test
+	void anEmbeddingBatchPastItsDeadlineGets408() throws Exception {
+		List<List<Integer>> inputs = new java.util.ArrayList<>();
+		for (int i = 0; i < 2048; i++) {
+			List<Integer> ids = new java.util.ArrayList<>();
+			for (int j = 0; j < 40; j++) {
+				ids.add(3 + (i * 31 + j * 7) % 500);
+			}
+			inputs.add(ids);
+		}
+		long t0 = System.nanoTime();
+		RawHttp.Response r = RawHttp.request(port, "POST", "/v1/embeddings", null, Api.JSON.writeValueAsString(Map.of("input", inputs)));
+		long ms = (System.nanoTime() - t0) / 1_000_000;
+		assertThat(r.status()).as(r.body().substring(0, Math.min(300, r.body().length()))).isEqualTo(408);
+		assertThat(ms).as("ms until the timeout answer").isBetween(900L, 5_000L);
+		long deadline = System.nanoTime() + 5_000_000_000L;
+		while (EngineProbes.usedBlocks(engine) > 0 && System.nanoTime() < deadline) {
+			Thread.sleep(20);
+		}
+		assertThat(EngineProbes.usedBlocks(engine)).as("blocks held after the deadline").isZero();
 	}
 }
