@@ -11,6 +11,7 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 
 import dev.blockserve.chat.ChatTemplate;
+import dev.blockserve.chat.ReasoningStream;
 import dev.blockserve.engine.EngineException;
 import dev.blockserve.engine.GenerationEvent;
 import dev.blockserve.engine.RequestOutput;
@@ -23,8 +24,9 @@ import picocli.CommandLine.Spec;
 /**
  * {@code blockserve chat}: an interactive chat in the terminal through the model's own chat template,
  * keeping the conversation's history (the prefix cache reuses its KV from turn to turn). Reads lines from
- * standard input; {@code /reset} forgets the history, {@code /exit} or end of input ends. Runs on the
- * calling thread.
+ * standard input; {@code /reset} forgets the history, {@code /exit} or end of input ends. A reasoning
+ * model's {@code <think>} block is shown apart from the answer (dimmed on a terminal that takes ANSI
+ * styles, else under a "thinking:" label). Runs on the calling thread.
  */
 @Command(name = "chat", mixinStandardHelpOptions = true, versionProvider = Cli.VersionProvider.class,
 		description = "Chat with a model in the terminal, through its chat template, keeping the history.",
@@ -95,14 +97,16 @@ public final class ChatCommand implements Callable<Integer> {
 					continue;
 				}
 				history.add(Map.of("role", "user", "content", line));
-				int[] prompt = engine.tokenizer.encode(template.render(history, null, true, null), false);
+				String rendered = template.render(history, null, true, null);
+				int[] prompt = engine.tokenizer.encode(rendered, false);
 				int room = context - prompt.length;
 				if (room < 1) {
 					out.println("(the conversation fills the context; /reset to start over)");
 					history.remove(history.size() - 1);
 					continue;
 				}
-				Answer answer = new Answer(out);
+				Answer answer = new Answer(out, ReasoningStream.templateReasons(template.source())
+						? ReasoningStream.create(ReasoningStream.opens(rendered)) : null, CommandLine.Help.Ansi.AUTO.enabled());
 				engine.core.add(id++, prompt, params.toBuilder().maxTokens(Math.min(maxTokens, room)).build(), 0,
 						System.nanoTime(), 0, answer);
 				engine.runToCompletion();
@@ -117,24 +121,71 @@ public final class ChatCommand implements Callable<Integer> {
 		}
 	}
 
-	/** Streams an answer to the terminal and keeps its text for the history; called on this thread. */
-	private static final class Answer implements RequestOutput {
+	/**
+	 * Streams an answer to the terminal, its reasoning apart when {@code think} splits it, and keeps the
+	 * whole text for the history (the chat template drops the reasoning itself); called on this thread.
+	 */
+	static final class Answer implements RequestOutput {
+
+		static final String DIM = "\u001b[2m";
+
+		static final String RESET = "\u001b[0m";
 
 		final PrintWriter out;
+
+		final ReasoningStream think;
+
+		final boolean ansi;
 
 		final StringBuilder text = new StringBuilder();
 
 		EngineException error;
 
-		Answer(PrintWriter out) {
+		private boolean inReasoning;
+
+		Answer(PrintWriter out, ReasoningStream think, boolean ansi) {
 			this.out = out;
+			this.think = think;
+			this.ansi = ansi;
 		}
 
 		@Override
 		public void event(GenerationEvent e) {
 			text.append(e.text());
-			out.print(e.text());
+			if (think == null) {
+				out.print(e.text());
+			}
+			else {
+				ReasoningStream.Split s = think.push(e.text());
+				show(s.reasoning(), s.content());
+				if (e.finished()) {
+					ReasoningStream.Split rest = think.finish();
+					show(rest.reasoning(), rest.content());
+					endReasoning();
+				}
+			}
 			out.flush();
+		}
+
+		private void show(String reasoning, String content) {
+			if (!reasoning.isEmpty()) {
+				if (!inReasoning) {
+					out.print(ansi ? DIM : "thinking: ");
+					inReasoning = true;
+				}
+				out.print(reasoning);
+			}
+			if (!content.isEmpty()) {
+				endReasoning();
+				out.print(content);
+			}
+		}
+
+		private void endReasoning() {
+			if (inReasoning) {
+				out.print(ansi ? RESET + "\n" : "\n");
+				inReasoning = false;
+			}
 		}
 
 		@Override
