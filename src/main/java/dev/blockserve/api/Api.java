@@ -78,7 +78,7 @@ public final class Api {
 		this.admission = admission;
 		this.tokenizer = engine.runtime().tokenizer();
 		int[] think = this.reasoningParser ? tokenizer.encode(ReasoningStream.OPEN, false) : new int[0];
-		this.thinkToken = think.length == 1 ? think[0] : -1;
+		this.thinkToken = think.length == 1 && think[0] < engine.runtime().model().config().vocabSize() ? think[0] : -1;
 		this.template = template;
 		this.modelName = modelName;
 		this.toolFormat = ToolCallFormat.detect(template == null ? null : template.source());
