@@ -71,6 +71,8 @@ public final class ChatCommand implements Callable<Integer> {
 			throw new CommandLine.ParameterException(spec.commandLine(),
 					"--model: " + dir + " has no chat template (tokenizer_config.json); use generate instead");
 		}
+		boolean reasons = ReasoningStream.templateReasons(template.source());
+		boolean ansi = CommandLine.Help.Ansi.AUTO.enabled();
 		try (LocalEngine engine = local.open(dir)) {
 			List<Map<String, Object>> history = new ArrayList<>();
 			if (system != null) {
@@ -105,8 +107,7 @@ public final class ChatCommand implements Callable<Integer> {
 					history.remove(history.size() - 1);
 					continue;
 				}
-				Answer answer = new Answer(out, ReasoningStream.templateReasons(template.source())
-						? ReasoningStream.create(ReasoningStream.opens(rendered)) : null, CommandLine.Help.Ansi.AUTO.enabled());
+				Answer answer = new Answer(out, reasons ? ReasoningStream.create(ReasoningStream.opens(rendered)) : null, ansi);
 				engine.core.add(id++, prompt, params.toBuilder().maxTokens(Math.min(maxTokens, room)).build(), 0,
 						System.nanoTime(), 0, answer);
 				engine.runToCompletion();

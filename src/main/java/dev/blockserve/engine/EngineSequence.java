@@ -36,8 +36,11 @@ final class EngineSequence extends Sequence {
 
 	Phase phase;
 
-	/** While {@link Phase#REASONING}: the text so far that may still be the start of the block's end tag. */
-	String reasoningTail = "";
+	/**
+	 * While {@link Phase#REASONING}: the last text that may still be the start of the block's end tag (at most
+	 * the tag's length less one, kept in place: no string per token).
+	 */
+	final StringBuilder reasoningTail = new StringBuilder();
 
 	long lastTokenNanos;
 
@@ -74,11 +77,16 @@ final class EngineSequence extends Sequence {
 		this.matcher = parent.matcher == null ? null : parent.matcher.fork();
 		this.promptTarget = parent.promptTarget;
 		this.phase = parent.phase;
-		this.reasoningTail = parent.reasoningTail;
+		this.reasoningTail.append(parent.reasoningTail);
 	}
 
 	private static IncrementalDetokenizer detokenizer(TextTokenizer tokenizer, Request r) {
 		return tokenizer == null ? null : new IncrementalDetokenizer(tokenizer, r.prompt, r.params.skipSpecialTokens());
+	}
+
+	/** Whether a step that computes {@code numNew} more tokens ends an embedding request's prompt (its pooled row is due). */
+	boolean needsHiddenRowAfter(int numNew) {
+		return request.params.embed() && numComputed() + numNew == numTokens();
 	}
 
 	/** Whether, after a step that computes {@code numNew} more tokens, sampling needs the logits row on the host. */

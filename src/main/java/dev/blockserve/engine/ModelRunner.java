@@ -79,7 +79,7 @@ final class ModelRunner implements AutoCloseable {
 		for (int i = 0; i < n; i++) {
 			EngineSequence s = out.seq(i);
 			int numNew = out.numNewTokens(i);
-			embeds |= s.request.params.embed() && s.numComputed() + numNew == s.numTokens();
+			embeds |= s.needsHiddenRowAfter(numNew);
 			step.addSequence(s.tokens(), s.numComputed(), numNew, s.table());
 			if (s.needsLogitsRowAfter(numNew)) {
 				rowOf[i] = numRows;

@@ -166,14 +166,14 @@ final class OutputProcessor {
 	 * from the next token. Keeps only the tail that may still begin the end tag (the detokenizer may split it).
 	 */
 	private static void endReasoning(EngineSequence s, String delta, String end) {
-		String text = s.reasoningTail + delta;
-		if (text.contains(end)) {
+		StringBuilder tail = s.reasoningTail;
+		tail.append(delta);
+		if (tail.indexOf(end) >= 0) {
 			s.phase = EngineSequence.Phase.GRAMMAR;
-			s.reasoningTail = "";
+			tail.setLength(0);
 			return;
 		}
-		int keep = Math.min(text.length(), end.length() - 1);
-		s.reasoningTail = text.substring(text.length() - keep);
+		tail.delete(0, Math.max(0, tail.length() - (end.length() - 1)));
 	}
 
 	/**

@@ -28,11 +28,11 @@ public final class BlockHasher {
 	}
 
 	/**
-	 * The chain's root for an extra key and a cache salt: no chain of another salt, or of none, can meet it
-	 * (the pool also compares parents when it matches).
+	 * The chain's root for a cache salt under {@code root} (an extra key's): no chain of another salt, or of
+	 * none, can meet it (the pool also compares parents when it matches).
 	 */
-	public static long root(String extraKey, String salt) {
-		long h = root(extraKey);
+	public static long salted(long root, String salt) {
+		long h = root;
 		for (byte b : salt.getBytes(StandardCharsets.UTF_8)) {
 			h = mix(h ^ (b & 0xff) ^ 0x5A17_0000_0000_0000L);
 		}

@@ -23,8 +23,6 @@ public final class KvCacheManager {
 
 	private final long root;
 
-	private final String extraKey;
-
 	/**
 	 * The attention window in tokens when every layer has one (Mistral), else 0. Blocks wholly before a
 	 * sequence's window are never read again: {@link #removeSkipped} gives them back to the pool.
@@ -56,7 +54,6 @@ public final class KvCacheManager {
 		this.blockSize = pool.blockSize();
 		this.prefixCaching = prefixCaching;
 		this.root = BlockHasher.root(extraKey);
-		this.extraKey = extraKey;
 		this.slidingWindow = slidingWindow;
 	}
 
@@ -105,7 +102,7 @@ public final class KvCacheManager {
 	 * null: the common cache). Hashes the salt: once per admission.
 	 */
 	public BlockTable newTable(long requestId, String cacheSalt) {
-		return newTable(requestId, cacheSalt == null ? root : BlockHasher.root(extraKey, cacheSalt));
+		return newTable(requestId, cacheSalt == null ? root : BlockHasher.salted(root, cacheSalt));
 	}
 
 	private BlockTable newTable(long requestId, long root) {
