@@ -3,6 +3,7 @@ package dev.blockserve.api;
 import dev.blockserve.engine.EngineException;
 import dev.blockserve.engine.EngineUnavailableException;
 import dev.blockserve.engine.RequestTimeoutException;
+import dev.blockserve.engine.UnsatisfiableRequestException;
 import io.github.resilience4j.bulkhead.BulkheadFullException;
 import tools.jackson.core.JacksonException;
 import org.slf4j.Logger;
@@ -18,7 +19,8 @@ import org.springframework.web.server.ServerWebExchange;
 import org.springframework.web.server.WebExceptionHandler;
 
 /**
- * Every failure as OpenAI's error envelope with the right status: validation 400, unknown model 404,
+ * Every failure as OpenAI's error envelope with the right status: validation 400 (also a request whose own
+ * constraints turn out, while it runs, to leave no token), unknown model 404,
  * oversized body 413, malformed JSON or an unreadable value 400 (never 500), a full queue 429 with
  * Retry-After, a past deadline 408, an engine that is down 503, internal failures 500 with no stack
  * trace in the body. Stateless: any request thread.
@@ -45,6 +47,9 @@ public final class ApiErrorHandler implements WebExceptionHandler {
 				return new ApiException(HttpStatus.REQUEST_TIMEOUT, "timeout",
 						"the request body did not arrive in time (blockserve.api.http.body-timeout, body-read-timeout)", null,
 						"request_timeout");
+			}
+			if (c instanceof UnsatisfiableRequestException) {
+				return ApiException.badRequest(c.getMessage(), null);
 			}
 			if (c instanceof RequestTimeoutException) {
 				return new ApiException(HttpStatus.REQUEST_TIMEOUT, "timeout", c.getMessage(), null, "request_timeout");

@@ -93,7 +93,7 @@ final class OutputProcessor {
 			}
 		}
 		if (p.allowedTokenIds() != null) {
-			allowed = restrict(r, allowed);
+			allowed = restrict(r, allowed, s);
 		}
 		int token = offset >= 0
 				? sampler.sample(logits, offset, p, s.tokens(), s.promptLength(), s.numTokens(), s.rng, s.logprobs, allowed)
@@ -143,8 +143,11 @@ final class OutputProcessor {
 		return reason;
 	}
 
-	/** {@code allowed} (null: every token) limited to the request's allowed_token_ids. */
-	private long[] restrict(Request r, long[] allowed) {
+	/**
+	 * {@code allowed} (null: every token) limited to the request's allowed_token_ids.
+	 * @throws UnsatisfiableRequestException when none of those ids is allowed here
+	 */
+	private long[] restrict(Request r, long[] allowed, EngineSequence s) {
 		if (r.allowedMask == null) {
 			long[] m = new long[restrictedMask.length];
 			for (int t : r.params.allowedTokenIds()) {
@@ -155,8 +158,16 @@ final class OutputProcessor {
 		if (allowed == null) {
 			return r.allowedMask;
 		}
+		long any = 0;
 		for (int w = 0; w < restrictedMask.length; w++) {
 			restrictedMask[w] = allowed[w] & r.allowedMask[w];
+			any |= restrictedMask[w];
+		}
+		if (any == 0) {
+			throw new UnsatisfiableRequestException("allowed_token_ids leaves no token that the request's "
+					+ (s.phase == EngineSequence.Phase.REASONING ? "reasoning block (which may not end with EOS)"
+							: "structured output (response_format, guided decoding or tools)")
+					+ " accepts after " + s.numOutputTokens() + " generated tokens");
 		}
 		return restrictedMask;
 	}

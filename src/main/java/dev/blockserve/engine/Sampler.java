@@ -98,7 +98,7 @@ public final class Sampler {
 		}
 		int best = argmax(work); // greedy's answer, and what shows that min_tokens left some token
 		if (banned && work[best] == Float.NEGATIVE_INFINITY) {
-			throw new IllegalStateException("min_tokens: every token that may come next ends the output ("
+			throw new UnsatisfiableRequestException("min_tokens: every token that may come next ends the output ("
 					+ (numTokens - promptLen) + " of " + p.minTokens() + " tokens generated)");
 		}
 		int token = p.isGreedy() ? best : draw(p, rng, work[best]);

@@ -256,6 +256,24 @@ class CompletionsApiTest {
 			assertThat(r.statusCode()).as(bad + " " + r.body()).isEqualTo(400);
 			assertThat(r.body()).contains("allowed_token_ids");
 		}
+		// allowed ids that the request's own grammar never accepts: known only when it runs, still the client's error
+		String word = "{\"prompt\": \"x\", \"max_tokens\": 4, \"guided_regex\": \"[0-9]+\", \"allowed_token_ids\": [" + only + "]";
+		HttpResponse<String> none = post(word + "}");
+		assertThat(none.statusCode()).as(none.body()).isEqualTo(400);
+		assertThat(none.body()).contains("\"type\":\"invalid_request_error\"")
+			.contains("allowed_token_ids leaves no token that the request's structured output (response_format, guided decoding or tools) accepts after 0 generated tokens");
+		HttpResponse<String> streamed = post(word + ", \"stream\": true}");
+		assertThat(streamed.body()).contains("allowed_token_ids leaves no token").contains("invalid_request_error");
+		// min_tokens past the end a one-token allow-list forces: EOS is all that may follow, and it may not yet
+		HttpResponse<String> early = post("{\"prompt\": \"x\", \"max_tokens\": 4, \"min_tokens\": 3, \"allowed_token_ids\": [2]}");
+		assertThat(early.statusCode()).as(early.body()).isEqualTo(400);
+		assertThat(early.body()).contains("min_tokens: every token that may come next ends the output");
+	}
+
+	private HttpResponse<String> post(String json) throws Exception {
+		return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/v1/completions"))
+			.header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(json)).build(),
+				HttpResponse.BodyHandlers.ofString());
 	}
 
 	private static boolean contains(int[] a, int end, int v) {
