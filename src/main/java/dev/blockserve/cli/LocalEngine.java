@@ -13,6 +13,7 @@ import dev.blockserve.model.GenerationConfig;
 import dev.blockserve.model.LlamaModel;
 import dev.blockserve.model.TextTokenizer;
 import dev.blockserve.scheduler.SchedulerConfig;
+import dev.blockserve.scheduler.SpeculativeConfig;
 
 /**
  * A model on the CPU with an engine core and a KV cache for one full context, for the commands that run
@@ -32,10 +33,10 @@ final class LocalEngine implements AutoCloseable {
 	final EngineCore core;
 
 	LocalEngine(Path dir, int threads, int blockSize) {
-		this(dir, threads, blockSize, WeightType.AUTO, DType.F32);
+		this(dir, threads, blockSize, WeightType.AUTO, DType.F32, SpeculativeConfig.OFF);
 	}
 
-	LocalEngine(Path dir, int threads, int blockSize, WeightType weightType, DType kvType) {
+	LocalEngine(Path dir, int threads, int blockSize, WeightType weightType, DType kvType, SpeculativeConfig speculative) {
 		backend = new CpuBackend(threads);
 		LlamaModel m = null;
 		TextTokenizer t = null;
@@ -47,7 +48,7 @@ final class LocalEngine implements AutoCloseable {
 			c = m.newKvCache(blocks, blockSize, kvType);
 			core = new EngineCore(m, c,
 					new KvCacheManager(new BlockPool(blocks, blockSize), true, dir.toString(), m.config().features().maxWindow()),
-					SchedulerConfig.cpuDefaults(), t, GenerationConfig.read(dir, m.config()), null);
+					SchedulerConfig.cpuDefaults().withSpeculative(speculative), t, GenerationConfig.read(dir, m.config()), null);
 		}
 		catch (RuntimeException e) {
 			for (AutoCloseable a : new AutoCloseable[] { c, t, m, backend }) {

@@ -10,6 +10,7 @@ import dev.blockserve.backend.WeightType;
 import dev.blockserve.hub.ModelResolver;
 import dev.blockserve.model.ModelLoadException;
 import picocli.CommandLine;
+import dev.blockserve.scheduler.SpeculativeConfig;
 import picocli.CommandLine.Option;
 
 /**
@@ -37,6 +38,11 @@ final class LocalModelOptions {
 			description = "the KV cache's values: F32 (exact), or BF16/F16 (half the memory) (default: ${DEFAULT-VALUE})")
 	String kvCacheDtype;
 
+	@Option(names = "--speculative-tokens", defaultValue = "0", paramLabel = "N",
+			description = "greedy decoding drafts up to N tokens by prompt lookup (2- to 4-token n-grams of the prompt and output) "
+					+ "and verifies them in one step: the same output in fewer steps; 0 for off (default: ${DEFAULT-VALUE})")
+	int speculativeTokens;
+
 	@Option(names = "--offline", description = "never download (as HF_HUB_OFFLINE=1)")
 	boolean offline;
 
@@ -58,6 +64,10 @@ final class LocalModelOptions {
 		catch (IllegalArgumentException e) {
 			throw new CommandLine.ParameterException(spec.commandLine(),
 					"--kv-cache-dtype must be f32, bf16 or f16, got '" + kvCacheDtype + "'");
+		}
+		if (speculativeTokens < 0 || speculativeTokens > 64) {
+			throw new CommandLine.ParameterException(spec.commandLine(),
+					"--speculative-tokens must be in 0..64, got " + speculativeTokens);
 		}
 		Path local = Path.of(model);
 		if (Files.isDirectory(local)) {
@@ -81,6 +91,7 @@ final class LocalModelOptions {
 
 	/** The model in {@code dir} on a local engine with these options. */
 	LocalEngine open(Path dir) {
-		return new LocalEngine(dir, threads, blockSize, WeightType.parse(dtype), KvCacheMemory.parseType(kvCacheDtype));
+		return new LocalEngine(dir, threads, blockSize, WeightType.parse(dtype), KvCacheMemory.parseType(kvCacheDtype),
+				new SpeculativeConfig(speculativeTokens, 2, 4, 4));
 	}
 }

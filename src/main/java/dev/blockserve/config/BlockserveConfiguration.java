@@ -87,10 +87,15 @@ public class BlockserveConfiguration {
 	Engine engine(ModelRuntime runtime, BlockserveProperties props, AdmissionProperties admission,
 			ObjectProvider<EngineListener> listeners, ConfigurableApplicationContext context) {
 		SchedulerConfig sc = props.scheduler()
-			.toConfig(runtime.backend().kind().hasDeviceMemory() ? SchedulerConfig.gpuDefaults() : SchedulerConfig.cpuDefaults());
-		log.info("Scheduler: {} sequences, {} tokens per step, prefill chunks of {}, policy {}; prefix caching {}",
+			.toConfig(runtime.backend().kind().hasDeviceMemory() ? SchedulerConfig.gpuDefaults() : SchedulerConfig.cpuDefaults())
+			.withSpeculative(props.speculative().toConfig());
+		var spec = sc.speculative();
+		log.info("Scheduler: {} sequences, {} tokens per step, prefill chunks of {}, policy {}; prefix caching {}; {}",
 				sc.maxNumSeqs(), sc.maxNumBatchedTokens(), sc.longPrefillTokenThreshold(), sc.policy(),
-				props.kvCache().prefixCaching() ? "on" : "off");
+				props.kvCache().prefixCaching() ? "on" : "off",
+				spec.enabled() ? "speculative decoding: up to " + spec.numTokens() + " drafts by prompt lookup of "
+						+ spec.lookupMin() + "-" + spec.lookupMax() + " tokens, at most " + spec.maxBatch() + " sequences"
+						: "no speculative decoding");
 		if (props.warmupTokens() > 0) {
 			long ms = TransientThread.call("blockserve-warmup", () -> Warmup.run(runtime, sc, props.warmupTokens()));
 			log.info("Warmed up in {} ms (two requests of up to {} new tokens)", ms, props.warmupTokens());

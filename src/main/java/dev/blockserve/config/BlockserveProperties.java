@@ -21,13 +21,15 @@ import org.springframework.util.unit.DataSize;
  * engine before the server takes requests, so the first users do not wait for the JIT); 0 skips it
  * @param kvCache the paged KV cache
  * @param scheduler per-step budgets and policy
+ * @param speculative speculative decoding by prompt lookup (off unless num-tokens is set)
  */
 @ConfigurationProperties("blockserve")
 public record BlockserveProperties(@DefaultValue(BlockserveProperties.DEFAULT_MODEL) String model,
 		String servedModelName, @DefaultValue("false") boolean hubOffline, @DefaultValue("auto") String device,
 		@DefaultValue("0") int maxModelLen,
 		@DefaultValue("0") int threads, @DefaultValue("auto") String dtype, @DefaultValue("auto") String cpuLevel,
-		@DefaultValue("16") int warmupTokens, @DefaultValue KvCache kvCache, @DefaultValue Scheduler scheduler) {
+		@DefaultValue("16") int warmupTokens, @DefaultValue KvCache kvCache, @DefaultValue Scheduler scheduler,
+		@DefaultValue Speculative speculative) {
 
 	public static final String DEFAULT_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct";
 
@@ -102,6 +104,28 @@ public record BlockserveProperties(@DefaultValue(BlockserveProperties.DEFAULT_MO
 					maxNumBatchedTokens != null ? maxNumBatchedTokens : defaults.maxNumBatchedTokens(),
 					longPrefillTokenThreshold != null ? longPrefillTokenThreshold : defaults.longPrefillTokenThreshold(),
 					p);
+		}
+	}
+
+	/**
+	 * vLLM's "ngram" speculative decoding: a greedy request whose last tokens occurred before in its prompt
+	 * or output drafts what followed them, and one step checks the drafts (same output, fewer steps).
+	 *
+	 * @param numTokens drafts a sequence and step at most; 0 turns it off
+	 * @param promptLookupMin shortest n-gram looked up
+	 * @param promptLookupMax longest n-gram looked up, tried first
+	 * @param maxBatch speculate only while at most this many sequences run
+	 */
+	public record Speculative(@DefaultValue("0") int numTokens, @DefaultValue("2") int promptLookupMin,
+			@DefaultValue("4") int promptLookupMax, @DefaultValue("4") int maxBatch) {
+
+		public Speculative {
+			// names the property when a value is wrong (the fields are not assigned yet: the parameters)
+			new dev.blockserve.scheduler.SpeculativeConfig(numTokens, promptLookupMin, promptLookupMax, maxBatch);
+		}
+
+		public dev.blockserve.scheduler.SpeculativeConfig toConfig() {
+			return new dev.blockserve.scheduler.SpeculativeConfig(numTokens, promptLookupMin, promptLookupMax, maxBatch);
 		}
 	}
 }

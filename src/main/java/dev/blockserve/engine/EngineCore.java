@@ -213,6 +213,11 @@ public final class EngineCore implements AutoCloseable {
 				continue; // its request failed earlier in this loop
 			}
 			s.request.scheduled(t0, s.numComputed());
+			int drafts = s.draftsIn(out.numNewTokens(i));
+			if (drafts > 0) {
+				verify(s, i, drafts, now);
+				continue;
+			}
 			int due = s.promptLogprobRows(out.numNewTokens(i));
 			if (due > 0 && !promptLogprobs(s, i, due)) {
 				continue; // its request failed
@@ -221,7 +226,7 @@ public final class EngineCore implements AutoCloseable {
 			scheduler.commit(s);
 			if (s.readyToSample()) {
 				if (s.request.params.embed()) {
-					embedded(s, i * runner.hiddenSize());
+					embedded(s, runner.hiddenOffset(i));
 				}
 				else {
 					postprocess(s, runner.rowOffset(i), runner.greedy(i), now);
@@ -229,6 +234,39 @@ public final class EngineCore implements AutoCloseable {
 			}
 		}
 		return true;
+	}
+
+	/**
+	 * Step sequence {@code i} computed its last token and {@code drafts} draft tokens after it: the drafts are
+	 * accepted while each equals the greedy token of the row before it, and the first greedy token that
+	 * differs (or the one after the last draft) comes free. Every token so made goes through the output
+	 * processor in turn, as if decoded one per step, so stop strings, EOS and max_tokens end the sequence at
+	 * the same token. Then the KV of the real tokens stays; that of rejected drafts is overwritten later.
+	 */
+	private void verify(EngineSequence s, int i, int drafts, long now) {
+		int[] tokens = s.tokens();
+		int base = s.numTokens();
+		int accepted = 0;
+		while (accepted < drafts && tokens[base + accepted] == runner.greedy(i, accepted)) {
+			accepted++;
+		}
+		s.clearDrafts();
+		listener.onSpeculation(drafts, accepted);
+		try {
+			for (int j = 0; j <= accepted; j++) {
+				FinishReason reason = processor.process(s, null, -1, runner.greedy(i, j), now);
+				if (reason != null) {
+					finish(s, reason);
+					return;
+				}
+			}
+		}
+		catch (RuntimeException e) {
+			fail(s.request, new EngineException("request failed: " + e, e));
+			return;
+		}
+		s.advance(1 + accepted); // the last real token and the accepted drafts: all but the newest token
+		scheduler.commit(s);
 	}
 
 	/** The prompt logprobs the step made due for step sequence {@code i}; false when that failed its request. */

@@ -43,6 +43,10 @@ public interface EngineListener {
 	default void onGrammarMask(long nanos, boolean computed) {
 	}
 
+	/** A step verified {@code drafted} draft tokens of one sequence and accepted the first {@code accepted}. */
+	default void onSpeculation(int drafted, int accepted) {
+	}
+
 	EngineListener NONE = new EngineListener() {
 	};
 }

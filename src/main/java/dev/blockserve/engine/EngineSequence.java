@@ -98,6 +98,26 @@ final class EngineSequence extends Sequence {
 				|| (numOutputTokens() == 0 && request.output.wantsFirstLogits());
 	}
 
+	/**
+	 * Drafts this sequence may verify in its next step: only a sequence whose every token is the backend's
+	 * greedy choice (no logits row on the host: no sampling, penalties, logprobs, grammar or masked EOS) and
+	 * that has generated its first token; at most the output tokens it has left, less the one the step makes
+	 * anyway. Its max_tokens already keeps it within the model's context.
+	 */
+	@Override
+	public int maxDrafts() {
+		SamplingParams p = request.params;
+		if (p.needsLogitsRow() || p.embed() || numOutputTokens() < Math.max(1, p.minTokens())) {
+			return 0;
+		}
+		return Math.max(0, request.maxTokens - numOutputTokens() - 1);
+	}
+
+	/** How many drafts a step that computes {@code numNew} more tokens verifies (the tokens past the sequence's end). */
+	int draftsIn(int numNew) {
+		return Math.max(0, numComputed() + numNew - numTokens());
+	}
+
 	/** Prompt logprobs still due: the prefix cache would skip the positions they come from. */
 	@Override
 	public boolean readsPrefixCache() {

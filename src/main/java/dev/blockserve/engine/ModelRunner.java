@@ -31,9 +31,10 @@ final class ModelRunner implements AutoCloseable {
 
 	private final StepInput step = new StepInput();
 
+	/** The greedy token of every output row of the last step. */
 	private int[] greedy = new int[64];
 
-	/** Sequence indices whose logits rows were downloaded, in download order. */
+	/** Output rows whose logits were downloaded, in download order. */
 	private int[] rows = new int[64];
 
 	/** Per sequence of the step: its row's position among the downloaded rows, or -1. */
@@ -67,10 +68,9 @@ final class ModelRunner implements AutoCloseable {
 	/** Runs the step {@code out} plans; afterwards {@link #greedy}, {@link #rowOffset} and {@link #logits} hold its output. */
 	void execute(SchedulerOutput<EngineSequence> out) {
 		int n = out.count();
-		if (greedy.length < n) {
-			greedy = new int[Math.max(n, greedy.length * 2)];
-			rows = new int[greedy.length];
-			rowOf = new int[greedy.length];
+		if (rows.length < n) {
+			rows = new int[Math.max(n, rows.length * 2)];
+			rowOf = new int[rows.length];
 		}
 		copyBlocks(out.copies());
 		step.reset(cache.blockSize(), maxBlocksPerSeq);
@@ -80,22 +80,27 @@ final class ModelRunner implements AutoCloseable {
 			EngineSequence s = out.seq(i);
 			int numNew = out.numNewTokens(i);
 			embeds |= s.needsHiddenRowAfter(numNew);
-			step.addSequence(s.tokens(), s.numComputed(), numNew, s.table());
+			// a step that verifies d drafts needs the rows of the last real token and of each draft
+			step.addSequence(s.tokens(), s.numComputed(), numNew, s.table(), 1 + s.draftsIn(numNew));
 			if (s.needsLogitsRowAfter(numNew)) {
 				rowOf[i] = numRows;
-				rows[numRows++] = i;
+				rows[numRows++] = step.lastOutputRow(i);
 			}
 			else {
 				rowOf[i] = -1;
 			}
 		}
+		int outputRows = step.numOutputRows();
+		if (greedy.length < outputRows) {
+			greedy = new int[Math.max(outputRows, greedy.length * 2)];
+		}
 		model.forward(step, cache);
-		model.argmax(n, greedy);
+		model.argmax(outputRows, greedy);
 		if (embeds) {
-			if (hidden.length < n * hiddenSize) {
-				hidden = new float[Math.max(n, 8) * hiddenSize];
+			if (hidden.length < outputRows * hiddenSize) {
+				hidden = new float[Math.max(outputRows, 8) * hiddenSize];
 			}
-			model.finalHidden(n, hidden);
+			model.finalHidden(outputRows, hidden);
 		}
 		if (numRows > 0) {
 			if (logits.length < numRows * vocab) {
@@ -105,9 +110,17 @@ final class ModelRunner implements AutoCloseable {
 		}
 	}
 
-	/** The greedy token of sequence {@code i} of the last step. */
+	/** The greedy token of sequence {@code i} of the last step (after its last token). */
 	int greedy(int i) {
-		return greedy[i];
+		return greedy[step.lastOutputRow(i)];
+	}
+
+	/**
+	 * The greedy token after sequence {@code i}'s {@code j}-th output row of the last step: j = 0 follows its
+	 * last real token, j = k its k-th draft.
+	 */
+	int greedy(int i, int j) {
+		return greedy[step.firstOutputRow(i) + j];
 	}
 
 	/** Where sequence {@code i}'s logits row starts in {@link #logits()}, or -1 when it was not downloaded. */
@@ -119,9 +132,13 @@ final class ModelRunner implements AutoCloseable {
 		return logits;
 	}
 
-	/** Sequence {@code i}'s final hidden row of the last step (when it finished an embedding's prompt), at {@code i * hiddenSize()}. */
+	/** The final hidden rows of the last step; sequence {@code i}'s (when it finished an embedding's prompt) at {@link #hiddenOffset}. */
 	float[] hidden() {
 		return hidden;
+	}
+
+	int hiddenOffset(int i) {
+		return step.lastOutputRow(i) * hiddenSize;
 	}
 
 	int hiddenSize() {

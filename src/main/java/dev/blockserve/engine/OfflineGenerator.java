@@ -30,7 +30,13 @@ public final class OfflineGenerator implements AutoCloseable {
 	/** @param tokenizer null for token ids only */
 	public OfflineGenerator(LlamaModel model, KvCacheMemory cache, KvCacheManager kv, SchedulerConfig config,
 			TextTokenizer tokenizer, GenerationConfig generation) {
-		this.core = new EngineCore(model, cache, kv, config, tokenizer, generation, null);
+		this(model, cache, kv, config, tokenizer, generation, null);
+	}
+
+	/** @param listener observes the engine (null for none) */
+	public OfflineGenerator(LlamaModel model, KvCacheMemory cache, KvCacheManager kv, SchedulerConfig config,
+			TextTokenizer tokenizer, GenerationConfig generation, EngineListener listener) {
+		this.core = new EngineCore(model, cache, kv, config, tokenizer, generation, listener);
 	}
 
 	/** A scheduler configuration for offline runs: every prompt in one batch, prefills cut into chunks of {@code prefillChunk}. */

@@ -48,6 +48,10 @@ public final class EngineMetrics implements EngineListener {
 
 	private final Counter preemptions;
 
+	private final Counter draftTokens;
+
+	private final Counter acceptedTokens;
+
 	private final Counter stop;
 
 	private final Counter length;
@@ -110,6 +114,11 @@ public final class EngineMetrics implements EngineListener {
 			.register(registry);
 		preemptions = Counter.builder("blockserve.num.preemptions").description("Sequences preempted (recomputed later)")
 			.tags(tags).register(registry);
+		// vLLM's spec_decode_num_draft_tokens / num_accepted_tokens: their ratio is the acceptance rate
+		draftTokens = Counter.builder("blockserve.spec.decode.draft.tokens")
+			.description("Draft tokens proposed by prompt lookup and verified").tags(tags).register(registry);
+		acceptedTokens = Counter.builder("blockserve.spec.decode.accepted.tokens")
+			.description("Draft tokens accepted (each one a decode step saved)").tags(tags).register(registry);
 		stop = success(registry, "stop");
 		length = success(registry, "length");
 		abort = success(registry, "abort");
@@ -212,6 +221,12 @@ public final class EngineMetrics implements EngineListener {
 	@Override
 	public void onGrammarMask(long nanos, boolean computed) {
 		(computed ? maskComputed : maskCached).record(nanos, TimeUnit.NANOSECONDS);
+	}
+
+	@Override
+	public void onSpeculation(int drafted, int accepted) {
+		draftTokens.increment(drafted);
+		acceptedTokens.increment(accepted);
 	}
 
 	@Override

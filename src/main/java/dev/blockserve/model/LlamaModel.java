@@ -216,11 +216,12 @@ public final class LlamaModel implements AutoCloseable {
 	}
 
 	/**
-	 * Runs one step: writes the new tokens' K/V into {@code cache} and returns the logits of the last
-	 * token of each sequence, [numSeqs, vocab], in a workspace buffer valid until the next call.
+	 * Runs one step: writes the new tokens' K/V into {@code cache} and returns the logits of the step's
+	 * output rows ({@link StepInput#numOutputRows()}: each sequence's last token, or its last few),
+	 * [outputRows, vocab], in a workspace buffer valid until the next call.
 	 */
 	public NativeBuffer forward(StepInput in, KvCacheMemory cache) {
-		final int T = in.numTokens, S = in.numSeqs, hid = config.hiddenSize();
+		final int T = in.numTokens, S = in.numSeqs, R = in.numOutputRows, hid = config.hiddenSize();
 		final int H = config.numHeads(), KVH = config.numKvHeads(), hd = config.headDim();
 		final int inter = config.intermediateSize();
 		if (T == 0) {
@@ -236,7 +237,7 @@ public final class LlamaModel implements AutoCloseable {
 						"sequence " + s + " reaches " + in.seqLens[s] + " tokens, over the maximum " + maxPositions);
 			}
 		}
-		w.ensure(T, S, S * in.maxBlocksPerSeq);
+		w.ensure(T, R, S * in.maxBlocksPerSeq); // R >= S: sized for the output rows
 		backend.upload(w.ids, in.tokenIds, T);
 		backend.upload(w.pos, in.positions, T);
 		backend.upload(w.slots, in.slotMapping, T);
@@ -286,29 +287,32 @@ public final class LlamaModel implements AutoCloseable {
 			}
 			backend.add(w.x, w.o, (long) T * hid);
 		}
-		// Only each sequence's last token needs logits.
+		// Only the output rows need logits: each sequence's last token, or its last few when it verifies drafts.
 		for (int s = 0; s < S; s++) {
-			w.lastRowIdx[s] = in.lastTokenRow(s);
+			int first = in.firstOutputRow(s), rows = in.lastOutputRow(s) - first + 1;
+			for (int r = 0; r < rows; r++) {
+				w.lastRowIdx[first + r] = in.lastTokenRow(s) - rows + 1 + r;
+			}
 		}
-		backend.upload(w.lastRows, w.lastRowIdx, S);
-		backend.embedding(w.last, w.x, w.lastRows, S, hid);
-		backend.rmsNorm(w.last, w.last, finalNorm, S, hid, config.rmsNormEps());
-		backend.matmul(w.logits, w.last, lmHead, S, hid, config.vocabSize());
+		backend.upload(w.lastRows, w.lastRowIdx, R);
+		backend.embedding(w.last, w.x, w.lastRows, R, hid);
+		backend.rmsNorm(w.last, w.last, finalNorm, R, hid, config.rmsNormEps());
+		backend.matmul(w.logits, w.last, lmHead, R, hid, config.vocabSize());
 		return w.logits;
 	}
 
 	/**
-	 * The final hidden state (after the final norm, before the LM head) of each sequence's last token of the
-	 * last {@link #forward}, into {@code dst} one row of hidden_size after another: embeddings.
+	 * The final hidden state (after the final norm, before the LM head) of the first {@code numRows} output
+	 * rows of the last {@link #forward}, into {@code dst} one row of hidden_size after another: embeddings.
 	 */
-	public void finalHidden(int numSeqs, float[] dst) {
-		backend.download(w.last, 0, dst, 0, numSeqs * config.hiddenSize());
+	public void finalHidden(int numRows, float[] dst) {
+		backend.download(w.last, 0, dst, 0, numRows * config.hiddenSize());
 	}
 
-	/** Greedy tokens from the logits {@link #forward} returned, into {@code out[0..numSeqs)}. */
-	public void argmax(int numSeqs, int[] out) {
-		backend.argmax(w.argmaxOut, w.logits, numSeqs, config.vocabSize());
-		backend.download(w.argmaxOut, out, numSeqs);
+	/** Greedy tokens of the first {@code numRows} output rows of the last {@link #forward}, into {@code out}. */
+	public void argmax(int numRows, int[] out) {
+		backend.argmax(w.argmaxOut, w.logits, numRows, config.vocabSize());
+		backend.download(w.argmaxOut, out, numRows);
 	}
 
 	/** How many rows one {@link #tokenLogits} call computes at most. */

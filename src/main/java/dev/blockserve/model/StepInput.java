@@ -9,7 +9,8 @@ import dev.blockserve.kvcache.BlockTable;
  * to step: the new tokens of every sequence one after another, their positions and KV slots, where each
  * sequence's tokens start ({@code queryStart}, numSeqs + 1 entries), how many tokens each sequence has
  * cached once this step's are written ({@code seqLens}), and the block tables, one row of
- * {@code maxBlocksPerSeq} physical block ids per sequence. Built and read on the engine thread.
+ * {@code maxBlocksPerSeq} physical block ids per sequence, and which rows need logits (the output rows:
+ * each sequence's last token, or its last few when it verifies drafts). Built and read on the engine thread.
  */
 public final class StepInput {
 
@@ -33,6 +34,11 @@ public final class StepInput {
 
 	int[] blockTables = new int[64];
 
+	int numOutputRows;
+
+	/** Where each sequence's output rows start among all output rows: numSeqs + 1 entries. */
+	int[] outputStart = new int[9];
+
 	/** Starts a new step whose block tables have rows of {@code maxBlocksPerSeq} entries. */
 	public void reset(int blockSize, int maxBlocksPerSeq) {
 		if (blockSize <= 0 || maxBlocksPerSeq <= 0) {
@@ -43,6 +49,8 @@ public final class StepInput {
 		numTokens = 0;
 		numSeqs = 0;
 		queryStart[0] = 0;
+		numOutputRows = 0;
+		outputStart[0] = 0;
 	}
 
 	/**
@@ -50,10 +58,21 @@ public final class StepInput {
 	 * {@code start..start+count-1}; its block table must cover all {@code start + count} tokens.
 	 */
 	public void addSequence(int[] tokens, int start, int count, BlockTable table) {
+		addSequence(tokens, start, count, table, 1);
+	}
+
+	/**
+	 * Adds a sequence as {@link #addSequence(int[], int, int, BlockTable)} does, whose last {@code outputRows}
+	 * tokens need logits (more than one when the step verifies drafts).
+	 */
+	public void addSequence(int[] tokens, int start, int count, BlockTable table, int outputRows) {
 		int len = start + count;
 		int numBlocks = table.size();
 		if (count < 1) {
 			throw new IllegalArgumentException("a sequence brings at least one token");
+		}
+		if (outputRows < 1 || outputRows > count) {
+			throw new IllegalArgumentException("output rows must be in 1.." + count + ", got " + outputRows);
 		}
 		if ((long) numBlocks * blockSize < len) {
 			throw new IllegalArgumentException(
@@ -77,6 +96,23 @@ public final class StepInput {
 		seqLens[numSeqs] = len;
 		numSeqs++;
 		queryStart[numSeqs] = numTokens;
+		numOutputRows += outputRows;
+		outputStart[numSeqs] = numOutputRows;
+	}
+
+	/** Rows that need logits, over all sequences. */
+	public int numOutputRows() {
+		return numOutputRows;
+	}
+
+	/** Index among the output rows of sequence {@code s}'s first one. */
+	public int firstOutputRow(int s) {
+		return outputStart[s];
+	}
+
+	/** Index among the output rows of sequence {@code s}'s last one (its last token's). */
+	public int lastOutputRow(int s) {
+		return outputStart[s + 1] - 1;
 	}
 
 	/** Index of the step row (token) that holds sequence {@code s}'s first new token. */
@@ -102,6 +138,7 @@ public final class StepInput {
 		if (n + 1 > queryStart.length) {
 			int cap = Math.max(n + 1, queryStart.length * 2);
 			queryStart = Arrays.copyOf(queryStart, cap);
+			outputStart = Arrays.copyOf(outputStart, cap);
 			seqLens = Arrays.copyOf(seqLens, cap);
 		}
 		if ((long) n * maxBlocksPerSeq > blockTables.length) {

@@ -11,7 +11,8 @@ import dev.blockserve.kvcache.PrefixMatch;
  * Iteration-level scheduling. Each step first serves the running sequences, in policy order, with one
  * decode token or the next prefill chunk each; then, if nothing had to be preempted, admits waiting
  * sequences in policy order while the token budget, the sequence budget and the KV pool allow, skipping
- * the prompt tokens the prefix cache already holds. When a running sequence cannot get its blocks, the
+ * the prompt tokens the prefix cache already holds; last, with speculation on and a small batch, gives
+ * decoding sequences draft tokens from what budget and pool still have. When a running sequence cannot get its blocks, the
  * least important running sequence (the last in policy order) is preempted by recompute: its blocks are
  * freed and it waits at the head of the queue, to be recomputed from its tokens later.
  * <p>
@@ -42,10 +43,14 @@ public final class Scheduler<S extends Sequence> {
 
 	private long preemptions;
 
+	/** Null when speculation is off. */
+	private final NgramDrafter drafter;
+
 	public Scheduler(KvCacheManager kv, SchedulerConfig config) {
 		this.kv = kv;
 		this.config = config;
 		this.waiting = WaitingQueue.of(config.policy(), POLICY_ORDER);
+		this.drafter = config.speculative().enabled() ? new NgramDrafter(config.speculative()) : null;
 	}
 
 	public SchedulerConfig config() {
@@ -101,6 +106,7 @@ public final class Scheduler<S extends Sequence> {
 		int i = 0;
 		while (i < running.size() && budget > 0) {
 			S s = running.get(i);
+			s.clearDrafts();
 			int n = Math.min(chunk(s), budget);
 			boolean scheduled = true;
 			while (!kv.allocate(s.table, s.numComputed + n, null)
@@ -148,17 +154,49 @@ public final class Scheduler<S extends Sequence> {
 				budget -= n;
 			}
 		}
+		if (drafter != null && !preempted && running.size() <= config.speculative().maxBatch()) {
+			draft(budget);
+		}
 		return out;
 	}
 
-	/** New tokens the sequence would bring: all it has not computed, capped for long prefills. */
+	/**
+	 * Gives the step's decoding sequences drafts from what the step leaves: token budget and free blocks after
+	 * every running sequence and every admission, so drafts never delay a prompt nor cost anyone a block.
+	 */
+	private void draft(int budget) {
+		for (int j = 0; j < out.count && budget > 0; j++) {
+			S s = out.seq(j);
+			if (s.numComputed != s.numTokens - 1 || out.numNew[j] != 1) {
+				continue; // not decoding: a prefill chunk
+			}
+			int max = Math.min(Math.min(config.speculative().numTokens(), s.maxDrafts()), budget);
+			if (max <= 0 || s.propose(drafter, max) == 0) {
+				continue;
+			}
+			int end = s.numTokens + s.numDrafts;
+			if (kv.allocate(s.table, end, null) && kv.prepareWrite(s.table, s.numTokens, end, out.copies)) {
+				out.extend(j, s.numDrafts);
+				budget -= s.numDrafts;
+			}
+			else {
+				s.clearDrafts(); // no block for them: the plain decode stands
+			}
+		}
+	}
+
+	/**
+	 * New tokens the sequence would bring: all it has not computed (its drafts included), capped for long
+	 * prefills.
+	 */
 	private int chunk(Sequence s) {
-		int n = s.numTokens - s.numComputed;
+		int n = s.numTokens + s.numDrafts - s.numComputed;
 		int cap = config.longPrefillTokenThreshold();
 		return cap > 0 && n > cap ? cap : n;
 	}
 
 	private void preempt(S s) {
+		s.clearDrafts();
 		kv.free(s.table);
 		s.table = null;
 		s.numComputed = 0;

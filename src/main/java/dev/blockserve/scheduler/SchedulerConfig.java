@@ -8,10 +8,11 @@ package dev.blockserve.scheduler;
  * @param longPrefillTokenThreshold most prompt tokens one sequence brings to a step (chunked prefill); 0 for
  * no cap beyond the token budget
  * @param policy order of admission and, reversed, of preemption
+ * @param speculative draft tokens by prompt lookup, verified in the step ({@link SpeculativeConfig#OFF} for none)
  * Immutable.
  */
 public record SchedulerConfig(int maxNumSeqs, int maxNumBatchedTokens, int longPrefillTokenThreshold,
-		Policy policy) {
+		Policy policy, SpeculativeConfig speculative) {
 
 	public enum Policy {
 		/** first come, first served */
@@ -35,6 +36,19 @@ public record SchedulerConfig(int maxNumSeqs, int maxNumBatchedTokens, int longP
 		if (policy == null) {
 			throw new IllegalArgumentException("blockserve.scheduler.policy must be fcfs or priority");
 		}
+		if (speculative == null) {
+			throw new IllegalArgumentException("speculative: use SpeculativeConfig.OFF for none");
+		}
+	}
+
+	/** Without speculation. */
+	public SchedulerConfig(int maxNumSeqs, int maxNumBatchedTokens, int longPrefillTokenThreshold, Policy policy) {
+		this(maxNumSeqs, maxNumBatchedTokens, longPrefillTokenThreshold, policy, SpeculativeConfig.OFF);
+	}
+
+	/** The same budgets and policy with {@code s} for speculation. */
+	public SchedulerConfig withSpeculative(SpeculativeConfig s) {
+		return new SchedulerConfig(maxNumSeqs, maxNumBatchedTokens, longPrefillTokenThreshold, policy, s);
 	}
 
 	/** Defaults for the CPU backend: steps stay short, so decoding stays smooth while prompts arrive. */

@@ -44,6 +44,12 @@ public final class SchedulerOutput<S extends Sequence> {
 		totalTokens += n;
 	}
 
+	/** Adds {@code extra} tokens (drafts) to planned entry {@code i}. */
+	void extend(int i, int extra) {
+		numNew[i] += extra;
+		totalTokens += extra;
+	}
+
 	public int count() {
 		return count;
 	}

@@ -33,6 +33,12 @@ public class Sequence {
 
 	protected Status status = Status.WAITING;
 
+	/**
+	 * Draft tokens proposed for the next step, kept in {@code tokens[numTokens..numTokens+numDrafts)}: not
+	 * part of the sequence until the step verifies them. Cleared after each step and on preemption.
+	 */
+	protected int numDrafts;
+
 	public Sequence(long id, int[] prompt, int priority, long arrival) {
 		this.id = id;
 		this.priority = priority;
@@ -59,6 +65,32 @@ public class Sequence {
 	 */
 	public boolean readsPrefixCache() {
 		return true;
+	}
+
+	/**
+	 * How many draft tokens this sequence could use in its next step: 0 when it must not speculate (its
+	 * tokens are not all the backend's greedy choice, or it has no room left). The engine decides.
+	 */
+	public int maxDrafts() {
+		return 0;
+	}
+
+	public int numDrafts() {
+		return numDrafts;
+	}
+
+	/** Proposes drafts with {@code drafter}, at most {@code max}; returns how many it now holds. */
+	int propose(NgramDrafter drafter, int max) {
+		if (tokens.length < numTokens + max) {
+			tokens = Arrays.copyOf(tokens, Math.max(numTokens + max, tokens.length * 2));
+		}
+		numDrafts = drafter.draft(tokens, numTokens, max);
+		return numDrafts;
+	}
+
+	/** Forgets the drafts (the step verified them, or the sequence was preempted or could not fit them). */
+	public void clearDrafts() {
+		numDrafts = 0;
 	}
 
 	/** The prefix cache this sequence shares (vLLM's cache_salt); null for the common one. */

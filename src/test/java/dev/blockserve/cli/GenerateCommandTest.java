@@ -60,6 +60,18 @@ class GenerateCommandTest {
 		assertThat(out.toString(StandardCharsets.UTF_8).strip()).isEqualTo(expected);
 	}
 
+	/** Speculative decoding from the command line: the same golden ids (SpeculativeGoldenTest checks every configuration). */
+	@Test
+	void speculativeDecodingGivesTheGoldenIds() {
+		GoldenCase c = SharedModels.golden("stories260K").get(4);
+		String ids = Arrays.stream(c.promptIds()).mapToObj(Integer::toString).collect(Collectors.joining(","));
+		int code = run("--model", SharedModels.dir("stories260K").toString(), "--prompt-ids", ids, "--max-tokens", "96",
+				"--temperature", "0", "--print-ids", "--speculative-tokens", "4");
+		assertThat(code).as(err.toString()).isZero();
+		String expected = Arrays.stream(c.greedyIds()).mapToObj(Integer::toString).collect(Collectors.joining(","));
+		assertThat(out.toString(StandardCharsets.UTF_8).strip()).isEqualTo(expected);
+	}
+
 	@Test
 	void printsGoldenCompletionFromText() {
 		GoldenCase c = SharedModels.golden("stories260K").get(2);
@@ -96,5 +108,8 @@ class GenerateCommandTest {
 		err.reset();
 		assertThat(run("--model", "x", "--prompt", "hi", "--dtype", "int4")).isEqualTo(2);
 		assertThat(err.toString()).contains("--dtype must be auto, bf16 or f32, got 'int4'");
+		err.reset();
+		assertThat(run("--model", "x", "--prompt", "hi", "--speculative-tokens", "-1")).isEqualTo(2);
+		assertThat(err.toString()).contains("--speculative-tokens must be in 0..64, got -1");
 	}
 }

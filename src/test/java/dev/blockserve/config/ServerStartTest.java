@@ -100,6 +100,18 @@ class ServerStartTest {
 				.contains("blockserve.api.reasoning-parser must be auto, think (or qwen3, deepseek_r1) or none, got 'granite'"));
 	}
 
+	@Test
+	void badSpeculativeSettingsNameTheProperty() {
+		String model = SharedModels.dir("stories260K").toString();
+		assertThatThrownBy(() -> start("--server.port=0", "--blockserve.model=" + model,
+				"--blockserve.speculative.num-tokens=4", "--blockserve.speculative.prompt-lookup-min=5").close())
+			.satisfies(e -> assertThat(rootMessage(e)).contains(
+					"blockserve.speculative.prompt-lookup-min must be >= 1 and <= prompt-lookup-max, got 5 and 4"));
+		assertThatThrownBy(() -> start("--server.port=0", "--blockserve.model=" + model,
+				"--blockserve.speculative.num-tokens=65").close())
+			.satisfies(e -> assertThat(rootMessage(e)).contains("blockserve.speculative.num-tokens must be in 0..64, got 65"));
+	}
+
 	/** A pool smaller than the model's context: the context is lowered to what the pool holds. */
 	@Test
 	void aCacheSmallerThanTheContextLowersTheContextLength() {

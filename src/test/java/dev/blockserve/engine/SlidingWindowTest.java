@@ -14,7 +14,6 @@ import dev.blockserve.model.LlamaModel;
 import dev.blockserve.scheduler.SchedulerConfig;
 import dev.blockserve.support.SharedModels;
 import org.junit.jupiter.api.Assumptions;
-import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.condition.EnabledIf;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -23,7 +22,8 @@ import static org.assertj.core.api.Assertions.assertThat;
  * A long Mistral sequence (window 8, block size 16) holds at most 2 blocks at every step after its
  * prompt: the KV manager frees what fell out of the window. Its 488 new tokens match the independent
  * numpy reference ({@code ../shared/tools/hf_llama_ref.py}), run here when python3 with numpy is there
- * (CI installs it); elsewhere that half is skipped with the reason.
+ * (CI installs it); elsewhere that half is skipped with the reason. The same with speculative decoding:
+ * drafts past the window's end take no block the bound does not allow, and the ids stay the reference's.
  */
 @EnabledIf(value = "dev.blockserve.support.SharedModels#present", disabledReason = "../shared/models is absent")
 class SlidingWindowTest {
@@ -57,8 +57,11 @@ class SlidingWindowTest {
 		}
 	}
 
-	@Test
-	void aLongMistralSequenceHoldsAtMostTwoBlocksAndMatchesTheReference() throws Exception {
+	private static List<Integer> reference;
+
+	@org.junit.jupiter.params.ParameterizedTest(name = "speculative={0}")
+	@org.junit.jupiter.params.provider.ValueSource(booleans = { false, true })
+	void aLongMistralSequenceHoldsAtMostTwoBlocksAndMatchesTheReference(boolean speculative) throws Exception {
 		Path dir = SharedModels.dir("tiny-random-mistral");
 		List<Integer> ids;
 		try (CpuBackend backend = new CpuBackend(0); LlamaModel m = LlamaModel.load(dir, backend, 0);
@@ -68,8 +71,11 @@ class SlidingWindowTest {
 			Ids out = new Ids();
 			int maxHeld = 0;
 			int steps = 0;
-			try (EngineCore core = new EngineCore(m, cache, kv, SchedulerConfig.cpuDefaults(), null,
-					GenerationConfig.read(dir, m.config()), null)) {
+			SchedulerConfig config = SchedulerConfig.cpuDefaults();
+			if (speculative) {
+				config = config.withSpeculative(new dev.blockserve.scheduler.SpeculativeConfig(4, 1, 3, 1));
+			}
+			try (EngineCore core = new EngineCore(m, cache, kv, config, null, GenerationConfig.read(dir, m.config()), null)) {
 				core.add(1, PROMPT, SamplingParams.greedy(NEW_TOKENS).toBuilder().ignoreEos(true).build(), 0, System.nanoTime(), 0,
 						out);
 				while (core.hasWork()) {
@@ -84,11 +90,18 @@ class SlidingWindowTest {
 			}
 			ids = out.ids;
 			assertThat(ids).hasSize(NEW_TOKENS);
-			assertThat(steps).isGreaterThanOrEqualTo(NEW_TOKENS);
+			if (speculative) {
+				assertThat(steps).as("steps while speculating (accepted drafts save steps)").isLessThan(NEW_TOKENS);
+			}
+			else {
+				assertThat(steps).isGreaterThanOrEqualTo(NEW_TOKENS);
+			}
 			assertThat(maxHeld).as("blocks held at any step after the prompt (window 8, block size 16)").isLessThanOrEqualTo(2);
 			assertThat(kv.pool().numFree()).isEqualTo(64);
 		}
-		List<Integer> reference = reference(dir);
+		if (reference == null) {
+			reference = reference(dir);
+		}
 		assertThat(ids).as("ids against hf_llama_ref.py").isEqualTo(reference);
 	}
 

@@ -96,4 +96,64 @@ class SchedulerTest {
 		assertThat(s.preemptions()).isPositive();
 		s.kv().checkInvariants();
 	}
+
+	/** A sequence that would speculate: its tokens repeat (with the 7 that {@link #step} appends), and room for 8 drafts. */
+	static Sequence looping(long id) {
+		return new Sequence(id, new int[] { 5, 7, 5, 7, 5, 7, 5 }, 0, id) {
+			@Override
+			public int maxDrafts() {
+				return 8;
+			}
+		};
+	}
+
+	@Test
+	void draftsTakeOnlyTheBlocksTheStepLeaves() {
+		// 5 blocks of 4: two 7-token sequences hold 2 each; a decode fits in their second block, drafts do not
+		Scheduler<Sequence> s = new Scheduler<>(new KvCacheManager(new BlockPool(5, 4), false, "m"),
+				new SchedulerConfig(8, 100, 0, SchedulerConfig.Policy.FCFS).withSpeculative(new SpeculativeConfig(4, 1, 2, 8)));
+		s.addWaiting(looping(1));
+		s.addWaiting(looping(2));
+		step(s); // the prompts, then one token each: 8 tokens, all but the last computed
+		SchedulerOutput<Sequence> out = s.schedule();
+		assertThat(out.count()).isEqualTo(2);
+		Sequence first = out.seq(0);
+		assertThat(out.numNewTokens(0)).as("the last token and 4 drafts, in the one free block").isEqualTo(5);
+		assertThat(first.numDrafts()).isEqualTo(4);
+		assertThat(java.util.Arrays.copyOfRange(first.tokens(), first.numTokens(), first.numTokens() + 4))
+			.as("the loop continued").containsExactly(5, 7, 5, 7);
+		assertThat(out.numNewTokens(1)).as("no block left for drafts: the decode token alone").isEqualTo(1);
+		assertThat(out.seq(1).numDrafts()).isZero();
+		assertThat(s.preemptions()).as("drafts never cost another sequence its blocks").isZero();
+	}
+
+	@Test
+	void draftsTakeOnlyTheTokenBudgetThatAdmissionsLeave() {
+		Scheduler<Sequence> s = new Scheduler<>(new KvCacheManager(new BlockPool(50, 4), false, "m"),
+				new SchedulerConfig(8, 10, 0, SchedulerConfig.Policy.FCFS).withSpeculative(new SpeculativeConfig(4, 1, 2, 8)));
+		s.addWaiting(looping(1));
+		step(s);
+		s.addWaiting(seq(2, 7, 0, 2));
+		SchedulerOutput<Sequence> out = s.schedule();
+		assertThat(out.numNewTokens(0)).as("decode: the 7-token prompt was admitted first, 2 tokens were left").isEqualTo(3);
+		assertThat(out.numNewTokens(1)).isEqualTo(7);
+		assertThat(out.totalTokens()).isEqualTo(10);
+	}
+
+	@Test
+	void noDraftsAboveTheBatchLimitOrForSequencesThatMayNotSpeculate() {
+		Scheduler<Sequence> s = new Scheduler<>(new KvCacheManager(new BlockPool(50, 4), false, "m"),
+				new SchedulerConfig(8, 100, 0, SchedulerConfig.Policy.FCFS).withSpeculative(new SpeculativeConfig(4, 1, 2, 1)));
+		s.addWaiting(looping(1));
+		s.addWaiting(looping(2));
+		s.addWaiting(new Sequence(3, new int[] { 5, 7, 5, 7, 5 }, 0, 3)); // maxDrafts() 0
+		step(s);
+		SchedulerOutput<Sequence> out = s.schedule();
+		assertThat(out.totalTokens()).as("three sequences running, the limit is one: plain decodes").isEqualTo(3);
+		Scheduler<Sequence> alone = new Scheduler<>(new KvCacheManager(new BlockPool(50, 4), false, "m"),
+				new SchedulerConfig(8, 100, 0, SchedulerConfig.Policy.FCFS).withSpeculative(new SpeculativeConfig(4, 1, 2, 1)));
+		alone.addWaiting(new Sequence(3, new int[] { 5, 7, 5, 7, 5 }, 0, 3));
+		step(alone);
+		assertThat(alone.schedule().totalTokens()).as("a sequence that may not speculate").isEqualTo(1);
+	}
 }

@@ -1,0 +1,104 @@
+package dev.blockserve.api;
+
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import com.openai.client.OpenAIClient;
+import com.openai.client.okhttp.OpenAIOkHttpClient;
+import com.openai.core.http.StreamResponse;
+import com.openai.models.completions.Completion;
+import com.openai.models.completions.CompletionCreateParams;
+import dev.blockserve.BlockserveApplication;
+import dev.blockserve.engine.Engine;
+import dev.blockserve.support.EngineProbes;
+import dev.blockserve.support.SharedModels;
+import dev.blockserve.support.SharedModels.GoldenCase;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.condition.EnabledIf;
+import org.springframework.beans.factory.annotation.Autowired;
+import org.springframework.boot.test.context.SpringBootTest;
+import org.springframework.boot.test.web.server.LocalServerPort;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * The server with speculative decoding on (blockserve.speculative.*): every golden prompt, sent at once and
+ * streamed, gives its golden text through the OpenAI SDK, with several tokens arriving from one step; the
+ * Prometheus page counts drafted and accepted tokens, and no block is left held.
+ */
+@SpringBootTest(classes = BlockserveApplication.class, webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT,
+		properties = { "blockserve.model=../shared/models/stories260K", "blockserve.kv-cache.num-blocks=1024",
+				"blockserve.speculative.num-tokens=4", "blockserve.speculative.prompt-lookup-min=1",
+				"blockserve.speculative.max-batch=16" })
+@EnabledIf(value = "dev.blockserve.support.SharedModels#present", disabledReason = "../shared/models is absent")
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class SpeculativeServingTest {
+
+	@LocalServerPort
+	int port;
+
+	@Autowired
+	Engine engine;
+
+	OpenAIClient client;
+
+	@BeforeAll
+	void client() {
+		client = OpenAIOkHttpClient.builder().baseUrl("http://127.0.0.1:" + port + "/v1").apiKey("unused")
+			.maxRetries(0).timeout(Duration.ofSeconds(120)).build();
+	}
+
+	@AfterAll
+	void close() {
+		client.close();
+	}
+
+	double counter(String name) throws Exception {
+		String page = HttpClient.newHttpClient()
+			.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/metrics")).build(),
+					HttpResponse.BodyHandlers.ofString())
+			.body();
+		Matcher m = Pattern.compile("(?m)^" + name + "\\{[^}]*\\} ([0-9.eE+]+)$").matcher(page);
+		assertThat(m.find()).as(name + " on the metrics page").isTrue();
+		return Double.parseDouble(m.group(1));
+	}
+
+	@Test
+	void goldenTextsStreamedAtOnceWithDraftsCounted() throws Exception {
+		double draftedBefore = counter("blockserve_spec_decode_draft_tokens_total");
+		double acceptedBefore = counter("blockserve_spec_decode_accepted_tokens_total");
+		List<GoldenCase> cases = SharedModels.golden("stories260K");
+		List<CompletableFuture<List<Completion>>> calls = new ArrayList<>();
+		for (GoldenCase c : cases) {
+			calls.add(CompletableFuture.supplyAsync(() -> {
+				try (StreamResponse<Completion> s = client.completions()
+					.createStreaming(CompletionCreateParams.builder().model("stories260K").prompt(c.promptText()).maxTokens(96)
+						.temperature(0.0).build())) {
+					return s.stream().toList();
+				}
+			}));
+		}
+		for (int i = 0; i < cases.size(); i++) {
+			StringBuilder text = new StringBuilder();
+			calls.get(i).get().forEach(ch -> ch.choices().forEach(x -> text.append(x.text())));
+			assertThat(text.toString()).as("prompt '%s'", cases.get(i).promptText()).isEqualTo(cases.get(i).completionText());
+		}
+		double drafted = counter("blockserve_spec_decode_draft_tokens_total") - draftedBefore;
+		double accepted = counter("blockserve_spec_decode_accepted_tokens_total") - acceptedBefore;
+		assertThat(drafted).as("drafted tokens").isPositive();
+		assertThat(accepted).as("accepted tokens").isPositive().isLessThanOrEqualTo(drafted);
+		assertThat(EngineProbes.usedBlocks(engine)).isZero();
+		EngineProbes.checkInvariants(engine);
+	}
+}
