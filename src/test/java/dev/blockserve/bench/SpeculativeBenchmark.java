@@ -9,7 +9,6 @@ import java.util.Random;
 
 import dev.blockserve.backend.CpuBackend;
 import dev.blockserve.backend.KvCacheMemory;
-import dev.blockserve.engine.EngineListener;
 import dev.blockserve.engine.OfflineGenerator;
 import dev.blockserve.engine.SamplingParams;
 import dev.blockserve.kvcache.BlockPool;
@@ -18,6 +17,7 @@ import dev.blockserve.model.GenerationConfig;
 import dev.blockserve.model.LlamaModel;
 import dev.blockserve.model.TextTokenizer;
 import dev.blockserve.scheduler.SpeculativeConfig;
+import dev.blockserve.support.DraftCounter;
 
 /**
  * Greedy decoding with and without prompt-lookup speculation, the configurations interleaved round by
@@ -27,26 +27,6 @@ import dev.blockserve.scheduler.SpeculativeConfig;
  * Args: [threads=2] [rounds=3] [newTokens=128] [draftCounts=0,2,4,8]; -Dbench.model=DIR, -Dbench.lookup=MIN-MAX (2-4).
  */
 public final class SpeculativeBenchmark {
-
-	static final class Drafts implements EngineListener {
-		long drafted, accepted, steps, seqSteps;
-
-		void reset() {
-			drafted = accepted = steps = seqSteps = 0;
-		}
-
-		@Override
-		public void onStep(int tokens, int seqs, long nanos) {
-			steps++;
-			seqSteps += seqs;
-		}
-
-		@Override
-		public void onSpeculation(int d, int a) {
-			drafted += d;
-			accepted += a;
-		}
-	}
 
 	public static void main(String[] args) throws Exception {
 		int threads = args.length > 0 ? Integer.parseInt(args[0]) : 2;
@@ -83,7 +63,7 @@ public final class SpeculativeBenchmark {
 			double[][] alone = new double[drafts.length][rounds], batched = new double[drafts.length][rounds];
 			long[] generated = new long[drafts.length], stepsAlone = new long[drafts.length];
 			long[] draftedAlone = new long[drafts.length], acceptedAlone = new long[drafts.length];
-			Drafts[] counts = new Drafts[drafts.length];
+			DraftCounter[] counts = new DraftCounter[drafts.length];
 			try (KvCacheMemory cache = m.newKvCache(blocks, blockSize)) {
 				for (int round = 0; round < rounds; round++) {
 					for (int d = 0; d < drafts.length; d++) {
@@ -92,7 +72,7 @@ public final class SpeculativeBenchmark {
 							config = config.withSpeculative(new SpeculativeConfig(drafts[d], Integer.parseInt(lookup[0]),
 									Integer.parseInt(lookup[1]), 256));
 						}
-						counts[d] = new Drafts();
+						counts[d] = new DraftCounter();
 						KvCacheManager kv = new KvCacheManager(new BlockPool(blocks, blockSize), false, "bench", 0);
 						try (OfflineGenerator gen = new OfflineGenerator(m, cache, kv, config, null,
 								GenerationConfig.read(dir, m.config()), counts[d])) {

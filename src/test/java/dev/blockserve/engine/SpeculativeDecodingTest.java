@@ -12,6 +12,7 @@ import dev.blockserve.model.GenerationConfig;
 import dev.blockserve.model.LlamaModel;
 import dev.blockserve.model.TextTokenizer;
 import dev.blockserve.scheduler.SpeculativeConfig;
+import dev.blockserve.support.DraftCounter;
 import dev.blockserve.support.SharedModels;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.condition.EnabledIf;
@@ -30,22 +31,8 @@ class SpeculativeDecodingTest {
 
 	static final SpeculativeConfig SPECULATIVE = new SpeculativeConfig(5, 1, 3, 64);
 
-	/** Counts drafted and accepted tokens. */
-	static final class Drafts implements EngineListener {
-
-		long drafted;
-
-		long accepted;
-
-		@Override
-		public void onSpeculation(int d, int a) {
-			drafted += d;
-			accepted += a;
-		}
-	}
-
 	/** Runs {@code body} on stories260K's tokenizer and a generator, speculating or not. */
-	static <T> T withStories(boolean speculate, Drafts drafts, java.util.function.BiFunction<TextTokenizer, OfflineGenerator, T> body) {
+	static <T> T withStories(boolean speculate, DraftCounter drafts, java.util.function.BiFunction<TextTokenizer, OfflineGenerator, T> body) {
 		var dir = SharedModels.dir("stories260K");
 		try (CpuBackend backend = new CpuBackend(0); LlamaModel m = LlamaModel.load(dir, backend, 0);
 				TextTokenizer tok = TextTokenizer.load(dir); KvCacheMemory cache = m.newKvCache(512, 16)) {
@@ -80,7 +67,7 @@ class SpeculativeDecodingTest {
 		return all;
 	}
 
-	static List<Outcome> run(boolean speculate, Drafts drafts, List<String> texts, List<SamplingParams> variants) {
+	static List<Outcome> run(boolean speculate, DraftCounter drafts, List<String> texts, List<SamplingParams> variants) {
 		return withStories(speculate, drafts, (tok, gen) -> {
 			List<int[]> prompts = texts.stream().map(t -> tok.encode(t, true)).toList();
 			List<Outcome> out = new ArrayList<>();
@@ -101,8 +88,8 @@ class SpeculativeDecodingTest {
 		List<String> texts = List.of("Once upon a time", "Lily and Tom went to the park. They", "The little dog was sad",
 				"One day, a big cat saw a bird. The cat", "Tim had a red ball. He liked his ball. His ball");
 		List<SamplingParams> variants = greedyVariants();
-		Drafts drafts = new Drafts();
-		List<Outcome> plain = run(false, new Drafts(), texts, variants);
+		DraftCounter drafts = new DraftCounter();
+		List<Outcome> plain = run(false, new DraftCounter(), texts, variants);
 		List<Outcome> speculated = run(true, drafts, texts, variants);
 		assertThat(speculated).hasSameSizeAs(plain);
 		for (int i = 0; i < plain.size(); i++) {
@@ -121,12 +108,12 @@ class SpeculativeDecodingTest {
 				b -> b.logprobs(2), b -> b.repetitionPenalty(1.3), b -> b.frequencyPenalty(0.5),
 				b -> b.allowedTokenIds(new int[] { 1, 2, 3, 260, 300 }), b -> b.minTokens(150));
 		for (var kind : kinds) {
-			Drafts drafts = new Drafts();
+			DraftCounter drafts = new DraftCounter();
 			withStories(true, drafts, (tok, gen) -> gen.generate(List.of(tok.encode("Tim had a red ball. He liked his ball.", true)),
 					kind.apply(SamplingParams.greedy(150).toBuilder().ignoreEos(true)).build()));
 			assertThat(drafts.drafted).as("drafts for " + kind.apply(SamplingParams.greedy(150).toBuilder()).build()).isZero();
 		}
-		Drafts greedy = new Drafts();
+		DraftCounter greedy = new DraftCounter();
 		withStories(true, greedy, (tok, gen) -> gen.generate(List.of(tok.encode("Tim had a red ball. He liked his ball.", true)),
 				SamplingParams.greedy(150).toBuilder().ignoreEos(true).build()));
 		assertThat(greedy.accepted).as("the same prompt, greedy").isPositive();

@@ -7,13 +7,13 @@ import java.util.stream.Stream;
 import dev.blockserve.backend.CpuBackend;
 import dev.blockserve.backend.DType;
 import dev.blockserve.backend.KvCacheMemory;
-import dev.blockserve.engine.EngineListener;
 import dev.blockserve.engine.OfflineGenerator;
 import dev.blockserve.engine.SamplingParams;
 import dev.blockserve.kvcache.BlockPool;
 import dev.blockserve.kvcache.KvCacheManager;
 import dev.blockserve.scheduler.SchedulerConfig;
 import dev.blockserve.scheduler.SpeculativeConfig;
+import dev.blockserve.support.DraftCounter;
 import dev.blockserve.support.SharedModels;
 import dev.blockserve.support.SharedModels.GoldenCase;
 import org.junit.jupiter.api.condition.EnabledIf;
@@ -36,21 +36,6 @@ class SpeculativeGoldenTest {
 	/** Drafts of up to 4 tokens by lookup of 1 to 3 tokens (short lookups propose often), at any batch size. */
 	static final SpeculativeConfig SPECULATIVE = new SpeculativeConfig(4, 1, 3, 256);
 
-	/** Counts drafted and accepted tokens. */
-	static final class Drafts implements EngineListener {
-
-		long drafted;
-
-		long accepted;
-
-		@Override
-		public void onSpeculation(int d, int a) {
-			assertThat(a).isBetween(0, d);
-			drafted += d;
-			accepted += a;
-		}
-	}
-
 	static Stream<Arguments> layouts() {
 		List<Arguments> a = new ArrayList<>();
 		for (String model : GoldenTest.MODELS) {
@@ -63,7 +48,7 @@ class SpeculativeGoldenTest {
 	}
 
 	static OfflineGenerator generator(String model, LlamaModel m, KvCacheMemory cache, KvCacheManager kv, int chunk,
-			Drafts drafts) {
+			DraftCounter drafts) {
 		SchedulerConfig config = OfflineGenerator.batchConfig(chunk).withSpeculative(SPECULATIVE);
 		return new OfflineGenerator(m, cache, kv, config, null, GenerationConfig.read(SharedModels.dir(model), m.config()),
 				drafts);
@@ -74,7 +59,7 @@ class SpeculativeGoldenTest {
 	void reproducesGoldenWhileSpeculating(String model, int blockSize, boolean batched) {
 		List<GoldenCase> cases = SharedModels.golden(model);
 		boolean stories = model.equals("stories260K");
-		Drafts drafts = new Drafts();
+		DraftCounter drafts = new DraftCounter();
 		try (CpuBackend backend = new CpuBackend(0); LlamaModel m = LlamaModel.load(SharedModels.dir(model), backend, 0)) {
 			int maxNew = stories ? 96 : 24;
 			int blocks = cases.size() * ((m.maxPositions() + blockSize - 1) / blockSize);
@@ -121,7 +106,7 @@ class SpeculativeGoldenTest {
 		}
 		List<GoldenCase> cases = SharedModels.golden(model);
 		int maxNew = model.equals("stories260K") ? 96 : 24;
-		Drafts drafts = new Drafts();
+		DraftCounter drafts = new DraftCounter();
 		try (CpuBackend backend = new CpuBackend(0); LlamaModel m = LlamaModel.load(SharedModels.dir(model), backend, 0);
 				KvCacheMemory cache = m.newKvCache(30, 4, kvType)) {
 			KvCacheManager kv = new KvCacheManager(new BlockPool(30, 4, 99), false, model, m.config().features().maxWindow());
@@ -148,7 +133,7 @@ class SpeculativeGoldenTest {
 		}
 		List<GoldenCase> cases = SharedModels.golden(model);
 		int maxNew = model.equals("stories260K") ? 96 : 24;
-		Drafts drafts = new Drafts();
+		DraftCounter drafts = new DraftCounter();
 		try (CpuBackend backend = new CpuBackend(0); LlamaModel m = LlamaModel.load(SharedModels.dir(model), backend, 0)) {
 			int blocks = 2 * cases.size() * ((m.maxPositions() + 3) / 4);
 			try (KvCacheMemory cache = m.newKvCache(blocks, 4, kvType)) {

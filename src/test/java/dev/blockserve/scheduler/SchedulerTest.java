@@ -97,6 +97,12 @@ class SchedulerTest {
 		s.kv().checkInvariants();
 	}
 
+	/** A scheduler over {@code blocks} blocks of 4 with a token budget, drafting up to 4 tokens by 1- and 2-grams. */
+	static Scheduler<Sequence> speculating(int blocks, int budget, int maxBatch) {
+		return new Scheduler<>(new KvCacheManager(new BlockPool(blocks, 4), false, "m"),
+				new SchedulerConfig(8, budget, 0, SchedulerConfig.Policy.FCFS).withSpeculative(new SpeculativeConfig(4, 1, 2, maxBatch)));
+	}
+
 	/** A sequence that would speculate: its tokens repeat (with the 7 that {@link #step} appends), and room for 8 drafts. */
 	static Sequence looping(long id) {
 		return new Sequence(id, new int[] { 5, 7, 5, 7, 5, 7, 5 }, 0, id) {
@@ -110,8 +116,7 @@ class SchedulerTest {
 	@Test
 	void draftsTakeOnlyTheBlocksTheStepLeaves() {
 		// 5 blocks of 4: two 7-token sequences hold 2 each; a decode fits in their second block, drafts do not
-		Scheduler<Sequence> s = new Scheduler<>(new KvCacheManager(new BlockPool(5, 4), false, "m"),
-				new SchedulerConfig(8, 100, 0, SchedulerConfig.Policy.FCFS).withSpeculative(new SpeculativeConfig(4, 1, 2, 8)));
+		Scheduler<Sequence> s = speculating(5, 100, 8);
 		s.addWaiting(looping(1));
 		s.addWaiting(looping(2));
 		step(s); // the prompts, then one token each: 8 tokens, all but the last computed
@@ -129,8 +134,7 @@ class SchedulerTest {
 
 	@Test
 	void draftsTakeOnlyTheTokenBudgetThatAdmissionsLeave() {
-		Scheduler<Sequence> s = new Scheduler<>(new KvCacheManager(new BlockPool(50, 4), false, "m"),
-				new SchedulerConfig(8, 10, 0, SchedulerConfig.Policy.FCFS).withSpeculative(new SpeculativeConfig(4, 1, 2, 8)));
+		Scheduler<Sequence> s = speculating(50, 10, 8);
 		s.addWaiting(looping(1));
 		step(s);
 		s.addWaiting(seq(2, 7, 0, 2));
@@ -142,16 +146,14 @@ class SchedulerTest {
 
 	@Test
 	void noDraftsAboveTheBatchLimitOrForSequencesThatMayNotSpeculate() {
-		Scheduler<Sequence> s = new Scheduler<>(new KvCacheManager(new BlockPool(50, 4), false, "m"),
-				new SchedulerConfig(8, 100, 0, SchedulerConfig.Policy.FCFS).withSpeculative(new SpeculativeConfig(4, 1, 2, 1)));
+		Scheduler<Sequence> s = speculating(50, 100, 1);
 		s.addWaiting(looping(1));
 		s.addWaiting(looping(2));
 		s.addWaiting(new Sequence(3, new int[] { 5, 7, 5, 7, 5 }, 0, 3)); // maxDrafts() 0
 		step(s);
 		SchedulerOutput<Sequence> out = s.schedule();
 		assertThat(out.totalTokens()).as("three sequences running, the limit is one: plain decodes").isEqualTo(3);
-		Scheduler<Sequence> alone = new Scheduler<>(new KvCacheManager(new BlockPool(50, 4), false, "m"),
-				new SchedulerConfig(8, 100, 0, SchedulerConfig.Policy.FCFS).withSpeculative(new SpeculativeConfig(4, 1, 2, 1)));
+		Scheduler<Sequence> alone = speculating(50, 100, 1);
 		alone.addWaiting(new Sequence(3, new int[] { 5, 7, 5, 7, 5 }, 0, 3));
 		step(alone);
 		assertThat(alone.schedule().totalTokens()).as("a sequence that may not speculate").isEqualTo(1);
