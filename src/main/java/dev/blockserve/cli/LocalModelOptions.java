@@ -39,8 +39,8 @@ final class LocalModelOptions {
 	String kvCacheDtype;
 
 	@Option(names = "--speculative-tokens", defaultValue = "0", paramLabel = "N",
-			description = "greedy decoding drafts up to N tokens by prompt lookup (2- to 4-token n-grams of the prompt and output) "
-					+ "and verifies them in one step: the same output in fewer steps; 0 for off (default: ${DEFAULT-VALUE})")
+			description = "draft up to N tokens by prompt lookup (2- to 4-token n-grams of the prompt and output) and verify "
+					+ "them in one step: the same output (greedy or seeded) in fewer steps; 0 for off (default: ${DEFAULT-VALUE})")
 	int speculativeTokens;
 
 	@Option(names = "--offline", description = "never download (as HF_HUB_OFFLINE=1)")

@@ -108,8 +108,8 @@ public record BlockserveProperties(@DefaultValue(BlockserveProperties.DEFAULT_MO
 	}
 
 	/**
-	 * vLLM's "ngram" speculative decoding: a greedy request whose last tokens occurred before in its prompt
-	 * or output drafts what followed them, and one step checks the drafts (same output, fewer steps).
+	 * vLLM's "ngram" speculative decoding: a request whose last tokens occurred before in its prompt or
+	 * output drafts what followed them, and one step checks the drafts (same output, fewer steps).
 	 *
 	 * @param numTokens drafts a sequence and step at most; 0 turns it off
 	 * @param promptLookupMin shortest n-gram looked up

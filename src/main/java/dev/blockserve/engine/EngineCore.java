@@ -69,6 +69,9 @@ public final class EngineCore implements AutoCloseable {
 
 	private long nextSeqId = 1;
 
+	/** A verifying sequence's drafts, kept while its tokens are appended over them. */
+	private int[] draftScratch = new int[16];
+
 	/**
 	 * @param tokenizer null for an engine that returns token ids only (no text, no stop strings)
 	 * @param generation the model's EOS tokens
@@ -237,34 +240,45 @@ public final class EngineCore implements AutoCloseable {
 	}
 
 	/**
-	 * Step sequence {@code i} computed its last token and {@code drafts} draft tokens after it: the drafts are
-	 * accepted while each equals the greedy token of the row before it, and the first greedy token that
-	 * differs (or the one after the last draft) comes free. Every token so made goes through the output
-	 * processor in turn, as if decoded one per step, so stop strings, EOS and max_tokens end the sequence at
-	 * the same token. Then the KV of the real tokens stays; that of rejected drafts is overwritten later.
+	 * Step sequence {@code i} computed its last token and {@code drafts} draft tokens after it. Each row in
+	 * turn makes the next token exactly as a plain step would (greedy, or sampled with the sequence's own
+	 * random stream, masks, penalties and logprobs, through the output processor); a draft is kept when that
+	 * token equals it, and the first token that differs, or the one after the last draft, ends the step. So
+	 * the output is token for token the one without speculation (a seed included), and a sampled draft is
+	 * kept with the probability the sampler gives it: for a draft proposed with certainty that is speculative
+	 * sampling's rule, the rejected case drawing from the rest of the distribution. Stop strings, EOS and
+	 * max_tokens end the sequence at the same token. The KV of rejected drafts is overwritten later.
 	 */
 	private void verify(EngineSequence s, int i, int drafts, long now) {
-		int[] tokens = s.tokens();
-		int base = s.numTokens();
-		int accepted = 0;
-		while (accepted < drafts && tokens[base + accepted] == runner.greedy(i, accepted)) {
-			accepted++;
+		if (draftScratch.length < drafts) {
+			draftScratch = new int[Math.max(drafts, 2 * draftScratch.length)];
 		}
+		System.arraycopy(s.tokens(), s.numTokens(), draftScratch, 0, drafts); // appending overwrites them
 		s.clearDrafts();
-		listener.onSpeculation(drafts, accepted);
+		int accepted = 0;
 		try {
-			for (int j = 0; j <= accepted; j++) {
-				FinishReason reason = processor.process(s, null, -1, runner.greedy(i, j), now);
+			for (int j = 0; j <= drafts; j++) {
+				FinishReason reason = processor.process(s, runner.logits(), runner.rowOffset(i, j), runner.greedy(i, j), now);
+				boolean kept = j < drafts && s.tokens()[s.numTokens() - 1] == draftScratch[j];
+				if (kept) {
+					accepted++;
+				}
 				if (reason != null) {
+					listener.onSpeculation(drafts, accepted);
 					finish(s, reason);
 					return;
+				}
+				if (!kept) {
+					break;
 				}
 			}
 		}
 		catch (RuntimeException e) {
+			listener.onSpeculation(drafts, accepted);
 			fail(s.request, new EngineException("request failed: " + e, e));
 			return;
 		}
+		listener.onSpeculation(drafts, accepted);
 		s.advance(1 + accepted); // the last real token and the accepted drafts: all but the newest token
 		scheduler.commit(s);
 	}

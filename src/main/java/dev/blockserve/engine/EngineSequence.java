@@ -91,7 +91,7 @@ final class EngineSequence extends Sequence {
 
 	/** Whether, after a step that computes {@code numNew} more tokens, sampling needs the logits row on the host. */
 	boolean needsLogitsRowAfter(int numNew) {
-		if (numComputed() + numNew != numTokens() || request.params.embed()) {
+		if (numComputed() + numNew < numTokens() || request.params.embed()) {
 			return false; // a prefill chunk short of the prompt's end, or an embedding: nothing is sampled
 		}
 		return request.params.needsLogitsRow() || numOutputTokens() < request.params.minTokens() // EOS masked
@@ -99,15 +99,13 @@ final class EngineSequence extends Sequence {
 	}
 
 	/**
-	 * Drafts this sequence may verify in its next step: only a sequence whose every token is the backend's
-	 * greedy choice (no logits row on the host: no sampling, penalties, logprobs, grammar or masked EOS) and
-	 * that has generated its first token; at most the output tokens it has left, less the one the step makes
-	 * anyway. Its max_tokens already keeps it within the model's context.
+	 * Drafts this sequence may verify in its next step: any generating sequence past its first token (the
+	 * first is sampled after the prompt, where siblings fork), at most the output tokens it has left, less the
+	 * one the step makes anyway. Its max_tokens already keeps it within the model's context.
 	 */
 	@Override
 	public int maxDrafts() {
-		SamplingParams p = request.params;
-		if (p.needsLogitsRow() || p.embed() || numOutputTokens() < Math.max(1, p.minTokens())) {
+		if (request.params.embed() || numOutputTokens() < 1) {
 			return 0;
 		}
 		return Math.max(0, request.maxTokens - numOutputTokens() - 1);

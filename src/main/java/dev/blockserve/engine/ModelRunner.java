@@ -37,7 +37,7 @@ final class ModelRunner implements AutoCloseable {
 	/** Output rows whose logits were downloaded, in download order. */
 	private int[] rows = new int[64];
 
-	/** Per sequence of the step: its row's position among the downloaded rows, or -1. */
+	/** Per sequence of the step: its (first) row's position among the downloaded rows, or -1. */
 	private int[] rowOf = new int[64];
 
 	private float[] logits = new float[0];
@@ -81,10 +81,16 @@ final class ModelRunner implements AutoCloseable {
 			int numNew = out.numNewTokens(i);
 			embeds |= s.needsHiddenRowAfter(numNew);
 			// a step that verifies d drafts needs the rows of the last real token and of each draft
-			step.addSequence(s.tokens(), s.numComputed(), numNew, s.table(), 1 + s.draftsIn(numNew));
+			int seqRows = 1 + s.draftsIn(numNew);
+			step.addSequence(s.tokens(), s.numComputed(), numNew, s.table(), seqRows);
 			if (s.needsLogitsRowAfter(numNew)) {
 				rowOf[i] = numRows;
-				rows[numRows++] = step.lastOutputRow(i);
+				if (rows.length < numRows + seqRows) {
+					rows = java.util.Arrays.copyOf(rows, Math.max(numRows + seqRows, rows.length * 2));
+				}
+				for (int j = 0; j < seqRows; j++) {
+					rows[numRows++] = step.firstOutputRow(i) + j;
+				}
 			}
 			else {
 				rowOf[i] = -1;
@@ -125,7 +131,12 @@ final class ModelRunner implements AutoCloseable {
 
 	/** Where sequence {@code i}'s logits row starts in {@link #logits()}, or -1 when it was not downloaded. */
 	int rowOffset(int i) {
-		return rowOf[i] < 0 ? -1 : rowOf[i] * vocab;
+		return rowOffset(i, 0);
+	}
+
+	/** Where the logits row of sequence {@code i}'s {@code j}-th output row starts in {@link #logits()}, or -1. */
+	int rowOffset(int i, int j) {
+		return rowOf[i] < 0 ? -1 : (rowOf[i] + j) * vocab;
 	}
 
 	float[] logits() {

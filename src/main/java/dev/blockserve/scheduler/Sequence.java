@@ -68,8 +68,8 @@ public class Sequence {
 	}
 
 	/**
-	 * How many draft tokens this sequence could use in its next step: 0 when it must not speculate (its
-	 * tokens are not all the backend's greedy choice, or it has no room left). The engine decides.
+	 * How many draft tokens this sequence could use in its next step: 0 when it must not speculate (it
+	 * generates nothing, or has no room left). The engine decides.
 	 */
 	public int maxDrafts() {
 		return 0;

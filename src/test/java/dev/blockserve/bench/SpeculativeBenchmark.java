@@ -20,7 +20,7 @@ import dev.blockserve.scheduler.SpeculativeConfig;
 import dev.blockserve.support.DraftCounter;
 
 /**
- * Greedy decoding with and without prompt-lookup speculation, the configurations interleaved round by
+ * Decoding (greedy, or seeded sampling at -Dbench.temperature) with and without prompt-lookup speculation, the configurations interleaved round by
  * round: output tokens/s of each prompt alone (batch 1) and of all prompts at once, and the acceptance
  * rate. Prompts: the lines of -Dbench.prompts=FILE (tokenized by the model's tokenizer), else random ids.
  * Run: ./mvnw -q test-compile exec:java -Dexec.classpathScope=test -Dexec.mainClass=dev.blockserve.bench.SpeculativeBenchmark
@@ -55,11 +55,13 @@ public final class SpeculativeBenchmark {
 			}
 			int blockSize = 16;
 			int blocks = prompts.size() * ((m.maxPositions() + blockSize - 1) / blockSize);
-			SamplingParams p = SamplingParams.greedy(newTokens).toBuilder().ignoreEos(true).build();
-			System.out.printf("model %s, %s weights, %d threads, %d prompts (%d-%d tokens), %d new tokens each, lookup %s-%s%n",
-					dir.getFileName(), m.matrixType(), backend.threads(), prompts.size(),
+			double temperature = Double.parseDouble(System.getProperty("bench.temperature", "0"));
+			SamplingParams p = SamplingParams.greedy(newTokens).toBuilder().ignoreEos(true).temperature(temperature)
+				.seed(temperature > 0 ? 17L : null).build();
+			System.out.printf("model %s, %s weights, %d threads, %d prompts (%d-%d tokens), %d new tokens each, lookup %s-%s, "
+					+ "temperature %s%n", dir.getFileName(), m.matrixType(), backend.threads(), prompts.size(),
 					prompts.stream().mapToInt(a -> a.length).min().orElse(0), prompts.stream().mapToInt(a -> a.length).max().orElse(0),
-					newTokens, lookup[0], lookup[1]);
+					newTokens, lookup[0], lookup[1], temperature);
 			double[][] alone = new double[drafts.length][rounds], batched = new double[drafts.length][rounds];
 			long[] generated = new long[drafts.length], stepsAlone = new long[drafts.length];
 			long[] draftedAlone = new long[drafts.length], acceptedAlone = new long[drafts.length];

@@ -81,7 +81,7 @@ class SamplerTest {
 		assertThat(s.sample(logits, 0, ignoreEos, tokens, 1, 1, new SplittableRandom(1), null)).isEqualTo(1);
 	}
 
-	/** When a grammar allows only tokens that min_tokens forbids, the request fails with a message, not a bad token. */
+	/** When a grammar allows only tokens that min_tokens forbids, the request fails with a message (the client's error), not a bad token. */
 	@Test
 	void minTokensAgainstAGrammarThatMayOnlyEnd() {
 		Sampler s = new Sampler(5, new int[] { 1 });
@@ -89,7 +89,7 @@ class SamplerTest {
 		SamplingParams p = SamplingParams.greedy(8).toBuilder().minTokens(3).build();
 		long[] onlyEos = { 1L << 1 };
 		assertThatThrownBy(() -> s.sample(logits, 0, p, new int[] { 3 }, 1, 1, new SplittableRandom(1), null, onlyEos))
-			.isInstanceOf(IllegalStateException.class).hasMessageContaining("min_tokens");
+			.isInstanceOf(UnsatisfiableRequestException.class).hasMessageContaining("min_tokens");
 		long[] eosOrThree = { (1L << 1) | (1L << 3) };
 		assertThat(s.sample(logits, 0, p, new int[] { 3 }, 1, 1, new SplittableRandom(1), null, eosOrThree)).isEqualTo(3);
 	}

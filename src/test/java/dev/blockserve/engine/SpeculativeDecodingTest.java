@@ -23,8 +23,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  * Speculation ends an output at the same token as decoding one token a step: when a stop string, a stop
  * token, EOS, min_tokens or max_tokens falls inside a run of accepted drafts, the tokens after it are
  * dropped. Checked on stories260K (real text, real tokenizer, phrases that recur) against the same engine
- * without speculation, over every combination of those rules; and requests whose tokens are not all the
- * backend's greedy choice never speculate.
+ * without speculation, over every combination of those rules, greedy, sampled with seeds, and constrained.
  */
 @EnabledIf(value = "dev.blockserve.support.SharedModels#present", disabledReason = "../shared/models is absent")
 class SpeculativeDecodingTest {
@@ -102,20 +101,32 @@ class SpeculativeDecodingTest {
 		System.out.printf("stories260K, %d outputs: %d drafted, %d accepted%n", plain.size(), drafts.drafted, drafts.accepted);
 	}
 
+	/**
+	 * Sampled and constrained requests speculate too: each row makes its token as a plain step would (the
+	 * same random stream, masks, penalties), and a draft is kept only when that token equals it. So a seeded
+	 * request's output is the same with and without speculation, token for token, whatever shapes it.
+	 */
 	@Test
-	void requestsThatSampleOrNeedLogitsNeverSpeculate() {
+	void seededSampledAndConstrainedOutputsAreTheSameAsWithoutSpeculation() {
 		List<Function<SamplingParams.Builder, SamplingParams.Builder>> kinds = List.of(b -> b.temperature(0.8).seed(1L),
-				b -> b.logprobs(2), b -> b.repetitionPenalty(1.3), b -> b.frequencyPenalty(0.5),
-				b -> b.allowedTokenIds(new int[] { 1, 2, 3, 260, 300 }), b -> b.minTokens(150));
+				b -> b.temperature(1.0).topP(0.9).topK(40).seed(2L), b -> b.temperature(0.5).minP(0.1).seed(3L),
+				b -> b.logprobs(2), b -> b.repetitionPenalty(1.3), b -> b.frequencyPenalty(0.5).presencePenalty(0.3),
+				b -> b.logitBias(new SamplingParams.LogitBias(new int[] { 260, 300 }, new float[] { 2f, -5f })),
+				b -> b.allowedTokenIds(new int[] { 1, 2, 3, 260, 300, 400 }).temperature(1.0).seed(4L),
+				b -> b.minTokens(100).ignoreEos(false).temperature(0.9).seed(5L),
+				b -> b.grammar(dev.blockserve.constraint.RegexCompiler.compile("(Tim had a (red|big) ball\\. )+")).temperature(0.9)
+					.seed(6L));
+		List<String> texts = List.of("Tim had a red ball. He liked his ball.", "Once upon a time, there was a girl");
+		long accepted = 0;
 		for (var kind : kinds) {
+			SamplingParams p = kind.apply(SamplingParams.greedy(120).toBuilder().ignoreEos(true)).build();
 			DraftCounter drafts = new DraftCounter();
-			withStories(true, drafts, (tok, gen) -> gen.generate(List.of(tok.encode("Tim had a red ball. He liked his ball.", true)),
-					kind.apply(SamplingParams.greedy(150).toBuilder().ignoreEos(true)).build()));
-			assertThat(drafts.drafted).as("drafts for " + kind.apply(SamplingParams.greedy(150).toBuilder()).build()).isZero();
+			List<Outcome> plain = run(false, new DraftCounter(), texts, List.of(p));
+			List<Outcome> speculated = run(true, drafts, texts, List.of(p));
+			assertThat(speculated).as("outputs of %s", p).isEqualTo(plain);
+			assertThat(drafts.drafted).as("drafts for %s", p).isPositive();
+			accepted += drafts.accepted;
 		}
-		DraftCounter greedy = new DraftCounter();
-		withStories(true, greedy, (tok, gen) -> gen.generate(List.of(tok.encode("Tim had a red ball. He liked his ball.", true)),
-				SamplingParams.greedy(150).toBuilder().ignoreEos(true).build()));
-		assertThat(greedy.accepted).as("the same prompt, greedy").isPositive();
+		assertThat(accepted).as("drafts kept over all kinds").isPositive();
 	}
 }
