@@ -6,7 +6,6 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.List;
 import java.util.stream.Collectors;
 
@@ -81,8 +80,7 @@ class ChatApiTest {
 
 	@BeforeAll
 	void client() {
-		client = OpenAIOkHttpClient.builder().baseUrl("http://127.0.0.1:" + port + "/v1").apiKey("sk-test-2")
-			.maxRetries(0).timeout(Duration.ofSeconds(60)).build();
+		client = dev.blockserve.support.OpenAiSdk.client(port, "sk-test-2");
 	}
 
 	@AfterAll

@@ -18,7 +18,6 @@ import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
 
 import com.openai.client.OpenAIClient;
-import com.openai.client.okhttp.OpenAIOkHttpClient;
 import com.openai.core.http.StreamResponse;
 import com.openai.errors.BadRequestException;
 import com.openai.errors.NotFoundException;
@@ -63,8 +62,7 @@ class CompletionsApiTest {
 
 	@BeforeAll
 	void client() {
-		client = OpenAIOkHttpClient.builder().baseUrl("http://127.0.0.1:" + port + "/v1").apiKey("unused")
-			.maxRetries(0).timeout(Duration.ofSeconds(120)).build();
+		client = dev.blockserve.support.OpenAiSdk.client(port, "unused");
 	}
 
 	@AfterAll

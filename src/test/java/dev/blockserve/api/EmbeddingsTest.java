@@ -11,7 +11,6 @@ import java.util.List;
 import java.util.Map;
 
 import com.openai.client.OpenAIClient;
-import com.openai.client.okhttp.OpenAIOkHttpClient;
 import com.openai.models.embeddings.EmbeddingCreateParams;
 import dev.blockserve.BlockserveApplication;
 import dev.blockserve.engine.Engine;
@@ -59,7 +58,7 @@ class EmbeddingsTest {
 
 	@BeforeAll
 	void client() {
-		client = OpenAIOkHttpClient.builder().baseUrl(baseUrl()).apiKey("unused").maxRetries(0).build();
+		client = dev.blockserve.support.OpenAiSdk.client(port, "unused");
 	}
 
 	@AfterAll
