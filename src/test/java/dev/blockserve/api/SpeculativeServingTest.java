@@ -98,4 +98,37 @@ class SpeculativeServingTest {
 		assertThat(EngineProbes.usedBlocks(engine)).isZero();
 		EngineProbes.checkInvariants(engine);
 	}
+
+	/**
+	 * Seeded sampling with n = 2 through the API, speculating, against the engine without speculation: each
+	 * choice is the output of its own seed (choice c: seed + c), token for token.
+	 */
+	@Test
+	void seededChoicesAreTheEngineOutputsWithoutSpeculation() throws Exception {
+		String prompt = "Tim had a red ball. He liked his ball. Tim had a red ball.";
+		double draftedBefore = counter("blockserve_spec_decode_draft_tokens_total");
+		Completion r = client.completions().create(CompletionCreateParams.builder().model("stories260K").prompt(prompt)
+			.maxTokens(60).temperature(0.8).seed(7L).n(2L)
+			.putAdditionalBodyProperty("ignore_eos", com.openai.core.JsonValue.from(true)).build());
+		assertThat(counter("blockserve_spec_decode_draft_tokens_total") - draftedBefore).as("drafted tokens").isPositive();
+		var dir = SharedModels.dir("stories260K");
+		try (var backend = new dev.blockserve.backend.CpuBackend(1);
+				var m = dev.blockserve.model.LlamaModel.load(dir, backend, 0);
+				var tok = dev.blockserve.model.TextTokenizer.load(dir); var cache = m.newKvCache(64, 16);
+				var gen = new dev.blockserve.engine.OfflineGenerator(m, cache,
+						new dev.blockserve.kvcache.KvCacheManager(new dev.blockserve.kvcache.BlockPool(64, 16), false, "ref", 0),
+						dev.blockserve.engine.OfflineGenerator.batchConfig(512), tok,
+						dev.blockserve.model.GenerationConfig.read(dir, m.config()))) {
+			int[] ids = tok.encode(prompt, true);
+			for (int c = 0; c < 2; c++) {
+				var p = dev.blockserve.engine.SamplingParams.builder().maxTokens(60).temperature(0.8).seed(7L + c).ignoreEos(true)
+					.build();
+				String expected = tok.decodeContinuation(ids, gen.generate(List.of(ids), p).get(0).tokens());
+				final int index = c;
+				String got = r.choices().stream().filter(x -> x.index() == index).findFirst().orElseThrow().text();
+				assertThat(got).as("choice %d", c).isEqualTo(expected);
+			}
+		}
+		assertThat(EngineProbes.usedBlocks(engine)).isZero();
+	}
 }
