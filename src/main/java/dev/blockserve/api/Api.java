@@ -261,8 +261,17 @@ public final class Api {
 
 		int cachedTokens;
 
-		ChoiceAcc(int echoTop) {
+		/** vLLM's return_tokens_as_token_ids: logprob entries name tokens "token_id:ID", not by their text. */
+		final boolean idsAsTokens;
+
+		ChoiceAcc(int echoTop, boolean idsAsTokens) {
 			this.echoTop = echoTop;
+			this.idsAsTokens = idsAsTokens;
+		}
+
+		/** How a logprob entry names a token: its text, or "token_id:ID" (texts of partial UTF-8 are ambiguous). */
+		String name(String text, int id) {
+			return idsAsTokens ? "token_id:" + id : text;
 		}
 
 		void add(GenerationEvent e, int textBase) {
@@ -273,7 +282,7 @@ public final class Api {
 				int offset = 0;
 				for (GenerationEvent.TokenLogprob lp : e.promptLogprobs()) {
 					offsets.add(offset);
-					tokens.add(lp.text());
+					tokens.add(name(lp.text(), lp.token()));
 					offset += lp.text().length();
 					boolean first = Float.isNaN(lp.logprob()); // nothing before it: OpenAI's null
 					tokenLogprobs.add(first ? null : lp.logprob());
@@ -282,13 +291,13 @@ public final class Api {
 			}
 			if (e.logprobs() != null) {
 				for (GenerationEvent.TokenLogprob lp : e.logprobs()) {
-					String tok = lp.text();
+					String tok = name(lp.text(), lp.token());
 					offsets.add(textBase + text.length());
 					tokens.add(tok);
 					tokenLogprobs.add(lp.logprob());
 					List<Dto.TopLogprob> chatTop = new ArrayList<>();
 					for (int i = 0; i < lp.topTokens().length; i++) {
-						String tt = lp.topTexts()[i];
+						String tt = name(lp.topTexts()[i], lp.topTokens()[i]);
 						chatTop.add(new Dto.TopLogprob(tt, lp.topLogprobs()[i], bytes(tt)));
 					}
 					top.add(topMap(lp, Integer.MAX_VALUE));
@@ -303,15 +312,15 @@ public final class Api {
 				cachedTokens = e.cachedPromptTokens();
 			}
 		}
-	}
 
-	/** OpenAI's legacy top_logprobs entry: text to logprob of the first {@code k} alternatives, the first of equal texts kept. */
-	private static Map<String, Float> topMap(GenerationEvent.TokenLogprob lp, int k) {
-		Map<String, Float> t = new LinkedHashMap<>();
-		for (int i = 0; i < Math.min(k, lp.topTokens().length); i++) {
-			t.putIfAbsent(lp.topTexts()[i], lp.topLogprobs()[i]);
+		/** OpenAI's legacy top_logprobs entry: token name to logprob of the first {@code k} alternatives, the first of equal names kept. */
+		Map<String, Float> topMap(GenerationEvent.TokenLogprob lp, int k) {
+			Map<String, Float> t = new LinkedHashMap<>();
+			for (int i = 0; i < Math.min(k, lp.topTokens().length); i++) {
+				t.putIfAbsent(name(lp.topTexts()[i], lp.topTokens()[i]), lp.topLogprobs()[i]);
+			}
+			return t;
 		}
-		return t;
 	}
 
 	/**
@@ -387,6 +396,7 @@ public final class Api {
 			Integer maxTokens = RequestParser.optInt(body, "max_tokens", 1, Integer.MAX_VALUE);
 			Integer logprobs = RequestParser.optInt(body, "logprobs", 0, 20);
 			boolean echo = RequestParser.optBool(body, "echo", false);
+			boolean idsAsTokens = RequestParser.optBool(body, "return_tokens_as_token_ids", false);
 			boolean stream = RequestParser.optBool(body, "stream", false);
 			boolean includeUsage = stream && RequestParser.optBool(body.path("stream_options"), "include_usage", false);
 			boolean continuousUsage = includeUsage && continuousUsage(body);
@@ -444,7 +454,7 @@ public final class Api {
 					if (text.isEmpty() && !e.finished() && e.logprobs() == null) {
 						return Flux.empty();
 					}
-					ChoiceAcc acc = new ChoiceAcc(echoTop);
+					ChoiceAcc acc = new ChoiceAcc(echoTop, idsAsTokens);
 					acc.add(e, sent[index] + text.length() - e.text().length());
 					sent[index] += text.length();
 					Dto.CompletionLogprobs lp = e.logprobs() == null && e.promptLogprobs() == null ? null
@@ -462,7 +472,7 @@ public final class Api {
 			Map<Integer, ChoiceAcc> accs = new HashMap<>();
 			return indexed(subs, n).doOnNext(ie -> {
 				int index = ie.index();
-				ChoiceAcc acc = accs.computeIfAbsent(index, k -> new ChoiceAcc(echoTop));
+				ChoiceAcc acc = accs.computeIfAbsent(index, k -> new ChoiceAcc(echoTop, idsAsTokens));
 				acc.add(ie.event(), echo ? promptTexts.get(index / n).length() : 0);
 			}).then(Mono.defer(() -> {
 				List<Dto.CompletionChoice> choices = new ArrayList<>();
@@ -572,6 +582,7 @@ public final class Api {
 			int[] prompt = keepLast(chatPrompt.ids(), truncation(body));
 			// vLLM's include_reasoning: false drops the reasoning and keeps the answer
 			boolean includeReasoning = RequestParser.optBool(body, "include_reasoning", true);
+			boolean idsAsTokens = RequestParser.optBool(body, "return_tokens_as_token_ids", false);
 			Integer maxTokens = RequestParser.optInt(body, "max_completion_tokens", 1, Integer.MAX_VALUE);
 			if (maxTokens == null) {
 				maxTokens = RequestParser.optInt(body, "max_tokens", 1, Integer.MAX_VALUE);
@@ -620,7 +631,8 @@ public final class Api {
 					if (e.finished()) {
 						completion[0] += e.completionTokens();
 					}
-					List<Dto.ChatChunkChoice> out = chunkChoices(e, thinks[e.index()], includeReasoning, calls[e.index()]);
+					List<Dto.ChatChunkChoice> out = chunkChoices(e, thinks[e.index()], includeReasoning, calls[e.index()],
+							idsAsTokens);
 					List<DataBuffer> chunks = new ArrayList<>(out.size());
 					Dto.Usage soFar = continuousUsage ? usage(prompt.length, e.completionTokens(), 0) : null;
 					for (Dto.ChatChunkChoice c : out) {
@@ -637,7 +649,7 @@ public final class Api {
 			}
 			Map<Integer, ChoiceAcc> accs = new HashMap<>();
 			return sub.events()
-				.doOnNext(e -> accs.computeIfAbsent(e.index(), k -> new ChoiceAcc(-1)).add(e, 0))
+				.doOnNext(e -> accs.computeIfAbsent(e.index(), k -> new ChoiceAcc(-1, idsAsTokens)).add(e, 0))
 				.then(Mono.defer(() -> {
 					List<Dto.ChatChoice> choices = new ArrayList<>();
 					int completion = 0;
@@ -710,8 +722,8 @@ public final class Api {
 	 * the content and call deltas it completes. The event's logprobs ride on the first chunk.
 	 */
 	private static List<Dto.ChatChunkChoice> chunkChoices(GenerationEvent e, ReasoningStream think, boolean includeReasoning,
-			ToolCallStream calls) {
-		ChoiceAcc acc = new ChoiceAcc(-1);
+			ToolCallStream calls, boolean idsAsTokens) {
+		ChoiceAcc acc = new ChoiceAcc(-1, idsAsTokens);
 		acc.add(e, 0);
 		Dto.ChatLogprobs lp = e.logprobs() == null ? null : new Dto.ChatLogprobs(acc.chatLogprobs);
 		List<Dto.ChatChunkChoice> out = new ArrayList<>();

@@ -184,6 +184,42 @@ class ChatApiTest {
 		assertThat(again.choices().get(1).message().content()).isEqualTo(c.choices().get(1).message().content());
 	}
 
+	/**
+	 * vLLM's return_tokens_as_token_ids: every logprob entry (chosen and alternatives, streamed or not) names its
+	 * token "token_id:ID"; the ids decode to the content, and the logprobs are those of the same seeded run.
+	 */
+	@Test
+	void returnTokensAsTokenIds() throws Exception {
+		ChatCompletion texts = client.chat().completions().create(chat().temperature(1.0).seed(5).logprobs(true).topLogprobs(2)
+			.build());
+		ChatCompletion ids = client.chat().completions().create(chat().temperature(1.0).seed(5).logprobs(true).topLogprobs(2)
+			.putAdditionalBodyProperty("return_tokens_as_token_ids", com.openai.core.JsonValue.from(true)).build());
+		var byText = texts.choices().get(0).logprobs().orElseThrow().content().orElseThrow();
+		var byId = ids.choices().get(0).logprobs().orElseThrow().content().orElseThrow();
+		assertThat(byId).hasSameSizeAs(byText);
+		List<Integer> tokenIds = new java.util.ArrayList<>();
+		for (int k = 0; k < byId.size(); k++) {
+			assertThat(byId.get(k).token()).matches("token_id:[0-9]+");
+			assertThat(byId.get(k).logprob()).isEqualTo(byText.get(k).logprob());
+			assertThat(byId.get(k).topLogprobs()).hasSize(2).allSatisfy(t -> assertThat(t.token()).matches("token_id:[0-9]+"));
+			tokenIds.add(Integer.parseInt(byId.get(k).token().substring("token_id:".length())));
+		}
+		HttpResponse<String> decoded = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:"
+				+ port + "/detokenize")).header("Content-Type", "application/json").header("Authorization", "Bearer sk-test-2")
+			.POST(HttpRequest.BodyPublishers.ofString(Api.JSON.writeValueAsString(java.util.Map.of("tokens", tokenIds)))).build(),
+				HttpResponse.BodyHandlers.ofString());
+		assertThat(Api.JSON.readTree(decoded.body()).path("prompt").asString())
+			.isEqualTo(ids.choices().get(0).message().content().orElseThrow());
+		try (var stream = client.chat().completions().createStreaming(chat().temperature(1.0).seed(5).logprobs(true)
+			.putAdditionalBodyProperty("return_tokens_as_token_ids", com.openai.core.JsonValue.from(true)).build())) {
+			List<String> streamed = stream.stream()
+				.flatMap(ch -> ch.choices().stream())
+				.flatMap(x -> x.logprobs().flatMap(l -> l.content()).orElse(List.of()).stream())
+				.map(t -> t.token()).toList();
+			assertThat(streamed).isEqualTo(byId.stream().map(t -> t.token()).toList());
+		}
+	}
+
 	@Test
 	void raiseExceptionIsA400WithTheTemplatesMessage() {
 		assertThatThrownBy(() -> client.chat().completions().create(ChatCompletionCreateParams.builder()

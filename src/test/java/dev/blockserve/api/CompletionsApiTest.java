@@ -268,6 +268,21 @@ class CompletionsApiTest {
 		assertThat(early.body()).contains("min_tokens: every token that may come next ends the output");
 	}
 
+	/** vLLM's return_tokens_as_token_ids on /v1/completions: the legacy tokens list and top_logprobs keys are "token_id:ID". */
+	@Test
+	void returnTokensAsTokenIds() throws Exception {
+		GoldenCase c = SharedModels.golden("stories260K").get(1);
+		Completion r = client.completions().create(greedy(c.promptText(), 12).logprobs(2L)
+			.putAdditionalBodyProperty("return_tokens_as_token_ids", com.openai.core.JsonValue.from(true)).build());
+		var lp = r.choices().get(0).logprobs().orElseThrow();
+		int[] ids = lp.tokens().orElseThrow().stream().peek(t -> assertThat(t).matches("token_id:[0-9]+"))
+			.mapToInt(t -> Integer.parseInt(t.substring("token_id:".length()))).toArray();
+		assertThat(ids).containsExactly(java.util.Arrays.copyOf(c.greedyIds(), 12));
+		assertThat(detokenize(ids)).isEqualTo(r.choices().get(0).text());
+		assertThat(lp.topLogprobs().orElseThrow()).hasSize(12)
+			.allSatisfy(m -> assertThat(m._additionalProperties().keySet()).isNotEmpty().allMatch(k -> k.matches("token_id:[0-9]+")));
+	}
+
 	private HttpResponse<String> post(String json) throws Exception {
 		return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/v1/completions"))
 			.header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(json)).build(),
