@@ -37,9 +37,13 @@ import static org.assertj.core.api.Assertions.assertThat;
 		properties = { "blockserve.model=../shared/models/tiny-random-llama", "blockserve.kv-cache.num-blocks=2048",
 				"blockserve.api.max-request-size=256KB", "blockserve.api.request-timeout=20s",
 				"blockserve.api.http.header-timeout=500ms", "blockserve.api.http.body-timeout=1s",
-				"blockserve.api.http.body-read-timeout=300ms", "blockserve.api.reasoning-parser=think" })
+				"blockserve.api.http.body-read-timeout=300ms", "blockserve.api.reasoning-parser=think",
+				"blockserve.speculative.num-tokens=4", "blockserve.speculative.prompt-lookup-min=1",
+				"blockserve.speculative.max-batch=64" })
 @EnabledIf(value = "dev.blockserve.support.SharedModels#present", disabledReason = "../shared/models is absent")
 class HostileInputFuzzTest {
+	// speculation is on (every request that generates may draft), so its paths meet the hostile inputs too
+
 
 	static final int REQUESTS = 5000;
 
@@ -234,7 +238,8 @@ class HostileInputFuzzTest {
 			}
 		}
 		if (!f.containsKey("max_tokens") || r.nextInt(3) > 0) {
-			f.put("max_tokens", Integer.toString(1 + r.nextInt(3))); // keep valid ones short
+			// keep valid ones short; one in ten long enough to draft and verify speculative tokens
+			f.put("max_tokens", Integer.toString(r.nextInt(10) == 0 ? 4 + r.nextInt(28) : 1 + r.nextInt(3)));
 		}
 		StringBuilder b = new StringBuilder("{");
 		f.forEach((k, v) -> b.append(b.length() > 1 ? "," : "").append(quote(k)).append(':').append(v));
@@ -357,6 +362,12 @@ class HostileInputFuzzTest {
 		}
 		assertThat(EngineProbes.usedBlocks(engine)).as("blocks in use when idle").isZero();
 		EngineProbes.checkInvariants(engine);
+		String metrics = RawHttp.request(port, "GET", "/metrics", null, null).body();
+		java.util.regex.Matcher drafted = java.util.regex.Pattern
+			.compile("(?m)^blockserve_spec_decode_draft_tokens_total\\{[^}]*\\} ([0-9.eE+]+)$").matcher(metrics);
+		assertThat(drafted.find() && Double.parseDouble(drafted.group(1)) > 0).as("the hostile requests ran speculating")
+			.isTrue();
+		System.out.println("FUZZ speculative draft tokens=" + drafted.group(1));
 	}
 
 	/** Whether a (possibly chunked) body holds OpenAI's error envelope. */
