@@ -219,6 +219,39 @@ public final class Api {
 	}
 
 	/** The events of an SSE stream, then [DONE]; a failure after the stream started becomes an error event. */
+	/**
+	 * {@code params} with the request's bad_words as token sequences, as vLLM tokenizes them: each word as
+	 * written (leading blanks dropped), and again after a space when that gives a different first token in as
+	 * many tokens (the word inside a text, for tokenizers that mark a preceding space).
+	 */
+	private SamplingParams badWords(JsonNode body, SamplingParams params) {
+		List<String> words = RequestParser.badWords(body);
+		if (words.isEmpty()) {
+			return params;
+		}
+		List<int[]> seqs = new ArrayList<>();
+		for (String w : words) {
+			int[] bare = tokenizer.encode(w.stripLeading(), false);
+			if (bare.length > 0) {
+				seqs.add(bare);
+			}
+			int[] spaced = tokenizer.encode(" " + w.stripLeading(), false);
+			if (spaced.length > 0 && bare.length > 0 && spaced.length == bare.length && spaced[0] != bare[0]) {
+				seqs.add(spaced);
+			}
+		}
+		int vocabSize = engine.runtime().model().config().vocabSize();
+		for (int[] q : seqs) {
+			for (int t : q) {
+				if (t >= vocabSize) {
+					throw ApiException.badRequest("a word of 'bad_words' tokenizes to id " + t + ", beyond the model's "
+							+ vocabSize + " tokens", "bad_words");
+				}
+			}
+		}
+		return params.toBuilder().badWords(seqs.toArray(new int[0][])).build();
+	}
+
 	static Flux<DataBuffer> sseEvents(Flux<DataBuffer> events) {
 		return events.concatWith(Mono.fromSupplier(() -> sse("[DONE]"))).onErrorResume(e -> {
 			ApiException api = ApiErrorHandler.toApi(e);
@@ -404,8 +437,8 @@ public final class Api {
 			if (suffix != null && !suffix.isNull() && !(suffix.isString() && suffix.asString().isEmpty())) {
 				throw ApiException.badRequest("'suffix' (insertion) is not supported", "suffix");
 			}
-			SamplingParams params = RequestParser.sampling(body, maxTokens == null ? 16 : maxTokens,
-					logprobs == null ? -1 : logprobs, constraints.output(body));
+			SamplingParams params = badWords(body, RequestParser.sampling(body, maxTokens == null ? 16 : maxTokens,
+					logprobs == null ? -1 : logprobs, constraints.output(body)));
 			Integer promptLogprobs = promptLogprobsField(body, stream);
 			int echoTop = echo && logprobs != null ? logprobs : -1; // OpenAI's legacy echo: the prompt's tokens get logprobs too
 			int promptTop = Math.max(echoTop, promptLogprobs == null ? -1 : promptLogprobs);
@@ -595,8 +628,8 @@ public final class Api {
 			boolean stream = RequestParser.optBool(body, "stream", false);
 			boolean includeUsage = stream && RequestParser.optBool(body.path("stream_options"), "include_usage", false);
 			boolean continuousUsage = includeUsage && continuousUsage(body);
-			SamplingParams params = RequestParser.sampling(body, maxTokens == null ? 0 : maxTokens,
-					logprobs ? (top == null ? 0 : top) : -1, grammar);
+			SamplingParams params = badWords(body, RequestParser.sampling(body, maxTokens == null ? 0 : maxTokens,
+					logprobs ? (top == null ? 0 : top) : -1, grammar));
 			Integer promptLogprobs = promptLogprobsField(body, stream);
 			if (promptLogprobs != null) {
 				params = params.toBuilder().promptLogprobs(promptLogprobs).build();

@@ -150,7 +150,27 @@ final class RequestParser {
 		return SamplingParams.LogitBias.of(bias);
 	}
 
-	/** The sampling fields shared by both endpoints; {@code maxTokens} 0 means up to the context length. */
+	/** vLLM's bad_words: a list of non-empty strings (at most {@link SamplingParams#MAX_BAD_WORDS}), or absent. */
+	static List<String> badWords(JsonNode body) {
+		JsonNode w = body.get("bad_words");
+		if (w == null || w.isNull()) {
+			return List.of();
+		}
+		if (!w.isArray() || w.size() > SamplingParams.MAX_BAD_WORDS) {
+			throw ApiException.badRequest("'bad_words' must be a list of at most " + SamplingParams.MAX_BAD_WORDS + " strings",
+					"bad_words");
+		}
+		List<String> words = new java.util.ArrayList<>();
+		for (JsonNode x : w) {
+			if (!x.isString() || x.asString().isBlank() || x.asString().length() > 1000) {
+				throw ApiException.badRequest("each of 'bad_words' must be a non-blank string of at most 1000 characters",
+						"bad_words");
+			}
+			words.add(x.asString());
+		}
+		return words;
+	}
+
 	/** vLLM's cache_salt: a non-empty string, or absent. */
 	static String cacheSalt(JsonNode body) {
 		JsonNode salt = body.get("cache_salt");
@@ -164,6 +184,7 @@ final class RequestParser {
 		return salt.asString();
 	}
 
+	/** The sampling fields shared by both endpoints; {@code maxTokens} 0 means up to the context length. */
 	static SamplingParams sampling(JsonNode body, int maxTokens, int logprobs, dev.blockserve.constraint.Grammar grammar) {
 		Integer n = optInt(body, "n", 1, 128);
 		Double temperature = optNumber(body, "temperature", 0, 2);

@@ -93,6 +93,7 @@ public final class Sampler {
 		boolean banned = numTokens - promptLen < p.minTokens() && banStops(p);
 		applyBias(p.logitBias());
 		applyPenalties(p, tokens, promptLen, numTokens);
+		banBadWords(p.badWords(), tokens, promptLen, numTokens);
 		if (allowed != null) {
 			applyMask(allowed);
 		}
@@ -133,6 +134,27 @@ public final class Sampler {
 		float[] values = bias.values();
 		for (int i = 0; i < ids.length; i++) {
 			work[ids[i]] += values[i];
+		}
+	}
+
+	/**
+	 * vLLM's bad_words: bans each word's last token where the output's latest tokens equal the word's others
+	 * (only the output counts, as in vLLM; a one-token word is banned everywhere).
+	 */
+	private void banBadWords(int[][] words, int[] tokens, int promptLen, int numTokens) {
+		for (int[] w : words) {
+			int before = w.length - 1;
+			if (numTokens - promptLen < before) {
+				continue;
+			}
+			boolean match = true;
+			for (int k = 0; k < before && match; k++) {
+				match = tokens[numTokens - before + k] == w[k];
+			}
+			int last = w[before];
+			if (match && last < vocab) {
+				work[last] = Float.NEGATIVE_INFINITY;
+			}
 		}
 	}
 

@@ -33,12 +33,14 @@ import dev.blockserve.constraint.Grammar;
  * @param embed nothing is sampled: the request's output is the final hidden state of its last prompt token
  *        (after the final norm), L2-normalised: last-token pooling, as embedding checkpoints of these families
  *        (Qwen3-Embedding, gte-Qwen2, e5-mistral) are pooled
+ * @param badWords vLLM's bad_words, as token sequences: the last token of a sequence is banned wherever the
+ *        output's latest tokens equal the rest of it (a one-token word is banned everywhere); empty for none
  */
 public record SamplingParams(int n, int maxTokens, double temperature, int topK, double topP, double minP,
 		double presencePenalty, double frequencyPenalty, double repetitionPenalty, Long seed, List<String> stop,
 		int[] stopTokenIds, boolean ignoreEos, int logprobs, boolean skipSpecialTokens, Grammar grammar,
 		LogitBias logitBias, int minTokens, int promptLogprobs, String cacheSalt, int[] allowedTokenIds,
-		boolean includeStopStrInOutput, Reasoning reasoning, boolean embed) {
+		boolean includeStopStrInOutput, Reasoning reasoning, boolean embed, int[][] badWords) {
 
 	/**
 	 * How a reasoning block comes before the grammar's output (vLLM's structured outputs behind a reasoning
@@ -52,6 +54,9 @@ public record SamplingParams(int n, int maxTokens, double temperature, int topK,
 			check(end != null && !end.isEmpty(), "a reasoning block needs its end tag");
 		}
 	}
+
+	/** The most bad_words entries a request may give: each is checked per sampled token. */
+	public static final int MAX_BAD_WORDS = 256;
 
 	/** The longest cache salt: it is hashed on the engine thread when the request is admitted. */
 	public static final int MAX_CACHE_SALT_LENGTH = 4096;
@@ -122,6 +127,15 @@ public record SamplingParams(int n, int maxTokens, double temperature, int topK,
 		check(!embed || (n == 1 && logprobs < 0 && promptLogprobs < 0 && grammar == null),
 				"an embedding request samples nothing: n 1, no logprobs, no grammar");
 		check(reasoning == null || grammar != null, "reasoning before a grammar needs the grammar");
+		badWords = badWords == null ? new int[0][] : badWords.clone();
+		check(badWords.length <= MAX_BAD_WORDS, "at most " + MAX_BAD_WORDS + " bad_words, got " + badWords.length);
+		for (int i = 0; i < badWords.length; i++) {
+			check(badWords[i] != null && badWords[i].length > 0, "bad_words must not be empty");
+			badWords[i] = badWords[i].clone();
+			for (int t : badWords[i]) {
+				check(t >= 0, "bad_words token ids must be >= 0, got " + t);
+			}
+		}
 		if (allowedTokenIds != null) {
 			allowedTokenIds = allowedTokenIds.clone();
 			check(allowedTokenIds.length > 0, "allowed_token_ids must not be empty");
@@ -174,6 +188,7 @@ public record SamplingParams(int n, int maxTokens, double temperature, int topK,
 		b.reasoning = reasoning;
 		b.allowedTokenIds = allowedTokenIds;
 		b.includeStopStrInOutput = includeStopStrInOutput;
+		b.badWords = badWords;
 		return b;
 	}
 
@@ -184,7 +199,7 @@ public record SamplingParams(int n, int maxTokens, double temperature, int topK,
 	/** Whether sampling needs the whole logits row on the host, or the backend's argmax is enough. */
 	public boolean needsLogitsRow() {
 		return grammar != null || allowedTokenIds != null || !isGreedy() || logprobs >= 0 || repetitionPenalty != 1 || presencePenalty != 0
-				|| frequencyPenalty != 0 || !logitBias.isEmpty();
+				|| frequencyPenalty != 0 || !logitBias.isEmpty() || badWords.length > 0;
 	}
 
 	/** Builds {@link SamplingParams}; {@link #build} validates. Not thread-safe (a local of one caller). */
@@ -237,6 +252,8 @@ public record SamplingParams(int n, int maxTokens, double temperature, int topK,
 		private int[] allowedTokenIds;
 
 		private boolean includeStopStrInOutput;
+
+		private int[][] badWords;
 
 		private Builder() {
 		}
@@ -371,10 +388,17 @@ public record SamplingParams(int n, int maxTokens, double temperature, int topK,
 			return this;
 		}
 
+		/** Token sequences whose last token may not complete them in the output; null for none. */
+		public Builder badWords(int[][] v) {
+			badWords = v;
+			return this;
+		}
+
 		public SamplingParams build() {
 			return new SamplingParams(n, maxTokens, temperature, topK, topP, minP, presencePenalty, frequencyPenalty,
 					repetitionPenalty, seed, stop, stopTokenIds, ignoreEos, logprobs, skipSpecialTokens, grammar,
-					logitBias, minTokens, promptLogprobs, cacheSalt, allowedTokenIds, includeStopStrInOutput, reasoning, embed);
+					logitBias, minTokens, promptLogprobs, cacheSalt, allowedTokenIds, includeStopStrInOutput, reasoning, embed,
+					badWords);
 		}
 	}
 }

@@ -283,6 +283,33 @@ class CompletionsApiTest {
 			.allSatisfy(m -> assertThat(m._additionalProperties().keySet()).isNotEmpty().allMatch(k -> k.matches("token_id:[0-9]+")));
 	}
 
+	/**
+	 * vLLM's bad_words: a word of the golden output, banned, is not in the new output as any of its token
+	 * sequences (as written and after a space), and the output changes from there; bad values are a 400.
+	 */
+	@Test
+	void badWordsKeepAWordOutOfTheOutput() throws Exception {
+		GoldenCase c = SharedModels.golden("stories260K").get(0);
+		String word = c.completionText().trim().split("\\s+")[2].replaceAll("[^A-Za-z]", "");
+		Completion r = client.completions().create(greedy(c.promptText(), 48).logprobs(0L)
+			.putAdditionalBodyProperty("bad_words", com.openai.core.JsonValue.from(List.of(word)))
+			.putAdditionalBodyProperty("return_tokens_as_token_ids", com.openai.core.JsonValue.from(true)).build());
+		List<Integer> ids = r.choices().get(0).logprobs().orElseThrow().tokens().orElseThrow().stream()
+			.map(t -> Integer.parseInt(t.substring("token_id:".length()))).toList();
+		for (String form : new String[] { word, " " + word }) {
+			List<Integer> banned = Api.JSON.readTree(post("/tokenize", Api.JSON.writeValueAsString(
+					java.util.Map.of("prompt", form, "add_special_tokens", false))).body()).path("tokens").valueStream()
+				.map(n -> n.asInt()).toList();
+			assertThat(java.util.Collections.indexOfSubList(ids, banned)).as("'%s' %s in %s", form, banned, ids).isEqualTo(-1);
+		}
+		assertThat(r.choices().get(0).text()).isNotEqualTo(c.completionText().substring(0, r.choices().get(0).text().length()));
+		for (String bad : new String[] { "\"x\"", "[\"\"]", "[1]", "[\" \"]" }) {
+			HttpResponse<String> e = post("{\"prompt\": \"x\", \"max_tokens\": 1, \"bad_words\": " + bad + "}");
+			assertThat(e.statusCode()).as(bad).isEqualTo(400);
+			assertThat(e.body()).contains("bad_words");
+		}
+	}
+
 	private HttpResponse<String> post(String json) throws Exception {
 		return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/v1/completions"))
 			.header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(json)).build(),

@@ -60,7 +60,7 @@ class HostileInputFuzzTest {
 			"guided_regex", "guided_choice", "structured_outputs", "logit_bias", "min_tokens", "stop_token_ids",
 			"prompt_logprobs", "suffix", "best_of", "continue_final_message", "add_generation_prompt",
 			"truncate_prompt_tokens", "include_reasoning", "cache_salt", "input", "encoding_format", "dimensions",
-			"allowed_token_ids", "include_stop_str_in_output", "return_tokens_as_token_ids" };
+			"allowed_token_ids", "include_stop_str_in_output", "return_tokens_as_token_ids", "bad_words" };
 
 	/** The fields that shape the output: they also get near-valid hostile schemas, regexes and tools. */
 	static final java.util.Set<String> SHAPING = java.util.Set.of("response_format", "tools", "tool_choice", "guided_json",

@@ -94,6 +94,23 @@ class SamplerTest {
 		assertThat(s.sample(logits, 0, p, new int[] { 3 }, 1, 1, new SplittableRandom(1), null, eosOrThree)).isEqualTo(3);
 	}
 
+	/** vLLM's bad_words: a one-token word is never chosen; a longer word's last token only right after the rest of it. */
+	@Test
+	void badWordsBanTheTokenThatWouldCompleteThem() {
+		Sampler s = new Sampler(5, new int[] { 0 });
+		float[] logits = { 0f, 1f, 2f, 3f, 4f };
+		SamplingParams p = SamplingParams.greedy(8).toBuilder().badWords(new int[][] { { 4 }, { 2, 3 } }).build();
+		assertThat(p.needsLogitsRow()).isTrue();
+		// prompt [1], no output yet: 4 is banned, "2 3" cannot complete
+		assertThat(s.sample(logits, 0, p, new int[] { 1 }, 1, 1, new SplittableRandom(1), null)).isEqualTo(3);
+		// output ends with 2: 3 would complete "2 3", so 2 is the best left
+		assertThat(s.sample(logits, 0, p, new int[] { 1, 2 }, 1, 2, new SplittableRandom(1), null)).isEqualTo(2);
+		// a 2 in the prompt does not count (only the output does, as in vLLM)
+		assertThat(s.sample(logits, 0, p, new int[] { 2 }, 1, 1, new SplittableRandom(1), null)).isEqualTo(3);
+		assertThatThrownBy(() -> SamplingParams.greedy(8).toBuilder().badWords(new int[][] { {} }).build())
+			.hasMessageContaining("bad_words");
+	}
+
 	@Test
 	void badValuesAreRefusedWithTheirField() {
 		assertThatThrownBy(() -> SamplingParams.LogitBias.of(Map.of(3, 100.5)))

@@ -114,6 +114,7 @@ class SpeculativeDecodingTest {
 				b -> b.logitBias(new SamplingParams.LogitBias(new int[] { 260, 300 }, new float[] { 2f, -5f })),
 				b -> b.allowedTokenIds(new int[] { 1, 2, 3, 260, 300, 400 }).temperature(1.0).seed(4L),
 				b -> b.minTokens(100).ignoreEos(false).temperature(0.9).seed(5L),
+				b -> b.badWords(new int[][] { { 286 }, { 399, 393 } }),
 				b -> b.grammar(dev.blockserve.constraint.RegexCompiler.compile("(Tim had a (red|big) ball\\. )+")).temperature(0.9)
 					.seed(6L));
 		List<String> texts = List.of("Tim had a red ball. He liked his ball.", "Once upon a time, there was a girl");
