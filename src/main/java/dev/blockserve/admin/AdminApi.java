@@ -109,6 +109,8 @@ public final class AdminApi {
 		d.put("promptTokens", e.promptTokens());
 		d.put("preemptions", e.preemptions());
 		d.put("recentTtftMillis", e.recentTtftMillis());
+		d.put("draftTokens", e.draftTokens());
+		d.put("acceptedDraftTokens", e.acceptedDraftTokens());
 		int n = kv.numBlocks();
 		int from = Math.max(0, Math.min(start, n)), to = (int) Math.min(n, (long) from + Math.max(0, count));
 		byte[] states = new byte[to - from];

@@ -69,6 +69,9 @@ public final class EngineCore implements AutoCloseable {
 
 	private long nextSeqId = 1;
 
+	/** Speculative draft tokens verified, and kept, since start (the dashboard's acceptance rate). */
+	private long draftTokens, acceptedDraftTokens;
+
 	/** A verifying sequence's drafts, kept while its tokens are appended over them. */
 	private int[] draftScratch = new int[16];
 
@@ -264,7 +267,7 @@ public final class EngineCore implements AutoCloseable {
 					accepted++;
 				}
 				if (reason != null) {
-					listener.onSpeculation(drafts, accepted);
+					speculated(drafts, accepted);
 					finish(s, reason);
 					return;
 				}
@@ -274,13 +277,19 @@ public final class EngineCore implements AutoCloseable {
 			}
 		}
 		catch (RuntimeException e) {
-			listener.onSpeculation(drafts, accepted);
+			speculated(drafts, accepted);
 			fail(s.request, new EngineException("request failed: " + e, e));
 			return;
 		}
-		listener.onSpeculation(drafts, accepted);
+		speculated(drafts, accepted);
 		s.advance(1 + accepted); // the last real token and the accepted drafts: all but the newest token
 		scheduler.commit(s);
+	}
+
+	private void speculated(int drafts, int accepted) {
+		draftTokens += drafts;
+		acceptedDraftTokens += accepted;
+		listener.onSpeculation(drafts, accepted);
 	}
 
 	/** The prompt logprobs the step made due for step sequence {@code i}; false when that failed its request. */
@@ -396,7 +405,7 @@ public final class EngineCore implements AutoCloseable {
 	/** What the dashboard shows: the block pool, every live sequence, and running totals. */
 	public EngineSnapshot snapshot() {
 		return EngineSnapshot.of(requests.values(), kv.snapshot(), scheduler.numRunning(), scheduler.numWaiting(),
-				processor.generatedTokens(), processor.promptTokens(), scheduler.preemptions(), processor.recentTtftMillis());
+				processor.generatedTokens(), processor.promptTokens(), scheduler.preemptions(), processor.recentTtftMillis(), draftTokens, acceptedDraftTokens);
 	}
 
 	public int numRunning() {

@@ -10,13 +10,17 @@ import dev.blockserve.kvcache.KvCacheSnapshot;
  *
  * @param generatedTokens tokens generated since start
  * @param recentTtftMillis moving average of recent times to first token
+ * @param draftTokens speculative draft tokens verified since start
+ * @param acceptedDraftTokens of those, the ones kept
  */
 public record EngineSnapshot(long timestampMillis, KvCacheSnapshot kv, List<SequenceInfo> sequences, int running,
-		int waiting, long generatedTokens, long promptTokens, long preemptions, double recentTtftMillis) {
+		int waiting, long generatedTokens, long promptTokens, long preemptions, double recentTtftMillis, long draftTokens,
+		long acceptedDraftTokens) {
 
 	/** Built on the engine thread from its live requests. */
 	static EngineSnapshot of(java.util.Collection<Request> requests, KvCacheSnapshot kv, int running, int waiting,
-			long generatedTokens, long promptTokens, long preemptions, double recentTtftMillis) {
+			long generatedTokens, long promptTokens, long preemptions, double recentTtftMillis, long draftTokens,
+			long acceptedDraftTokens) {
 		List<SequenceInfo> seqs = new java.util.ArrayList<>();
 		for (Request r : requests) {
 			for (EngineSequence s : r.seqs) {
@@ -27,7 +31,7 @@ public record EngineSnapshot(long timestampMillis, KvCacheSnapshot kv, List<Sequ
 			}
 		}
 		return new EngineSnapshot(System.currentTimeMillis(), kv, seqs, running, waiting, generatedTokens, promptTokens,
-				preemptions, recentTtftMillis);
+				preemptions, recentTtftMillis, draftTokens, acceptedDraftTokens);
 	}
 
 	/** One live sequence: its id (the key of its block table), its request, choice index and progress. */

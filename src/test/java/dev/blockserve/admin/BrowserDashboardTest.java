@@ -150,6 +150,10 @@ class BrowserDashboardTest extends ObservabilityTestBase {
 		assertThat((String) sel.get("detail")).contains("prompt").contains("blocks");
 		assertThat(((Number) sel.get("selectedRows")).intValue()).isEqualTo(1);
 
+		// the server speculates: once it has verified drafts the header shows the share kept
+		new WebDriverWait(driver, Duration.ofSeconds(30)).until(d -> d.findElement(By.id("specStat")).isDisplayed());
+		assertThat(driver.findElement(By.id("spec")).getText()).matches("[0-9]{1,3}%");
+
 		File shot = ((TakesScreenshot) driver).getScreenshotAs(OutputType.FILE);
 		Path out = Path.of("target", "admin-dashboard.png");
 		Files.copy(shot.toPath(), out, java.nio.file.StandardCopyOption.REPLACE_EXISTING);

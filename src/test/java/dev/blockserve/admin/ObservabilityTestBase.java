@@ -11,11 +11,15 @@ import org.junit.jupiter.api.condition.EnabledIf;
 import org.springframework.boot.test.context.SpringBootTest;
 import org.springframework.boot.test.web.server.LocalServerPort;
 
-/** One server for the observability tests (same properties, so Spring reuses the context). */
+/**
+ * One server for the observability tests (same properties, so Spring reuses the context); it speculates,
+ * so the dashboard's and the metrics' speculation figures have something to show.
+ */
 @SpringBootTest(classes = BlockserveApplication.class, webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT,
 		properties = { "blockserve.model=../shared/models/stories260K", "blockserve.kv-cache.num-blocks=2000",
 				"blockserve.kv-cache.block-size=4", "blockserve.admin.api-key=admin-secret",
-				"blockserve.admin.stream-interval=100ms" })
+				"blockserve.admin.stream-interval=100ms", "blockserve.speculative.num-tokens=3",
+				"blockserve.speculative.max-batch=256" })
 @EnabledIf(value = "dev.blockserve.support.SharedModels#present", disabledReason = "../shared/models is absent")
 abstract class ObservabilityTestBase {
 

@@ -95,6 +95,18 @@ class SpeculativeServingTest {
 		double accepted = counter("blockserve_spec_decode_accepted_tokens_total") - acceptedBefore;
 		assertThat(drafted).as("drafted tokens").isPositive();
 		assertThat(accepted).as("accepted tokens").isPositive().isLessThanOrEqualTo(drafted);
+		// the dashboard's data carries the same totals (published by the engine a few times a second)
+		tools.jackson.databind.JsonNode admin = null;
+		for (int i = 0; i < 50 && (admin == null || admin.path("draftTokens").asLong() < drafted); i++) {
+			Thread.sleep(100);
+			admin = Api.JSON.readTree(HttpClient.newHttpClient()
+				.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/admin/api/blocks")).build(),
+						HttpResponse.BodyHandlers.ofString())
+				.body());
+		}
+		assertThat(admin.path("draftTokens").asLong()).as("dashboard drafted").isGreaterThanOrEqualTo((long) drafted);
+		assertThat(admin.path("acceptedDraftTokens").asLong()).as("dashboard kept").isPositive()
+			.isLessThanOrEqualTo(admin.path("draftTokens").asLong());
 		assertThat(EngineProbes.usedBlocks(engine)).isZero();
 		EngineProbes.checkInvariants(engine);
 	}
