@@ -21,8 +21,6 @@ import com.openai.models.chat.completions.ChatCompletionStreamOptions;
 import com.openai.models.completions.CompletionCreateParams;
 import dev.blockserve.BlockserveApplication;
 import dev.blockserve.support.SharedModels;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.condition.EnabledIf;
@@ -30,7 +28,6 @@ import tools.jackson.databind.json.JsonMapper;
 import tools.jackson.databind.node.ObjectNode;
 
 import org.springframework.boot.test.context.SpringBootTest;
-import org.springframework.boot.test.web.server.LocalServerPort;
 import org.springframework.test.context.DynamicPropertyRegistry;
 import org.springframework.test.context.DynamicPropertySource;
 
@@ -46,7 +43,12 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 				"blockserve.kv-cache.num-blocks=256" })
 @EnabledIf(value = "dev.blockserve.support.SharedModels#present", disabledReason = "../shared/models is absent")
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class ChatApiTest {
+class ChatApiTest extends OpenAiServerTest {
+
+	@Override
+	String apiKey() {
+		return "sk-test-2";
+	}
 
 	static final String MISTRAL = "{{ bos_token }}{% for message in messages %}{% if (message['role'] == 'user') != "
 			+ "(loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}"
@@ -71,21 +73,6 @@ class ChatApiTest {
 		cfg.put("bos_token", "<|endoftext|>");
 		Files.writeString(dst.resolve("tokenizer_config.json"), json.writeValueAsString(cfg));
 		registry.add("blockserve.model", dst::toString);
-	}
-
-	@LocalServerPort
-	int port;
-
-	OpenAIClient client;
-
-	@BeforeAll
-	void client() {
-		client = dev.blockserve.support.OpenAiSdk.client(port, "sk-test-2");
-	}
-
-	@AfterAll
-	void close() {
-		client.close();
 	}
 
 	ChatCompletionCreateParams.Builder chat() {

@@ -17,7 +17,6 @@ import java.io.InputStream;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
 
-import com.openai.client.OpenAIClient;
 import com.openai.core.http.StreamResponse;
 import com.openai.errors.BadRequestException;
 import com.openai.errors.NotFoundException;
@@ -26,18 +25,13 @@ import com.openai.models.completions.Completion;
 import com.openai.models.completions.CompletionCreateParams;
 import com.openai.models.completions.CompletionChoice;
 import dev.blockserve.BlockserveApplication;
-import dev.blockserve.engine.Engine;
 import dev.blockserve.support.SharedModels;
 import dev.blockserve.support.SharedModels.GoldenCase;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.condition.EnabledIf;
 
-import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.boot.test.context.SpringBootTest;
-import org.springframework.boot.test.web.server.LocalServerPort;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -48,27 +42,9 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 				"blockserve.api.max-request-size=64KB" })
 @EnabledIf(value = "dev.blockserve.support.SharedModels#present", disabledReason = "../shared/models is absent")
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class CompletionsApiTest {
-
-	@LocalServerPort
-	int port;
-
-	@Autowired
-	Engine engine;
-
-	OpenAIClient client;
+class CompletionsApiTest extends OpenAiServerTest {
 
 	final HttpClient http = HttpClient.newHttpClient();
-
-	@BeforeAll
-	void client() {
-		client = dev.blockserve.support.OpenAiSdk.client(port, "unused");
-	}
-
-	@AfterAll
-	void close() {
-		client.close();
-	}
 
 	CompletionCreateParams.Builder greedy(String prompt, long maxTokens) {
 		return CompletionCreateParams.builder().model("stories260K").prompt(prompt).maxTokens(maxTokens).temperature(0.0);

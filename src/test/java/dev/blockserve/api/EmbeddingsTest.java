@@ -10,23 +10,17 @@ import java.util.Base64;
 import java.util.List;
 import java.util.Map;
 
-import com.openai.client.OpenAIClient;
 import com.openai.models.embeddings.EmbeddingCreateParams;
 import dev.blockserve.BlockserveApplication;
-import dev.blockserve.engine.Engine;
 import dev.blockserve.support.EngineProbes;
 import dev.blockserve.support.RawHttp;
 import dev.blockserve.support.SharedModels;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.condition.EnabledIf;
 import tools.jackson.databind.JsonNode;
 
-import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.boot.test.context.SpringBootTest;
-import org.springframework.boot.test.web.server.LocalServerPort;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
@@ -44,27 +38,9 @@ import static org.assertj.core.api.Assertions.within;
 				"blockserve.kv-cache.block-size=16", "blockserve.scheduler.long-prefill-token-threshold=5" })
 @EnabledIf(value = "dev.blockserve.support.SharedModels#present", disabledReason = "../shared/models is absent")
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class EmbeddingsTest {
+class EmbeddingsTest extends OpenAiServerTest {
 
 	static final String MODEL = "tiny-random-qwen3";
-
-	@LocalServerPort
-	int port;
-
-	@Autowired
-	Engine engine;
-
-	OpenAIClient client;
-
-	@BeforeAll
-	void client() {
-		client = dev.blockserve.support.OpenAiSdk.client(port, "unused");
-	}
-
-	@AfterAll
-	void close() {
-		client.close();
-	}
 
 	String baseUrl() {
 		return "http://127.0.0.1:" + port + "/v1";

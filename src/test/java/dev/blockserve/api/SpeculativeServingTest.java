@@ -10,23 +10,17 @@ import java.util.concurrent.CompletableFuture;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
-import com.openai.client.OpenAIClient;
 import com.openai.core.http.StreamResponse;
 import com.openai.models.completions.Completion;
 import com.openai.models.completions.CompletionCreateParams;
 import dev.blockserve.BlockserveApplication;
-import dev.blockserve.engine.Engine;
 import dev.blockserve.support.EngineProbes;
 import dev.blockserve.support.SharedModels;
 import dev.blockserve.support.SharedModels.GoldenCase;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.condition.EnabledIf;
-import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.boot.test.context.SpringBootTest;
-import org.springframework.boot.test.web.server.LocalServerPort;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -41,25 +35,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 				"blockserve.speculative.max-batch=16" })
 @EnabledIf(value = "dev.blockserve.support.SharedModels#present", disabledReason = "../shared/models is absent")
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class SpeculativeServingTest {
-
-	@LocalServerPort
-	int port;
-
-	@Autowired
-	Engine engine;
-
-	OpenAIClient client;
-
-	@BeforeAll
-	void client() {
-		client = dev.blockserve.support.OpenAiSdk.client(port, "unused");
-	}
-
-	@AfterAll
-	void close() {
-		client.close();
-	}
+class SpeculativeServingTest extends OpenAiServerTest {
 
 	double counter(String name) throws Exception {
 		String page = HttpClient.newHttpClient()
