@@ -68,9 +68,10 @@ final class ModelRunner implements AutoCloseable {
 	/** Runs the step {@code out} plans; afterwards {@link #greedy}, {@link #rowOffset} and {@link #logits} hold its output. */
 	void execute(SchedulerOutput<EngineSequence> out) {
 		int n = out.count();
-		if (rows.length < n) {
-			rows = new int[Math.max(n, rows.length * 2)];
-			rowOf = new int[rows.length];
+		// rowOf has an entry per sequence, rows one per downloaded row (several for a sequence with drafts):
+		// they grow apart
+		if (rowOf.length < n) {
+			rowOf = new int[Math.max(n, rowOf.length * 2)];
 		}
 		copyBlocks(out.copies());
 		step.reset(cache.blockSize(), maxBlocksPerSeq);

@@ -130,4 +130,32 @@ class SpeculativeDecodingTest {
 		}
 		assertThat(accepted).as("drafts kept over all kinds").isPositive();
 	}
+
+	/**
+	 * A sampled sequence verifying 64 drafts downloads 65 logits rows in one step; a later step of more than 64
+	 * sequences must still find room for each sequence's row index (the two buffers grow apart).
+	 */
+	@Test
+	void manyDraftRowsThenManySequencesInLaterSteps() {
+		var dir = SharedModels.dir("stories260K");
+		try (CpuBackend backend = new CpuBackend(0); LlamaModel m = LlamaModel.load(dir, backend, 0);
+				TextTokenizer tok = TextTokenizer.load(dir); KvCacheMemory cache = m.newKvCache(1024, 16)) {
+			KvCacheManager kv = new KvCacheManager(new BlockPool(1024, 16, 9), false, "stories260K", 0);
+			DraftCounter drafts = new DraftCounter();
+			try (OfflineGenerator gen = new OfflineGenerator(m, cache, kv,
+					OfflineGenerator.batchConfig(64).withSpeculative(new SpeculativeConfig(64, 1, 3, 1)), tok,
+					GenerationConfig.read(dir, m.config()), drafts)) {
+				SamplingParams sampled = SamplingParams.builder().temperature(0.8).seed(3L).maxTokens(120).ignoreEos(true).build();
+				gen.generate(List.of(tok.encode("Tim had a red ball. Tim had a red ball. Tim had a red ball.", true)), sampled);
+				assertThat(drafts.drafted).as("drafts verified by the sampled sequence").isGreaterThanOrEqualTo(64);
+				List<int[]> many = new ArrayList<>();
+				for (int i = 0; i < 70; i++) {
+					many.add(tok.encode("Once upon a time " + i, true));
+				}
+				var results = gen.generate(many, sampled.toBuilder().maxTokens(4).build());
+				assertThat(results).hasSize(70).allSatisfy(r -> assertThat(r.tokens()).hasSize(4));
+			}
+			kv.checkInvariants();
+		}
+	}
 }
