@@ -240,15 +240,6 @@ public final class Api {
 				seqs.add(spaced);
 			}
 		}
-		int vocabSize = engine.runtime().model().config().vocabSize();
-		for (int[] q : seqs) {
-			for (int t : q) {
-				if (t >= vocabSize) {
-					throw ApiException.badRequest("a word of 'bad_words' tokenizes to id " + t + ", beyond the model's "
-							+ vocabSize + " tokens", "bad_words");
-				}
-			}
-		}
 		return params.toBuilder().badWords(seqs.toArray(new int[0][])).build();
 	}
 

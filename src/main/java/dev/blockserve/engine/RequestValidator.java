@@ -54,6 +54,14 @@ final class RequestValidator {
 				}
 			}
 		}
+		for (int[] word : params.badWords()) {
+			for (int t : word) {
+				if (t >= vocab) {
+					throw new RequestRejectedException(RequestRejectedException.Reason.INVALID_INPUT,
+							"bad_words: token id " + t + " is outside the vocabulary [0, " + vocab + ")", "bad_words");
+				}
+			}
+		}
 		for (int t : params.stopTokenIds()) {
 			if (t >= vocab) {
 				throw new RequestRejectedException(RequestRejectedException.Reason.INVALID_INPUT,

@@ -151,9 +151,8 @@ public final class Sampler {
 			for (int k = 0; k < before && match; k++) {
 				match = tokens[numTokens - before + k] == w[k];
 			}
-			int last = w[before];
-			if (match && last < vocab) {
-				work[last] = Float.NEGATIVE_INFINITY;
+			if (match) {
+				work[w[before]] = Float.NEGATIVE_INFINITY; // ids were checked against the vocabulary at submission
 			}
 		}
 	}

@@ -285,6 +285,9 @@ class EngineTest {
 			assertThatThrownBy(() -> engine.submit(new int[0], SamplingParams.greedy(2), 0)).hasMessageContaining("at least one");
 			assertThatThrownBy(() -> engine.submit(new int[] { 9999 }, SamplingParams.greedy(2), 0))
 				.hasMessageContaining("outside the vocabulary");
+			assertThatThrownBy(() -> engine.submit(new int[] { 1 },
+					SamplingParams.greedy(2).toBuilder().badWords(new int[][] { { 5, 9999 } }).build(), 0))
+				.hasMessageContaining("bad_words: token id 9999 is outside the vocabulary");
 		}
 	}
 }
