@@ -1,10 +1,15 @@
 package dev.blockserve.cli;
 
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InputStreamReader;
 import java.io.PrintWriter;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -16,7 +21,12 @@ import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Stream;
 
@@ -95,8 +105,11 @@ public final class BenchCommand implements Callable<Integer> {
 			description = "SLOs a request must meet to count as good, e.g. --goodput ttft:500 e2el:5000")
 	List<String> goodput = new ArrayList<>();
 
-	@Option(names = "--timeout", defaultValue = "600", description = "seconds a request may take")
+	@Option(names = "--timeout", defaultValue = "600", description = "seconds a request may take, its whole stream included (default: ${DEFAULT-VALUE})")
 	int timeoutSeconds;
+
+	/** Ends the streams that pass --timeout (one daemon thread per run). */
+	private ScheduledExecutorService watchdog;
 
 	@Option(names = "--json", description = "print one JSON object with the results on the last line of stdout")
 	boolean json;
@@ -113,7 +126,23 @@ public final class BenchCommand implements Callable<Integer> {
 	public Integer call() throws Exception {
 		PrintWriter out = spec.commandLine().getOut();
 		PrintWriter err = spec.commandLine().getErr();
-		HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(30)).build();
+		// HTTP/1.1 as vLLM's benchmark (aiohttp) and the OpenAI SDKs speak it: no h2c upgrade attempt
+		HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+			.connectTimeout(Duration.ofSeconds(30)).build();
+		watchdog = Executors.newSingleThreadScheduledExecutor(r -> {
+			Thread t = new Thread(r, "bench-watchdog");
+			t.setDaemon(true);
+			return t;
+		});
+		try {
+			return run(http, out, err);
+		}
+		finally {
+			watchdog.shutdownNow();
+		}
+	}
+
+	private Integer run(HttpClient http, PrintWriter out, PrintWriter err) throws Exception {
 		String base = baseUrl.endsWith("/") ? baseUrl.substring(0, baseUrl.length() - 1) : baseUrl;
 		if (model == null) {
 			JsonNode models = JSON.readTree(http.send(request(base + "/models").GET().build(), HttpResponse.BodyHandlers.ofString())
@@ -218,17 +247,41 @@ public final class BenchCommand implements Callable<Integer> {
 		HttpRequest req = request(base + "/completions").header("Content-Type", "application/json")
 			.POST(HttpRequest.BodyPublishers.ofString(JSON.writeValueAsString(body)))
 			.build();
-		return http.sendAsync(req, HttpResponse.BodyHandlers.ofLines()).thenApply(resp -> {
+		long deadline = t0 + Duration.ofSeconds(timeoutSeconds).toNanos();
+		return http.sendAsync(req, HttpResponse.BodyHandlers.ofInputStream())
+			.thenApply(resp -> read(resp, p, t0, deadline))
+			.exceptionally(e -> new Result(false, String.valueOf(e.getCause() != null ? e.getCause() : e), p.inputTokens(),
+					0, 0, 0, List.of()));
+	}
+
+	/**
+	 * Reads one streamed response to its {@code [DONE]}. The whole request, body included, must end by
+	 * {@code deadline} (the HTTP client's own timeout covers only the headers): past it the watchdog closes
+	 * the body, and the request fails saying how far its stream got. A stream that ends without
+	 * {@code [DONE]} fails too, so a truncated response is never counted as complete.
+	 */
+	private Result read(HttpResponse<InputStream> resp, Prompt p, long t0, long deadline) {
+		AtomicBoolean timedOut = new AtomicBoolean();
+		ScheduledFuture<?> cut = watchdog.schedule(() -> {
+			timedOut.set(true);
+			closeQuietly(resp.body());
+		}, Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+		long first = -1, last = -1;
+		int chunks = 0, usageOut = -1, usageIn = -1;
+		boolean done = false;
+		List<Double> itl = new ArrayList<>();
+		try (BufferedReader body = new BufferedReader(new InputStreamReader(resp.body(), StandardCharsets.UTF_8))) {
 			if (resp.statusCode() != 200) {
 				StringBuilder b = new StringBuilder();
-				resp.body().forEach(b::append);
+				body.lines().forEach(b::append);
 				return new Result(false, resp.statusCode() + " " + b, p.inputTokens(), 0, 0, 0, List.of());
 			}
-			long first = -1, last = -1;
-			int chunks = 0, usageOut = -1, usageIn = -1;
-			List<Double> itl = new ArrayList<>();
-			for (String line : (Iterable<String>) resp.body()::iterator) {
-				if (!line.startsWith("data: ") || line.equals("data: [DONE]")) {
+			for (String line; (line = body.readLine()) != null;) {
+				if (line.equals("data: [DONE]")) {
+					done = true;
+					continue;
+				}
+				if (!line.startsWith("data: ")) {
 					continue;
 				}
 				JsonNode c = JSON.readTree(line.substring(6));
@@ -251,11 +304,36 @@ public final class BenchCommand implements Callable<Integer> {
 					chunks++;
 				}
 			}
-			long end = System.nanoTime();
-			return new Result(true, null, usageIn >= 0 ? usageIn : p.inputTokens(), usageOut >= 0 ? usageOut : chunks,
-					first < 0 ? (end - t0) / 1e6 : (first - t0) / 1e6, (end - t0) / 1e6, itl);
-		}).exceptionally(e -> new Result(false, String.valueOf(e.getCause() != null ? e.getCause() : e), p.inputTokens(),
-				0, 0, 0, List.of()));
+		}
+		catch (IOException | RuntimeException e) {
+			if (!timedOut.get()) {
+				return new Result(false, "the stream broke after " + chunks + " text chunks: " + e, p.inputTokens(), 0, 0,
+						0, List.of());
+			}
+		}
+		finally {
+			cut.cancel(false);
+		}
+		if (timedOut.get() && !done) {
+			return new Result(false, "timed out after " + timeoutSeconds + " s (--timeout) with " + chunks
+					+ " text chunks received and no [DONE]", p.inputTokens(), 0, 0, 0, List.of());
+		}
+		if (!done) {
+			return new Result(false, "the stream ended without [DONE] after " + chunks + " text chunks", p.inputTokens(), 0,
+					0, 0, List.of());
+		}
+		long end = System.nanoTime();
+		return new Result(true, null, usageIn >= 0 ? usageIn : p.inputTokens(), usageOut >= 0 ? usageOut : chunks,
+				first < 0 ? (end - t0) / 1e6 : (first - t0) / 1e6, (end - t0) / 1e6, itl);
+	}
+
+	private static void closeQuietly(InputStream in) {
+		try {
+			in.close();
+		}
+		catch (IOException e) {
+			// closing is all the watchdog does; the reader sees the stream end either way
+		}
 	}
 
 	private static void progress(PrintWriter err, int done, int total) {
