@@ -29,6 +29,22 @@ for await (const chunk of stream) {
 }
 out.streamed = streamed;
 
+const response = await client.responses.create({ model, input: messages[0].content, max_output_tokens: 12, temperature: 0 });
+out.responseText = response.output_text;
+out.responseStatus = response.status;
+let responseStreamed = '';
+const events = [];
+const responseStream = await client.responses.create({ model, input: messages[0].content, max_output_tokens: 12,
+  temperature: 0, stream: true });
+for await (const event of responseStream) {
+  events.push(event.type);
+  if (event.type === 'response.output_text.delta') {
+    responseStreamed += event.delta;
+  }
+}
+out.responseStreamed = responseStreamed;
+out.responseEvents = [events[0], events[events.length - 1]];
+
 const biased = await client.completions.create({ model, prompt: 'Once upon a time', max_tokens: 6, temperature: 0,
   logit_bias: { [forced]: 100 } });
 out.biased = biased.choices[0].text;

@@ -588,89 +588,175 @@ public final class Api {
 
 	public Mono<ServerResponse> chat(ServerRequest req) {
 		return body(req).flatMap(bytes -> admission.offload(() -> {
-			JsonNode body = parse(bytes);
-			checkModel(body);
-			Constraints.Tools tools = constraints.tools(body, toolFormat);
-			var grammar = constraints.output(body);
-			if (tools != null && tools.mode() != Constraints.Tools.Mode.AUTO) {
-				if (grammar != null) {
-					throw ApiException.badRequest("'tool_choice' required or a named function cannot be combined with "
-							+ "'response_format' or guided decoding: the call's arguments already follow their schema", "tool_choice");
+			ChatRun run = startChat(req, parse(bytes));
+			return run.stream ? sseResponse(run.chunks().map(Api::sse)) : run.completion().flatMap(Api::json);
+		}));
+	}
+
+	/**
+	 * OpenAI's Responses API, translated to a chat request and back ({@link Responses}). A failure after the
+	 * stream started is an {@code error} event, as OpenAI sends it.
+	 */
+	public Mono<ServerResponse> responses(ServerRequest req) {
+		return body(req).flatMap(bytes -> admission.offload(() -> {
+			Responses.Request r = Responses.request(parse(bytes));
+			ChatRun run = startChat(req, r.chat());
+			String id = Responses.id("resp_");
+			long createdAt = run.created;
+			if (run.stream) {
+				Flux<DataBuffer> events = Responses.events(r, id, createdAt, modelName, run.chunks());
+				return Sse.response(events);
+			}
+			return run.completion().flatMap(c -> json(Responses.response(r, id, createdAt, modelName, c)));
+		}));
+	}
+
+	/**
+	 * Checks a chat request, renders its prompt and submits it; what comes back streams its chunks or
+	 * gathers its completion (one of the two, once). Shared by chat completions and the Responses API, which
+	 * translates its requests into chat requests. On a request thread.
+	 */
+	ChatRun startChat(ServerRequest req, JsonNode body) {
+		checkModel(body);
+		Constraints.Tools tools = constraints.tools(body, toolFormat);
+		var grammar = constraints.output(body);
+		if (tools != null && tools.mode() != Constraints.Tools.Mode.AUTO) {
+			if (grammar != null) {
+				throw ApiException.badRequest("'tool_choice' required or a named function cannot be combined with "
+						+ "'response_format' or guided decoding: the call's arguments already follow their schema", "tool_choice");
+			}
+			grammar = constraints.toolGrammar(tools);
+		}
+		else if (tools != null && grammar != null) {
+			tools = null; // the output is shaped by response_format: there are no calls to find in it
+		}
+		ChatPrompt chatPrompt = chatPrompt(body);
+		int[] prompt = keepLast(chatPrompt.ids(), truncation(body));
+		// vLLM's include_reasoning: false drops the reasoning and keeps the answer
+		boolean includeReasoning = RequestParser.optBool(body, "include_reasoning", true);
+		boolean idsAsTokens = RequestParser.optBool(body, "return_tokens_as_token_ids", false);
+		Integer maxTokens = RequestParser.optInt(body, "max_completion_tokens", 1, Integer.MAX_VALUE);
+		if (maxTokens == null) {
+			maxTokens = RequestParser.optInt(body, "max_tokens", 1, Integer.MAX_VALUE);
+		}
+		boolean logprobs = RequestParser.optBool(body, "logprobs", false);
+		Integer top = RequestParser.optInt(body, "top_logprobs", 0, 20);
+		if (top != null && !logprobs) {
+			throw ApiException.badRequest("'top_logprobs' needs 'logprobs' set to true", "top_logprobs");
+		}
+		boolean stream = RequestParser.optBool(body, "stream", false);
+		boolean includeUsage = stream && RequestParser.optBool(body.path("stream_options"), "include_usage", false);
+		boolean continuousUsage = includeUsage && continuousUsage(body);
+		SamplingParams params = badWords(body, RequestParser.sampling(body, maxTokens == null ? 0 : maxTokens,
+				logprobs ? (top == null ? 0 : top) : -1, grammar));
+		Integer promptLogprobs = promptLogprobsField(body, stream);
+		if (promptLogprobs != null) {
+			params = params.toBuilder().promptLogprobs(promptLogprobs).build();
+		}
+		if (reasoningParser && grammar != null) {
+			// as vLLM's structured outputs behind a reasoning parser: the model may reason first, and the
+			// grammar holds from the token after </think>; not after a prompt that closed the block
+			int open = chatPrompt.closesReasoning() ? -1 : thinkToken;
+			params = params.toBuilder()
+				.reasoning(new SamplingParams.Reasoning(chatPrompt.opensReasoning(), open, ReasoningStream.CLOSE))
+				.build();
+		}
+		String id = id("chatcmpl-");
+		long created = System.currentTimeMillis() / 1000;
+		needsVocabulary(params);
+		Engine.Submission sub = submitAll(req, List.of(prompt), params, priority(body)).get(0);
+		int n = params.n();
+		ToolCallStream[] calls = new ToolCallStream[n];
+		for (int i = 0; i < n && tools != null; i++) {
+			calls[i] = tools.stream();
+		}
+		ReasoningStream[] thinks = new ReasoningStream[n];
+		for (int i = 0; i < n && reasoningParser; i++) {
+			thinks[i] = ReasoningStream.create(chatPrompt.opensReasoning());
+		}
+		return new ChatRun(id, created, n, sub, prompt.length, thinks, calls, includeReasoning, idsAsTokens, stream,
+				includeUsage, continuousUsage, logprobs, promptLogprobs);
+	}
+
+	/** One submitted chat request and how its output is to be shaped. */
+	final class ChatRun {
+
+		final String id;
+
+		final long created;
+
+		final int n;
+
+		private final Engine.Submission sub;
+
+		final int promptTokens;
+
+		private final ReasoningStream[] thinks;
+
+		private final ToolCallStream[] calls;
+
+		private final boolean includeReasoning;
+
+		private final boolean idsAsTokens;
+
+		final boolean stream;
+
+		private final boolean includeUsage;
+
+		private final boolean continuousUsage;
+
+		private final boolean logprobs;
+
+		private final Integer promptLogprobs;
+
+		ChatRun(String id, long created, int n, Engine.Submission sub, int promptTokens, ReasoningStream[] thinks,
+				ToolCallStream[] calls, boolean includeReasoning, boolean idsAsTokens, boolean stream, boolean includeUsage,
+				boolean continuousUsage, boolean logprobs, Integer promptLogprobs) {
+			this.id = id;
+			this.created = created;
+			this.n = n;
+			this.sub = sub;
+			this.promptTokens = promptTokens;
+			this.thinks = thinks;
+			this.calls = calls;
+			this.includeReasoning = includeReasoning;
+			this.idsAsTokens = idsAsTokens;
+			this.stream = stream;
+			this.includeUsage = includeUsage;
+			this.continuousUsage = continuousUsage;
+			this.logprobs = logprobs;
+			this.promptLogprobs = promptLogprobs;
+		}
+
+		/** The stream's chunks: each choice's role, its deltas, and the usage when asked. */
+		Flux<Dto.ChatChunk> chunks() {
+			Flux<Dto.ChatChunk> roles = Flux.range(0, n)
+				.map(i -> new Dto.ChatChunk(id, "chat.completion.chunk", created, modelName,
+						List.of(new Dto.ChatChunkChoice(i, new Dto.Delta("assistant", ""), null, null)), null));
+			int[] completion = new int[1];
+			Flux<Dto.ChatChunk> deltas = sub.events().concatMap(e -> {
+				if (e.finished()) {
+					completion[0] += e.completionTokens();
 				}
-				grammar = constraints.toolGrammar(tools);
-			}
-			else if (tools != null && grammar != null) {
-				tools = null; // the output is shaped by response_format: there are no calls to find in it
-			}
-			ChatPrompt chatPrompt = chatPrompt(body);
-			int[] prompt = keepLast(chatPrompt.ids(), truncation(body));
-			// vLLM's include_reasoning: false drops the reasoning and keeps the answer
-			boolean includeReasoning = RequestParser.optBool(body, "include_reasoning", true);
-			boolean idsAsTokens = RequestParser.optBool(body, "return_tokens_as_token_ids", false);
-			Integer maxTokens = RequestParser.optInt(body, "max_completion_tokens", 1, Integer.MAX_VALUE);
-			if (maxTokens == null) {
-				maxTokens = RequestParser.optInt(body, "max_tokens", 1, Integer.MAX_VALUE);
-			}
-			boolean logprobs = RequestParser.optBool(body, "logprobs", false);
-			Integer top = RequestParser.optInt(body, "top_logprobs", 0, 20);
-			if (top != null && !logprobs) {
-				throw ApiException.badRequest("'top_logprobs' needs 'logprobs' set to true", "top_logprobs");
-			}
-			boolean stream = RequestParser.optBool(body, "stream", false);
-			boolean includeUsage = stream && RequestParser.optBool(body.path("stream_options"), "include_usage", false);
-			boolean continuousUsage = includeUsage && continuousUsage(body);
-			SamplingParams params = badWords(body, RequestParser.sampling(body, maxTokens == null ? 0 : maxTokens,
-					logprobs ? (top == null ? 0 : top) : -1, grammar));
-			Integer promptLogprobs = promptLogprobsField(body, stream);
-			if (promptLogprobs != null) {
-				params = params.toBuilder().promptLogprobs(promptLogprobs).build();
-			}
-			if (reasoningParser && grammar != null) {
-				// as vLLM's structured outputs behind a reasoning parser: the model may reason first, and the
-				// grammar holds from the token after </think>; not after a prompt that closed the block
-				int open = chatPrompt.closesReasoning() ? -1 : thinkToken;
-				params = params.toBuilder()
-					.reasoning(new SamplingParams.Reasoning(chatPrompt.opensReasoning(), open, ReasoningStream.CLOSE))
-					.build();
-			}
-			String id = id("chatcmpl-");
-			long created = System.currentTimeMillis() / 1000;
-			needsVocabulary(params);
-			Engine.Submission sub = submitAll(req, List.of(prompt), params, priority(body)).get(0);
-			int n = params.n();
-			ToolCallStream[] calls = new ToolCallStream[n];
-			for (int i = 0; i < n && tools != null; i++) {
-				calls[i] = tools.stream();
-			}
-			ReasoningStream[] thinks = new ReasoningStream[n];
-			for (int i = 0; i < n && reasoningParser; i++) {
-				thinks[i] = ReasoningStream.create(chatPrompt.opensReasoning());
-			}
-			if (stream) {
-				Flux<DataBuffer> roles = Flux.range(0, n)
-					.map(i -> sse(new Dto.ChatChunk(id, "chat.completion.chunk", created, modelName,
-							List.of(new Dto.ChatChunkChoice(i, new Dto.Delta("assistant", ""), null, null)), null)));
-				int[] completion = new int[1];
-				Flux<DataBuffer> deltas = sub.events().concatMap(e -> {
-					if (e.finished()) {
-						completion[0] += e.completionTokens();
-					}
-					List<Dto.ChatChunkChoice> out = chunkChoices(e, thinks[e.index()], includeReasoning, calls[e.index()],
-							idsAsTokens);
-					List<DataBuffer> chunks = new ArrayList<>(out.size());
-					Dto.Usage soFar = continuousUsage ? usage(prompt.length, e.completionTokens(), 0) : null;
-					for (Dto.ChatChunkChoice c : out) {
-						chunks.add(sse(new Dto.ChatChunk(id, "chat.completion.chunk", created, modelName, List.of(c), soFar)));
-					}
-					return Flux.fromIterable(chunks);
-				});
-				Flux<DataBuffer> chunks = roles.concatWith(deltas);
-				if (includeUsage) {
-					chunks = chunks.concatWith(Mono.fromSupplier(() -> sse(new Dto.ChatChunk(id, "chat.completion.chunk",
-							created, modelName, List.of(), usage(prompt.length, completion[0], 0)))));
+				List<Dto.ChatChunkChoice> out = chunkChoices(e, thinks[e.index()], includeReasoning, calls[e.index()],
+						idsAsTokens);
+				List<Dto.ChatChunk> chunks = new ArrayList<>(out.size());
+				Dto.Usage soFar = continuousUsage ? usage(promptTokens, e.completionTokens(), 0) : null;
+				for (Dto.ChatChunkChoice c : out) {
+					chunks.add(new Dto.ChatChunk(id, "chat.completion.chunk", created, modelName, List.of(c), soFar));
 				}
-				return sseResponse(chunks);
+				return Flux.fromIterable(chunks);
+			});
+			Flux<Dto.ChatChunk> chunks = roles.concatWith(deltas);
+			if (includeUsage) {
+				chunks = chunks.concatWith(Mono.fromSupplier(() -> new Dto.ChatChunk(id, "chat.completion.chunk", created,
+						modelName, List.of(), usage(promptTokens, completion[0], 0))));
 			}
+			return chunks;
+		}
+
+		/** The whole completion once every choice finished. */
+		Mono<Dto.ChatCompletion> completion() {
 			Map<Integer, ChoiceAcc> accs = new HashMap<>();
 			return sub.events()
 				.doOnNext(e -> accs.computeIfAbsent(e.index(), k -> new ChoiceAcc(-1, idsAsTokens)).add(e, 0))
@@ -703,11 +789,11 @@ public final class Api {
 						choices.add(new Dto.ChatChoice(i, message, logprobs ? new Dto.ChatLogprobs(acc.chatLogprobs) : null,
 								finish));
 					}
-					return json(new Dto.ChatCompletion(id, "chat.completion", created, modelName, choices,
-							usage(prompt.length, completion, cached),
+					return Mono.just(new Dto.ChatCompletion(id, "chat.completion", created, modelName, choices,
+							usage(promptTokens, completion, cached),
 							promptLogprobs == null ? null : vllmPromptLogprobs(accs.get(0).promptLogprobs, promptLogprobs)));
 				}));
-		}));
+		}
 	}
 
 	/** A finished choice that made calls ends with "tool_calls" (a cut one keeps "length"). */

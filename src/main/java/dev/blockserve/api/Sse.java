@@ -31,6 +31,12 @@ public final class Sse {
 		return DefaultDataBufferFactory.sharedInstance.wrap(("data: " + data + "\n\n").getBytes(StandardCharsets.UTF_8));
 	}
 
+	/** One event with its type on an {@code event:} line, as the Responses API frames its stream. */
+	public static DataBuffer typedEvent(String type, Object o) {
+		return DefaultDataBufferFactory.sharedInstance
+			.wrap(("event: " + type + "\ndata: " + JSON.writeValueAsString(o) + "\n\n").getBytes(StandardCharsets.UTF_8));
+	}
+
 	/** A text/event-stream response that flushes after each event. */
 	public static Mono<ServerResponse> response(Flux<DataBuffer> events) {
 		BodyInserter<Flux<DataBuffer>, ReactiveHttpOutputMessage> inserter = (out, ctx) -> out

@@ -122,6 +122,7 @@ public class ApiConfiguration {
 			.POST("/v1/completions", api::completions)
 			.POST("/v1/chat/completions", api::chat)
 			.POST("/v1/embeddings", api::embeddings)
+			.POST("/v1/responses", api::responses)
 			.GET("/v1/models", api::models)
 			.GET("/v1/models/{id}", api::model)
 			.GET("/version", api::version)

@@ -60,7 +60,8 @@ class HostileInputFuzzTest {
 			"guided_regex", "guided_choice", "structured_outputs", "logit_bias", "min_tokens", "stop_token_ids",
 			"prompt_logprobs", "suffix", "best_of", "continue_final_message", "add_generation_prompt",
 			"truncate_prompt_tokens", "include_reasoning", "cache_salt", "input", "encoding_format", "dimensions",
-			"allowed_token_ids", "include_stop_str_in_output", "return_tokens_as_token_ids", "bad_words" };
+			"allowed_token_ids", "include_stop_str_in_output", "return_tokens_as_token_ids", "bad_words", "instructions",
+			"max_output_tokens", "text", "previous_response_id", "include" };
 
 	/** The fields that shape the output: they also get near-valid hostile schemas, regexes and tools. */
 	static final java.util.Set<String> SHAPING = java.util.Set.of("response_format", "tools", "tool_choice", "guided_json",
@@ -134,7 +135,7 @@ class HostileInputFuzzTest {
 	}
 
 	static final String[] PATHS = { "/v1/completions", "/v1/chat/completions", "/tokenize", "/detokenize", "/v1/models",
-			"/v1/completions/", "/v1/unknown", "/health", "/v1/embeddings" };
+			"/v1/completions/", "/v1/unknown", "/health", "/v1/embeddings", "/v1/responses" };
 
 	/** A value of a random kind, often of the wrong type for the field it lands in. */
 	static String value(Random r, int depth) {
@@ -215,6 +216,9 @@ class HostileInputFuzzTest {
 		else if (path.equals("/v1/embeddings")) {
 			f.put("input", "\"Once upon a time\"");
 		}
+		else if (path.equals("/v1/responses")) {
+			f.put("input", r.nextBoolean() ? "\"Once upon a time\"" : messages(r));
+		}
 		else {
 			f.put("prompt", "\"Once upon a time\"");
 		}
@@ -240,6 +244,9 @@ class HostileInputFuzzTest {
 		if (!f.containsKey("max_tokens") || r.nextInt(3) > 0) {
 			// keep valid ones short; one in ten long enough to draft and verify speculative tokens
 			f.put("max_tokens", Integer.toString(r.nextInt(10) == 0 ? 4 + r.nextInt(28) : 1 + r.nextInt(3)));
+		}
+		if (path.equals("/v1/responses") && (!f.containsKey("max_output_tokens") || r.nextInt(3) > 0)) {
+			f.put("max_output_tokens", Integer.toString(1 + r.nextInt(8)));
 		}
 		StringBuilder b = new StringBuilder("{");
 		f.forEach((k, v) -> b.append(b.length() > 1 ? "," : "").append(quote(k)).append(':').append(v));

@@ -27,7 +27,8 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * The official OpenAI Node SDK against the server, as the README says it works: `npm install openai` into
  * target/node-sdk (the version the local Node supports: 6.x needs Node 20), then a script
  * (src/test/resources/node/openai-sdk-check.mjs) that lists models, chats (called, streamed, with
- * logprobs), completes with logit_bias and with echo + logprobs, and catches a 400. What it printed must
+ * logprobs), asks the Responses API (called and streamed), completes with logit_bias and with echo + logprobs,
+ * and catches a 400. What it printed must
  * equal the server's own answers over plain HTTP. Under CI Node must be there (.ci/run installs it);
  * elsewhere the test is skipped without it.
  */
@@ -103,6 +104,11 @@ class NodeSdkTest {
 		String answer = post("/v1/chat/completions", question).path("choices").get(0).path("message").path("content").asString();
 		assertThat(got.path("chat").asString()).isEqualTo(answer);
 		assertThat(got.path("streamed").asString()).isEqualTo(answer);
+		// the Responses API: the same question as input, the same answer (output_text is the SDK's own join)
+		assertThat(got.path("responseText").asString()).isEqualTo(answer);
+		assertThat(got.path("responseStreamed").asString()).isEqualTo(answer);
+		assertThat(got.path("responseStatus").asString()).isEqualTo("incomplete"); // 12 tokens of a random model
+		assertThat(got.path("responseEvents").toString()).isEqualTo("[\"response.created\",\"response.incomplete\"]");
 		assertThat(got.path("chatLogprobs").size()).isEqualTo(got.path("chatUsage").path("completion_tokens").asInt());
 		assertThat(got.path("chatLogprobs").get(0).get(2).asInt()).isEqualTo(2);
 		assertThat(got.path("streamUsage").path("completion_tokens").asInt()).isEqualTo(got.path("chatUsage").path("completion_tokens").asInt());

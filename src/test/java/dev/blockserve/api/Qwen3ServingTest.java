@@ -191,6 +191,42 @@ class Qwen3ServingTest {
 		assertThat(content.toString()).isEqualTo(whole.path("content").asString());
 	}
 
+	/** The Responses API puts the think block in a reasoning item before the message, whole and streamed. */
+	@Test
+	void theResponsesApiGivesTheReasoningItsOwnItem() throws Exception {
+		JsonNode chat = post("/v1/chat/completions", thinkingChat(false)).path("choices").get(0).path("message");
+		Map<String, Object> body = new java.util.LinkedHashMap<>(Map.of("input", "What is 2+2?", "max_output_tokens", 60,
+				"temperature", 0, "guided_regex", THINKING));
+		JsonNode output = post("/v1/responses", body).path("output");
+		assertThat(output.path(0).path("type").asString()).isEqualTo("reasoning");
+		assertThat(output.path(0).path("content").path(0).path("text").asString())
+			.isEqualTo(chat.path("reasoning_content").asString()).isNotEmpty();
+		assertThat(output.path(1).path("type").asString()).isEqualTo("message");
+		assertThat(output.path(1).path("content").path(0).path("text").asString()).isEqualTo(chat.path("content").asString());
+
+		body.put("stream", true);
+		RawHttp.Response r = RawHttp.request(port, "POST", "/v1/responses", null, Api.JSON.writeValueAsString(body));
+		StringBuilder reasoning = new StringBuilder();
+		StringBuilder text = new StringBuilder();
+		java.util.List<String> added = new java.util.ArrayList<>();
+		for (String line : r.body().split("\n")) {
+			if (!line.startsWith("data: ")) {
+				continue;
+			}
+			JsonNode e = Api.JSON.readTree(line.substring(6));
+			switch (e.path("type").asString()) {
+				case "response.reasoning_text.delta" -> reasoning.append(e.path("delta").asString());
+				case "response.output_text.delta" -> text.append(e.path("delta").asString());
+				case "response.output_item.added" -> added.add(e.path("item").path("type").asString());
+				default -> {
+				}
+			}
+		}
+		assertThat(added).containsExactly("reasoning", "message");
+		assertThat(reasoning.toString()).isEqualTo(chat.path("reasoning_content").asString());
+		assertThat(text.toString()).isEqualTo(chat.path("content").asString());
+	}
+
 	@Test
 	void anAssistantPrefixThatOpensABlockIsContinuedAsReasoning() throws Exception {
 		// continue_final_message with a prefix still inside its block: what follows is reasoning until
