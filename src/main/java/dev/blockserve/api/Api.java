@@ -67,6 +67,9 @@ public final class Api {
 	 * @param reasoningParser split {@code <think>} blocks into reasoning_content; null: when the chat
 	 * template writes such blocks
 	 */
+	/** Why the server is not ready yet (its start-up warm-up runs), or null; /health says it. */
+	private volatile String starting;
+
 	public Api(Engine engine, ChatTemplate template, String modelName, AdmissionControl admission, Boolean reasoningParser) {
 		this.engine = engine;
 		this.reasoningParser = reasoningParser != null ? reasoningParser
@@ -1058,7 +1061,17 @@ public final class Api {
 	}
 
 	/** vLLM's /health: 200 while the engine serves, 503 with the reason when it is down. */
+	/** Makes /health answer 503 "starting" with {@code reason} (null: serving). Any thread. */
+	public void starting(String reason) {
+		starting = reason;
+	}
+
 	public Mono<ServerResponse> health(ServerRequest req) {
+		String pending = starting;
+		if (pending != null) {
+			return ServerResponse.status(HttpStatus.SERVICE_UNAVAILABLE).contentType(MediaType.APPLICATION_JSON)
+				.bodyValue(JSON.writeValueAsBytes(Map.of("status", "starting", "reason", pending)));
+		}
 		String down = engine.downReason();
 		if (down != null) {
 			return ServerResponse.status(HttpStatus.SERVICE_UNAVAILABLE).contentType(MediaType.APPLICATION_JSON)

@@ -19,6 +19,8 @@ import org.springframework.boot.context.properties.ConfigurationProperties;
 import org.springframework.boot.context.properties.bind.DefaultValue;
 import org.springframework.boot.http.codec.CodecCustomizer;
 import org.springframework.boot.reactor.netty.NettyServerCustomizer;
+import io.micrometer.observation.ObservationPredicate;
+import org.springframework.http.server.reactive.observation.ServerRequestObservationContext;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
 import org.springframework.core.Ordered;
@@ -114,6 +116,20 @@ public class ApiConfiguration {
 	@Bean
 	Api api(Engine engine, ServedModel served, AdmissionControl admission, ApiProperties props) {
 		return new Api(engine, ChatTemplate.load(engine.runtime().directory()), served.name(), admission, props.reasoning());
+	}
+
+	/** The start-up requests through the server's own port (off with blockserve.warmup-tokens=0). */
+	@Bean
+	HttpWarmup httpWarmup(Api api, BlockserveProperties props, ApiProperties apiProps, Engine engine) {
+		return new HttpWarmup(api, engine, props.warmupTokens() > 0, apiProps.apiKeys().isEmpty() ? null : apiProps.apiKeys().get(0),
+				ChatTemplate.load(engine.runtime().directory()) != null);
+	}
+
+	/** The warm-up's requests are not the server's traffic: the HTTP server's metrics leave them out. */
+	@Bean
+	ObservationPredicate warmupRequestsUnobserved(HttpWarmup warmup) {
+		return (name, context) -> !(context instanceof ServerRequestObservationContext c
+				&& warmup.isWarmup(c.getCarrier().getHeaders().getFirst(HttpWarmup.HEADER)));
 	}
 
 	@Bean

@@ -130,6 +130,14 @@ public final class Engine implements AutoCloseable {
 		post(() -> core.faults(f));
 	}
 
+	/**
+	 * Counts nothing from the next request on (metrics, prefix-cache and speculation statistics) until
+	 * called with false: for the server's own warm-up requests. In order with submissions. Any thread.
+	 */
+	public void quiet(boolean quiet) {
+		post(() -> core.quiet(quiet));
+	}
+
 	/** Stops a request at the next step boundary and frees its blocks; its stream ends with finish reason abort. */
 	public void abort(long requestId) {
 		post(() -> core.abort(requestId));

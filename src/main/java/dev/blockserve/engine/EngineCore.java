@@ -34,7 +34,7 @@ public final class EngineCore implements AutoCloseable {
 
 	private final TextTokenizer tokenizer;
 
-	private final EngineListener listener;
+	private final QuietableListener listener;
 
 	private final int maxModelLen;
 
@@ -88,7 +88,7 @@ public final class EngineCore implements AutoCloseable {
 		this.scheduler = new Scheduler<>(kv, config);
 		this.runner = new ModelRunner(model, cache);
 		this.tokenizer = tokenizer;
-		this.listener = listener == null ? EngineListener.NONE : listener;
+		this.listener = new QuietableListener(listener == null ? EngineListener.NONE : listener);
 		int vocab = model.config().vocabSize();
 		this.vocab = vocab;
 		this.generation = generation;
@@ -286,9 +286,20 @@ public final class EngineCore implements AutoCloseable {
 		scheduler.commit(s);
 	}
 
+	/**
+	 * Runs what follows without counting it: no metrics, no prefix-cache statistics, no speculation totals
+	 * (the server's own warm-up requests), until called again with false.
+	 */
+	void quiet(boolean quiet) {
+		listener.quiet = quiet;
+		kv.countPrefixStats(!quiet);
+	}
+
 	private void speculated(int drafts, int accepted) {
-		draftTokens += drafts;
-		acceptedDraftTokens += accepted;
+		if (!listener.quiet) {
+			draftTokens += drafts;
+			acceptedDraftTokens += accepted;
+		}
 		listener.onSpeculation(drafts, accepted);
 	}
 

@@ -23,7 +23,7 @@ final class OutputProcessor {
 
 	private final int vocab;
 
-	private final EngineListener listener;
+	private final QuietableListener listener;
 
 	private FaultInjector faults = FaultInjector.NONE;
 
@@ -42,7 +42,7 @@ final class OutputProcessor {
 	/** Scratch for a mask restricted to a request's allowed_token_ids. */
 	private final long[] restrictedMask;
 
-	OutputProcessor(int vocab, GenerationConfig generation, int maxModelLen, EngineListener listener) {
+	OutputProcessor(int vocab, GenerationConfig generation, int maxModelLen, QuietableListener listener) {
 		this.sampler = new Sampler(vocab, generation.eosTokenIds());
 		this.vocab = vocab;
 		this.generation = generation;
@@ -244,16 +244,21 @@ final class OutputProcessor {
 
 	private void recordTimes(EngineSequence s, long now) {
 		Request r = s.request;
+		boolean counted = !listener.quiet; // not the server's own warm-up
 		if (s.numOutputTokens() == 1 && r.firstTokenNanos == 0) {
 			r.firstTokenNanos = now;
-			promptTokens += r.prompt.length;
-			double ttftMs = (now - r.arrivalNanos) / 1e6;
-			recentTtftMillis = recentTtftMillis == 0 ? ttftMs
-					: TTFT_EWMA_DECAY * recentTtftMillis + (1 - TTFT_EWMA_DECAY) * ttftMs;
+			if (counted) {
+				promptTokens += r.prompt.length;
+				double ttftMs = (now - r.arrivalNanos) / 1e6;
+				recentTtftMillis = recentTtftMillis == 0 ? ttftMs
+						: TTFT_EWMA_DECAY * recentTtftMillis + (1 - TTFT_EWMA_DECAY) * ttftMs;
+			}
 			listener.onFirstToken(r.firstScheduledNanos - r.arrivalNanos, now - r.arrivalNanos,
 					now - r.firstScheduledNanos, r.prompt.length);
 		}
-		generatedTokens++;
+		if (counted) {
+			generatedTokens++;
+		}
 		listener.onToken(s.numOutputTokens() == 1 ? -1 : now - s.lastTokenNanos);
 		s.lastTokenNanos = now;
 	}

@@ -33,6 +33,9 @@ public final class KvCacheManager {
 
 	private long prefixQueryTokens;
 
+	/** Whether prefix lookups count in the hit statistics (not for the server's own warm-up). */
+	private boolean countStats = true;
+
 	private long prefixHitTokens;
 
 	/**
@@ -188,8 +191,10 @@ public final class KvCacheManager {
 			return false;
 		}
 		if (match != null && table.size == 0) {
-			prefixQueryTokens += match.queriedTokens;
-			prefixHitTokens += (long) adopt * blockSize;
+			if (countStats) {
+				prefixQueryTokens += match.queriedTokens;
+				prefixHitTokens += (long) adopt * blockSize;
+			}
 			for (int i = 0; i < adopt; i++) {
 				pool.touch(match.blocks[i]);
 				table.add(match.blocks[i]);
@@ -285,6 +290,11 @@ public final class KvCacheManager {
 		table.numSkipped = 0;
 		table.numHashed = 0;
 		table.lastHash = table.root;
+	}
+
+	/** Counts prefix lookups in the statistics, or not (the server's warm-up requests). */
+	public void countPrefixStats(boolean on) {
+		countStats = on;
 	}
 
 	public long prefixQueryTokens() {
