@@ -38,6 +38,8 @@ public final class AdmissionControl {
 			long tokensPerMinute, Duration requestTimeout) {
 	}
 
+	private final WarmupRequests warmup;
+
 	private final Limits limits;
 
 	private final RateLimiterRegistry rateLimiters;
@@ -48,7 +50,9 @@ public final class AdmissionControl {
 
 	private final RateLimiterConfig perMinute;
 
-	public AdmissionControl(Limits limits, RateLimiterRegistry rateLimiters, ThreadPoolBulkhead cpuWork) {
+	public AdmissionControl(Limits limits, RateLimiterRegistry rateLimiters, ThreadPoolBulkhead cpuWork,
+			WarmupRequests warmup) {
+		this.warmup = warmup;
 		this.limits = limits;
 		this.rateLimiters = rateLimiters;
 		this.cpuWork = cpuWork;
@@ -100,9 +104,12 @@ public final class AdmissionControl {
 		}
 	}
 
-	/** Takes the request's share of its API key's rate limits, or answers 429 with Retry-After. */
+	/**
+	 * Takes the request's share of its API key's rate limits, or answers 429 with Retry-After. The server's
+	 * own warm-up requests take none.
+	 */
 	public void rateLimit(ServerRequest req, long requestedTokens) {
-		if (limits.requestsPerSecond() <= 0 && limits.tokensPerMinute() <= 0) {
+		if (limits.requestsPerSecond() <= 0 && limits.tokensPerMinute() <= 0 || warmup.isWarmup(req)) {
 			return;
 		}
 		String key = keyId(req.headers().firstHeader(HttpHeaders.AUTHORIZATION));

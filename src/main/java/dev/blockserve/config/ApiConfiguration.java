@@ -8,6 +8,7 @@ import dev.blockserve.api.Api;
 import dev.blockserve.api.ApiErrorHandler;
 import dev.blockserve.api.ApiKeyFilter;
 import dev.blockserve.api.HttpEdgeHandler;
+import dev.blockserve.api.WarmupRequests;
 import reactor.netty.NettyPipeline;
 import dev.blockserve.engine.Engine;
 import dev.blockserve.chat.ChatTemplate;
@@ -107,10 +108,10 @@ public class ApiConfiguration {
 	/** The pool for per-request CPU work (parsing, tokenising, templates): resilience4j.thread-pool-bulkhead.instances.request-cpu. */
 	@Bean
 	AdmissionControl admissionControl(ApiProperties api, AdmissionProperties props, RateLimiterRegistry rateLimiters,
-			ThreadPoolBulkheadRegistry bulkheads) {
+			ThreadPoolBulkheadRegistry bulkheads, WarmupRequests warmup) {
 		return new AdmissionControl(new AdmissionControl.Limits(props.maxSequencesPerRequest(), props.maxRequestTokens(),
 				props.rateLimit().requestsPerSecond(), props.rateLimit().tokensPerMinute(), api.requestTimeout()),
-				rateLimiters, bulkheads.bulkhead("request-cpu"));
+				rateLimiters, bulkheads.bulkhead("request-cpu"), warmup);
 	}
 
 	@Bean
@@ -118,18 +119,24 @@ public class ApiConfiguration {
 		return new Api(engine, ChatTemplate.load(engine.runtime().directory()), served.name(), admission, props.reasoning());
 	}
 
+	/** What marks the server's own start-up requests (a secret made at start). */
+	@Bean
+	WarmupRequests warmupRequests() {
+		return new WarmupRequests();
+	}
+
 	/** The start-up requests through the server's own port (off with blockserve.warmup-tokens=0). */
 	@Bean
-	HttpWarmup httpWarmup(Api api, BlockserveProperties props, ApiProperties apiProps, Engine engine) {
-		return new HttpWarmup(api, engine, props.warmupTokens() > 0, apiProps.apiKeys().isEmpty() ? null : apiProps.apiKeys().get(0),
+	HttpWarmup httpWarmup(Api api, BlockserveProperties props, ApiProperties apiProps, Engine engine, WarmupRequests warmup) {
+		return new HttpWarmup(api, engine, warmup, props.warmupTokens() > 0, apiProps.apiKeys().isEmpty() ? null : apiProps.apiKeys().get(0),
 				ChatTemplate.load(engine.runtime().directory()) != null);
 	}
 
 	/** The warm-up's requests are not the server's traffic: the HTTP server's metrics leave them out. */
 	@Bean
-	ObservationPredicate warmupRequestsUnobserved(HttpWarmup warmup) {
+	ObservationPredicate warmupRequestsUnobserved(WarmupRequests warmup) {
 		return (name, context) -> !(context instanceof ServerRequestObservationContext c
-				&& warmup.isWarmup(c.getCarrier().getHeaders().getFirst(HttpWarmup.HEADER)));
+				&& warmup.isWarmup(c.getCarrier().getHeaders().getFirst(WarmupRequests.HEADER)));
 	}
 
 	@Bean

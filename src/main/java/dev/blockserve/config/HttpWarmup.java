@@ -5,10 +5,9 @@ import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
-import java.security.SecureRandom;
-import java.util.HexFormat;
 
 import dev.blockserve.api.Api;
+import dev.blockserve.api.WarmupRequests;
 import dev.blockserve.engine.Engine;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -25,16 +24,14 @@ import org.springframework.core.env.Environment;
  * path (Netty, WebFlux, the API handlers, JSON, the SSE writer), which otherwise the first user pays for:
  * on a 2-core EPYC and a SmolLM2-135M-shaped model a fresh server's first 64-token request took 2.2-2.4 s
  * (time to first token 0.8-0.9 s) against 1.5 s once warm. While it runs, /health answers 503 "starting",
- * and neither the engine's metrics nor the HTTP server's count these requests (they carry a header with a
- * secret made at start, which only this process knows). A failure here is logged and never stops the
- * server. Thread: the start-up thread, which only waits on the requests.
+ * and neither the engine's metrics nor the HTTP server's count these requests, nor the rate limits (they
+ * carry a header with a secret made at start, which only this process knows: {@link WarmupRequests}). A
+ * failure here is logged and never stops the server. Thread: the start-up thread, which only waits on the
+ * requests.
  */
 final class HttpWarmup implements ApplicationListener<ApplicationReadyEvent>, Ordered {
 
 	private static final Logger log = LoggerFactory.getLogger(HttpWarmup.class);
-
-	/** The header that marks a warm-up request; its value must equal {@link #secret}. */
-	static final String HEADER = "X-Blockserve-Warmup";
 
 	private final Api api;
 
@@ -46,22 +43,15 @@ final class HttpWarmup implements ApplicationListener<ApplicationReadyEvent>, Or
 
 	private final boolean chat;
 
-	private final String secret;
+	private final WarmupRequests warmup;
 
-	HttpWarmup(Api api, Engine engine, boolean enabled, String apiKey, boolean chat) {
+	HttpWarmup(Api api, Engine engine, WarmupRequests warmup, boolean enabled, String apiKey, boolean chat) {
 		this.api = api;
 		this.engine = engine;
 		this.enabled = enabled;
 		this.apiKey = apiKey;
 		this.chat = chat;
-		byte[] b = new byte[16];
-		new SecureRandom().nextBytes(b);
-		this.secret = HexFormat.of().formatHex(b);
-	}
-
-	/** Whether a request's warm-up header is this process's own. */
-	boolean isWarmup(String header) {
-		return header != null && header.equals(secret);
+		this.warmup = warmup;
 	}
 
 	@Override
@@ -114,7 +104,7 @@ final class HttpWarmup implements ApplicationListener<ApplicationReadyEvent>, Or
 		byte[] b = body.getBytes(StandardCharsets.UTF_8);
 		StringBuilder head = new StringBuilder("POST ").append(path).append(" HTTP/1.1\r\nHost: ").append(host)
 			.append("\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: ").append(b.length)
-			.append("\r\n").append(HEADER).append(": ").append(secret).append("\r\n");
+			.append("\r\n").append(WarmupRequests.HEADER).append(": ").append(warmup.secret()).append("\r\n");
 		if (apiKey != null) {
 			head.append("Authorization: Bearer ").append(apiKey).append("\r\n");
 		}

@@ -17,14 +17,14 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * The start-up requests through the server's own port: they run (with an API key configured, which they
- * must present), and leave no trace in what operators read: no requests, tokens or prefix-cache lookups in
+ * must present, and a rate limit of one request a second, which they are not held to), and leave no trace in what operators read: no requests, tokens or prefix-cache lookups in
  * the engine's metrics or the admin API, no HTTP server observation. A client's request that copies the
  * warm-up header with any other value is counted as usual. While the warm-up runs /health says "starting".
  */
 @ExtendWith(OutputCaptureExtension.class)
 @SpringBootTest(classes = BlockserveApplication.class, webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT,
 		properties = { "blockserve.model=../shared/models/stories260K", "blockserve.kv-cache.num-blocks=96",
-				"blockserve.api.api-keys=warmup-test-key" })
+				"blockserve.api.api-keys=warmup-test-key", "blockserve.admission.rate-limit.requests-per-second=1" })
 @EnabledIf(value = "dev.blockserve.support.SharedModels#present", disabledReason = "../shared/models is absent")
 class HttpWarmupTest {
 
@@ -59,7 +59,7 @@ class HttpWarmupTest {
 		assertThat(dev.blockserve.api.Sse.JSON.readTree(admin).path("generatedTokens").asLong()).isZero();
 
 		// a client that sends the header with its own value is a client like any other
-		RawHttp.Response r = RawHttp.request(port, "POST", "/v1/completions", KEY + HttpWarmup.HEADER + ": guess\r\n",
+		RawHttp.Response r = RawHttp.request(port, "POST", "/v1/completions", KEY + dev.blockserve.api.WarmupRequests.HEADER + ": guess\r\n",
 				"{\"prompt\":\"Once\",\"max_tokens\":3,\"ignore_eos\":true}");
 		assertThat(r.status()).as(r.body()).isEqualTo(200);
 		String after = RawHttp.request(port, "GET", "/metrics", null, null).body();
