@@ -72,6 +72,9 @@ public final class EngineMetrics implements EngineListener {
 
 	private final DistributionSummary iterationTokens;
 
+	/** The model's forward pass of each step (vLLM's model_forward_time): against ITL, what serving adds. */
+	private final Timer forward;
+
 	private final DistributionSummary iterationSeqs;
 
 	private final DistributionSummary requestPromptTokens;
@@ -130,6 +133,7 @@ public final class EngineMetrics implements EngineListener {
 		decode = timer(registry, "blockserve.request.decode.time", "Time from first token to last token", REQUEST);
 		iterationTokens = DistributionSummary.builder("blockserve.iteration.tokens").description("Tokens per engine step")
 			.tags(tags).serviceLevelObjectives(ITERATION_TOKENS).register(registry);
+		forward = timer(registry, "blockserve.model.forward.time", "The model's forward pass of an engine step", ITL);
 		iterationSeqs = DistributionSummary.builder("blockserve.iteration.seqs").description("Sequences per engine step")
 			.tags(tags).serviceLevelObjectives(ITERATION_SEQS).register(registry);
 		double[] tokens = oneTwoFive(maxModelLen);
@@ -216,6 +220,7 @@ public final class EngineMetrics implements EngineListener {
 	public void onStep(int tokens, int seqs, long nanos) {
 		iterationTokens.record(tokens);
 		iterationSeqs.record(seqs);
+		forward.record(nanos, TimeUnit.NANOSECONDS);
 	}
 
 	@Override

@@ -25,7 +25,7 @@ class MetricsAndAdminApiTest extends ObservabilityTestBase {
 			"blockserve_time_to_first_token_seconds", "blockserve_inter_token_latency_seconds",
 			"blockserve_e2e_request_latency_seconds", "blockserve_request_queue_time_seconds",
 			"blockserve_request_prefill_time_seconds", "blockserve_request_decode_time_seconds",
-			"blockserve_iteration_tokens", "blockserve_iteration_seqs");
+			"blockserve_iteration_tokens", "blockserve_iteration_seqs", "blockserve_model_forward_time_seconds");
 
 	@Autowired
 	Engine engine;
@@ -66,6 +66,11 @@ class MetricsAndAdminApiTest extends ObservabilityTestBase {
 		assertThat(value(text, "blockserve_inter_token_latency_seconds_count" + tag)).isGreaterThanOrEqualTo(38);
 		assertThat(text).contains("blockserve_time_to_first_token_seconds_bucket{model_name=\"stories260K\",le=\"0.04\"}");
 		assertThat(value(text, "blockserve_iteration_tokens_count" + tag)).isGreaterThanOrEqualTo(40);
+		// one forward pass a step, each inside its step's tokens' latencies
+		assertThat(value(text, "blockserve_model_forward_time_seconds_count" + tag))
+			.isEqualTo(value(text, "blockserve_iteration_tokens_count" + tag));
+		assertThat(value(text, "blockserve_model_forward_time_seconds_sum" + tag)).isPositive()
+			.isLessThanOrEqualTo(value(text, "blockserve_e2e_request_latency_seconds_sum" + tag));
 		// vLLM's per-request histograms and cache_config_info
 		assertThat(value(text, "blockserve_request_prompt_tokens_count" + tag)).isGreaterThanOrEqualTo(2);
 		assertThat(value(text, "blockserve_request_generation_tokens_sum" + tag)).isGreaterThanOrEqualTo(40);
