@@ -320,8 +320,10 @@ final class Responses {
 		if (m.reasoningContent() != null && !m.reasoningContent().isEmpty()) {
 			output.add(reasoningItem(id("rs_"), m.reasoningContent()));
 		}
-		if (m.content() != null && (!m.content().isEmpty() || m.toolCalls() == null || m.toolCalls().isEmpty())) {
-			output.add(messageItem(id("msg_"), "completed", m.content(), logprobs(choice.logprobs(), r.logprobs())));
+		boolean calls = m.toolCalls() != null && !m.toolCalls().isEmpty();
+		if (m.content() != null && !m.content().isEmpty() || !calls && output.isEmpty()) {
+			output.add(messageItem(id("msg_"), "completed", m.content() == null ? "" : m.content(),
+					logprobs(choice.logprobs(), r.logprobs())));
 		}
 		if (m.toolCalls() != null) {
 			for (Dto.ToolCall t : m.toolCalls()) {
@@ -460,6 +462,9 @@ final class Responses {
 					out.add(event("response.output_text.delta", delta().put("content_index", 0).put("delta", d.content())
 						.set("logprobs", lp)));
 				}
+				else if (d.role() == null && "message".equals(open) && choice.logprobs() != null) {
+					logprobs.addAll(logprobs(choice.logprobs(), r.logprobs())); // a token that adds no text yet
+				}
 				if (d.toolCalls() != null) {
 					for (Dto.ToolCallDelta t : d.toolCalls()) {
 						if (t.id() != null) {
@@ -554,6 +559,9 @@ final class Responses {
 
 		List<DataBuffer> end() {
 			List<DataBuffer> out = new ArrayList<>();
+			if (open == null && output.isEmpty()) {
+				openItem("message", out); // nothing was said: an empty message, as the whole response has
+			}
 			close(out);
 			String status = status(finish);
 			ObjectNode done = response(r, id, createdAt, model, status, finish, output, usage);

@@ -194,6 +194,25 @@ class ResponsesApiTest extends OpenAiServerTest {
 		assertThat(completed.path("output").path(0).path("call_id").asString()).isEqualTo(item.path("call_id").asString());
 	}
 
+	/** top_logprobs gives every output token its entry, whole and streamed, as chat's logprobs do. */
+	@Test
+	void logprobsCoverEveryToken() {
+		String body = "{\"model\":\"" + MODEL + "\",\"input\":\"What is a block table?\",\"max_output_tokens\":12,"
+				+ "\"temperature\":0,\"top_logprobs\":2";
+		JsonNode whole = post("/v1/responses", body + "}");
+		JsonNode lps = whole.path("output").path(0).path("content").path(0).path("logprobs");
+		assertThat(lps.size()).isEqualTo(12);
+		assertThat(lps.path(0).path("top_logprobs").size()).isEqualTo(2);
+		JsonNode chat = post("/v1/chat/completions", "{\"model\":\"" + MODEL + "\",\"messages\":[{\"role\":\"user\","
+				+ "\"content\":\"What is a block table?\"}],\"max_tokens\":12,\"temperature\":0,\"logprobs\":true,"
+				+ "\"top_logprobs\":2}").path("choices").path(0).path("logprobs").path("content");
+		assertThat(lps.toString()).isEqualTo(chat.toString());
+		RawHttp.Response r = raw("/v1/responses", body + ",\"stream\":true}");
+		JsonNode done = r.body().lines().filter(l -> l.startsWith("data: ")).map(l -> Sse.JSON.readTree(l.substring(6)))
+			.filter(e -> e.path("type").asString().equals("response.output_text.done")).findFirst().orElseThrow();
+		assertThat(done.path("logprobs").toString()).isEqualTo(chat.toString());
+	}
+
 	@Test
 	void aJsonSchemaFormatShapesTheText() {
 		String body = "{\"model\":\"" + MODEL + "\",\"input\":\"A forecast\",\"max_output_tokens\":80,\"temperature\":0,"
