@@ -209,7 +209,8 @@ public final class Api {
 		return e.finishReason() == null ? null : e.finishReason().openAi();
 	}
 
-	private static String id(String prefix) {
+	/** A response id: {@code prefix}, then random and time-derived hex (chat, completions and Responses ids). */
+	static String id(String prefix) {
 		return prefix + Long.toHexString(ThreadLocalRandom.current().nextLong()) + Long.toHexString(System.nanoTime());
 	}
 
@@ -604,7 +605,7 @@ public final class Api {
 		return body(req).flatMap(bytes -> admission.offload(() -> {
 			Responses.Request r = Responses.request(parse(bytes));
 			ChatRun run = startChat(req, r.chat());
-			String id = Responses.id("resp_");
+			String id = id("resp_");
 			long createdAt = run.created;
 			if (run.stream) {
 				Flux<DataBuffer> events = Responses.events(r, id, createdAt, modelName, run.chunks());
@@ -1061,6 +1062,11 @@ public final class Api {
 	}
 
 	/** vLLM's /health: 200 while the engine serves, 503 with the reason when it is down. */
+	/** Whether the model has a chat template (chat requests are served). */
+	public boolean hasChatTemplate() {
+		return template != null;
+	}
+
 	/** Makes /health answer 503 "starting" with {@code reason} (null: serving). Any thread. */
 	public void starting(String reason) {
 		starting = reason;

@@ -3,7 +3,6 @@ package dev.blockserve.api;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
-import java.util.concurrent.ThreadLocalRandom;
 
 import reactor.core.publisher.Flux;
 import tools.jackson.databind.JsonNode;
@@ -253,11 +252,6 @@ final class Responses {
 
 	// ---- output
 
-	static String id(String prefix) {
-		ThreadLocalRandom r = ThreadLocalRandom.current();
-		return prefix + Long.toHexString(r.nextLong()) + Long.toHexString(r.nextLong());
-	}
-
 	/** The response object around {@code output}: status, usage and the request's settings echoed. */
 	static ObjectNode response(Request r, String id, long createdAt, String model, String status, String finish,
 			ArrayNode output, Dto.Usage usage) {
@@ -318,16 +312,16 @@ final class Responses {
 		Dto.ChatMessage m = choice.message();
 		ArrayNode output = Sse.JSON.createArrayNode();
 		if (m.reasoningContent() != null && !m.reasoningContent().isEmpty()) {
-			output.add(reasoningItem(id("rs_"), m.reasoningContent()));
+			output.add(reasoningItem(Api.id("rs_"), m.reasoningContent()));
 		}
 		boolean calls = m.toolCalls() != null && !m.toolCalls().isEmpty();
 		if (m.content() != null && !m.content().isEmpty() || !calls && output.isEmpty()) {
-			output.add(messageItem(id("msg_"), "completed", m.content() == null ? "" : m.content(),
+			output.add(messageItem(Api.id("msg_"), "completed", m.content() == null ? "" : m.content(),
 					logprobs(choice.logprobs(), r.logprobs())));
 		}
 		if (m.toolCalls() != null) {
 			for (Dto.ToolCall t : m.toolCalls()) {
-				output.add(callItem(id("fc_"), t.id(), t.function().name(), t.function().arguments(), "completed"));
+				output.add(callItem(Api.id("fc_"), t.id(), t.function().name(), t.function().arguments(), "completed"));
 			}
 		}
 		return response(r, id, createdAt, model, status(choice.finishReason()), choice.finishReason(), output, c.usage());
@@ -471,7 +465,7 @@ final class Responses {
 							close(out);
 							callId = t.id();
 							callName = t.function().name();
-							open("function_call", id("fc_"), callItem(itemId(), callId, callName, "", "in_progress"), out);
+							open("function_call", Api.id("fc_"), callItem("", callId, callName, "", "in_progress"), out);
 						}
 						String args = t.function() == null ? null : t.function().arguments();
 						if (args != null && !args.isEmpty()) {
@@ -487,10 +481,6 @@ final class Responses {
 			return out;
 		}
 
-		private String itemId() {
-			return itemId;
-		}
-
 		private ObjectNode delta() {
 			return node().put("item_id", itemId).put("output_index", output.size());
 		}
@@ -504,10 +494,10 @@ final class Responses {
 				ObjectNode item = node().put("type", "reasoning").put("id", "");
 				item.putArray("summary");
 				item.putArray("content");
-				open(kind, id("rs_"), item, out);
+				open(kind, Api.id("rs_"), item, out);
 			}
 			else {
-				open(kind, id("msg_"), messageItem("", "in_progress", null, null), out);
+				open(kind, Api.id("msg_"), messageItem("", "in_progress", null, null), out);
 				out.add(event("response.content_part.added", delta().put("content_index", 0)
 					.set("part", textPart("", Sse.JSON.createArrayNode()))));
 			}

@@ -27,14 +27,17 @@ public final class Sse {
 
 	/** One event whose data is {@code o} as JSON, or {@code o} itself when it is a String. */
 	public static DataBuffer event(Object o) {
-		String data = o instanceof String s ? s : JSON.writeValueAsString(o);
-		return DefaultDataBufferFactory.sharedInstance.wrap(("data: " + data + "\n\n").getBytes(StandardCharsets.UTF_8));
+		return frame("", o);
 	}
 
 	/** One event with its type on an {@code event:} line, as the Responses API frames its stream. */
 	public static DataBuffer typedEvent(String type, Object o) {
-		return DefaultDataBufferFactory.sharedInstance
-			.wrap(("event: " + type + "\ndata: " + JSON.writeValueAsString(o) + "\n\n").getBytes(StandardCharsets.UTF_8));
+		return frame("event: " + type + "\n", o);
+	}
+
+	private static DataBuffer frame(String head, Object o) {
+		String data = o instanceof String s ? s : JSON.writeValueAsString(o);
+		return DefaultDataBufferFactory.sharedInstance.wrap((head + "data: " + data + "\n\n").getBytes(StandardCharsets.UTF_8));
 	}
 
 	/** A text/event-stream response that flushes after each event. */

@@ -129,7 +129,7 @@ public class ApiConfiguration {
 	@Bean
 	HttpWarmup httpWarmup(Api api, BlockserveProperties props, ApiProperties apiProps, Engine engine, WarmupRequests warmup) {
 		return new HttpWarmup(api, engine, warmup, props.warmupTokens() > 0, apiProps.apiKeys().isEmpty() ? null : apiProps.apiKeys().get(0),
-				ChatTemplate.load(engine.runtime().directory()) != null);
+				api.hasChatTemplate());
 	}
 
 	/** The warm-up's requests are not the server's traffic: the HTTP server's metrics leave them out. */
