@@ -384,15 +384,19 @@ void matmul_dot_rw(float* out, const float* x, const typename W::T* w, int64_t n
   }
 }
 
-// Weight rows per tile (RW). AVX-512 has 32 vector registers and takes 8. Below it a tile's RW rows are
-// read as RW concurrent streams, and at one row of x fewer stream faster: on a 2-core EPYC (AVX2),
-// batch-1 decode of the SmolLM2-shaped model ran at 2 rows 51.7 tok/s against 45.5 at 4 for BF16
-// weights, 28.4 against 26.9 for F32 (medians of 6 interleaved rounds each; 1 row measured like 2).
-// With more rows of x the tile's RX*RW accumulators hide the FMA latency instead, and 4 stays (2 was
-// 2-5% slower at batch 8 for F32 and no better for BF16).
+// Weight rows per tile (RW). A tile's RW rows are read as RW concurrent streams, and at one row of x
+// fewer stream faster: on a 2-core EPYC (AVX2), batch-1 decode of the SmolLM2-shaped model ran at 2 rows
+// 51.7 tok/s against 45.5 at 4 for BF16 weights, 28.4 against 26.9 for F32 (medians of 6 interleaved
+// rounds each; 1 row measured like 2); on a 2-core Zen 4 (AVX-512), one row (the whole matrix read as
+// one sequential stream) 102 / 56 tok/s (BF16 / F32) against 90 / 49 at 8 rows and 89 / 52 at 2
+// (medians of 3 interleaved rounds). With more rows of x the tile's RX*RW accumulators hide the FMA
+// latency instead: AVX-512 (32 vector registers) takes 8 rows, AVX2 4 (2 was 2-5% slower at batch 8
+// for F32 and no better for BF16). Whatever RX and RW, a dot product is summed in the same order (per
+// lane along k, then hsum), so below PACK_MIN_ROWS a row's result does not depend on its batch.
 template <typename W>
 void matmul_dot(float* out, const float* x, const typename W::T* w, int64_t n, int64_t k, int64_t m) {
   if constexpr (VL == 16) {
+    if (n == 1) return matmul_dot_rw<1, W>(out, x, w, n, k, m);
     matmul_dot_rw<8, W>(out, x, w, n, k, m);
   } else if (n == 1) {
     matmul_dot_rw<2, W>(out, x, w, n, k, m);
@@ -472,11 +476,17 @@ void pack_panel(float* panel, const typename W::T* w, int64_t k, int64_t j0, int
     for (int64_t p = 0; p < k; p++) panel[p * NR + c] = 0.f;
 }
 
+// pf, where not null, is the next panel's weights (NR rows of k, contiguous: pf_step bytes per step
+// of k), prefetched into L2 a step at a time while this block multiplies, so that packing the next
+// panel reads cache rather than memory.
 template <int M>
-inline void micro(float* out, int64_t ldo, const float* x, int64_t k, const float* panel, int64_t cols) {
+inline void micro(float* out, int64_t ldo, const float* x, int64_t k, const float* panel, int64_t cols,
+                  const char* pf = nullptr, int pf_step = 0) {
   vf acc[M][2];
   for (int i = 0; i < M; i++) acc[i][0] = acc[i][1] = vf{};
   for (int64_t p = 0; p < k; p++) {
+    if (pf != nullptr)
+      for (int b = 0; b < pf_step; b += 64) __builtin_prefetch(pf + p * pf_step + b, 0, 2);
     const vf b0 = *(const vf*)(panel + p * NR), b1 = *(const vf*)(panel + p * NR + VL);
     for (int i = 0; i < M; i++) {
       const float a = x[i * k + p];
@@ -538,8 +548,11 @@ const char* matmul_packed(float* out, const float* x, const typename W::T* w, in
       const int64_t j0 = (item % panels) * NR, cols = std::min<int64_t>(NR, m - j0);
       const int64_t r0 = (item / panels) * part_rows, r1 = std::min(n, r0 + part_rows);
       pack_panel<W>(panel, w, k, j0, cols);
+      // the first block of rows prefetches the panel this thread packs next (static schedule: item + 1)
+      const char* pf = j0 + NR < m ? (const char*)(w + (j0 + NR) * k) : nullptr;
       int64_t i = r0;
-      for (; i + MR <= r1; i += MR) micro<MR>(out + i * m + j0, m, x + i * k, k, panel, cols);
+      for (; i + MR <= r1; i += MR, pf = nullptr)
+        micro<MR>(out + i * m + j0, m, x + i * k, k, panel, cols, pf, NR * (int)sizeof(typename W::T));
       if (i < r1) micro_tail<MR - 1>((int)(r1 - i), out + i * m + j0, m, x + i * k, k, panel, cols);
     }
   }
@@ -556,85 +569,150 @@ const char* matmul_typed(float* out, const float* x, const void* w, int64_t n, i
 
 // ---- paged attention helpers
 
-// Scores of one query head against n consecutive cached tokens (rows `stride` elements apart, of the
-// cache's type KT, widened in registers), four keys at a time so four independent loads and FMA chains
-// are in flight instead of one.
-template <int NV, typename KT>
-inline void scores_block(float* sc, const float* q, const typename KT::T* k, int64_t stride, int64_t n, float scale) {
-  vf qv[NV];
-  for (int v = 0; v < NV; v++) qv[v] = *(const vf*)(q + v * VL);
+// Scores of G query heads (one GQA group sharing a cached K row; q heads hd = NV * VL floats apart)
+// against n consecutive cached tokens (rows `stride` elements apart, of the cache's type KT, widened in
+// registers), KEYS keys at a time: each K vector is loaded and widened once for the G heads, and
+// KEYS * G independent FMA chains are in flight. Per head and key the arithmetic is that of one plain
+// dot product (lanes summed over the vectors, then hsum), whatever G and KEYS are.
+template <int NV, int G, typename KT>
+inline void scores_block(float* sc, int64_t ldsc, const float* q, const typename KT::T* k, int64_t stride, int64_t n,
+                         float scale) {
+  constexpr int KEYS = G <= 2 ? 4 : 2;  // accumulators KEYS * G <= 8, beside G * NV query vectors
+  vf qv[G][NV];
+  for (int g = 0; g < G; g++)
+    for (int v = 0; v < NV; v++) qv[g][v] = *(const vf*)(q + (g * NV + v) * VL);
   int64_t j = 0;
-  for (; j + 4 <= n; j += 4) {
-    const typename KT::T* k0 = k + j * stride;
-    vf a0{}, a1{}, a2{}, a3{};
-    for (int v = 0; v < NV; v++) {
-      a0 += qv[v] * KT::load(k0 + v * VL);
-      a1 += qv[v] * KT::load(k0 + stride + v * VL);
-      a2 += qv[v] * KT::load(k0 + 2 * stride + v * VL);
-      a3 += qv[v] * KT::load(k0 + 3 * stride + v * VL);
-    }
-    sc[j] = hsum(a0) * scale;
-    sc[j + 1] = hsum(a1) * scale;
-    sc[j + 2] = hsum(a2) * scale;
-    sc[j + 3] = hsum(a3) * scale;
+  for (; j + KEYS <= n; j += KEYS) {
+    vf a[KEYS][G];
+    for (int kk = 0; kk < KEYS; kk++)
+      for (int g = 0; g < G; g++) a[kk][g] = vf{};
+    for (int v = 0; v < NV; v++)
+      for (int kk = 0; kk < KEYS; kk++) {
+        const vf kv = KT::load(k + (j + kk) * stride + v * VL);
+        for (int g = 0; g < G; g++) a[kk][g] += qv[g][v] * kv;
+      }
+    for (int kk = 0; kk < KEYS; kk++)
+      for (int g = 0; g < G; g++) sc[g * ldsc + j + kk] = hsum(a[kk][g]) * scale;
   }
   for (; j < n; j++) {
-    vf a{};
-    for (int v = 0; v < NV; v++) a += qv[v] * KT::load(k + j * stride + v * VL);
-    sc[j] = hsum(a) * scale;
+    vf a[G];
+    for (int g = 0; g < G; g++) a[g] = vf{};
+    for (int v = 0; v < NV; v++) {
+      const vf kv = KT::load(k + j * stride + v * VL);
+      for (int g = 0; g < G; g++) a[g] += qv[g][v] * kv;
+    }
+    for (int g = 0; g < G; g++) sc[g * ldsc + j] = hsum(a[g]) * scale;
   }
 }
 
-// o += sum_j p[j] * v_j over n consecutive cached tokens, the output row held in registers.
-template <int NV, typename KT>
-inline void accumulate_block(float* o, const float* p, const typename KT::T* vrow, int64_t stride, int64_t n) {
-  vf acc[NV];
-  for (int v = 0; v < NV; v++) acc[v] = *(const vf*)(o + v * VL);
+// o_g += sum_j p_g[j] * v_j over n consecutive cached tokens for the G heads of a group (o rows hd =
+// NV * VL apart, p rows ldp apart), the G output rows held in registers: each V vector is loaded and
+// widened once for the G heads, and G * NV FMA chains are in flight (with one head, NV chains of one
+// FMA a key left decode attention waiting on FMA latency).
+template <int NV, int G, typename KT>
+inline void accumulate_block(float* o, const float* p, int64_t ldp, const typename KT::T* vrow, int64_t stride, int64_t n) {
+  vf acc[G][NV];
+  for (int g = 0; g < G; g++)
+    for (int v = 0; v < NV; v++) acc[g][v] = *(const vf*)(o + (g * NV + v) * VL);
   for (int64_t j = 0; j < n; j++) {
-    const float pj = p[j];
-    for (int v = 0; v < NV; v++) acc[v] += pj * KT::load(vrow + j * stride + v * VL);
+    float pj[G];
+    for (int g = 0; g < G; g++) pj[g] = p[g * ldp + j];
+    for (int v = 0; v < NV; v++) {
+      const vf vv = KT::load(vrow + j * stride + v * VL);
+      for (int g = 0; g < G; g++) acc[g][v] += pj[g] * vv;
+    }
   }
-  for (int v = 0; v < NV; v++) *(vf*)(o + v * VL) = acc[v];
+  for (int g = 0; g < G; g++)
+    for (int v = 0; v < NV; v++) *(vf*)(o + (g * NV + v) * VL) = acc[g][v];
 }
 
+// Heads a group step takes at once: at most 16 accumulators on AVX-512 (32 registers), 8 below it.
+template <int NV>
+constexpr int group_step() {
+  constexpr int g = (VL == 16 ? 16 : 8) / NV;
+  return g < 1 ? 1 : (g > 4 ? 4 : g);
+}
+
+template <int NV, typename KT>
+inline void scores_heads_nv(float* sc, int64_t ldsc, const float* q, const typename KT::T* k, int64_t stride, int64_t n,
+                            float scale, int64_t heads) {
+  constexpr int GS = group_step<NV>();
+  for (int64_t h = 0; h < heads;) {
+    const int64_t g = std::min<int64_t>(GS, heads - h);
+    float* s = sc + h * ldsc;
+    const float* qh = q + h * NV * VL;
+    switch (g) {
+      case 4: if constexpr (GS >= 4) { scores_block<NV, 4, KT>(s, ldsc, qh, k, stride, n, scale); break; } [[fallthrough]];
+      case 3: if constexpr (GS >= 3) { scores_block<NV, 3, KT>(s, ldsc, qh, k, stride, n, scale); break; } [[fallthrough]];
+      case 2: if constexpr (GS >= 2) { scores_block<NV, 2, KT>(s, ldsc, qh, k, stride, n, scale); break; } [[fallthrough]];
+      default: scores_block<NV, 1, KT>(s, ldsc, qh, k, stride, n, scale);
+    }
+    h += g;
+  }
+}
+
+template <int NV, typename KT>
+inline void accumulate_heads_nv(float* o, const float* p, int64_t ldp, const typename KT::T* vrow, int64_t stride, int64_t n,
+                                int64_t heads) {
+  constexpr int GS = group_step<NV>();
+  for (int64_t h = 0; h < heads;) {
+    const int64_t g = std::min<int64_t>(GS, heads - h);
+    float* oh = o + h * NV * VL;
+    const float* ph = p + h * ldp;
+    switch (g) {
+      case 4: if constexpr (GS >= 4) { accumulate_block<NV, 4, KT>(oh, ph, ldp, vrow, stride, n); break; } [[fallthrough]];
+      case 3: if constexpr (GS >= 3) { accumulate_block<NV, 3, KT>(oh, ph, ldp, vrow, stride, n); break; } [[fallthrough]];
+      case 2: if constexpr (GS >= 2) { accumulate_block<NV, 2, KT>(oh, ph, ldp, vrow, stride, n); break; } [[fallthrough]];
+      default: accumulate_block<NV, 1, KT>(oh, ph, ldp, vrow, stride, n);
+    }
+    h += g;
+  }
+}
+
+// Scores of `heads` query heads sharing one cached K row (a GQA group or part of it): sc rows ldsc apart.
 template <typename KT>
-inline void scores_block_any(float* sc, const float* q, const typename KT::T* k, int64_t stride, int64_t n, int64_t hd,
-                             float scale) {
+inline void scores_heads(float* sc, int64_t ldsc, const float* q, const typename KT::T* k, int64_t stride, int64_t n,
+                         int64_t hd, float scale, int64_t heads) {
   switch (hd / VL * (hd % VL == 0)) {
-    case 1: return scores_block<1, KT>(sc, q, k, stride, n, scale);
-    case 2: return scores_block<2, KT>(sc, q, k, stride, n, scale);
-    case 4: return scores_block<4, KT>(sc, q, k, stride, n, scale);
-    case 8: return scores_block<8, KT>(sc, q, k, stride, n, scale);
-    case 16: return scores_block<16, KT>(sc, q, k, stride, n, scale);
-    case 32: return scores_block<32, KT>(sc, q, k, stride, n, scale);
+    case 1: return scores_heads_nv<1, KT>(sc, ldsc, q, k, stride, n, scale, heads);
+    case 2: return scores_heads_nv<2, KT>(sc, ldsc, q, k, stride, n, scale, heads);
+    case 4: return scores_heads_nv<4, KT>(sc, ldsc, q, k, stride, n, scale, heads);
+    case 8: return scores_heads_nv<8, KT>(sc, ldsc, q, k, stride, n, scale, heads);
+    case 16: return scores_heads_nv<16, KT>(sc, ldsc, q, k, stride, n, scale, heads);
+    case 32: return scores_heads_nv<32, KT>(sc, ldsc, q, k, stride, n, scale, heads);
     default:
-      for (int64_t j = 0; j < n; j++) {
-        float s = 0.f;
-        const typename KT::T* kj = k + j * stride;
+      for (int64_t h = 0; h < heads; h++)
+        for (int64_t j = 0; j < n; j++) {
+          float s = 0.f;
+          const typename KT::T* kj = k + j * stride;
+          const float* qh = q + h * hd;
 #pragma omp simd reduction(+ : s)
-        for (int64_t d = 0; d < hd; d++) s += q[d] * KT::one(kj + d);
-        sc[j] = s * scale;
-      }
+          for (int64_t d = 0; d < hd; d++) s += qh[d] * KT::one(kj + d);
+          sc[h * ldsc + j] = s * scale;
+        }
   }
 }
 
+// o_h += sum_j p_h[j] * v_j for `heads` query heads sharing one cached V row: p rows ldp apart.
 template <typename KT>
-inline void accumulate_block_any(float* o, const float* p, const typename KT::T* vrow, int64_t stride, int64_t n,
-                                 int64_t hd) {
+inline void accumulate_heads(float* o, const float* p, int64_t ldp, const typename KT::T* vrow, int64_t stride, int64_t n,
+                             int64_t hd, int64_t heads) {
   switch (hd / VL * (hd % VL == 0)) {
-    case 1: return accumulate_block<1, KT>(o, p, vrow, stride, n);
-    case 2: return accumulate_block<2, KT>(o, p, vrow, stride, n);
-    case 4: return accumulate_block<4, KT>(o, p, vrow, stride, n);
-    case 8: return accumulate_block<8, KT>(o, p, vrow, stride, n);
-    case 16: return accumulate_block<16, KT>(o, p, vrow, stride, n);
-    case 32: return accumulate_block<32, KT>(o, p, vrow, stride, n);
+    case 1: return accumulate_heads_nv<1, KT>(o, p, ldp, vrow, stride, n, heads);
+    case 2: return accumulate_heads_nv<2, KT>(o, p, ldp, vrow, stride, n, heads);
+    case 4: return accumulate_heads_nv<4, KT>(o, p, ldp, vrow, stride, n, heads);
+    case 8: return accumulate_heads_nv<8, KT>(o, p, ldp, vrow, stride, n, heads);
+    case 16: return accumulate_heads_nv<16, KT>(o, p, ldp, vrow, stride, n, heads);
+    case 32: return accumulate_heads_nv<32, KT>(o, p, ldp, vrow, stride, n, heads);
     default:
-      for (int64_t j = 0; j < n; j++) {
-        const float pj = p[j];
-        const typename KT::T* vj = vrow + j * stride;
+      for (int64_t h = 0; h < heads; h++)
+        for (int64_t j = 0; j < n; j++) {
+          const float pj = p[h * ldp + j];
+          const typename KT::T* vj = vrow + j * stride;
+          float* oh = o + h * hd;
 #pragma omp simd
-        for (int64_t d = 0; d < hd; d++) o[d] += pj * KT::one(vj + d);
-      }
+          for (int64_t d = 0; d < hd; d++) oh[d] += pj * KT::one(vj + d);
+        }
   }
 }
 
@@ -853,40 +931,51 @@ void attention_typed(float* out, const float* q, const void* k_cache_raw, const 
   for (int64_t s = 0; s < num_seqs; s++)
     for (int64_t t = query_start[s]; t < query_start[s + 1]; t++) seq_of[t] = (int32_t)s;
 
-  const int64_t items = total_q * num_kv_heads;
-#pragma omp parallel num_threads(team()) if (items * max_len * head_dim > PAR_ATTENTION_ELEMS)
+  // An item is one query token against kv_per_item KV heads. Decode batches (many query tokens) take
+  // every head of a token in one item, so each cached block is read front to back, all heads of a
+  // token being contiguous (a head alone reads a third of each 768-byte row with GQA 9/3, and the
+  // prefetcher fetches the rest for nobody). Few query tokens split by head, so that both threads work.
+  const int threads = team();
+  const int64_t kv_per_item = total_q >= 4 * threads ? num_kv_heads : 1;
+  const int64_t items = total_q * (num_kv_heads / kv_per_item);
+  const int64_t item_heads = kv_per_item * group;
+#pragma omp parallel num_threads(threads) if (items * kv_per_item * max_len * head_dim > PAR_ATTENTION_ELEMS)
   {
-    // Scores for the group's heads against every visible key: group x max_len, per thread.
-    std::vector<float> sc(group * max_len);
+    // Scores for the item's heads against every visible key: item_heads x max_len, per thread.
+    std::vector<float> sc(item_heads * max_len);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t it = 0; it < items; it++) {
-      const int64_t t = it / num_kv_heads, kh = it % num_kv_heads;
+      const int64_t t = it / (num_kv_heads / kv_per_item), kh0 = it % (num_kv_heads / kv_per_item) * kv_per_item;
       const int64_t s = seq_of[t];
       const int64_t ql = query_start[s + 1] - query_start[s];
       const int64_t visible = seq_lens[s] - ql + (t - query_start[s]) + 1;
       const int32_t* bt = block_tables + s * max_blocks_per_seq;
-      const float* qg = q + (t * num_heads + kh * group) * head_dim;
-      float* og = out + (t * num_heads + kh * group) * head_dim;
+      const float* qg = q + (t * num_heads + kh0 * group) * head_dim;
+      float* og = out + (t * num_heads + kh0 * group) * head_dim;
       // Keys [lo, visible): all earlier ones, or the last `window` of them.
       const int64_t lo = window > 0 ? std::max<int64_t>(0, visible - window) : 0;
       // Pass 1, block by block: a block's K rows are fetched once and stay in L1 for every head of the group.
       for (int64_t j0 = lo; j0 < visible;) {
         const int64_t off = j0 % block_size, n = std::min(block_size - off, visible - j0);
-        const typename KT::T* kb = k_cache + ((int64_t)bt[j0 / block_size] * block_size + off) * row + kh * head_dim;
-        for (int64_t g = 0; g < group; g++)
-          scores_block_any<KT>(sc.data() + g * max_len + j0, qg + g * head_dim, kb, row, n, head_dim, scale);
+        const typename KT::T* kb = k_cache + ((int64_t)bt[j0 / block_size] * block_size + off) * row + kh0 * head_dim;
+        for (int64_t kh = 0; kh < kv_per_item; kh++) {
+          scores_heads<KT>(sc.data() + kh * group * max_len + j0, max_len, qg + kh * group * head_dim, kb + kh * head_dim,
+                           row, n, head_dim, scale, group);
+        }
         j0 += n;
       }
-      for (int64_t g = 0; g < group; g++) {
-        softmax(sc.data() + g * max_len, lo, visible);
-        std::memset(og + g * head_dim, 0, head_dim * sizeof(float));
+      for (int64_t h = 0; h < item_heads; h++) {
+        softmax(sc.data() + h * max_len, lo, visible);
+        std::memset(og + h * head_dim, 0, head_dim * sizeof(float));
       }
       // Pass 2, block by block, likewise for V.
       for (int64_t j0 = lo; j0 < visible;) {
         const int64_t off = j0 % block_size, n = std::min(block_size - off, visible - j0);
-        const typename KT::T* vb = v_cache + ((int64_t)bt[j0 / block_size] * block_size + off) * row + kh * head_dim;
-        for (int64_t g = 0; g < group; g++)
-          accumulate_block_any<KT>(og + g * head_dim, sc.data() + g * max_len + j0, vb, row, n, head_dim);
+        const typename KT::T* vb = v_cache + ((int64_t)bt[j0 / block_size] * block_size + off) * row + kh0 * head_dim;
+        for (int64_t kh = 0; kh < kv_per_item; kh++) {
+          accumulate_heads<KT>(og + kh * group * head_dim, sc.data() + kh * group * max_len + j0, max_len,
+                               vb + kh * head_dim, row, n, head_dim, group);
+        }
         j0 += n;
       }
     }

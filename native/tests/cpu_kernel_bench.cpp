@@ -1,16 +1,71 @@
-// Peak arithmetic of one core and matmul throughput at the shapes of a SmolLM2-135M-sized model, per
-// instruction set level: `cpu_kernel_bench [level|auto] [threads]`. A benchmark, not a test: numbers
-// go to docs/benchmarks.md. The matmul figures are medians of repeated calls with all threads.
+// Peak arithmetic of one core, matmul throughput at the shapes of a SmolLM2-135M-sized model and decode
+// attention over a paged cache (9 query / 3 KV heads of 64, blocks of 16 in shuffled order), per
+// instruction set level: `cpu_kernel_bench [level|auto] [threads] [all|matmul|attention]`. A benchmark,
+// not a test: numbers go to docs/benchmarks.md. Figures are medians of repeated calls with all threads.
 #include <omp.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <random>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "cpu_kernels.h"
+
+// Decode attention: one query token per sequence, every sequence holding ctx tokens, the cache of
+// kv_dtype filled (every page touched) and its blocks handed out in shuffled order.
+static void attention(double peak, std::mt19937& rng) {
+  const int heads = 9, kvh = 3, hd = 64, bs = 16;
+  std::printf("| decode attention: seqs | context | kv dtype | ms | K/V GB/s |\n| --- | --- | --- | --- | --- |\n");
+  (void)peak;
+  for (int dt : {0, 2}) {
+    for (auto [seqs, ctx] : std::vector<std::pair<int, int>>{{1, 2048}, {8, 1024}, {32, 128}, {32, 512}, {32, 2048}}) {
+      const int per = ctx / bs, blocks = seqs * per;
+      const size_t elems = (size_t)blocks * bs * kvh * hd, esz = dt == 0 ? 4 : 2;
+      // the cache comes from the library's allocator, as the server's does (huge pages where it asks)
+      void *kp = nullptr, *vp = nullptr;
+      if (bs::alloc(&kp, elems * esz) || bs::alloc(&vp, elems * esz)) {
+        std::printf("out of memory\n");
+        return;
+      }
+      char *kc_ = (char*)kp, *vc_ = (char*)vp;
+      {  // values in [-1, 1) (random bytes would make denormals, which no model's cache holds)
+        std::uniform_real_distribution<float> u(-1, 1);
+        std::vector<float> f(elems);
+        for (char* c : {kc_, vc_}) {
+          for (auto& v : f) v = u(rng);
+          if (dt == 0) std::memcpy(c, f.data(), elems * 4);
+          else bs::round_to_bf16((uint16_t*)c, f.data(), (int64_t)elems);
+        }
+      }
+      std::vector<float> q((size_t)seqs * heads * hd), out(q.size());
+      for (auto& v : q) v = 0.01f * (float)(rng() % 100);
+      std::vector<int32_t> table(blocks), lens(seqs, ctx), start(seqs + 1);
+      for (int i = 0; i < blocks; i++) table[i] = i;
+      std::shuffle(table.begin(), table.end(), rng);
+      for (int s = 0; s <= seqs; s++) start[s] = s;
+      std::vector<double> ms;
+      for (int r = 0; r < 25; r++) {
+        auto t0 = std::chrono::steady_clock::now();
+        if (const char* e = bs::paged_attention(out.data(), q.data(), kc_, vc_, dt, table.data(), per, lens.data(),
+                                                start.data(), seqs, seqs, heads, kvh, hd, bs, blocks, 0.125f, 0)) {
+          std::printf("%s\n", e);
+          return;
+        }
+        ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+      }
+      bs::free(kp);
+      bs::free(vp);
+      std::sort(ms.begin(), ms.end());
+      const double med = ms[ms.size() / 2];
+      std::printf("| %d | %d | %s | %.3f | %.1f |\n", seqs, ctx, dt ? "bf16" : "f32", med, 2.0 * elems * esz / med / 1e6);
+    }
+  }
+}
 
 int main(int argc, char** argv) {
   const char* level = argc > 1 ? argv[1] : "auto";
@@ -29,8 +84,11 @@ int main(int argc, char** argv) {
   all += bs::peak_gflops(0, 0.5);
   std::printf("peak of %d threads together: F32 FMA %.1f GFLOP/s\n", bs::threads(), all);
 
+  const std::string what = argc > 3 ? argv[3] : "all";
   std::mt19937 rng(1);
   std::uniform_real_distribution<float> u(-1, 1);
+  if (what == "all" || what == "attention") attention(all, rng);
+  if (what == "attention") return 0;
   struct Shape { int k, m; const char* what; };
   const Shape shapes[] = {{576, 576, "q/o"}, {576, 1536, "gate/up"}, {1536, 576, "down"}, {576, 49152, "lm_head"}};
   std::printf("| n | k | m | dtype | ms | GFLOP/s | fraction of %d-thread FMA peak |\n| --- | --- | --- | --- | --- | --- | --- |\n",

@@ -289,6 +289,70 @@ static void test_level() {
   }
 }
 
+// GQA groups of 1, 3 and 7 query heads a KV head (the kernels take up to four heads of a group at a
+// time: 3 is one step, 7 is 4 + 3), head sizes with and without whole vectors, and both ways the work is
+// split: one decode token (by KV head) and a batch of ten decode tokens (a whole token per item). Ten
+// sequences of 1..10 cached tokens in blocks of 4, handed out in reverse order; against double sums.
+static void test_attention_groups() {
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> u(-1, 1);
+  auto rnd = [&](size_t n) { std::vector<float> v(n); for (auto& x : v) x = u(rng); return v; };
+  for (int dt : {0, 2}) {
+    for (int hd : {20, 64, 128}) {
+      for (int group : {1, 3, 7}) {
+        for (int seqs : {1, 10}) {
+          const int bsz = 4, kvh = 2, heads = kvh * group, per = 3, nblocks = seqs * per;
+          const int64_t row = (int64_t)kvh * hd;
+          const int slots = nblocks * bsz;
+          auto k32 = rnd((size_t)slots * row), v32 = rnd((size_t)slots * row);
+          const size_t elem = dt == 0 ? 4 : 2;
+          std::vector<char> kc(slots * row * elem), vc(slots * row * elem);
+          std::vector<int32_t> all(slots);
+          for (int i = 0; i < slots; i++) all[i] = i;
+          bs::kv_write(kc.data(), vc.data(), dt, k32.data(), v32.data(), all.data(), slots, kvh, hd, slots);
+          auto held = [&](const std::vector<char>& c, int64_t i) {
+            return dt == 0 ? ((const float*)c.data())[i] : bf16_value(((const uint16_t*)c.data())[i]);
+          };
+          std::vector<int32_t> bt(nblocks), lens(seqs), qs(seqs + 1);
+          for (int b = 0; b < nblocks; b++) bt[b] = nblocks - 1 - b;
+          for (int s = 0; s < seqs; s++) lens[s] = 1 + s % 10, qs[s + 1] = s + 1;
+          auto q = rnd((size_t)seqs * heads * hd);
+          std::vector<float> out((size_t)seqs * heads * hd), ref(out.size());
+          const std::string name = std::string("paged_attention groups ") + (dt ? "bf16" : "f32") + " hd=" + std::to_string(hd) +
+                                   " group=" + std::to_string(group) + " seqs=" + std::to_string(seqs);
+          if (const char* err = bs::paged_attention(out.data(), q.data(), kc.data(), vc.data(), dt, bt.data(), per, lens.data(),
+                                                    qs.data(), seqs, seqs, heads, kvh, hd, bsz, nblocks, 0.3f, 0)) {
+            std::printf("  %s rejected: %s FAIL\n", name.c_str(), err);
+            failures++;
+            continue;
+          }
+          for (int s = 0; s < seqs; s++)
+            for (int h = 0; h < heads; h++) {
+              const int kh = h / group, visible = lens[s];
+              std::vector<double> p(visible);
+              double mx = -1e30, sum = 0;
+              for (int j = 0; j < visible; j++) {
+                const int64_t kr = ((int64_t)bt[s * per + j / bsz] * bsz + j % bsz) * row + kh * hd;
+                double d = 0;
+                for (int e = 0; e < hd; e++) d += (double)q[((size_t)s * heads + h) * hd + e] * held(kc, kr + e);
+                p[j] = d * 0.3;
+                mx = std::max(mx, p[j]);
+              }
+              for (auto& x : p) { x = std::exp(x - mx); sum += x; }
+              for (int e = 0; e < hd; e++) {
+                double o = 0;
+                for (int j = 0; j < visible; j++)
+                  o += p[j] / sum * held(vc, ((int64_t)bt[s * per + j / bsz] * bsz + j % bsz) * row + kh * hd + e);
+                ref[((size_t)s * heads + h) * hd + e] = (float)o;
+              }
+            }
+          expect_close(name, out, ref, 3e-5f);
+        }
+      }
+    }
+  }
+}
+
 int main(int argc, char** argv) {
   std::vector<std::string> levels;
   for (int i = 1; i < argc; i++) {
@@ -328,6 +392,7 @@ int main(int argc, char** argv) {
     }
     const int before = failures;
     test_level();
+    test_attention_groups();
     std::printf("level %-10s %s\n", bs::level(), failures == before ? "ok" : "FAIL");
   }
   std::printf("%d failed\n", failures);

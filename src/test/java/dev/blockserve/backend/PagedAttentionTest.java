@@ -238,6 +238,29 @@ class PagedAttentionTest {
 	}
 
 	/**
+	 * GQA groups of every size the kernels split into steps of up to four heads (3 as SmolLM2, 7 as
+	 * Qwen2.5-0.5B, 5, 6), head sizes the vector width does and does not divide, and both ways the
+	 * kernel splits work: by KV head (one decode token) and a whole token per item (a decode batch).
+	 */
+	@ParameterizedTest(name = "headDim={0} blockSize={1} gqa={2} seqs={3}")
+	@CsvSource({ "64,16,3,1", "64,16,3,12", "64,16,7,1", "64,16,7,12", "128,16,3,12", "128,32,5,12", "32,16,6,12",
+			"16,8,5,1", "24,8,3,12", "40,16,7,12", "128,16,7,12", "256,16,2,12" })
+	void groupsOfEverySizeMatchReference(int headDim, int blockSize, int group, int numSeqs) {
+		Random r = new Random(headDim * 1000L + blockSize * 10L + group + 7 * numSeqs);
+		for (int trial = 0; trial < 3; trial++) {
+			Batch b = new Batch(r, headDim, blockSize, group, numSeqs);
+			float scale = (float) (1 / Math.sqrt(headDim));
+			float[] expected = b.reference(scale);
+			float[] actual = b.run(scale);
+			float worst = 0;
+			for (int i = 0; i < expected.length; i++) {
+				worst = Math.max(worst, Math.abs(expected[i] - actual[i]));
+			}
+			assertThat(worst).as("max abs error, trial %d", trial).isLessThanOrEqualTo(1e-4f);
+		}
+	}
+
+	/**
 	 * Sliding-window attention (Mistral) against the reference, with every block wholly before each
 	 * sequence's first window replaced by an invalid id: the kernel must not read them (a KV manager may
 	 * have freed them).
