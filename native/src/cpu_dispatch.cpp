@@ -157,6 +157,11 @@ double exp_sum(float* out, const float* in, int64_t n, float shift, float scale)
   return t ? t->exp_sum(out, in, n, shift, scale) : NAN;
 }
 
+int set_bf16_activations(int on) {
+  const KernelTable* t = T();
+  return t ? t->set_bf16_activations(on) : 0;
+}
+
 // ---- the contract, forwarded
 
 #define BS_FORWARD(name, params, args)          \

@@ -559,9 +559,150 @@ const char* matmul_packed(float* out, const float* x, const typename W::T* w, in
   return failed ? fail("matmul: out of host memory for a %lld-float weight panel", (long long)(k * NR)) : nullptr;
 }
 
+// ---- BF16 activations (blockserve.bf16-activations; the AVX-512 BF16 level only)
+//
+// Off by default: every product above is F32 x F32. When it is on, a BF16 matrix multiplied by 24 rows
+// or more (prefill, large decode batches) takes x rounded to BF16 too, as llama.cpp and GPUs do, and
+// vdpbf16ps multiplies pairs of BF16 values into F32 sums: twice the multiply-adds of an F32 FMA per
+// instruction. Not golden-exact (x loses 16 bits of mantissa); the goldens' tolerance test checks it.
+std::atomic<int> g_bf16_activations{0};
+
+#if defined(__AVX512BF16__)
+// x rows rounded to BF16 (to nearest even: vcvtne2ps2bf16), kp = ceil(k / 2) 32-bit words a row, each
+// word two consecutive k; an odd k's last word has a zero high half.
+inline void round_rows_bf16(uint32_t* xw, const float* x, int64_t r0, int64_t r1, int64_t k) {
+  const int64_t kp = (k + 1) / 2;
+  for (int64_t i = r0; i < r1; i++) {
+    const float* xi = x + i * k;
+    uint16_t* o = (uint16_t*)(xw + i * kp);
+    int64_t p = 0;
+    for (; p + 32 <= k; p += 32)
+      _mm512_storeu_si512(o + p, (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(xi + p + 16), _mm512_loadu_ps(xi + p)));
+    for (; p < k; p++) o[p] = float_to_bf16(xi[p]);
+    if (k & 1) o[k] = 0;
+  }
+}
+
+// The panel of NR columns as kp rows of NR 32-bit words (column c's weights 2q and 2q + 1): a transpose
+// of 32-bit words, eight columns by eight words at a time, the next eight columns prefetched.
+inline void pack_panel_pairs(uint32_t* panel, const uint16_t* w, int64_t k, int64_t j0, int64_t cols) {
+  const int64_t kp = (k + 1) / 2, full = k / 2;  // words wholly inside a row
+  int64_t c0 = 0;
+  for (; c0 + 8 <= cols; c0 += 8) {
+    const uint16_t* rows = w + (j0 + c0) * k;
+    const char* next = (const char*)(rows + 8 * k);
+    int64_t q = 0;
+    for (; q + 8 <= full; q += 8) {
+      __builtin_prefetch(next + q * 32, 0, 3);
+      __builtin_prefetch(next + q * 32 + 64, 0, 3);
+      v8f r[8];
+      for (int i = 0; i < 8; i++) std::memcpy(&r[i], rows + i * k + 2 * q, 32);
+      transpose8(r);
+      for (int l = 0; l < 8; l++) std::memcpy(panel + (q + l) * NR + c0, &r[l], 32);
+    }
+    for (; q < kp; q++)
+      for (int i = 0; i < 8; i++) {
+        const uint16_t* wi = rows + i * k;
+        panel[q * NR + c0 + i] = wi[2 * q] | (2 * q + 1 < k ? (uint32_t)wi[2 * q + 1] << 16 : 0u);
+      }
+  }
+  for (int64_t c = c0; c < cols; c++) {
+    const uint16_t* wc = w + (j0 + c) * k;
+    for (int64_t q = 0; q < kp; q++) panel[q * NR + c] = wc[2 * q] | (2 * q + 1 < k ? (uint32_t)wc[2 * q + 1] << 16 : 0u);
+  }
+  for (int64_t c = cols; c < NR; c++)
+    for (int64_t q = 0; q < kp; q++) panel[q * NR + c] = 0;
+}
+
+// micro() with BF16 pairs: per word of k, 2 panel vectors and M broadcast words feed 2 * M vdpbf16ps.
+template <int M>
+inline void micro_pairs(float* out, int64_t ldo, const uint32_t* xw, int64_t kp, const uint32_t* panel, int64_t cols,
+                        const char* pf, int pf_step) {
+  __m512 acc[M][2];
+  for (int i = 0; i < M; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  for (int64_t q = 0; q < kp; q++) {
+    if (pf != nullptr)
+      for (int b = 0; b < pf_step; b += 64) __builtin_prefetch(pf + q * pf_step + b, 0, 2);
+    const __m512bh b0 = (__m512bh)_mm512_load_si512(panel + q * NR), b1 = (__m512bh)_mm512_load_si512(panel + q * NR + 16);
+    for (int i = 0; i < M; i++) {
+      const __m512bh a = (__m512bh)_mm512_set1_epi32((int)xw[i * kp + q]);
+      acc[i][0] = _mm512_dpbf16_ps(acc[i][0], a, b0);
+      acc[i][1] = _mm512_dpbf16_ps(acc[i][1], a, b1);
+    }
+  }
+  for (int i = 0; i < M; i++) {
+    if (cols == NR) {
+      _mm512_storeu_ps(out + i * ldo, acc[i][0]);
+      _mm512_storeu_ps(out + i * ldo + 16, acc[i][1]);
+    } else {
+      alignas(64) float t[NR];
+      _mm512_store_ps(t, acc[i][0]);
+      _mm512_store_ps(t + 16, acc[i][1]);
+      for (int64_t c = 0; c < cols; c++) out[i * ldo + c] = t[c];
+    }
+  }
+}
+
+template <int M>
+inline void micro_pairs_tail(int rows, float* out, int64_t ldo, const uint32_t* xw, int64_t kp, const uint32_t* panel,
+                             int64_t cols) {
+  if constexpr (M > 0) {
+    if (rows == M) return micro_pairs<M>(out, ldo, xw, kp, panel, cols, nullptr, 0);
+    return micro_pairs_tail<M - 1>(rows, out, ldo, xw, kp, panel, cols);
+  }
+}
+
+thread_local uint32_t* t_xw = nullptr;  // x rounded to BF16 pairs, grown to the largest n * kp seen
+thread_local int64_t t_xw_words = 0;
+
+// matmul_packed with x rounded to BF16: the caller's thread keeps the rounded x, every thread its panel.
+const char* matmul_packed_pairs(float* out, const float* x, const uint16_t* w, int64_t n, int64_t k, int64_t m) {
+  const int64_t kp = (k + 1) / 2, panels = (m + NR - 1) / NR;
+  if (n * kp > t_xw_words) {
+    std::free(t_xw);
+    t_xw = static_cast<uint32_t*>(std::aligned_alloc(64, (size_t)((n * kp * 4 + 63) / 64 * 64)));
+    t_xw_words = t_xw ? n * kp : 0;
+  }
+  uint32_t* xw = t_xw;
+  if (xw == nullptr) return fail("matmul: out of host memory for %lld rows of BF16 activations", (long long)n);
+  const int threads = team();
+  int64_t parts = std::max<int64_t>(1, std::min<int64_t>((2 * threads + panels - 1) / panels, n / (4 * MR)));
+  const int64_t part_rows = (n + parts - 1) / parts / MR * MR + MR;
+  parts = (n + part_rows - 1) / part_rows;
+  bool failed = false;
+#pragma omp parallel num_threads(threads)
+  {
+    const int nt = omp_get_num_threads(), me = omp_get_thread_num();
+    round_rows_bf16(xw, x, n * me / nt, n * (me + 1) / nt, k);
+    uint32_t* panel = (uint32_t*)panel_buffer(kp * NR);
+    if (panel == nullptr) {
+#pragma omp atomic write
+      failed = true;
+    }
+#pragma omp barrier
+#pragma omp for schedule(static)
+    for (int64_t item = 0; item < panels * parts; item++) {
+      if (panel == nullptr) continue;
+      const int64_t j0 = (item % panels) * NR, cols = std::min<int64_t>(NR, m - j0);
+      const int64_t r0 = (item / panels) * part_rows, r1 = std::min(n, r0 + part_rows);
+      pack_panel_pairs(panel, w, k, j0, cols);
+      const char* pf = j0 + NR < m ? (const char*)(w + (j0 + NR) * k) : nullptr;
+      int64_t i = r0;
+      for (; i + MR <= r1; i += MR, pf = nullptr) micro_pairs<MR>(out + i * m + j0, m, xw + i * kp, kp, panel, cols, pf, NR * 2);
+      if (i < r1) micro_pairs_tail<MR - 1>((int)(r1 - i), out + i * m + j0, m, xw + i * kp, kp, panel, cols);
+    }
+  }
+  return failed ? fail("matmul: out of host memory for a %lld-word weight panel", (long long)(kp * NR)) : nullptr;
+}
+#endif
+
 template <typename W>
 const char* matmul_typed(float* out, const float* x, const void* w, int64_t n, int64_t k, int64_t m) {
   const typename W::T* wt = static_cast<const typename W::T*>(w);
+#if defined(__AVX512BF16__)
+  if constexpr (std::is_same_v<W, BF16W>)
+    if (n >= PACK_MIN_ROWS && g_bf16_activations.load(std::memory_order_relaxed)) return matmul_packed_pairs(out, x, wt, n, k, m);
+#endif
   if (n >= PACK_MIN_ROWS) return matmul_packed<W>(out, x, wt, n, k, m);
   matmul_dot<W>(out, x, wt, n, k, m);
   return nullptr;
@@ -1135,10 +1276,20 @@ double k_exp_sum(float* out, const float* in, int64_t n, float shift, float scal
   return total;
 }
 
+// 1: BF16 matrices take activations rounded to BF16 where this level can (returns 1), else returns 0.
+int k_set_bf16_activations(int on) {
+#if defined(__AVX512BF16__)
+  g_bf16_activations.store(on != 0, std::memory_order_relaxed);
+  return 1;
+#else
+  return on ? 0 : 1;
+#endif
+}
+
 constexpr bs::KernelTable kTable = {
     BS_LEVEL, VL, k_alloc, k_free, k_load_weight, k_embedding, k_rmsnorm, k_matmul, k_rope, k_silu_mul, k_add,
     k_bias_add, k_kv_write, k_paged_attention, k_block_copy, k_argmax, k_set_threads, k_threads, k_round_to_bf16,
-    k_stream_read, k_peak_gflops, k_team_threads, k_exp_sum,
+    k_stream_read, k_peak_gflops, k_team_threads, k_exp_sum, k_set_bf16_activations,
 };
 
 }  // namespace

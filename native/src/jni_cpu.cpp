@@ -23,6 +23,7 @@ extern "C" {
 JNIEXPORT void BS_FN(setThreads)(JNIEnv*, jclass, jint n) { bs::set_threads(n); }
 JNIEXPORT jint BS_FN(threads)(JNIEnv*, jclass) { return bs::threads(); }
 JNIEXPORT jint BS_FN(teamThreads)(JNIEnv*, jclass) { return bs::team_threads(); }
+JNIEXPORT jboolean BS_FN(setBf16Activations)(JNIEnv*, jclass, jboolean on) { return bs::set_bf16_activations(on) != 0; }
 
 // Maps a whole file read-only; returns its address (the length is the file's size, known to Java).
 JNIEXPORT jlong BS_FN(mapFile)(JNIEnv* env, jclass, jstring path, jlong length) {

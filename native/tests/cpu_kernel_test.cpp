@@ -124,6 +124,46 @@ static void test_level() {
       }
     }
   }
+  // BF16 activations: where the level has AVX-512 BF16, BF16 matrices of 24 rows or more take x rounded
+  // to BF16 (odd k included: the last pair's high half is zero); the reference rounds x the same way.
+  // Other levels refuse the switch and stay exact; off is always accepted.
+  const bool has_bf16_dot = std::string(bs::level()) == "avx512bf16";
+  if (bs::set_bf16_activations(1) != (has_bf16_dot ? 1 : 0)) {
+    std::printf("  set_bf16_activations(1) at %s answered wrong FAIL\n", bs::level());
+    failures++;
+  }
+  if (has_bf16_dot) {
+    for (int n : {1, 24, 33, 70}) {
+      for (int k : {7, 64, 173, 576}) {
+        for (int m : {5, 37, 100}) {
+          auto x = rnd((size_t)n * k), w = rnd((size_t)m * k);
+          std::vector<uint16_t> wb(w.size()), xb(x.size());
+          bs::round_to_bf16(wb.data(), w.data(), (int64_t)w.size());
+          bs::round_to_bf16(xb.data(), x.data(), (int64_t)x.size());
+          std::vector<float> out((size_t)n * m, NAN), ref((size_t)n * m);
+          if (const char* e = bs::matmul(out.data(), x.data(), wb.data(), 2, n, k, m)) {
+            std::printf("  matmul bf16 activations rejected: %s FAIL\n", e);
+            failures++;
+            continue;
+          }
+          for (int i = 0; i < n; i++)
+            for (int j = 0; j < m; j++) {
+              double acc = 0;
+              for (int p = 0; p < k; p++)  // below 24 rows x stays F32
+                acc += (double)(n >= 24 ? bf16_value(xb[i * k + p]) : x[i * k + p]) * bf16_value(wb[(size_t)j * k + p]);
+              ref[i * m + j] = (float)acc;
+            }
+          char name[96];
+          std::snprintf(name, sizeof name, "matmul bf16 activations n=%d k=%d m=%d", n, k, m);
+          expect_close(name, out, ref, 1e-4f * std::sqrt((float)k));
+        }
+      }
+    }
+  }
+  if (bs::set_bf16_activations(0) != 1) {
+    std::printf("  set_bf16_activations(0) refused at %s FAIL\n", bs::level());
+    failures++;
+  }
   if (!bs::matmul(nullptr, nullptr, nullptr, 7, 1, 1, 1)) {
     std::printf("  matmul accepted dtype code 7 FAIL\n");
     failures++;

@@ -19,6 +19,31 @@ public final class Backends {
 
 	/** @param cpuLevel the CPU kernels' instruction set level ({@link CpuBackend#CpuBackend(int, String)}) */
 	public static Backend open(String device, int cpuThreads, String cpuLevel, Consumer<String> log) {
+		return open(device, cpuThreads, cpuLevel, false, log, log);
+	}
+
+	/**
+	 * @param bf16Activations {@link CpuBackend#bf16Activations}; CPU only
+	 * @param warn receives a line where bf16Activations cannot apply (and is ignored)
+	 */
+	public static Backend open(String device, int cpuThreads, String cpuLevel, boolean bf16Activations,
+			Consumer<String> log, Consumer<String> warn) {
+		Backend b = openDevice(device, cpuThreads, cpuLevel, log);
+		if (bf16Activations) {
+			if (!(b instanceof CpuBackend cpu)) {
+				warn.accept("blockserve.bf16-activations is for the CPU backend; " + b.name() + " ignores it");
+			} else if (cpu.bf16Activations(true)) {
+				log.accept("BF16 activations: BF16 matrices of 24 rows or more multiply activations rounded to BF16 "
+						+ "(vdpbf16ps); not exact to F32");
+			} else {
+				warn.accept("blockserve.bf16-activations ignored: kernels for " + cpu.level()
+						+ " have no BF16 dot product (AVX-512 BF16); the kernels stay exact");
+			}
+		}
+		return b;
+	}
+
+	private static Backend openDevice(String device, int cpuThreads, String cpuLevel, Consumer<String> log) {
 		String d = device == null ? "auto" : device.toLowerCase(Locale.ROOT);
 		switch (d) {
 			case "cpu":

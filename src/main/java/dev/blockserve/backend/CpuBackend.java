@@ -29,6 +29,18 @@ public final class CpuBackend extends NativeBackend {
 		}
 		CpuKernels.select(level);
 		CpuKernels.setThreads(threads);
+		CpuKernels.setBf16Activations(false); // exact until asked (the switch is process-wide)
+	}
+
+	/**
+	 * BF16 activations: with {@code on}, BF16 weight matrices multiplied by 24 rows or more (prefill, large
+	 * decode batches) take the activations rounded to BF16 and use the CPU's BF16 dot product, as llama.cpp
+	 * does: about twice the arithmetic, not exact to F32 (batch-1 decode is unchanged). Process-wide.
+	 *
+	 * @return whether it took effect: false on a level without AVX-512 BF16 (the kernels stay exact)
+	 */
+	public boolean bf16Activations(boolean on) {
+		return CpuKernels.setBf16Activations(on);
 	}
 
 	/** The kernels' instruction set level ("avx2", ...). */

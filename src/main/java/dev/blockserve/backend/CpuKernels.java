@@ -38,6 +38,12 @@ final class CpuKernels implements Kernels {
 	/** Rounds n floats at {@code in} to BF16 at {@code out} (nearest even). */
 	static native void roundToBf16(long out, long in, long n);
 
+	/**
+	 * BF16 matrices of 24 rows or more multiply activations rounded to BF16 when on; false when the
+	 * selected level cannot (no AVX-512 BF16). Process-wide, for the selected level.
+	 */
+	static native boolean setBf16Activations(boolean on);
+
 	/** One core's peak in GFLOP/s over {@code seconds}: F32 FMA, or with bf16 the BF16 dot product (0 where absent). */
 	static native double peakGflops(boolean bf16, double seconds);
 

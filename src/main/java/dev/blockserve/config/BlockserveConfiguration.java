@@ -34,7 +34,8 @@ public class BlockserveConfiguration {
 
 	@Bean(destroyMethod = "close")
 	Backend backend(BlockserveProperties props) {
-		return Backends.open(props.device(), props.threads(), props.cpuLevel(), log::info);
+		return Backends.open(props.device(), props.threads(), props.cpuLevel(), props.bf16Activations(), log::info,
+				log::warn);
 	}
 
 	@Bean

@@ -17,6 +17,9 @@ import org.springframework.util.unit.DataSize;
  * @param dtype weight matrices: auto (as the checkpoint ships them: BF16 stays BF16), bf16 or f32
  * @param cpuLevel CPU kernels' instruction set level: auto (the best this CPU runs), avx512bf16, avx512,
  * avx2 or baseline
+ * @param bf16Activations CPU, BF16 matrices, a CPU with AVX-512 BF16: prefill and batches of 24 rows or more
+ * round the activations to BF16 and multiply with vdpbf16ps (as llama.cpp does): faster, not exact to
+ * the goldens (checked by tolerance); ignored with a warning where the CPU or the weights do not allow it
  * @param warmupTokens new tokens of the start-up warm-up (a greedy and a sampled request through the
  * engine before the server takes requests, so the first users do not wait for the JIT); 0 skips it
  * @param kvCache the paged KV cache
@@ -28,7 +31,7 @@ public record BlockserveProperties(@DefaultValue(BlockserveProperties.DEFAULT_MO
 		String servedModelName, @DefaultValue("false") boolean hubOffline, @DefaultValue("auto") String device,
 		@DefaultValue("0") int maxModelLen,
 		@DefaultValue("0") int threads, @DefaultValue("auto") String dtype, @DefaultValue("auto") String cpuLevel,
-		@DefaultValue("16") int warmupTokens, @DefaultValue KvCache kvCache, @DefaultValue Scheduler scheduler,
+		@DefaultValue("false") boolean bf16Activations, @DefaultValue("16") int warmupTokens, @DefaultValue KvCache kvCache, @DefaultValue Scheduler scheduler,
 		@DefaultValue Speculative speculative) {
 
 	public static final String DEFAULT_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct";

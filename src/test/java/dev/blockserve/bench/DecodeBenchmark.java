@@ -27,7 +27,8 @@ import dev.blockserve.support.TestModelWriter;
  * Properties: -Dbench.model=DIR (a model folder, e.g. one written by ../shared/tools/make_smol.py DIR bf16),
  * -Dbench.dtype=auto|bf16|f32 (how its matrices are held), -Dbench.level=auto|avx2|... (CPU kernels),
  * -Dbench.prefill=false (decode only, e.g. to profile it), -Dbench.kv-dtype=f32|bf16|f16 (the KV cache's type),
- * -Dbench.context=N (tokens each sequence holds when decode steps are timed; default 128).
+ * -Dbench.context=N (tokens each sequence holds when decode steps are timed; default 128),
+ * -Dbench.bf16-activations=true (BF16 matrices of 24 rows or more take activations rounded to BF16).
  */
 public final class DecodeBenchmark {
 
@@ -44,6 +45,9 @@ public final class DecodeBenchmark {
 		}
 		try (CpuBackend backend = new CpuBackend(threads, System.getProperty("bench.level", "auto"));
 				LlamaModel m = LlamaModel.load(dir, backend, Math.max(2048, context + steps + 1), dtype)) {
+			if (Boolean.getBoolean("bench.bf16-activations") && !backend.bf16Activations(true)) {
+				throw new IllegalStateException("kernels for " + backend.level() + " have no BF16 dot product");
+			}
 			var c = m.config();
 			long weightBytes = m.weightBytes();
 			System.out.printf("threads=%d, kernels %s, model: hidden %d, %d layers, heads %d/%d, vocab %d, weights %s %.1f MB, "
