@@ -91,8 +91,8 @@ int main(int argc, char** argv) {
   if (what == "attention") return 0;
   struct Shape { int k, m; const char* what; };
   const Shape shapes[] = {{576, 576, "q/o"}, {576, 1536, "gate/up"}, {1536, 576, "down"}, {576, 49152, "lm_head"}};
-  std::printf("| n | k | m | dtype | ms | GFLOP/s | fraction of %d-thread FMA peak |\n| --- | --- | --- | --- | --- | --- | --- |\n",
-              bs::threads());
+  std::printf("| n | k | m | dtype | ms | GFLOP/s | fraction of %d-thread peak (FMA; BF16 dot for bf16 x bf16) |\n"
+              "| --- | --- | --- | --- | --- | --- | --- |\n", bs::threads());
   for (int n : {1, 8, 32, 128, 512}) {
     for (const Shape& s : shapes) {
       if (s.m == 49152 && n > 32) continue;
@@ -101,19 +101,24 @@ int main(int argc, char** argv) {
       for (auto& v : w) v = u(rng);
       std::vector<uint16_t> wb(w.size());
       bs::round_to_bf16(wb.data(), w.data(), (int64_t)w.size());
-      for (int dt : {0, 2}) {
+      // dt 3: BF16 weights with BF16 activations (set_bf16_activations), where the level has it, from 24 rows
+      for (int dt : {0, 2, 3}) {
+        if (dt == 3 && (n < 24 || bs::set_bf16_activations(1) == 0)) continue;
         const void* wp = dt == 0 ? (const void*)w.data() : (const void*)wb.data();
         std::vector<double> ms;
         const int reps = std::max(3, (int)(2e9 / (2.0 * n * s.k * s.m)));
         for (int r = 0; r < std::min(reps, 50); r++) {
           auto t0 = std::chrono::steady_clock::now();
-          bs::matmul(out.data(), x.data(), wp, dt, n, s.k, s.m);
+          bs::matmul(out.data(), x.data(), wp, dt == 3 ? 2 : dt, n, s.k, s.m);
           ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
         }
+        bs::set_bf16_activations(0);
         std::sort(ms.begin(), ms.end());
         const double med = ms[ms.size() / 2], gf = 2.0 * n * s.k * s.m / med / 1e6;
-        std::printf("| %d | %d | %d (%s) | %s | %.3f | %.1f | %.0f%% |\n", n, s.k, s.m, s.what, dt ? "bf16" : "f32", med, gf,
-                    100 * gf / all);
+        // BF16 x BF16 against the BF16 dot product's peak (one core's, times the threads)
+        const double peak = dt == 3 ? bf1 * bs::threads() : all;
+        std::printf("| %d | %d | %d (%s) | %s | %.3f | %.1f | %.0f%% |\n", n, s.k, s.m, s.what,
+                    dt == 0 ? "f32" : dt == 2 ? "bf16" : "bf16 x bf16 act", med, gf, 100 * gf / peak);
       }
     }
   }
