@@ -87,6 +87,7 @@ constexpr int64_t PAR_ROWS_ELEMS = 65536;      // rmsnorm, rope: floats touched
 constexpr int64_t PAR_MATMUL_MACS = 32768;     // matmul: multiply-adds of one row chunk
 constexpr int64_t PAR_ELEMWISE = 262144;       // silu_mul, add: memory-bound, ~1 MiB per operand
 constexpr int64_t PAR_ATTENTION_ELEMS = 16384; // paged attention: query rows x keys x head_dim
+constexpr int64_t SPLIT_MIN_KEYS = 512;        // paged attention: split keys from here, chunks of >= 256
 constexpr int64_t PAR_UPCAST = 1 << 20;        // load-time dtype conversions
 
 thread_local char g_msg[512];
@@ -857,8 +858,9 @@ inline void accumulate_heads(float* o, const float* p, int64_t ldp, const typena
   }
 }
 
-// softmax in place over p[lo, hi): max, then exp(p - max) a vector at a time, then scale by 1/sum.
-inline void softmax(float* p, int64_t lo, int64_t hi) {
+// exp(p - max) in place over p[lo, hi), a vector at a time; returns the sum and sets *max_out (softmax
+// without its division, as a split of the keys needs).
+inline float exp_shifted(float* p, int64_t lo, int64_t hi, float* max_out) {
   float mx = -INFINITY;
   for (int64_t j = lo; j < hi; j++) mx = std::max(mx, p[j]);
   float sum = 0.f;
@@ -874,7 +876,14 @@ inline void softmax(float* p, int64_t lo, int64_t hi) {
     p[j] = std::exp(p[j] - mx);
     sum += p[j];
   }
-  const float inv = 1.0f / sum;
+  *max_out = mx;
+  return sum;
+}
+
+// softmax in place over p[lo, hi): max, then exp(p - max) a vector at a time, then scale by 1/sum.
+inline void softmax(float* p, int64_t lo, int64_t hi) {
+  float mx;
+  const float inv = 1.0f / exp_shifted(p, lo, hi, &mx);
   for (int64_t i = lo; i < hi; i++) p[i] *= inv;
 }
 
@@ -1080,24 +1089,41 @@ void attention_typed(float* out, const float* q, const void* k_cache_raw, const 
   const int64_t kv_per_item = total_q >= 4 * threads ? num_kv_heads : 1;
   const int64_t items = total_q * (num_kv_heads / kv_per_item);
   const int64_t item_heads = kv_per_item * group;
+  // Split keys (flash-decoding) where there are fewer items than two a thread (one decode token: 3 KV
+  // heads on 2 threads left a thread idle a third of the time) and long key ranges: each item's keys are
+  // cut into `splits` chunks of whole blocks, each chunk's softmax kept unnormalized with its max and sum
+  // (part: per item and chunk, item_heads output rows, then their maxima, then their sums), and the
+  // chunks combined after.
+  int64_t splits = 1;
+  if (items < 2 * threads && max_len >= SPLIT_MIN_KEYS)
+    splits = std::min<int64_t>((4 * threads + items - 1) / items, max_len / (SPLIT_MIN_KEYS / 2));
+  const int64_t part_floats = item_heads * (head_dim + 2);
+  std::vector<float> part(splits > 1 ? items * splits * part_floats : 0);
 #pragma omp parallel num_threads(threads) if (items * kv_per_item * max_len * head_dim > PAR_ATTENTION_ELEMS)
   {
     // Scores for the item's heads against every visible key: item_heads x max_len, per thread.
     std::vector<float> sc(item_heads * max_len);
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t it = 0; it < items; it++) {
+    for (int64_t u = 0; u < items * splits; u++) {
+      const int64_t it = u / splits, c = u % splits;
       const int64_t t = it / (num_kv_heads / kv_per_item), kh0 = it % (num_kv_heads / kv_per_item) * kv_per_item;
       const int64_t s = seq_of[t];
       const int64_t ql = query_start[s + 1] - query_start[s];
       const int64_t visible = seq_lens[s] - ql + (t - query_start[s]) + 1;
       const int32_t* bt = block_tables + s * max_blocks_per_seq;
       const float* qg = q + (t * num_heads + kh0 * group) * head_dim;
-      float* og = out + (t * num_heads + kh0 * group) * head_dim;
-      // Keys [lo, visible): all earlier ones, or the last `window` of them.
+      // Keys [lo, visible): all earlier ones, or the last `window` of them; this unit takes [a, b) of them.
       const int64_t lo = window > 0 ? std::max<int64_t>(0, visible - window) : 0;
+      int64_t a = lo, b = visible;
+      if (splits > 1) {
+        const int64_t chunk = ((visible - lo + splits - 1) / splits + block_size - 1) / block_size * block_size;
+        a = std::min(visible, lo + c * chunk);
+        b = std::min(visible, a + chunk);
+      }
+      float* og = splits > 1 ? part.data() + u * part_floats : out + (t * num_heads + kh0 * group) * head_dim;
       // Pass 1, block by block: a block's K rows are fetched once and stay in L1 for every head of the group.
-      for (int64_t j0 = lo; j0 < visible;) {
-        const int64_t off = j0 % block_size, n = std::min(block_size - off, visible - j0);
+      for (int64_t j0 = a; j0 < b;) {
+        const int64_t off = j0 % block_size, n = std::min(block_size - off, b - j0);
         const typename KT::T* kb = k_cache + ((int64_t)bt[j0 / block_size] * block_size + off) * row + kh0 * head_dim;
         for (int64_t kh = 0; kh < kv_per_item; kh++) {
           scores_heads<KT>(sc.data() + kh * group * max_len + j0, max_len, qg + kh * group * head_dim, kb + kh * head_dim,
@@ -1106,18 +1132,47 @@ void attention_typed(float* out, const float* q, const void* k_cache_raw, const 
         j0 += n;
       }
       for (int64_t h = 0; h < item_heads; h++) {
-        softmax(sc.data() + h * max_len, lo, visible);
+        if (splits == 1) {
+          softmax(sc.data() + h * max_len, a, b);
+        } else {
+          float* stats = og + item_heads * head_dim;  // maxima, then sums
+          stats[item_heads + h] = a < b ? exp_shifted(sc.data() + h * max_len, a, b, &stats[h]) : 0.f;
+          if (a == b) stats[h] = -INFINITY;
+        }
         std::memset(og + h * head_dim, 0, head_dim * sizeof(float));
       }
       // Pass 2, block by block, likewise for V.
-      for (int64_t j0 = lo; j0 < visible;) {
-        const int64_t off = j0 % block_size, n = std::min(block_size - off, visible - j0);
+      for (int64_t j0 = a; j0 < b;) {
+        const int64_t off = j0 % block_size, n = std::min(block_size - off, b - j0);
         const typename KT::T* vb = v_cache + ((int64_t)bt[j0 / block_size] * block_size + off) * row + kh0 * head_dim;
         for (int64_t kh = 0; kh < kv_per_item; kh++) {
           accumulate_heads<KT>(og + kh * group * head_dim, sc.data() + kh * group * max_len + j0, max_len,
                                vb + kh * head_dim, row, n, head_dim, group);
         }
         j0 += n;
+      }
+    }
+    if (splits > 1) {
+      // the chunks of each item and head: out = sum_c o_c e^(m_c - M) / sum_c l_c e^(m_c - M), M = max_c m_c
+#pragma omp for schedule(static)
+      for (int64_t it = 0; it < items; it++) {
+        const int64_t t = it / (num_kv_heads / kv_per_item), kh0 = it % (num_kv_heads / kv_per_item) * kv_per_item;
+        for (int64_t h = 0; h < item_heads; h++) {
+          float mx = -INFINITY, total = 0.f;
+          for (int64_t c = 0; c < splits; c++) mx = std::max(mx, part[(it * splits + c) * part_floats + item_heads * head_dim + h]);
+          float* o = out + (t * num_heads + kh0 * group + h) * head_dim;
+          std::memset(o, 0, head_dim * sizeof(float));
+          for (int64_t c = 0; c < splits; c++) {
+            const float* pc = part.data() + (it * splits + c) * part_floats;
+            const float m = pc[item_heads * head_dim + h];
+            if (m == -INFINITY) continue;  // an empty chunk
+            const float w = std::exp(m - mx);
+            total += w * pc[item_heads * head_dim + item_heads + h];
+            for (int64_t d = 0; d < head_dim; d++) o[d] += w * pc[h * head_dim + d];
+          }
+          const float inv = 1.0f / total;
+          for (int64_t d = 0; d < head_dim; d++) o[d] *= inv;
+        }
       }
     }
   }

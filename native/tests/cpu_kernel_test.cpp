@@ -126,8 +126,13 @@ static void test_level() {
   }
   // BF16 activations: where the level has AVX-512 BF16, BF16 matrices of 24 rows or more take x rounded
   // to BF16 (odd k included: the last pair's high half is zero); the reference rounds x the same way.
-  // Other levels refuse the switch and stay exact; off is always accepted.
+  // Other levels (and the avx512bf16 code built for AVX2, which has no vdpbf16ps) refuse the switch and
+  // stay exact; off is always accepted.
+#if defined(BS_EMULATED_AVX512)
+  const bool has_bf16_dot = false;
+#else
   const bool has_bf16_dot = std::string(bs::level()) == "avx512bf16";
+#endif
   if (bs::set_bf16_activations(1) != (has_bf16_dot ? 1 : 0)) {
     std::printf("  set_bf16_activations(1) at %s answered wrong FAIL\n", bs::level());
     failures++;
@@ -332,7 +337,8 @@ static void test_level() {
 // GQA groups of 1, 3 and 7 query heads a KV head (the kernels take up to four heads of a group at a
 // time: 3 is one step, 7 is 4 + 3), head sizes with and without whole vectors, and both ways the work is
 // split: one decode token (by KV head) and a batch of ten decode tokens (a whole token per item). Ten
-// sequences of 1..10 cached tokens in blocks of 4, handed out in reverse order; against double sums.
+// sequences of 1..10 cached tokens in blocks of 4, handed out in reverse order; against double sums. One
+// decode token over 1,001 keys (the keys split in chunks, flash-decoding), whole and with a window of 600.
 static void test_attention_groups() {
   std::mt19937 rng(11);
   std::uniform_real_distribution<float> u(-1, 1);
@@ -340,8 +346,10 @@ static void test_attention_groups() {
   for (int dt : {0, 2}) {
     for (int hd : {20, 64, 128}) {
       for (int group : {1, 3, 7}) {
-        for (int seqs : {1, 10}) {
-          const int bsz = 4, kvh = 2, heads = kvh * group, per = 3, nblocks = seqs * per;
+        for (int seqs : {1, 10, -1, -2}) {  // -1: one sequence of 1,001 keys; -2: the same with a window of 600
+          const int window = seqs == -2 ? 600 : 0, longest = seqs < 0 ? 1001 : 10;
+          if (seqs < 0) seqs = 1;
+          const int bsz = 4, kvh = 2, heads = kvh * group, per = (longest + bsz - 1) / bsz, nblocks = seqs * per;
           const int64_t row = (int64_t)kvh * hd;
           const int slots = nblocks * bsz;
           auto k32 = rnd((size_t)slots * row), v32 = rnd((size_t)slots * row);
@@ -355,33 +363,34 @@ static void test_attention_groups() {
           };
           std::vector<int32_t> bt(nblocks), lens(seqs), qs(seqs + 1);
           for (int b = 0; b < nblocks; b++) bt[b] = nblocks - 1 - b;
-          for (int s = 0; s < seqs; s++) lens[s] = 1 + s % 10, qs[s + 1] = s + 1;
+          for (int s = 0; s < seqs; s++) lens[s] = longest > 10 ? longest : 1 + s % 10, qs[s + 1] = s + 1;
           auto q = rnd((size_t)seqs * heads * hd);
           std::vector<float> out((size_t)seqs * heads * hd), ref(out.size());
           const std::string name = std::string("paged_attention groups ") + (dt ? "bf16" : "f32") + " hd=" + std::to_string(hd) +
-                                   " group=" + std::to_string(group) + " seqs=" + std::to_string(seqs);
+                                   " group=" + std::to_string(group) + " seqs=" + std::to_string(seqs) + " keys<=" +
+                                   std::to_string(longest) + " window=" + std::to_string(window);
           if (const char* err = bs::paged_attention(out.data(), q.data(), kc.data(), vc.data(), dt, bt.data(), per, lens.data(),
-                                                    qs.data(), seqs, seqs, heads, kvh, hd, bsz, nblocks, 0.3f, 0)) {
+                                                    qs.data(), seqs, seqs, heads, kvh, hd, bsz, nblocks, 0.3f, window)) {
             std::printf("  %s rejected: %s FAIL\n", name.c_str(), err);
             failures++;
             continue;
           }
           for (int s = 0; s < seqs; s++)
             for (int h = 0; h < heads; h++) {
-              const int kh = h / group, visible = lens[s];
-              std::vector<double> p(visible);
+              const int kh = h / group, visible = lens[s], first = window > 0 ? std::max(0, visible - window) : 0;
+              std::vector<double> p(visible, 0.0);
               double mx = -1e30, sum = 0;
-              for (int j = 0; j < visible; j++) {
+              for (int j = first; j < visible; j++) {
                 const int64_t kr = ((int64_t)bt[s * per + j / bsz] * bsz + j % bsz) * row + kh * hd;
                 double d = 0;
                 for (int e = 0; e < hd; e++) d += (double)q[((size_t)s * heads + h) * hd + e] * held(kc, kr + e);
                 p[j] = d * 0.3;
                 mx = std::max(mx, p[j]);
               }
-              for (auto& x : p) { x = std::exp(x - mx); sum += x; }
+              for (int j = first; j < visible; j++) { p[j] = std::exp(p[j] - mx); sum += p[j]; }
               for (int e = 0; e < hd; e++) {
                 double o = 0;
-                for (int j = 0; j < visible; j++)
+                for (int j = first; j < visible; j++)
                   o += p[j] / sum * held(vc, ((int64_t)bt[s * per + j / bsz] * bsz + j % bsz) * row + kh * hd + e);
                 ref[((size_t)s * heads + h) * hd + e] = (float)o;
               }
