@@ -527,14 +527,23 @@ inline float* panel_buffer(int64_t floats) {
   return t_panel;
 }
 
+// Few panels for many threads: the rows are split too (each part packs its panel again), into parts of
+// whole micro-kernel blocks.
+struct RowParts {
+  int64_t parts, rows;
+};
+inline RowParts row_parts(int64_t n, int64_t panels, int threads) {
+  const int64_t want = std::max<int64_t>(1, std::min<int64_t>((2 * threads + panels - 1) / panels, n / (4 * MR)));
+  const int64_t rows = (n + want - 1) / want / MR * MR + MR;
+  return {(n + rows - 1) / rows, rows};
+}
+
 template <typename W>
 const char* matmul_packed(float* out, const float* x, const typename W::T* w, int64_t n, int64_t k, int64_t m) {
   const int64_t panels = (m + NR - 1) / NR;
   const int threads = team();
-  // Few panels for many threads: split the rows too (each part packs its panel again).
-  int64_t parts = std::max<int64_t>(1, std::min<int64_t>((2 * threads + panels - 1) / panels, n / (4 * MR)));
-  const int64_t part_rows = (n + parts - 1) / parts / MR * MR + MR;
-  parts = (n + part_rows - 1) / part_rows;
+  const RowParts rp = row_parts(n, panels, threads);
+  const int64_t parts = rp.parts, part_rows = rp.rows;
   bool failed = false;
 #pragma omp parallel num_threads(threads)
   {
@@ -667,9 +676,8 @@ const char* matmul_packed_pairs(float* out, const float* x, const uint16_t* w, i
   uint32_t* xw = t_xw;
   if (xw == nullptr) return fail("matmul: out of host memory for %lld rows of BF16 activations", (long long)n);
   const int threads = team();
-  int64_t parts = std::max<int64_t>(1, std::min<int64_t>((2 * threads + panels - 1) / panels, n / (4 * MR)));
-  const int64_t part_rows = (n + parts - 1) / parts / MR * MR + MR;
-  parts = (n + part_rows - 1) / part_rows;
+  const RowParts rp = row_parts(n, panels, threads);
+  const int64_t parts = rp.parts, part_rows = rp.rows;
   bool failed = false;
 #pragma omp parallel num_threads(threads)
   {
