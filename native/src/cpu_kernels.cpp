@@ -11,8 +11,8 @@
 #endif
 // BS_AVX512: this copy runs the AVX-512 levels' code (16 floats per vector). A test build (CMake
 // BLOCKSERVE_EMULATED_TESTS) also compiles that code for AVX2 as BS_EMULATE_AVX512: GCC splits its
-// 64-byte vectors in two and the one AVX-512 intrinsic below has an AVX2 stand-in, so the levels'
-// tiling, tails and packing are checked on machines without AVX-512; such a copy is never shipped.
+// 64-byte vectors in two, and the AVX-512 intrinsics below (BF16 widening, vdpbf16ps) have AVX2 stand-ins,
+// so the levels' tiling, tails and packing are checked on machines without AVX-512; such a copy is never shipped.
 #if defined(__AVX512F__) || (defined(BS_EMULATE_AVX512) && defined(__AVX2__))
 #define BS_AVX512 1
 #endif
@@ -27,6 +27,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -569,7 +570,7 @@ const char* matmul_packed(float* out, const float* x, const typename W::T* w, in
   return failed ? fail("matmul: out of host memory for a %lld-float weight panel", (long long)(k * NR)) : nullptr;
 }
 
-// ---- BF16 activations (blockserve.bf16-activations; the AVX-512 BF16 level only)
+// ---- BF16 activations (blockserve.bf16-activations; the avx512bf16 level only)
 //
 // Off by default: every product above is F32 x F32. When it is on, a BF16 matrix multiplied by 24 rows
 // or more (prefill, large decode batches) takes x rounded to BF16 too, as llama.cpp and GPUs do, and
@@ -577,18 +578,30 @@ const char* matmul_packed(float* out, const float* x, const typename W::T* w, in
 // instruction. Not golden-exact (x loses 16 bits of mantissa); the goldens' tolerance test checks it.
 std::atomic<int> g_bf16_activations{0};
 
+#if defined(BS_AVX512)
+// The avx512bf16 level's copies only (the real one, and in test builds its copy for AVX2) take the mode.
+constexpr bool kBf16Level = std::string_view(BS_LEVEL) == "avx512bf16";
+
+// acc += a.hi * b.hi + a.lo * b.lo per 32-bit lane, each half a BF16 value: vdpbf16ps, or in a copy built
+// for AVX2 the same two products as two FMAs, in vdpbf16ps' order (odd halves first).
+inline vf dot_bf16_pairs(vf acc, vu a, vu b) {
 #if defined(__AVX512BF16__)
-// x rows rounded to BF16 (to nearest even: vcvtne2ps2bf16), kp = ceil(k / 2) 32-bit words a row, each
+  return (vf)_mm512_dpbf16_ps((__m512)acc, (__m512bh)a, (__m512bh)b);
+#else
+  const vu hi = vu{} + 0xffff0000u;
+  acc += (vf)(a & hi) * (vf)(b & hi);
+  acc += (vf)(a << 16) * (vf)(b << 16);
+  return acc;
+#endif
+}
+
+// x rows rounded to BF16 (nearest even, as kv_write narrows), kp = ceil(k / 2) 32-bit words a row, each
 // word two consecutive k; an odd k's last word has a zero high half.
 inline void round_rows_bf16(uint32_t* xw, const float* x, int64_t r0, int64_t r1, int64_t k) {
   const int64_t kp = (k + 1) / 2;
   for (int64_t i = r0; i < r1; i++) {
-    const float* xi = x + i * k;
     uint16_t* o = (uint16_t*)(xw + i * kp);
-    int64_t p = 0;
-    for (; p + 32 <= k; p += 32)
-      _mm512_storeu_si512(o + p, (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(xi + p + 16), _mm512_loadu_ps(xi + p)));
-    for (; p < k; p++) o[p] = float_to_bf16(xi[p]);
+    narrow_row(o, x + i * k, k, true);
     if (k & 1) o[k] = 0;
   }
 }
@@ -624,31 +637,28 @@ inline void pack_panel_pairs(uint32_t* panel, const uint16_t* w, int64_t k, int6
     for (int64_t q = 0; q < kp; q++) panel[q * NR + c] = 0;
 }
 
-// micro() with BF16 pairs: per word of k, 2 panel vectors and M broadcast words feed 2 * M vdpbf16ps.
+// micro() with BF16 pairs: per word of k, 2 panel vectors and M broadcast words feed 2 * M pair products.
 template <int M>
 inline void micro_pairs(float* out, int64_t ldo, const uint32_t* xw, int64_t kp, const uint32_t* panel, int64_t cols,
                         const char* pf, int pf_step) {
-  __m512 acc[M][2];
-  for (int i = 0; i < M; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  vf acc[M][2];
+  for (int i = 0; i < M; i++) acc[i][0] = acc[i][1] = vf{};
   for (int64_t q = 0; q < kp; q++) {
     if (pf != nullptr)
       for (int b = 0; b < pf_step; b += 64) __builtin_prefetch(pf + q * pf_step + b, 0, 2);
-    const __m512bh b0 = (__m512bh)_mm512_load_si512(panel + q * NR), b1 = (__m512bh)_mm512_load_si512(panel + q * NR + 16);
+    const vu b0 = *(const vu*)(panel + q * NR), b1 = *(const vu*)(panel + q * NR + VL);
     for (int i = 0; i < M; i++) {
-      const __m512bh a = (__m512bh)_mm512_set1_epi32((int)xw[i * kp + q]);
-      acc[i][0] = _mm512_dpbf16_ps(acc[i][0], a, b0);
-      acc[i][1] = _mm512_dpbf16_ps(acc[i][1], a, b1);
+      const vu a = vu{} + xw[i * kp + q];
+      acc[i][0] = dot_bf16_pairs(acc[i][0], a, b0);
+      acc[i][1] = dot_bf16_pairs(acc[i][1], a, b1);
     }
   }
   for (int i = 0; i < M; i++) {
     if (cols == NR) {
-      _mm512_storeu_ps(out + i * ldo, acc[i][0]);
-      _mm512_storeu_ps(out + i * ldo + 16, acc[i][1]);
+      *(vf*)(out + i * ldo) = acc[i][0];
+      *(vf*)(out + i * ldo + VL) = acc[i][1];
     } else {
-      alignas(64) float t[NR];
-      _mm512_store_ps(t, acc[i][0]);
-      _mm512_store_ps(t + 16, acc[i][1]);
-      for (int64_t c = 0; c < cols; c++) out[i * ldo + c] = t[c];
+      for (int64_t c = 0; c < cols; c++) out[i * ldo + c] = c < VL ? acc[i][0][c] : acc[i][1][c - VL];
     }
   }
 }
@@ -666,7 +676,8 @@ thread_local uint32_t* t_xw = nullptr;  // x rounded to BF16 pairs, grown to the
 thread_local int64_t t_xw_words = 0;
 
 // matmul_packed with x rounded to BF16: the caller's thread keeps the rounded x, every thread its panel.
-const char* matmul_packed_pairs(float* out, const float* x, const uint16_t* w, int64_t n, int64_t k, int64_t m) {
+[[maybe_unused]] const char* matmul_packed_pairs(float* out, const float* x, const uint16_t* w, int64_t n, int64_t k,
+                                                 int64_t m) {
   const int64_t kp = (k + 1) / 2, panels = (m + NR - 1) / NR;
   if (n * kp > t_xw_words) {
     std::free(t_xw);
@@ -708,8 +719,8 @@ const char* matmul_packed_pairs(float* out, const float* x, const uint16_t* w, i
 template <typename W>
 const char* matmul_typed(float* out, const float* x, const void* w, int64_t n, int64_t k, int64_t m) {
   const typename W::T* wt = static_cast<const typename W::T*>(w);
-#if defined(__AVX512BF16__)
-  if constexpr (std::is_same_v<W, BF16W>)
+#if defined(BS_AVX512)
+  if constexpr (std::is_same_v<W, BF16W> && kBf16Level)
     if (n >= PACK_MIN_ROWS && g_bf16_activations.load(std::memory_order_relaxed)) return matmul_packed_pairs(out, x, wt, n, k, m);
 #endif
   if (n >= PACK_MIN_ROWS) return matmul_packed<W>(out, x, wt, n, k, m);
@@ -1341,12 +1352,13 @@ double k_exp_sum(float* out, const float* in, int64_t n, float shift, float scal
 
 // 1: BF16 matrices take activations rounded to BF16 where this level can (returns 1), else returns 0.
 int k_set_bf16_activations(int on) {
-#if defined(__AVX512BF16__)
-  g_bf16_activations.store(on != 0, std::memory_order_relaxed);
-  return 1;
-#else
-  return on ? 0 : 1;
+#if defined(BS_AVX512)
+  if (kBf16Level) {
+    g_bf16_activations.store(on != 0, std::memory_order_relaxed);
+    return 1;
+  }
 #endif
+  return on ? 0 : 1;
 }
 
 constexpr bs::KernelTable kTable = {
