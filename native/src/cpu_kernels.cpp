@@ -478,6 +478,20 @@ void pack_panel(float* panel, const typename W::T* w, int64_t k, int64_t j0, int
     for (int64_t p = 0; p < k; p++) panel[p * NR + c] = 0.f;
 }
 
+// An M x NR block of out from its accumulators; a last panel narrower than NR stores its cols only.
+template <int M>
+inline void store_block(float* out, int64_t ldo, const vf (&acc)[M][2], int64_t cols) {
+  if (cols == NR) {
+    for (int i = 0; i < M; i++) {
+      *(vf*)(out + i * ldo) = acc[i][0];
+      *(vf*)(out + i * ldo + VL) = acc[i][1];
+    }
+  } else {
+    for (int i = 0; i < M; i++)
+      for (int64_t c = 0; c < cols; c++) out[i * ldo + c] = c < VL ? acc[i][0][c] : acc[i][1][c - VL];
+  }
+}
+
 // pf, where not null, is the next panel's weights (NR rows of k, contiguous: pf_step bytes per step
 // of k), prefetched into L2 a step at a time while this block multiplies, so that packing the next
 // panel reads cache rather than memory.
@@ -496,15 +510,7 @@ inline void micro(float* out, int64_t ldo, const float* x, int64_t k, const floa
       acc[i][1] += a * b1;
     }
   }
-  if (cols == NR) {
-    for (int i = 0; i < M; i++) {
-      *(vf*)(out + i * ldo) = acc[i][0];
-      *(vf*)(out + i * ldo + VL) = acc[i][1];
-    }
-  } else {
-    for (int i = 0; i < M; i++)
-      for (int64_t c = 0; c < cols; c++) out[i * ldo + c] = c < VL ? acc[i][0][c] : acc[i][1][c - VL];
-  }
+  store_block<M>(out, ldo, acc, cols);
 }
 
 template <int M>
@@ -528,46 +534,54 @@ inline float* panel_buffer(int64_t floats) {
   return t_panel;
 }
 
-// Few panels for many threads: the rows are split too (each part packs its panel again), into parts of
-// whole micro-kernel blocks.
-struct RowParts {
-  int64_t parts, rows;
-};
-inline RowParts row_parts(int64_t n, int64_t panels, int threads) {
-  const int64_t want = std::max<int64_t>(1, std::min<int64_t>((2 * threads + panels - 1) / panels, n / (4 * MR)));
-  const int64_t rows = (n + want - 1) / want / MR * MR + MR;
-  return {(n + rows - 1) / rows, rows};
-}
-
-template <typename W>
-const char* matmul_packed(float* out, const float* x, const typename W::T* w, int64_t n, int64_t k, int64_t m) {
+// The packed matmuls' frame. Panels are dealt to the team (static schedule, so a thread's next item is
+// item + 1) and, with few panels for many threads, the rows are split too into parts of whole
+// micro-kernel blocks (each part packs its panel again). Every thread first runs prepare(thread,
+// threads) (then, with `barrier`, waits for all of them), then for each of its items block(panel, j0,
+// cols, r0, r1): pack the panel of columns [j0, j0 + cols) into its buffer of panel_floats and
+// multiply rows [r0, r1) by it. False when a thread's panel buffer could not be had.
+template <typename Prepare, typename Block>
+bool packed_frame(int64_t n, int64_t m, int64_t panel_floats, bool barrier, Prepare prepare, Block block) {
   const int64_t panels = (m + NR - 1) / NR;
   const int threads = team();
-  const RowParts rp = row_parts(n, panels, threads);
-  const int64_t parts = rp.parts, part_rows = rp.rows;
+  const int64_t want = std::max<int64_t>(1, std::min<int64_t>((2 * threads + panels - 1) / panels, n / (4 * MR)));
+  const int64_t part_rows = (n + want - 1) / want / MR * MR + MR;
+  const int64_t parts = (n + part_rows - 1) / part_rows;
   bool failed = false;
 #pragma omp parallel num_threads(threads)
   {
-    float* panel = panel_buffer(k * NR);
+    prepare(omp_get_thread_num(), omp_get_num_threads());
+    float* panel = panel_buffer(panel_floats);
     if (panel == nullptr) {
 #pragma omp atomic write
       failed = true;
     }
+    if (barrier) {  // the same on every thread
+#pragma omp barrier
+    }
 #pragma omp for schedule(static)
     for (int64_t item = 0; item < panels * parts; item++) {
       if (panel == nullptr) continue;
-      const int64_t j0 = (item % panels) * NR, cols = std::min<int64_t>(NR, m - j0);
-      const int64_t r0 = (item / panels) * part_rows, r1 = std::min(n, r0 + part_rows);
-      pack_panel<W>(panel, w, k, j0, cols);
-      // the first block of rows prefetches the panel this thread packs next (static schedule: item + 1)
-      const char* pf = j0 + NR < m ? (const char*)(w + (j0 + NR) * k) : nullptr;
-      int64_t i = r0;
-      for (; i + MR <= r1; i += MR, pf = nullptr)
-        micro<MR>(out + i * m + j0, m, x + i * k, k, panel, cols, pf, NR * (int)sizeof(typename W::T));
-      if (i < r1) micro_tail<MR - 1>((int)(r1 - i), out + i * m + j0, m, x + i * k, k, panel, cols);
+      const int64_t j0 = (item % panels) * NR, r0 = (item / panels) * part_rows;
+      block(panel, j0, std::min<int64_t>(NR, m - j0), r0, std::min(n, r0 + part_rows));
     }
   }
-  return failed ? fail("matmul: out of host memory for a %lld-float weight panel", (long long)(k * NR)) : nullptr;
+  return !failed;
+}
+
+template <typename W>
+const char* matmul_packed(float* out, const float* x, const typename W::T* w, int64_t n, int64_t k, int64_t m) {
+  const bool ok = packed_frame(n, m, k * NR, false, [](int, int) {},
+                               [&](float* panel, int64_t j0, int64_t cols, int64_t r0, int64_t r1) {
+    pack_panel<W>(panel, w, k, j0, cols);
+    // the first block of rows prefetches the panel this thread packs next
+    const char* pf = j0 + NR < m ? (const char*)(w + (j0 + NR) * k) : nullptr;
+    int64_t i = r0;
+    for (; i + MR <= r1; i += MR, pf = nullptr)
+      micro<MR>(out + i * m + j0, m, x + i * k, k, panel, cols, pf, NR * (int)sizeof(typename W::T));
+    if (i < r1) micro_tail<MR - 1>((int)(r1 - i), out + i * m + j0, m, x + i * k, k, panel, cols);
+  });
+  return ok ? nullptr : fail("matmul: out of host memory for a %lld-float weight panel", (long long)(k * NR));
 }
 
 // ---- BF16 activations (blockserve.bf16-activations; the avx512bf16 level only)
@@ -653,14 +667,7 @@ inline void micro_pairs(float* out, int64_t ldo, const uint32_t* xw, int64_t kp,
       acc[i][1] = dot_bf16_pairs(acc[i][1], a, b1);
     }
   }
-  for (int i = 0; i < M; i++) {
-    if (cols == NR) {
-      *(vf*)(out + i * ldo) = acc[i][0];
-      *(vf*)(out + i * ldo + VL) = acc[i][1];
-    } else {
-      for (int64_t c = 0; c < cols; c++) out[i * ldo + c] = c < VL ? acc[i][0][c] : acc[i][1][c - VL];
-    }
-  }
+  store_block<M>(out, ldo, acc, cols);
 }
 
 template <int M>
@@ -675,10 +682,11 @@ inline void micro_pairs_tail(int rows, float* out, int64_t ldo, const uint32_t* 
 thread_local uint32_t* t_xw = nullptr;  // x rounded to BF16 pairs, grown to the largest n * kp seen
 thread_local int64_t t_xw_words = 0;
 
-// matmul_packed with x rounded to BF16: the caller's thread keeps the rounded x, every thread its panel.
+// matmul_packed with x rounded to BF16: the caller's thread keeps the rounded x (each thread rounds its
+// share of the rows before any multiplies), every thread its panel.
 [[maybe_unused]] const char* matmul_packed_pairs(float* out, const float* x, const uint16_t* w, int64_t n, int64_t k,
                                                  int64_t m) {
-  const int64_t kp = (k + 1) / 2, panels = (m + NR - 1) / NR;
+  const int64_t kp = (k + 1) / 2;
   if (n * kp > t_xw_words) {
     std::free(t_xw);
     t_xw = static_cast<uint32_t*>(std::aligned_alloc(64, (size_t)((n * kp * 4 + 63) / 64 * 64)));
@@ -686,33 +694,17 @@ thread_local int64_t t_xw_words = 0;
   }
   uint32_t* xw = t_xw;
   if (xw == nullptr) return fail("matmul: out of host memory for %lld rows of BF16 activations", (long long)n);
-  const int threads = team();
-  const RowParts rp = row_parts(n, panels, threads);
-  const int64_t parts = rp.parts, part_rows = rp.rows;
-  bool failed = false;
-#pragma omp parallel num_threads(threads)
-  {
-    const int nt = omp_get_num_threads(), me = omp_get_thread_num();
-    round_rows_bf16(xw, x, n * me / nt, n * (me + 1) / nt, k);
-    uint32_t* panel = (uint32_t*)panel_buffer(kp * NR);
-    if (panel == nullptr) {
-#pragma omp atomic write
-      failed = true;
-    }
-#pragma omp barrier
-#pragma omp for schedule(static)
-    for (int64_t item = 0; item < panels * parts; item++) {
-      if (panel == nullptr) continue;
-      const int64_t j0 = (item % panels) * NR, cols = std::min<int64_t>(NR, m - j0);
-      const int64_t r0 = (item / panels) * part_rows, r1 = std::min(n, r0 + part_rows);
-      pack_panel_pairs(panel, w, k, j0, cols);
-      const char* pf = j0 + NR < m ? (const char*)(w + (j0 + NR) * k) : nullptr;
-      int64_t i = r0;
-      for (; i + MR <= r1; i += MR, pf = nullptr) micro_pairs<MR>(out + i * m + j0, m, xw + i * kp, kp, panel, cols, pf, NR * 2);
-      if (i < r1) micro_pairs_tail<MR - 1>((int)(r1 - i), out + i * m + j0, m, xw + i * kp, kp, panel, cols);
-    }
-  }
-  return failed ? fail("matmul: out of host memory for a %lld-word weight panel", (long long)(kp * NR)) : nullptr;
+  const bool ok = packed_frame(n, m, kp * NR, true,
+                               [&](int me, int nt) { round_rows_bf16(xw, x, n * me / nt, n * (me + 1) / nt, k); },
+                               [&](float* panel_floats, int64_t j0, int64_t cols, int64_t r0, int64_t r1) {
+    uint32_t* panel = (uint32_t*)panel_floats;
+    pack_panel_pairs(panel, w, k, j0, cols);
+    const char* pf = j0 + NR < m ? (const char*)(w + (j0 + NR) * k) : nullptr;
+    int64_t i = r0;
+    for (; i + MR <= r1; i += MR, pf = nullptr) micro_pairs<MR>(out + i * m + j0, m, xw + i * kp, kp, panel, cols, pf, NR * 2);
+    if (i < r1) micro_pairs_tail<MR - 1>((int)(r1 - i), out + i * m + j0, m, xw + i * kp, kp, panel, cols);
+  });
+  return ok ? nullptr : fail("matmul: out of host memory for a %lld-word weight panel", (long long)(kp * NR));
 }
 #endif
 
