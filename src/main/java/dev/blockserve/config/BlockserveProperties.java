@@ -19,7 +19,8 @@ import org.springframework.util.unit.DataSize;
  * avx2 or baseline
  * @param bf16Activations CPU, BF16 matrices, a CPU with AVX-512 BF16: prefill and batches of 24 rows or more
  * round the activations to BF16 and multiply with vdpbf16ps (as llama.cpp does): faster, not exact to
- * the goldens (checked by tolerance); ignored with a warning where the CPU or the weights do not allow it
+ * the goldens (checked by tolerance); F32 and F16 matrices stay as they are; ignored with a warning where the
+ * CPU lacks AVX-512 BF16
  * @param warmupTokens new tokens of the start-up warm-up (a greedy and a sampled request through the
  * engine before the server takes requests, so the first users do not wait for the JIT); 0 skips it
  * @param kvCache the paged KV cache
@@ -31,8 +32,8 @@ public record BlockserveProperties(@DefaultValue(BlockserveProperties.DEFAULT_MO
 		String servedModelName, @DefaultValue("false") boolean hubOffline, @DefaultValue("auto") String device,
 		@DefaultValue("0") int maxModelLen,
 		@DefaultValue("0") int threads, @DefaultValue("auto") String dtype, @DefaultValue("auto") String cpuLevel,
-		@DefaultValue("false") boolean bf16Activations, @DefaultValue("16") int warmupTokens, @DefaultValue KvCache kvCache, @DefaultValue Scheduler scheduler,
-		@DefaultValue Speculative speculative) {
+		@DefaultValue("false") boolean bf16Activations, @DefaultValue("16") int warmupTokens,
+		@DefaultValue KvCache kvCache, @DefaultValue Scheduler scheduler, @DefaultValue Speculative speculative) {
 
 	public static final String DEFAULT_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct";
 
