@@ -8,15 +8,42 @@ import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
+import java.time.Duration;
+
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
+import reactor.netty.resources.LoopResources;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
+import org.springframework.beans.factory.annotation.Autowired;
+import org.springframework.boot.context.properties.bind.Binder;
+import org.springframework.core.env.Environment;
+
 import static org.assertj.core.api.Assertions.assertThat;
 
-/** docker-compose.yml is valid, and the Grafana dashboard asks only for metrics the application exports. */
+/**
+ * docker-compose.yml is valid, the Grafana dashboard asks only for metrics the application exports, and a
+ * stop fits in docker stop's grace period.
+ */
 class DeploymentFilesTest extends ObservabilityTestBase {
+
+	@Autowired
+	Environment env;
+
+	/**
+	 * A stop is the graceful phase (streams finish) and then the event loops' quiet period; both must fit
+	 * in docker stop's 10 s grace with a second to spare for the JVM and the engine, or the container is
+	 * killed (exit 137) instead of exiting 0.
+	 */
+	@Test
+	void shutdownFitsInDockerStopsGracePeriod() {
+		Binder b = Binder.get(env);
+		Duration phase = b.bind("spring.lifecycle.timeout-per-shutdown-phase", Duration.class).orElse(Duration.ofSeconds(30));
+		Duration quiet = b.bind("spring.reactor.netty.shutdown-quiet-period", Duration.class)
+			.orElse(Duration.ofSeconds(LoopResources.DEFAULT_SHUTDOWN_QUIET_PERIOD));
+		assertThat(phase.plus(quiet)).as("graceful phase %s + quiet period %s", phase, quiet).isLessThanOrEqualTo(Duration.ofSeconds(9));
+	}
 
 	@Test
 	void grafanaDashboardReferencesOnlyExportedMetrics() throws Exception {
