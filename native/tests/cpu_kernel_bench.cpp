@@ -1,6 +1,6 @@
 // Peak arithmetic of one core, matmul throughput at the shapes of a SmolLM2-135M-sized model and decode
 // attention over a paged cache (9 query / 3 KV heads of 64, blocks of 16 in shuffled order), per
-// instruction set level: `cpu_kernel_bench [level|auto] [threads] [all|matmul|attention]`. A benchmark,
+// instruction set level: `cpu_kernel_bench [level|auto] [threads] [all|matmul|attention|decode]`. A benchmark,
 // not a test: numbers go to docs/benchmarks.md. Figures are medians of repeated calls with all threads.
 #include <omp.h>
 
@@ -67,6 +67,61 @@ static void attention(double peak, std::mt19937& rng) {
   }
 }
 
+
+// Batch-1 decode's weight reads over a model's worth of BF16 matrices (30 layers of q, k, v, o, gate, up,
+// down and the LM head, 270 MB: far beyond the caches), one matmul per op as the forward pass issues
+// them, against the same bytes in one matmul and against the machine's read bandwidth: the difference is
+// what splitting a token into 211 small matmuls costs (waking the team, its barrier, each op's ramp-up).
+static void decode_stream(std::mt19937& rng) {
+  struct Op { int k, m; };
+  std::vector<Op> ops;
+  for (int l = 0; l < 30; l++) {
+    for (Op o : {Op{576, 576}, Op{576, 192}, Op{576, 192}, Op{576, 576}, Op{576, 1536}, Op{576, 1536}, Op{1536, 576}}) {
+      ops.push_back(o);
+    }
+  }
+  ops.push_back({576, 49152});
+  size_t total = 0, rows = 0;
+  for (const Op& o : ops) total += (size_t)o.k * o.m, rows += o.m;
+  std::vector<uint16_t> w(total);
+  std::uniform_int_distribution<int> bits(0x3c00, 0x3f80); // BF16 values in [2^-7, 1)
+  for (auto& v : w) v = (uint16_t)bits(rng);
+  std::vector<float> x(1536, 0.5f), out(49152 * 2);
+  auto median_ms = [](std::vector<double> v) { std::sort(v.begin(), v.end()); return v[v.size() / 2]; };
+  std::vector<double> per_op, one;
+  for (int r = 0; r < 15; r++) {
+    auto t0 = std::chrono::steady_clock::now();
+    size_t off = 0;
+    for (const Op& o : ops) {
+      bs::matmul(out.data(), x.data(), w.data() + off, 2, 1, o.k, o.m);
+      off += (size_t)o.k * o.m;
+    }
+    per_op.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    // the same bytes as one matrix of k 576 (its output discarded but for the first 49152 x 2 floats)
+    t0 = std::chrono::steady_clock::now();
+    for (size_t done = 0; done < total; done += (size_t)576 * 98304) {
+      const int64_t m = (int64_t)std::min<size_t>(98304, (total - done) / 576);
+      if (m > 0) bs::matmul(out.data(), x.data(), w.data() + done, 2, 1, 576, m);
+    }
+    one.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::vector<float> big((size_t)1 << 28);
+  std::memset(big.data(), 1, big.size() * sizeof(float));
+  std::vector<double> rd;
+  for (int r = 0; r < 5; r++) {
+    auto t0 = std::chrono::steady_clock::now();
+    volatile double sink = bs::stream_read(big.data(), (int64_t)big.size());
+    (void)sink;
+    rd.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  const double mb = total * 2 / 1e6, bw = big.size() * 4 / median_ms(rd) / 1e6;
+  const double a = median_ms(per_op), b = median_ms(one);
+  std::printf("\ndecode batch 1 over %.1f MB of BF16 weights (%zu matmuls); read bandwidth %.1f GB/s\n", mb, ops.size(), bw);
+  std::printf("| how | ms a token | GB/s | fraction of read bandwidth |\n| --- | --- | --- | --- |\n");
+  std::printf("| one matmul per op | %.2f | %.1f | %.0f%% |\n", a, mb / a, 100 * mb / a / bw);
+  std::printf("| the same bytes in few large matmuls | %.2f | %.1f | %.0f%% |\n", b, mb / b, 100 * mb / b / bw);
+}
+
 int main(int argc, char** argv) {
   const char* level = argc > 1 ? argv[1] : "auto";
   const int threads = argc > 2 ? std::atoi(argv[2]) : 0;
@@ -89,6 +144,8 @@ int main(int argc, char** argv) {
   std::uniform_real_distribution<float> u(-1, 1);
   if (what == "all" || what == "attention") attention(all, rng);
   if (what == "attention") return 0;
+  if (what == "all" || what == "decode") decode_stream(rng);
+  if (what == "decode") return 0;
   struct Shape { int k, m; const char* what; };
   const Shape shapes[] = {{576, 576, "q/o"}, {576, 1536, "gate/up"}, {1536, 576, "down"}, {576, 49152, "lm_head"}};
   std::printf("| n | k | m | dtype | ms | GFLOP/s | fraction of %d-thread peak (FMA; BF16 dot for bf16 x bf16) |\n"
