@@ -482,11 +482,14 @@ public final class Api {
 					if (text.isEmpty() && !e.finished() && e.logprobs() == null) {
 						return Flux.empty();
 					}
-					ChoiceAcc acc = new ChoiceAcc(echoTop, idsAsTokens);
-					acc.add(e, sent[index] + text.length() - e.text().length());
+					// the accumulator only for an event with logprobs: a plain token's chunk needs its text alone
+					Dto.CompletionLogprobs lp = null;
+					if (e.logprobs() != null || e.promptLogprobs() != null) {
+						ChoiceAcc acc = new ChoiceAcc(echoTop, idsAsTokens);
+						acc.add(e, sent[index] + text.length() - e.text().length());
+						lp = new Dto.CompletionLogprobs(acc.tokens, acc.tokenLogprobs, acc.top, acc.offsets);
+					}
 					sent[index] += text.length();
-					Dto.CompletionLogprobs lp = e.logprobs() == null && e.promptLogprobs() == null ? null
-							: new Dto.CompletionLogprobs(acc.tokens, acc.tokenLogprobs, acc.top, acc.offsets);
 					return Flux.just(sse(new Dto.Completion(id, "text_completion", created, modelName,
 							List.of(new Dto.CompletionChoice(index, text, lp, finishName(e))),
 							continuousUsage ? usage(prompts.get(index / n).length, e.completionTokens(), 0) : null)));

@@ -22,6 +22,22 @@ class SseFramingTest {
 		return f.map(b -> b.toString(StandardCharsets.UTF_8)).collectList().block();
 	}
 
+	/** A frame is exactly its head, {@code data: }, the JSON as Jackson writes it, and a blank line: no spare bytes. */
+	@Test
+	void framesHoldExactlyTheirEvent() {
+		for (String text : List.of("", "Once upon a time", "caf\u00e9 \u6771\u4eac \ud83d\ude00 \"quoted\"\n", "x".repeat(5000))) {
+			Dto.Completion c = new Dto.Completion("cmpl-1", "text_completion", 1L, "m",
+					List.of(new Dto.CompletionChoice(0, text, null, null)), null);
+			String json = Sse.JSON.writeValueAsString(c);
+			DataBuffer plain = Sse.event(c);
+			assertThat(plain.readableByteCount()).isEqualTo(("data: " + json + "\n\n").getBytes(StandardCharsets.UTF_8).length);
+			assertThat(plain.toString(StandardCharsets.UTF_8)).isEqualTo("data: " + json + "\n\n");
+			assertThat(Sse.typedEvent("response.output_text.delta", c).toString(StandardCharsets.UTF_8))
+				.isEqualTo("event: response.output_text.delta\ndata: " + json + "\n\n");
+		}
+		assertThat(Sse.event("[DONE]").toString(StandardCharsets.UTF_8)).isEqualTo("data: [DONE]\n\n");
+	}
+
 	@Test
 	void aStreamEndsWithDone() {
 		assertThat(render(Api.sseEvents(Flux.just(event("{\"a\":1}"))))).containsExactly("data: {\"a\":1}\n\n",
