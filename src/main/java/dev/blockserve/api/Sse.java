@@ -40,8 +40,8 @@ public final class Sse {
 	/**
 	 * The event's bytes in one array: Jackson writes the JSON straight after the head and {@code data: } into
 	 * it, and the buffer wraps the array as filled. A token's event is written on the engine thread, so
-	 * this is one array per token where the text path made four (the JSON string, the joined string, its
-	 * bytes, Jackson's char segments).
+	 * this is one array per token where the text path made three (the JSON string, the joined string, its
+	 * bytes).
 	 */
 	private static DataBuffer frame(String head, Object o) {
 		Frame f = new Frame(head);
