@@ -86,7 +86,8 @@ inline int team() {
 // microseconds on 2 threads) costs more than the work it would split, so the op stays on the caller.
 constexpr int64_t PAR_ROWS_ELEMS = 65536;      // rmsnorm, rope: floats touched
 constexpr int64_t PAR_MATMUL_MACS = 32768;     // matmul: multiply-adds of one row chunk
-constexpr int64_t PAR_ELEMWISE = 262144;       // silu_mul, add: memory-bound, ~1 MiB per operand
+constexpr int64_t PAR_ELEMWISE = 262144;       // add: memory-bound, ~1 MiB per operand
+constexpr int64_t PAR_SILU = 16384;            // silu_mul: an exp and a division per element
 constexpr int64_t PAR_ATTENTION_ELEMS = 16384; // paged attention: query rows x keys x head_dim
 constexpr int64_t SPLIT_MIN_KEYS = 512;        // paged attention: split keys from here, chunks of >= 256
 constexpr int64_t PAR_UPCAST = 1 << 20;        // load-time dtype conversions
@@ -972,7 +973,7 @@ inline void silu_mul_range(float* out, const float* gate, const float* up, int64
 }
 
 const char* k_silu_mul(float* out, const float* gate, const float* up, int64_t count) {
-  if (count <= PAR_ELEMWISE) {
+  if (count <= PAR_SILU) {
     silu_mul_range(out, gate, up, 0, count);
     return nullptr;
   }

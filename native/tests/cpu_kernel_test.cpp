@@ -206,6 +206,22 @@ static void test_level() {
     }
   }
 
+  // silu_mul over the team (prefill-sized counts, an odd tail) gives every element exactly as alone:
+  // against the same op called on 16 elements at a time (below the parallel threshold, the serial code)
+  {
+    const int n = 40003;
+    std::vector<float> g(n), up(n), out(n), ref(n);
+    for (int i = 0; i < n; i++) g[i] = -12.0f + 24.0f * (float)((i * 7919) % n) / n, up[i] = 0.5f + (float)(i % 13) / 7;
+    bs::silu_mul(out.data(), g.data(), up.data(), n);
+    for (int i = 0; i < n; i += 16) bs::silu_mul(ref.data() + i, g.data() + i, up.data() + i, std::min(16, n - i));
+    int differ = 0;
+    for (int i = 0; i < n; i++) differ += out[i] != ref[i];
+    if (differ) {
+      std::printf("  silu_mul over the team: %d of %d elements differ from the serial op FAIL\n", differ, n);
+      failures++;
+    }
+  }
+
   // exp_sum (the sampler's softmax pass) against libm, with a masked (-inf) entry and a vector tail
   {
     const int n = 1003;
