@@ -73,6 +73,20 @@ static uint16_t ref_bf16(float x) {
   return (lo & 1) ? hi : lo;
 }
 
+// The n x m product out[i][j] = sum_p xv(i, p) * wv(j, p), summed in double and rounded once: the matmul
+// tests' reference, whatever the weights' type and however x is rounded.
+template <typename X, typename Wv>
+static std::vector<float> reference_matmul(int n, int k, int m, X xv, Wv wv) {
+  std::vector<float> ref((size_t)n * m);
+  for (int i = 0; i < n; i++)
+    for (int j = 0; j < m; j++) {
+      double s = 0;
+      for (int p = 0; p < k; p++) s += (double)xv(i, p) * wv(j, p);
+      ref[(size_t)i * m + j] = (float)s;
+    }
+  return ref;
+}
+
 static void test_level() {
   std::mt19937 rng(7);
   std::uniform_real_distribution<float> u(-1, 1);
@@ -100,23 +114,18 @@ static void test_level() {
         bs::round_to_bf16(wb.data(), w.data(), (int64_t)w.size());
         for (size_t i = 0; i < w.size(); i++) wh[i] = to_f16(w[i]);
         for (int dt : {0, 1, 2}) {
-          std::vector<float> out((size_t)n * m, NAN), ref((size_t)n * m);
+          std::vector<float> out((size_t)n * m, NAN);
           const void* wp = dt == 0 ? (const void*)w.data() : dt == 1 ? (const void*)wh.data() : (const void*)wb.data();
           if (const char* e = bs::matmul(out.data(), x.data(), wp, dt, n, k, m)) {
             std::printf("  matmul rejected: %s FAIL\n", e);
             failures++;
             continue;
           }
-          for (int i = 0; i < n; i++)
-            for (int j = 0; j < m; j++) {
-              double s = 0;
-              for (int p = 0; p < k; p++) {
+          const std::vector<float> ref = reference_matmul(n, k, m, [&](int i, int p) { return x[(size_t)i * k + p]; },
+              [&](int j, int p) {
                 const size_t wi = (size_t)j * k + p;
-                const float wv = dt == 0 ? w[wi] : dt == 1 ? f16_value(wh[wi]) : bf16_value(wb[wi]);
-                s += (double)x[i * k + p] * wv;
-              }
-              ref[i * m + j] = (float)s;
-            }
+                return dt == 0 ? w[wi] : dt == 1 ? f16_value(wh[wi]) : bf16_value(wb[wi]);
+              });
           char name[96];
           std::snprintf(name, sizeof name, "matmul %s n=%d k=%d m=%d", dt == 0 ? "f32" : dt == 1 ? "f16" : "bf16", n, k, m);
           expect_close(name, out, ref, 1e-4f * std::sqrt((float)k));
@@ -141,19 +150,15 @@ static void test_level() {
           std::vector<uint16_t> wb(w.size()), xb(x.size());
           bs::round_to_bf16(wb.data(), w.data(), (int64_t)w.size());
           bs::round_to_bf16(xb.data(), x.data(), (int64_t)x.size());
-          std::vector<float> out((size_t)n * m, NAN), ref((size_t)n * m);
+          std::vector<float> out((size_t)n * m, NAN);
           if (const char* e = bs::matmul(out.data(), x.data(), wb.data(), 2, n, k, m)) {
             std::printf("  matmul bf16 activations rejected: %s FAIL\n", e);
             failures++;
             continue;
           }
-          for (int i = 0; i < n; i++)
-            for (int j = 0; j < m; j++) {
-              double acc = 0;
-              for (int p = 0; p < k; p++)  // below 24 rows x stays F32
-                acc += (double)(n >= 24 ? bf16_value(xb[i * k + p]) : x[i * k + p]) * bf16_value(wb[(size_t)j * k + p]);
-              ref[i * m + j] = (float)acc;
-            }
+          const std::vector<float> ref = reference_matmul(n, k, m,  // below 24 rows x stays F32
+              [&](int i, int p) { return n >= 24 ? bf16_value(xb[(size_t)i * k + p]) : x[(size_t)i * k + p]; },
+              [&](int j, int p) { return bf16_value(wb[(size_t)j * k + p]); });
           char name[96];
           std::snprintf(name, sizeof name, "matmul bf16 activations n=%d k=%d m=%d", n, k, m);
           expect_close(name, out, ref, 1e-4f * std::sqrt((float)k));
