@@ -787,37 +787,36 @@ constexpr int group_step() {
   return g < 1 ? 1 : (g > 4 ? 4 : g);
 }
 
-template <int NV, typename KT>
-inline void scores_heads_nv(float* sc, int64_t ldsc, const float* q, const typename KT::T* k, int64_t stride, int64_t n,
-                            float scale, int64_t heads) {
-  constexpr int GS = group_step<NV>();
-  for (int64_t h = 0; h < heads;) {
-    const int64_t g = std::min<int64_t>(GS, heads - h);
-    float* s = sc + h * ldsc;
-    const float* qh = q + h * NV * VL;
-    switch (g) {
-      case 4: if constexpr (GS >= 4) { scores_block<NV, 4, KT>(s, ldsc, qh, k, stride, n, scale); break; } [[fallthrough]];
-      case 3: if constexpr (GS >= 3) { scores_block<NV, 3, KT>(s, ldsc, qh, k, stride, n, scale); break; } [[fallthrough]];
-      case 2: if constexpr (GS >= 2) { scores_block<NV, 2, KT>(s, ldsc, qh, k, stride, n, scale); break; } [[fallthrough]];
-      default: scores_block<NV, 1, KT>(s, ldsc, qh, k, stride, n, scale);
-    }
-    h += g;
+template <int N>
+using Int = std::integral_constant<int, N>;
+
+// Calls f(Int<NV>{}) where a head of hd floats is NV whole vectors (NV = 1, 2, 4, ... 32); false otherwise
+// (the caller's scalar loop then takes it).
+template <typename F>
+inline bool with_head_vectors(int64_t hd, F f) {
+  switch (hd / VL * (hd % VL == 0)) {
+    case 1: f(Int<1>{}); return true;
+    case 2: f(Int<2>{}); return true;
+    case 4: f(Int<4>{}); return true;
+    case 8: f(Int<8>{}); return true;
+    case 16: f(Int<16>{}); return true;
+    case 32: f(Int<32>{}); return true;
+    default: return false;
   }
 }
 
-template <int NV, typename KT>
-inline void accumulate_heads_nv(float* o, const float* p, int64_t ldp, const typename KT::T* vrow, int64_t stride, int64_t n,
-                                int64_t heads) {
+// Walks `heads` query heads of NV vectors in steps of up to group_step<NV>() heads: f(Int<G>{}, h) for the
+// G heads from h.
+template <int NV, typename F>
+inline void by_head_groups(int64_t heads, F f) {
   constexpr int GS = group_step<NV>();
   for (int64_t h = 0; h < heads;) {
     const int64_t g = std::min<int64_t>(GS, heads - h);
-    float* oh = o + h * NV * VL;
-    const float* ph = p + h * ldp;
     switch (g) {
-      case 4: if constexpr (GS >= 4) { accumulate_block<NV, 4, KT>(oh, ph, ldp, vrow, stride, n); break; } [[fallthrough]];
-      case 3: if constexpr (GS >= 3) { accumulate_block<NV, 3, KT>(oh, ph, ldp, vrow, stride, n); break; } [[fallthrough]];
-      case 2: if constexpr (GS >= 2) { accumulate_block<NV, 2, KT>(oh, ph, ldp, vrow, stride, n); break; } [[fallthrough]];
-      default: accumulate_block<NV, 1, KT>(oh, ph, ldp, vrow, stride, n);
+      case 4: if constexpr (GS >= 4) { f(Int<4>{}, h); break; } [[fallthrough]];
+      case 3: if constexpr (GS >= 3) { f(Int<3>{}, h); break; } [[fallthrough]];
+      case 2: if constexpr (GS >= 2) { f(Int<2>{}, h); break; } [[fallthrough]];
+      default: f(Int<1>{}, h);
     }
     h += g;
   }
@@ -827,47 +826,43 @@ inline void accumulate_heads_nv(float* o, const float* p, int64_t ldp, const typ
 template <typename KT>
 inline void scores_heads(float* sc, int64_t ldsc, const float* q, const typename KT::T* k, int64_t stride, int64_t n,
                          int64_t hd, float scale, int64_t heads) {
-  switch (hd / VL * (hd % VL == 0)) {
-    case 1: return scores_heads_nv<1, KT>(sc, ldsc, q, k, stride, n, scale, heads);
-    case 2: return scores_heads_nv<2, KT>(sc, ldsc, q, k, stride, n, scale, heads);
-    case 4: return scores_heads_nv<4, KT>(sc, ldsc, q, k, stride, n, scale, heads);
-    case 8: return scores_heads_nv<8, KT>(sc, ldsc, q, k, stride, n, scale, heads);
-    case 16: return scores_heads_nv<16, KT>(sc, ldsc, q, k, stride, n, scale, heads);
-    case 32: return scores_heads_nv<32, KT>(sc, ldsc, q, k, stride, n, scale, heads);
-    default:
-      for (int64_t h = 0; h < heads; h++)
-        for (int64_t j = 0; j < n; j++) {
-          float s = 0.f;
-          const typename KT::T* kj = k + j * stride;
-          const float* qh = q + h * hd;
+  const bool vectors = with_head_vectors(hd, [&](auto nv) {
+    constexpr int NV = decltype(nv)::value;
+    by_head_groups<NV>(heads, [&](auto g, int64_t h) {
+      scores_block<NV, decltype(g)::value, KT>(sc + h * ldsc, ldsc, q + h * NV * VL, k, stride, n, scale);
+    });
+  });
+  if (vectors) return;
+  for (int64_t h = 0; h < heads; h++)
+    for (int64_t j = 0; j < n; j++) {
+      float s = 0.f;
+      const typename KT::T* kj = k + j * stride;
+      const float* qh = q + h * hd;
 #pragma omp simd reduction(+ : s)
-          for (int64_t d = 0; d < hd; d++) s += qh[d] * KT::one(kj + d);
-          sc[h * ldsc + j] = s * scale;
-        }
-  }
+      for (int64_t d = 0; d < hd; d++) s += qh[d] * KT::one(kj + d);
+      sc[h * ldsc + j] = s * scale;
+    }
 }
 
 // o_h += sum_j p_h[j] * v_j for `heads` query heads sharing one cached V row: p rows ldp apart.
 template <typename KT>
 inline void accumulate_heads(float* o, const float* p, int64_t ldp, const typename KT::T* vrow, int64_t stride, int64_t n,
                              int64_t hd, int64_t heads) {
-  switch (hd / VL * (hd % VL == 0)) {
-    case 1: return accumulate_heads_nv<1, KT>(o, p, ldp, vrow, stride, n, heads);
-    case 2: return accumulate_heads_nv<2, KT>(o, p, ldp, vrow, stride, n, heads);
-    case 4: return accumulate_heads_nv<4, KT>(o, p, ldp, vrow, stride, n, heads);
-    case 8: return accumulate_heads_nv<8, KT>(o, p, ldp, vrow, stride, n, heads);
-    case 16: return accumulate_heads_nv<16, KT>(o, p, ldp, vrow, stride, n, heads);
-    case 32: return accumulate_heads_nv<32, KT>(o, p, ldp, vrow, stride, n, heads);
-    default:
-      for (int64_t h = 0; h < heads; h++)
-        for (int64_t j = 0; j < n; j++) {
-          const float pj = p[h * ldp + j];
-          const typename KT::T* vj = vrow + j * stride;
-          float* oh = o + h * hd;
+  const bool vectors = with_head_vectors(hd, [&](auto nv) {
+    constexpr int NV = decltype(nv)::value;
+    by_head_groups<NV>(heads, [&](auto g, int64_t h) {
+      accumulate_block<NV, decltype(g)::value, KT>(o + h * NV * VL, p + h * ldp, ldp, vrow, stride, n);
+    });
+  });
+  if (vectors) return;
+  for (int64_t h = 0; h < heads; h++)
+    for (int64_t j = 0; j < n; j++) {
+      const float pj = p[h * ldp + j];
+      const typename KT::T* vj = vrow + j * stride;
+      float* oh = o + h * hd;
 #pragma omp simd
-          for (int64_t d = 0; d < hd; d++) oh[d] += pj * KT::one(vj + d);
-        }
-  }
+      for (int64_t d = 0; d < hd; d++) oh[d] += pj * KT::one(vj + d);
+    }
 }
 
 // exp(p - max) in place over p[lo, hi), a vector at a time; returns the sum and sets *max_out (softmax
