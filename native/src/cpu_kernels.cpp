@@ -587,10 +587,11 @@ const char* matmul_packed(float* out, const float* x, const typename W::T* w, in
 
 // ---- BF16 activations (blockserve.bf16-activations; the avx512bf16 level only)
 //
-// Off by default: every product above is F32 x F32. When it is on, a BF16 matrix multiplied by 24 rows
-// or more (prefill, large decode batches) takes x rounded to BF16 too, as llama.cpp and GPUs do, and
-// vdpbf16ps multiplies pairs of BF16 values into F32 sums: twice the multiply-adds of an F32 FMA per
-// instruction. Not golden-exact (x loses 16 bits of mantissa); the goldens' tolerance test checks it.
+// Off by default: every product above is F32 x F32. When it is on, a BF16 matrix takes x rounded to BF16
+// too, as llama.cpp and GPUs do, and vdpbf16ps multiplies pairs of BF16 values into F32 sums: twice the
+// multiply-adds of an F32 FMA per instruction, and no widening of the weights. From PACK_MIN_ROWS rows
+// packed panels of pairs, below them dot products over the weights where they lie, as in the exact path.
+// Not golden-exact (x loses 16 bits of mantissa); the goldens' tolerance test checks it.
 std::atomic<int> g_bf16_activations{0};
 
 #if defined(BS_AVX512)
@@ -683,17 +684,104 @@ inline void micro_pairs_tail(int rows, float* out, int64_t ldo, const uint32_t* 
 thread_local uint32_t* t_xw = nullptr;  // x rounded to BF16 pairs, grown to the largest n * kp seen
 thread_local int64_t t_xw_words = 0;
 
+// The caller's buffer for n rows of kp words (null when out of memory); kept for the thread's next call.
+inline uint32_t* xw_buffer(int64_t words) {
+  if (words > t_xw_words) {
+    std::free(t_xw);
+    t_xw = static_cast<uint32_t*>(std::aligned_alloc(64, (size_t)((words * 4 + 63) / 64 * 64)));
+    t_xw_words = t_xw ? words : 0;
+  }
+  return t_xw;
+}
+
+// ---- BF16 activations, few rows: tile() with BF16 pairs
+//
+// RX rows of x (rounded, kp words a row) against RW weight rows read where they lie: a row's consecutive
+// BF16 values already are the pairs vdpbf16ps takes, so nothing is widened or packed. Per step of VL
+// words (2 VL values of k), RW weight vectors and RX x vectors feed RX * RW pair products. A lane sums its
+// pairs in k order, then the lanes are summed, then the values past the last whole vector in k order: the
+// same order whatever RX and RW, so below PACK_MIN_ROWS a row's result does not depend on its batch (a
+// speculative step's rows equal plain decode's). Vector loads stay inside whole words of a weight row: an
+// odd k's last value would pair with the next row's first, so it is a tail value. The next tile is
+// prefetched as in tile() for RW > 1 only: one weight row a tile is one sequential stream that the
+// hardware prefetcher follows, and there the software prefetch cost speed (batch-1 decode of the
+// SmolLM2-shaped model, 6 interleaved rounds on a Zen 4: slower in all 6, median 95.5 against 99.0 tok/s;
+// at batch 8 it gains 387-419 against 314-361).
+template <int RX, int RW>
+inline void tile_pairs(float* out, int64_t ldo, const uint32_t* xw, int64_t kp, const uint16_t* w, int64_t k) {
+  constexpr int STEP_BYTES = RW * VL * 4;  // next-tile bytes per step, prefetched as tile() does
+  const char* next = (const char*)(w + RW * k);
+  const int64_t kv = k / 2 - (k / 2) % VL;  // words in whole vectors
+  vf acc[RX][RW];
+  for (int i = 0; i < RX; i++)
+    for (int j = 0; j < RW; j++) acc[i][j] = vf{};
+  for (int64_t q = 0; q < kv; q += VL) {
+    if constexpr (RW > 1)
+      for (int b = 0; b < STEP_BYTES; b += 64) __builtin_prefetch(next + q * RW * 4 + b, 0, 3);
+    vu wv[RW];
+    for (int j = 0; j < RW; j++) std::memcpy(&wv[j], w + j * k + 2 * q, sizeof(vu));  // rows of odd k: 2-byte aligned
+    for (int i = 0; i < RX; i++) {
+      const vu xv = *(const vu*)(xw + i * kp + q);
+      for (int j = 0; j < RW; j++) acc[i][j] = dot_bf16_pairs(acc[i][j], xv, wv[j]);
+    }
+  }
+  for (int i = 0; i < RX; i++) {
+    const uint16_t* xh = (const uint16_t*)(xw + i * kp);
+    for (int j = 0; j < RW; j++) {
+      float s = hsum(acc[i][j]);
+      for (int64_t p = 2 * kv; p < k; p++) s += BF16W::one(xh + p) * BF16W::one(w + j * k + p);
+      out[i * ldo + j] = s;
+    }
+  }
+}
+
+template <int RW>
+inline void rows_against_pairs(float* out, int64_t ldo, const uint32_t* xw, int64_t kp, int64_t nx, const uint16_t* w,
+                               int64_t k) {
+  constexpr int RX = 2;
+  int64_t i = 0;
+  for (; i + RX <= nx; i += RX) tile_pairs<RX, RW>(out + i * ldo, ldo, xw + i * kp, kp, w, k);
+  for (; i < nx; i++) tile_pairs<1, RW>(out + i * ldo, ldo, xw + i * kp, kp, w, k);
+}
+
+// matmul_dot_rw with x rounded to BF16 (rounded once, on the caller: a few rows).
+template <int RW>
+void matmul_dot_pairs_rw(float* out, const uint32_t* xw, const uint16_t* w, int64_t n, int64_t k, int64_t m) {
+  const int64_t kp = (k + 1) / 2;
+  const int64_t chunk = std::max<int64_t>(4, (256 * 1024) / (kp * 4) / 4 * 4);
+  const int64_t tiles = m / RW;
+  for (int64_t r0 = 0; r0 < n; r0 += chunk) {
+    const int64_t nx = std::min(chunk, n - r0);
+    const uint32_t* xc = xw + r0 * kp;
+    float* oc = out + r0 * m;
+#pragma omp parallel num_threads(team()) if (tiles * nx * k > PAR_MATMUL_MACS)
+    {
+#pragma omp for schedule(static) nowait
+      for (int64_t t = 0; t < tiles; t++) rows_against_pairs<RW>(oc + t * RW, m, xc, kp, nx, w + t * RW * k, k);
+#pragma omp single nowait
+      for (int64_t j = tiles * RW; j < m; j++) rows_against_pairs<1>(oc + j, m, xc, kp, nx, w + j * k, k);
+    }
+  }
+}
+
+// Weight rows per tile as matmul_dot takes them: one long stream at one row, 8 rows from two.
+[[maybe_unused]] const char* matmul_dot_pairs(float* out, const float* x, const uint16_t* w, int64_t n, int64_t k,
+                                              int64_t m) {
+  const int64_t kp = (k + 1) / 2;
+  uint32_t* xw = xw_buffer(n * kp);
+  if (xw == nullptr) return fail("matmul: out of host memory for %lld rows of BF16 activations", (long long)n);
+  round_rows_bf16(xw, x, 0, n, k);
+  if (n == 1) matmul_dot_pairs_rw<1>(out, xw, w, n, k, m);
+  else matmul_dot_pairs_rw<8>(out, xw, w, n, k, m);
+  return nullptr;
+}
+
 // matmul_packed with x rounded to BF16: the caller's thread keeps the rounded x (each thread rounds its
 // share of the rows before any multiplies), every thread its panel.
 [[maybe_unused]] const char* matmul_packed_pairs(float* out, const float* x, const uint16_t* w, int64_t n, int64_t k,
                                                  int64_t m) {
   const int64_t kp = (k + 1) / 2;
-  if (n * kp > t_xw_words) {
-    std::free(t_xw);
-    t_xw = static_cast<uint32_t*>(std::aligned_alloc(64, (size_t)((n * kp * 4 + 63) / 64 * 64)));
-    t_xw_words = t_xw ? n * kp : 0;
-  }
-  uint32_t* xw = t_xw;
+  uint32_t* xw = xw_buffer(n * kp);
   if (xw == nullptr) return fail("matmul: out of host memory for %lld rows of BF16 activations", (long long)n);
   const bool ok = packed_frame(n, m, kp * NR, true,
                                [&](int me, int nt) { round_rows_bf16(xw, x, n * me / nt, n * (me + 1) / nt, k); },
@@ -714,7 +802,8 @@ const char* matmul_typed(float* out, const float* x, const void* w, int64_t n, i
   const typename W::T* wt = static_cast<const typename W::T*>(w);
 #if defined(BS_AVX512)
   if constexpr (std::is_same_v<W, BF16W> && kBf16Level)
-    if (n >= PACK_MIN_ROWS && g_bf16_activations.load(std::memory_order_relaxed)) return matmul_packed_pairs(out, x, wt, n, k, m);
+    if (g_bf16_activations.load(std::memory_order_relaxed))
+      return n >= PACK_MIN_ROWS ? matmul_packed_pairs(out, x, wt, n, k, m) : matmul_dot_pairs(out, x, wt, n, k, m);
 #endif
   if (n >= PACK_MIN_ROWS) return matmul_packed<W>(out, x, wt, n, k, m);
   matmul_dot<W>(out, x, wt, n, k, m);

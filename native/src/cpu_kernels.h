@@ -33,7 +33,7 @@ double peak_gflops(int bf16, double seconds);
 // Host arrays, the calling thread alone: out[i] = exp((in[i] - shift) * scale) (out may be null) and
 // returns their sum, for the sampler's softmax and logprobs. NaN when no level is selected.
 double exp_sum(float* out, const float* in, int64_t n, float shift, float scale);
-// BF16 matrices of 24 rows or more multiply activations rounded to BF16 (vdpbf16ps) when on, as llama.cpp
+// BF16 matrices multiply activations rounded to BF16 (vdpbf16ps) when on, as llama.cpp
 // does; not golden-exact. Returns 1 when done, 0 when the chosen level cannot (no AVX-512 BF16) or no
 // level is chosen yet. Applies to the chosen level; call it again after select_level.
 int set_bf16_activations(int on);

@@ -40,7 +40,7 @@ struct KernelTable {
   double (*peak_gflops)(int bf16, double seconds);
   int (*team_threads)();  // threads alive that have opened (or may have opened) a parallel region
   double (*exp_sum)(float* out, const float* in, int64_t n, float shift, float scale);
-  // 1 (on) or 0: BF16 matrices of 24 rows or more multiply activations rounded to BF16 (vdpbf16ps).
+  // 1 (on) or 0: BF16 matrices multiply activations rounded to BF16 (vdpbf16ps).
   // Returns 1 when done, 0 when this level cannot (it has no AVX-512 BF16); off always succeeds.
   int (*set_bf16_activations)(int on);
 };

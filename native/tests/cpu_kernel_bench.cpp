@@ -155,9 +155,9 @@ int main(int argc, char** argv) {
       for (auto& v : w) v = u(rng);
       std::vector<uint16_t> wb(w.size());
       bs::round_to_bf16(wb.data(), w.data(), (int64_t)w.size());
-      // dt 3: BF16 weights with BF16 activations (set_bf16_activations), where the level has it, from 24 rows
+      // dt 3: BF16 weights with BF16 activations (set_bf16_activations), where the level has it
       for (int dt : {0, 2, 3}) {
-        if (dt == 3 && (n < 24 || bs::set_bf16_activations(1) == 0)) continue;
+        if (dt == 3 && bs::set_bf16_activations(1) == 0) continue;
         const void* wp = dt == 0 ? (const void*)w.data() : (const void*)wb.data();
         std::vector<double> ms;
         const int reps = std::max(3, (int)(2e9 / (2.0 * n * s.k * s.m)));

@@ -133,8 +133,10 @@ static void test_level() {
       }
     }
   }
-  // BF16 activations: where the level has AVX-512 BF16, BF16 matrices of 24 rows or more take x rounded
-  // to BF16 (odd k included: the last pair's high half is zero); the reference rounds x the same way.
+  // BF16 activations: where the level has AVX-512 BF16, BF16 matrices take x rounded to BF16 (odd k
+  // included: the last pair's high half is zero); the reference rounds x the same way. Below 24 rows
+  // (the dot form) a row's result must not depend on the rows beside it: each row is also multiplied
+  // alone and must come out bit for bit the same.
   // (The avx512bf16 code built for AVX2 runs the same path with two FMAs a pair in place of vdpbf16ps.)
   // Other levels refuse the switch and stay exact; off is always accepted.
   const bool has_bf16_dot = std::string(bs::level()) == "avx512bf16";
@@ -143,7 +145,7 @@ static void test_level() {
     failures++;
   }
   if (has_bf16_dot) {
-    for (int n : {1, 24, 33, 70}) {
+    for (int n : {1, 2, 3, 8, 23, 24, 33, 70}) {
       for (int k : {7, 64, 173, 576}) {
         for (int m : {5, 37, 100}) {
           auto x = rnd((size_t)n * k), w = rnd((size_t)m * k);
@@ -156,12 +158,21 @@ static void test_level() {
             failures++;
             continue;
           }
-          const std::vector<float> ref = reference_matmul(n, k, m,  // below 24 rows x stays F32
-              [&](int i, int p) { return n >= 24 ? bf16_value(xb[(size_t)i * k + p]) : x[(size_t)i * k + p]; },
+          const std::vector<float> ref = reference_matmul(n, k, m,
+              [&](int i, int p) { return bf16_value(xb[(size_t)i * k + p]); },
               [&](int j, int p) { return bf16_value(wb[(size_t)j * k + p]); });
           char name[96];
           std::snprintf(name, sizeof name, "matmul bf16 activations n=%d k=%d m=%d", n, k, m);
           expect_close(name, out, ref, 1e-4f * std::sqrt((float)k));
+          for (int i = 0; n > 1 && n < 24 && i < n; i++) {
+            std::vector<float> alone((size_t)m, NAN);
+            bs::matmul(alone.data(), x.data() + (size_t)i * k, wb.data(), 2, 1, k, m);
+            if (std::memcmp(alone.data(), out.data() + (size_t)i * m, (size_t)m * sizeof(float)) != 0) {
+              std::printf("  %s: row %d alone differs from the row in its batch FAIL\n", name, i);
+              failures++;
+              break;
+            }
+          }
         }
       }
     }

@@ -33,7 +33,7 @@ public final class Backends {
 			if (!(b instanceof CpuBackend cpu)) {
 				warn.accept("blockserve.bf16-activations is for the CPU backend; " + b.name() + " ignores it");
 			} else if (cpu.bf16Activations(true)) {
-				log.accept("BF16 activations: BF16 matrices of 24 rows or more multiply activations rounded to BF16 "
+				log.accept("BF16 activations: BF16 matrices multiply activations rounded to BF16 "
 						+ "(vdpbf16ps); not exact to F32");
 			} else {
 				warn.accept("blockserve.bf16-activations ignored: kernels for " + cpu.level()

@@ -33,9 +33,10 @@ public final class CpuBackend extends NativeBackend {
 	}
 
 	/**
-	 * BF16 activations: with {@code on}, BF16 weight matrices multiplied by 24 rows or more (prefill, large
-	 * decode batches) take the activations rounded to BF16 and use the CPU's BF16 dot product, as llama.cpp
-	 * does: about twice the arithmetic, not exact to F32 (batch-1 decode is unchanged). Process-wide.
+	 * BF16 activations: with {@code on}, BF16 weight matrices take the activations rounded to BF16 and use
+	 * the CPU's BF16 dot product, as llama.cpp does: about twice the arithmetic, not exact to F32 (batch-1
+	 * decode, bound by reading the weights, gains nothing). Below 24 rows a row's result still does not
+	 * depend on the rows beside it. Process-wide.
 	 *
 	 * @return whether it took effect: false on a level without AVX-512 BF16 (the kernels stay exact)
 	 */

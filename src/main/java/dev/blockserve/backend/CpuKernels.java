@@ -39,7 +39,7 @@ final class CpuKernels implements Kernels {
 	static native void roundToBf16(long out, long in, long n);
 
 	/**
-	 * BF16 matrices of 24 rows or more multiply activations rounded to BF16 when on; false when the
+	 * BF16 matrices multiply activations rounded to BF16 when on; false when the
 	 * selected level cannot (no AVX-512 BF16). Process-wide, for the selected level.
 	 */
 	static native boolean setBf16Activations(boolean on);

@@ -17,8 +17,8 @@ import org.springframework.util.unit.DataSize;
  * @param dtype weight matrices: auto (as the checkpoint ships them: BF16 stays BF16), bf16 or f32
  * @param cpuLevel CPU kernels' instruction set level: auto (the best this CPU runs), avx512bf16, avx512,
  * avx2 or baseline
- * @param bf16Activations CPU, BF16 matrices, a CPU with AVX-512 BF16: prefill and batches of 24 rows or more
- * round the activations to BF16 and multiply with vdpbf16ps (as llama.cpp does): faster, not exact to
+ * @param bf16Activations CPU, BF16 matrices, a CPU with AVX-512 BF16: prefill and decode round the
+ * activations to BF16 and multiply with vdpbf16ps (as llama.cpp does): faster, not exact to
  * the goldens (checked by tolerance); F32 and F16 matrices stay as they are; ignored with a warning where the
  * CPU lacks AVX-512 BF16
  * @param warmupTokens new tokens of the start-up warm-up (a greedy and a sampled request through the

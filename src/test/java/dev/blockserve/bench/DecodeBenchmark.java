@@ -28,7 +28,7 @@ import dev.blockserve.support.TestModelWriter;
  * -Dbench.dtype=auto|bf16|f32 (how its matrices are held), -Dbench.level=auto|avx2|... (CPU kernels),
  * -Dbench.prefill=false (decode only, e.g. to profile it), -Dbench.kv-dtype=f32|bf16|f16 (the KV cache's type),
  * -Dbench.context=N (tokens each sequence holds when decode steps are timed; default 128),
- * -Dbench.bf16-activations=true (BF16 matrices of 24 rows or more take activations rounded to BF16).
+ * -Dbench.bf16-activations=true (BF16 matrices take activations rounded to BF16).
  */
 public final class DecodeBenchmark {
 
@@ -70,13 +70,16 @@ public final class DecodeBenchmark {
 			if (!Boolean.parseBoolean(System.getProperty("bench.prefill", "true"))) {
 				return;
 			}
-			System.out.println("| prefill tokens | ms (median of 5) | tokens/s | GFLOP/s (2 x matrix params x tokens) |");
+			System.out.println("| prefill tokens | ms (median) | tokens/s | GFLOP/s (2 x matrix params x tokens) |");
 			System.out.println("|---|---|---|---|");
 			long macsPerToken = (long) c.numLayers()
 					* ((long) c.hiddenSize() * (c.qDim() + 2L * c.kvDim()) + (long) c.qDim() * c.hiddenSize()
 							+ 3L * c.hiddenSize() * c.intermediateSize());
-			for (int p : new int[] { 128, 512 }) {
-				double ms = prefill(m, p, 5, kvType);
+			// -Dbench.prefill-sizes / -Dbench.prefill-reps: one size many times for a profiler
+			int reps = Integer.getInteger("bench.prefill-reps", 5);
+			for (int p : Arrays.stream(System.getProperty("bench.prefill-sizes", "128,512").split(","))
+				.mapToInt(Integer::parseInt).toArray()) {
+				double ms = prefill(m, p, reps, kvType);
 				System.out.printf("| %d | %.1f | %.1f | %.1f |%n", p, ms, p / (ms / 1e3), 2.0 * macsPerToken * p / (ms / 1e3) / 1e9);
 			}
 			System.out.println();

@@ -10,6 +10,7 @@ import dev.blockserve.backend.WeightType;
 import dev.blockserve.engine.OfflineGenerator;
 import dev.blockserve.kvcache.BlockPool;
 import dev.blockserve.kvcache.KvCacheManager;
+import dev.blockserve.support.DraftCounter;
 import dev.blockserve.support.SharedModels;
 import dev.blockserve.support.SharedModels.GoldenCase;
 import org.junit.jupiter.api.Assumptions;
@@ -21,14 +22,16 @@ import org.junit.jupiter.params.provider.MethodSource;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * BF16 activations ({@code blockserve.bf16-activations}): BF16 matrices of 24 rows or more take the
- * activations rounded to BF16 and the CPU's BF16 dot product, as llama.cpp does. Not exact, so checked by
- * tolerance against the exact run on the same weights (each shared model's matrices rounded to BF16 at load;
- * that exact run is what Bf16GoldenTest holds to a reference): all cases' prompts are prefilled in one step
- * (well over 24 rows, so the mode applies), and the first-step logits must stay near the exact run's and
- * differ from them somewhere (the mode ran), the first greedy id must agree wherever the exact run's top
- * two logits are further apart than the logits moved, and at least half the cases keep all 8 greedy ids
- * (measured: 42 of 45 cases over the five models; a flip came from a top-two gap of 0.007).
+ * BF16 activations ({@code blockserve.bf16-activations}): BF16 matrices take the activations rounded to
+ * BF16 and the CPU's BF16 dot product, as llama.cpp does. Not exact, so checked by tolerance against the
+ * exact run on the same weights (each shared model's matrices rounded to BF16 at load; that exact run is
+ * what Bf16GoldenTest holds to a reference): all cases' prompts are prefilled in one step and decoded
+ * together, and the first-step logits must stay near the exact run's and differ from them somewhere (the
+ * mode ran), the first greedy id must agree wherever the exact run's top two logits are further apart than
+ * the logits moved, and at least half the cases keep all 8 greedy ids (measured: 40 of 45 cases over the
+ * five models; a flip came from a top-two gap of 0.007). Speculative decoding keeps the mode's own ids:
+ * below 24 rows a row's product does not depend on the rows beside it, so a step verifying drafts computes
+ * each row as a plain decode step would.
  * Where the CPU has no AVX-512 BF16 the mode is refused and nothing changes, checked on every CPU by
  * forcing the AVX2 level.
  */
@@ -80,6 +83,49 @@ class Bf16ActivationsTest {
 			System.out.printf("%s: BF16 activations, worst |logit - exact| %.4f, %d of %d cases with every id of the exact "
 					+ "run%n", model, worst, sameIds, cases.size());
 			assertThat(differs).as("BF16 activations changed no logit: the mode did not run").isTrue();
+		}
+	}
+
+	@ParameterizedTest
+	@MethodSource("models")
+	void speculationKeepsTheModesIds(String model) {
+		try (CpuBackend backend = new CpuBackend(0)) {
+			Assumptions.assumeTrue(CpuBackend.supportedLevels().contains("avx512bf16"),
+					"this CPU has no AVX-512 BF16 (" + backend.level() + ")");
+			List<GoldenCase> cases = SharedModels.golden(model);
+			assertThat(backend.bf16Activations(true)).isTrue();
+			try {
+				DraftCounter drafts = new DraftCounter();
+				List<OfflineGenerator.Result> plain = oneAtATime(model, backend, cases, null);
+				List<OfflineGenerator.Result> speculating = oneAtATime(model, backend, cases, drafts);
+				for (int i = 0; i < cases.size(); i++) {
+					assertThat(speculating.get(i).tokens()).as("ids of case %d while speculating", i)
+						.containsExactly(plain.get(i).tokens());
+				}
+				assertThat(drafts.accepted).as("draft tokens accepted").isPositive();
+			} finally {
+				backend.bf16Activations(false);
+			}
+		}
+	}
+
+	/** Each case alone, 24 greedy ids, with prompt-lookup drafts verified in the step when {@code drafts} is given. */
+	static List<OfflineGenerator.Result> oneAtATime(String model, CpuBackend backend, List<GoldenCase> cases,
+			DraftCounter drafts) {
+		try (LlamaModel m = LlamaModel.load(SharedModels.dir(model), backend, 0, WeightType.BF16)) {
+			int blocks = (m.maxPositions() + 15) / 16;
+			try (KvCacheMemory cache = m.newKvCache(blocks, 16)) {
+				KvCacheManager kv = new KvCacheManager(new BlockPool(blocks, 16), false, model,
+						m.config().features().maxWindow());
+				List<OfflineGenerator.Result> out = new ArrayList<>();
+				try (OfflineGenerator gen = drafts == null ? GoldenTest.generator(model, m, cache, kv, Integer.MAX_VALUE)
+						: SpeculativeGoldenTest.generator(model, m, cache, kv, Integer.MAX_VALUE, drafts)) {
+					for (GoldenCase c : cases) {
+						out.addAll(gen.generate(List.of(c.promptIds()), GoldenTest.params(model, 24)));
+					}
+				}
+				return out;
+			}
 		}
 	}
 
