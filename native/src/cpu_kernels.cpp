@@ -1173,7 +1173,13 @@ void attention_typed(float* out, const float* q, const void* k_cache_raw, const 
   const int64_t total_q = query_start[num_seqs];
   const int64_t group = num_heads / num_kv_heads;
   const int64_t row = num_kv_heads * head_dim;  // elements per cached token
-  std::vector<int32_t> seq_of(total_q);
+  // Scratch kept per thread from call to call (grown, never shrunk): a decode step calls this once a
+  // layer, and a fresh allocation each time is work the step can avoid. The caller's buffers are taken
+  // by pointer before the parallel region: inside it, a thread_local name is each thread's own.
+  thread_local std::vector<int32_t> t_seq_of;
+  thread_local std::vector<float> t_part, t_scores;
+  if ((int64_t)t_seq_of.size() < total_q) t_seq_of.resize(total_q);
+  int32_t* const seq_of = t_seq_of.data();
   for (int64_t s = 0; s < num_seqs; s++)
     for (int64_t t = query_start[s]; t < query_start[s + 1]; t++) seq_of[t] = (int32_t)s;
 
@@ -1194,11 +1200,13 @@ void attention_typed(float* out, const float* q, const void* k_cache_raw, const 
   if (items < 2 * threads && max_len >= SPLIT_MIN_KEYS)
     splits = std::min<int64_t>((4 * threads + items - 1) / items, max_len / (SPLIT_MIN_KEYS / 2));
   const int64_t part_floats = item_heads * (head_dim + 2);
-  std::vector<float> part(splits > 1 ? items * splits * part_floats : 0);
+  if (splits > 1 && (int64_t)t_part.size() < items * splits * part_floats) t_part.resize(items * splits * part_floats);
+  float* const part = t_part.data();
 #pragma omp parallel num_threads(threads) if (items * kv_per_item * max_len * head_dim > PAR_ATTENTION_ELEMS)
   {
     // Scores for the item's heads against every visible key: item_heads x max_len, per thread.
-    std::vector<float> sc(item_heads * max_len);
+    if ((int64_t)t_scores.size() < item_heads * max_len) t_scores.resize(item_heads * max_len);
+    float* const sc = t_scores.data();  // this thread's own
 #pragma omp for schedule(dynamic, 1)
     for (int64_t u = 0; u < items * splits; u++) {
       const int64_t it = u / splits, c = u % splits;
@@ -1216,23 +1224,23 @@ void attention_typed(float* out, const float* q, const void* k_cache_raw, const 
         a = std::min(visible, lo + c * chunk);
         b = std::min(visible, a + chunk);
       }
-      float* og = splits > 1 ? part.data() + u * part_floats : out + (t * num_heads + kh0 * group) * head_dim;
+      float* og = splits > 1 ? part + u * part_floats : out + (t * num_heads + kh0 * group) * head_dim;
       // Pass 1, block by block: a block's K rows are fetched once and stay in L1 for every head of the group.
       for (int64_t j0 = a; j0 < b;) {
         const int64_t off = j0 % block_size, n = std::min(block_size - off, b - j0);
         const typename KT::T* kb = k_cache + ((int64_t)bt[j0 / block_size] * block_size + off) * row + kh0 * head_dim;
         for (int64_t kh = 0; kh < kv_per_item; kh++) {
-          scores_heads<KT>(sc.data() + kh * group * max_len + j0, max_len, qg + kh * group * head_dim, kb + kh * head_dim,
+          scores_heads<KT>(sc + kh * group * max_len + j0, max_len, qg + kh * group * head_dim, kb + kh * head_dim,
                            row, n, head_dim, scale, group);
         }
         j0 += n;
       }
       for (int64_t h = 0; h < item_heads; h++) {
         if (splits == 1) {
-          softmax(sc.data() + h * max_len, a, b);
+          softmax(sc + h * max_len, a, b);
         } else {
           float* stats = og + item_heads * head_dim;  // maxima, then sums
-          stats[item_heads + h] = a < b ? exp_shifted(sc.data() + h * max_len, a, b, &stats[h]) : 0.f;
+          stats[item_heads + h] = a < b ? exp_shifted(sc + h * max_len, a, b, &stats[h]) : 0.f;
           if (a == b) stats[h] = -INFINITY;
         }
         std::memset(og + h * head_dim, 0, head_dim * sizeof(float));
@@ -1242,7 +1250,7 @@ void attention_typed(float* out, const float* q, const void* k_cache_raw, const 
         const int64_t off = j0 % block_size, n = std::min(block_size - off, b - j0);
         const typename KT::T* vb = v_cache + ((int64_t)bt[j0 / block_size] * block_size + off) * row + kh0 * head_dim;
         for (int64_t kh = 0; kh < kv_per_item; kh++) {
-          accumulate_heads<KT>(og + kh * group * head_dim, sc.data() + kh * group * max_len + j0, max_len,
+          accumulate_heads<KT>(og + kh * group * head_dim, sc + kh * group * max_len + j0, max_len,
                                vb + kh * head_dim, row, n, head_dim, group);
         }
         j0 += n;
@@ -1259,7 +1267,7 @@ void attention_typed(float* out, const float* q, const void* k_cache_raw, const 
           float* o = out + (t * num_heads + kh0 * group + h) * head_dim;
           std::memset(o, 0, head_dim * sizeof(float));
           for (int64_t c = 0; c < splits; c++) {
-            const float* pc = part.data() + (it * splits + c) * part_floats;
+            const float* pc = part + (it * splits + c) * part_floats;
             const float m = pc[item_heads * head_dim + h];
             if (m == -INFINITY) continue;  // an empty chunk
             const float w = std::exp(m - mx);
