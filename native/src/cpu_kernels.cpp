@@ -368,23 +368,30 @@ inline void rows_against(float* out, int64_t ldo, const float* x, int64_t nx, co
   for (; i < nx; i++) tile<1, RW, W>(out + i * ldo, ldo, x + i * k, w, k);
 }
 
-template <int RW, typename W>
-void matmul_dot_rw(float* out, const float* x, const typename W::T* w, int64_t n, int64_t k, int64_t m) {
-  // Rows of x are taken in chunks that stay in L2 while each thread streams its share of w.
-  const int64_t chunk = std::max<int64_t>(4, (256 * 1024) / (k * (int64_t)sizeof(float)) / 4 * 4);
+// The dot form's frame: rows of x are taken in chunks that stay in L2 (x_row_bytes a row) while each
+// thread streams its share of the weights, RW rows a tile: tile(r0, nx, j) multiplies rows [r0, r0 + nx)
+// by weight rows [j, j + RW), and one(r0, nx, j) by the single weight row j past the last whole tile.
+template <int RW, typename Tile, typename One>
+void dot_frame(int64_t n, int64_t k, int64_t m, int64_t x_row_bytes, Tile tile, One one) {
+  const int64_t chunk = std::max<int64_t>(4, (256 * 1024) / x_row_bytes / 4 * 4);
   const int64_t tiles = m / RW;
   for (int64_t r0 = 0; r0 < n; r0 += chunk) {
     const int64_t nx = std::min(chunk, n - r0);
-    const float* xc = x + r0 * k;
-    float* oc = out + r0 * m;
 #pragma omp parallel num_threads(team()) if (tiles * nx * k > PAR_MATMUL_MACS)
     {
 #pragma omp for schedule(static) nowait
-      for (int64_t t = 0; t < tiles; t++) rows_against<RW, W>(oc + t * RW, m, xc, nx, w + t * RW * k, k);
+      for (int64_t t = 0; t < tiles; t++) tile(r0, nx, t * RW);
 #pragma omp single nowait
-      for (int64_t j = tiles * RW; j < m; j++) rows_against<1, W>(oc + j, m, xc, nx, w + j * k, k);
+      for (int64_t j = tiles * RW; j < m; j++) one(r0, nx, j);
     }
   }
+}
+
+template <int RW, typename W>
+void matmul_dot_rw(float* out, const float* x, const typename W::T* w, int64_t n, int64_t k, int64_t m) {
+  dot_frame<RW>(n, k, m, k * (int64_t)sizeof(float),
+      [&](int64_t r0, int64_t nx, int64_t j) { rows_against<RW, W>(out + r0 * m + j, m, x + r0 * k, nx, w + j * k, k); },
+      [&](int64_t r0, int64_t nx, int64_t j) { rows_against<1, W>(out + r0 * m + j, m, x + r0 * k, nx, w + j * k, k); });
 }
 
 // Weight rows per tile (RW). A tile's RW rows are read as RW concurrent streams, and at one row of x
@@ -522,18 +529,24 @@ inline void micro_tail(int rows, float* out, int64_t ldo, const float* x, int64_
   }
 }
 
+// A thread's buffer of n 4-byte elements in buf (have of them), grown to the largest n asked for and
+// kept for its next call; null when out of memory.
+template <typename T>
+inline T* grown_buffer(T*& buf, int64_t& have, int64_t n) {
+  static_assert(sizeof(T) == 4, "4-byte elements");
+  if (n > have) {
+    std::free(buf);
+    buf = static_cast<T*>(std::aligned_alloc(64, (size_t)((n * 4 + 63) / 64 * 64)));
+    have = buf ? n : 0;
+  }
+  return buf;
+}
+
 // Per-thread panel buffer, grown to the largest k seen (k * NR floats: 192 KiB at k = 1536 on AVX-512).
 thread_local float* t_panel = nullptr;
 thread_local int64_t t_panel_floats = 0;
 
-inline float* panel_buffer(int64_t floats) {
-  if (floats > t_panel_floats) {
-    std::free(t_panel);
-    t_panel = static_cast<float*>(std::aligned_alloc(64, (size_t)((floats * 4 + 63) / 64 * 64)));
-    t_panel_floats = t_panel ? floats : 0;
-  }
-  return t_panel;
-}
+inline float* panel_buffer(int64_t floats) { return grown_buffer(t_panel, t_panel_floats, floats); }
 
 // The packed matmuls' frame. Panels are dealt to the team (static schedule, so a thread's next item is
 // item + 1) and, with few panels for many threads, the rows are split too into parts of whole
@@ -684,15 +697,7 @@ inline void micro_pairs_tail(int rows, float* out, int64_t ldo, const uint32_t* 
 thread_local uint32_t* t_xw = nullptr;  // x rounded to BF16 pairs, grown to the largest n * kp seen
 thread_local int64_t t_xw_words = 0;
 
-// The caller's buffer for n rows of kp words (null when out of memory); kept for the thread's next call.
-inline uint32_t* xw_buffer(int64_t words) {
-  if (words > t_xw_words) {
-    std::free(t_xw);
-    t_xw = static_cast<uint32_t*>(std::aligned_alloc(64, (size_t)((words * 4 + 63) / 64 * 64)));
-    t_xw_words = t_xw ? words : 0;
-  }
-  return t_xw;
-}
+inline uint32_t* xw_buffer(int64_t words) { return grown_buffer(t_xw, t_xw_words, words); }
 
 // ---- BF16 activations, few rows: tile() with BF16 pairs
 //
@@ -748,20 +753,9 @@ inline void rows_against_pairs(float* out, int64_t ldo, const uint32_t* xw, int6
 template <int RW>
 void matmul_dot_pairs_rw(float* out, const uint32_t* xw, const uint16_t* w, int64_t n, int64_t k, int64_t m) {
   const int64_t kp = (k + 1) / 2;
-  const int64_t chunk = std::max<int64_t>(4, (256 * 1024) / (kp * 4) / 4 * 4);
-  const int64_t tiles = m / RW;
-  for (int64_t r0 = 0; r0 < n; r0 += chunk) {
-    const int64_t nx = std::min(chunk, n - r0);
-    const uint32_t* xc = xw + r0 * kp;
-    float* oc = out + r0 * m;
-#pragma omp parallel num_threads(team()) if (tiles * nx * k > PAR_MATMUL_MACS)
-    {
-#pragma omp for schedule(static) nowait
-      for (int64_t t = 0; t < tiles; t++) rows_against_pairs<RW>(oc + t * RW, m, xc, kp, nx, w + t * RW * k, k);
-#pragma omp single nowait
-      for (int64_t j = tiles * RW; j < m; j++) rows_against_pairs<1>(oc + j, m, xc, kp, nx, w + j * k, k);
-    }
-  }
+  dot_frame<RW>(n, k, m, kp * 4,
+      [&](int64_t r0, int64_t nx, int64_t j) { rows_against_pairs<RW>(out + r0 * m + j, m, xw + r0 * kp, kp, nx, w + j * k, k); },
+      [&](int64_t r0, int64_t nx, int64_t j) { rows_against_pairs<1>(out + r0 * m + j, m, xw + r0 * kp, kp, nx, w + j * k, k); });
 }
 
 // Weight rows per tile as matmul_dot takes them: one long stream at one row, 8 rows from two.
