@@ -358,13 +358,13 @@ inline void tile(float* out, int64_t ldo, const float* x, const typename W::T* w
     }
 }
 
-template <int RW, typename W>
+// RX rows of x at a time against RW rows of w (the rows left over 2, then 1, at a time).
+template <int RW, typename W, int RX>
 inline void rows_against(float* out, int64_t ldo, const float* x, int64_t nx, const typename W::T* w, int64_t k) {
-  // 2 rows of x against RW rows of w. Measured on Zen 4 (AVX-512): 2x8 runs at ~105 GFLOP/s on two
-  // cores where 4x4 runs at ~60, since GCC then folds every weight load into its FMA.
-  constexpr int RX = 2;
   int64_t i = 0;
   for (; i + RX <= nx; i += RX) tile<RX, RW, W>(out + i * ldo, ldo, x + i * k, w, k);
+  if constexpr (RX > 2)
+    for (; i + 2 <= nx; i += 2) tile<2, RW, W>(out + i * ldo, ldo, x + i * k, w, k);
   for (; i < nx; i++) tile<1, RW, W>(out + i * ldo, ldo, x + i * k, w, k);
 }
 
@@ -387,11 +387,11 @@ void dot_frame(int64_t n, int64_t k, int64_t m, int64_t x_row_bytes, Tile tile, 
   }
 }
 
-template <int RW, typename W>
+template <int RW, int RX, typename W>
 void matmul_dot_rw(float* out, const float* x, const typename W::T* w, int64_t n, int64_t k, int64_t m) {
   dot_frame<RW>(n, k, m, k * (int64_t)sizeof(float),
-      [&](int64_t r0, int64_t nx, int64_t j) { rows_against<RW, W>(out + r0 * m + j, m, x + r0 * k, nx, w + j * k, k); },
-      [&](int64_t r0, int64_t nx, int64_t j) { rows_against<1, W>(out + r0 * m + j, m, x + r0 * k, nx, w + j * k, k); });
+      [&](int64_t r0, int64_t nx, int64_t j) { rows_against<RW, W, RX>(out + r0 * m + j, m, x + r0 * k, nx, w + j * k, k); },
+      [&](int64_t r0, int64_t nx, int64_t j) { rows_against<1, W, RX>(out + r0 * m + j, m, x + r0 * k, nx, w + j * k, k); });
 }
 
 // Weight rows per tile (RW). A tile's RW rows are read as RW concurrent streams, and at one row of x
@@ -400,18 +400,24 @@ void matmul_dot_rw(float* out, const float* x, const typename W::T* w, int64_t n
 // rounds each; 1 row measured like 2); on a 2-core Zen 4 (AVX-512), one row (the whole matrix read as
 // one sequential stream) 102 / 56 tok/s (BF16 / F32) against 90 / 49 at 8 rows and 89 / 52 at 2
 // (medians of 3 interleaved rounds). With more rows of x the tile's RX*RW accumulators hide the FMA
-// latency instead: AVX-512 (32 vector registers) takes 8 rows, AVX2 4 (2 was 2-5% slower at batch 8
-// for F32 and no better for BF16). Whatever RX and RW, a dot product is summed in the same order (per
-// lane along k, then hsum), so below PACK_MIN_ROWS a row's result does not depend on its batch.
+// latency instead. AVX-512 (32 vector registers) takes 4 rows of x by 4 weight rows from 4 rows of x
+// on: each widened weight vector then feeds 4 FMAs, not 2. On a 2-core Zen 4, 8 rows of x, cpu_kernel_bench
+// GFLOP/s 4x4 against 2x8: F32 q/o 184 / 98, gate/up 192 / 112, down 160 / 104, LM head 71 / 59; BF16 196 /
+// 172, 200 / 175, 218 / 187, 137 / 105 (4x6 about as 4x4, 3x8 and 4x3 no better than 2x8); the whole
+// model's decode, 3 interleaved rounds, batch 8 F32 +15-17%, BF16 +7-10%, batch 16 F32 +36-49%, BF16
+// +11-13%, batch 4 unchanged. Two or three rows keep 2x8. AVX2 takes 2 rows by 4 (2 was 2-5% slower at
+// batch 8 for F32 and no better for BF16). Whatever RX and RW, a dot product is summed in the same order
+// (per lane along k, then hsum), so below PACK_MIN_ROWS a row's result does not depend on its batch.
 template <typename W>
 void matmul_dot(float* out, const float* x, const typename W::T* w, int64_t n, int64_t k, int64_t m) {
   if constexpr (VL == 16) {
-    if (n == 1) return matmul_dot_rw<1, W>(out, x, w, n, k, m);
-    matmul_dot_rw<8, W>(out, x, w, n, k, m);
+    if (n == 1) return matmul_dot_rw<1, 1, W>(out, x, w, n, k, m);
+    if (n < 4) return matmul_dot_rw<8, 2, W>(out, x, w, n, k, m);
+    matmul_dot_rw<4, 4, W>(out, x, w, n, k, m);
   } else if (n == 1) {
-    matmul_dot_rw<2, W>(out, x, w, n, k, m);
+    matmul_dot_rw<2, 1, W>(out, x, w, n, k, m);
   } else {
-    matmul_dot_rw<4, W>(out, x, w, n, k, m);
+    matmul_dot_rw<4, 2, W>(out, x, w, n, k, m);
   }
 }
 
