@@ -405,8 +405,8 @@ void matmul_dot_rw(float* out, const float* x, const typename W::T* w, int64_t n
 // GFLOP/s 4x4 against 2x8: F32 q/o 184 / 98, gate/up 192 / 112, down 160 / 104, LM head 71 / 59; BF16 196 /
 // 172, 200 / 175, 218 / 187, 137 / 105 (4x6 about as 4x4, 3x8 and 4x3 no better than 2x8); the whole
 // model's decode, 3 interleaved rounds, batch 8 F32 +15-17%, BF16 +7-10%, batch 16 F32 +36-49%, BF16
-// +11-13%, batch 4 unchanged. Two or three rows keep 2x8. With 16 vector registers (AVX2, SSE, and NEON
-// by the same code) 2 rows of x by 4 weight rows (2 weight rows were 2-5% slower at batch 8 for F32 and
+// +11-13%, batch 4 unchanged. Two or three rows keep 2x8. With 16 vector registers (AVX2 and SSE; NEON,
+// which has 32, runs the same code) 2 rows of x by 4 weight rows (2 weight rows were 2-5% slower at batch 8 for F32 and
 // no better for BF16), and from 4 rows of x 4 by 3 (12 accumulators): measured at the avx2 level on the
 // same Zen 4 (no AVX2-only machine here), 8 rows of x, GFLOP/s F32 157 / 100, 176 / 102, 139 / 86, LM
 // head 76 / 63; BF16 164 / 139, 169 / 128, 183 / 148, 129 / 101 (3x4 and 4x2 less); whole-model decode,
