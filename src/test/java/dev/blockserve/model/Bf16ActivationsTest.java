@@ -48,9 +48,7 @@ class Bf16ActivationsTest {
 	@ParameterizedTest
 	@MethodSource("models")
 	void bf16ActivationsStayCloseToTheGolden(String model) {
-		try (CpuBackend backend = new CpuBackend(0)) {
-			Assumptions.assumeTrue(CpuBackend.supportedLevels().contains("avx512bf16"),
-					"this CPU has no AVX-512 BF16 (" + backend.level() + ")");
+		try (CpuBackend backend = withBf16Dot()) {
 			List<GoldenCase> cases = SharedModels.golden(model);
 			List<OfflineGenerator.Result> exact = run(model, backend, cases);
 			assertThat(backend.bf16Activations(true)).isTrue();
@@ -89,9 +87,7 @@ class Bf16ActivationsTest {
 	@ParameterizedTest
 	@MethodSource("models")
 	void speculationKeepsTheModesIds(String model) {
-		try (CpuBackend backend = new CpuBackend(0)) {
-			Assumptions.assumeTrue(CpuBackend.supportedLevels().contains("avx512bf16"),
-					"this CPU has no AVX-512 BF16 (" + backend.level() + ")");
+		try (CpuBackend backend = withBf16Dot()) {
 			List<GoldenCase> cases = SharedModels.golden(model);
 			assertThat(backend.bf16Activations(true)).isTrue();
 			try {
@@ -127,6 +123,17 @@ class Bf16ActivationsTest {
 				return out;
 			}
 		}
+	}
+
+	/** The CPU backend at its best level; the test is skipped (with the reason) where that has no BF16 dot product. */
+	static CpuBackend withBf16Dot() {
+		CpuBackend backend = new CpuBackend(0);
+		if (!CpuBackend.supportedLevels().contains("avx512bf16")) {
+			String level = backend.level();
+			backend.close();
+			Assumptions.abort("this CPU has no AVX-512 BF16 (" + level + ")");
+		}
+		return backend;
 	}
 
 	@Test
