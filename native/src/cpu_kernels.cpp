@@ -53,6 +53,10 @@ typedef uint16_t vh __attribute__((vector_size(VL * sizeof(uint16_t)), aligned(2
 
 enum : int { DT_F32 = 0, DT_F16 = 1, DT_BF16 = 2 };
 
+// A compile-time int as a value, for the template dispatch helpers below (f(Int<N>{}) in place of f<N>()).
+template <int N>
+using Int = std::integral_constant<int, N>;
+
 std::atomic<int> g_threads{0};
 
 inline int nthreads() {
@@ -362,14 +366,20 @@ inline void tile(float* out, int64_t ldo, const float* x, const typename W::T* w
     }
 }
 
-// RX rows of x at a time against RW rows of w (the rows left over 2, then 1, at a time).
+// Rows [0, nx) of x in groups of RX (the rows left over 2, then 1, at a time): f(Int<R>{}, i) for the R rows
+// from i. Both dot forms (exact and BF16 pairs) take their rows so.
+template <int RX, typename F>
+inline void by_row_groups(int64_t nx, F f) {
+  int64_t i = 0;
+  for (; i + RX <= nx; i += RX) f(Int<RX>{}, i);
+  if constexpr (RX > 2)
+    for (; i + 2 <= nx; i += 2) f(Int<2>{}, i);
+  for (; i < nx; i++) f(Int<1>{}, i);
+}
+
 template <int RW, typename W, int RX>
 inline void rows_against(float* out, int64_t ldo, const float* x, int64_t nx, const typename W::T* w, int64_t k) {
-  int64_t i = 0;
-  for (; i + RX <= nx; i += RX) tile<RX, RW, W>(out + i * ldo, ldo, x + i * k, w, k);
-  if constexpr (RX > 2)
-    for (; i + 2 <= nx; i += 2) tile<2, RW, W>(out + i * ldo, ldo, x + i * k, w, k);
-  for (; i < nx; i++) tile<1, RW, W>(out + i * ldo, ldo, x + i * k, w, k);
+  by_row_groups<RX>(nx, [&](auto r, int64_t i) { tile<decltype(r)::value, RW, W>(out + i * ldo, ldo, x + i * k, w, k); });
 }
 
 // The dot form's frame: rows of x are taken in chunks that stay in L2 (x_row_bytes a row) while each
@@ -760,10 +770,7 @@ inline void tile_pairs(float* out, int64_t ldo, const uint32_t* xw, int64_t kp, 
 template <int RW>
 inline void rows_against_pairs(float* out, int64_t ldo, const uint32_t* xw, int64_t kp, int64_t nx, const uint16_t* w,
                                int64_t k) {
-  constexpr int RX = 2;
-  int64_t i = 0;
-  for (; i + RX <= nx; i += RX) tile_pairs<RX, RW>(out + i * ldo, ldo, xw + i * kp, kp, w, k);
-  for (; i < nx; i++) tile_pairs<1, RW>(out + i * ldo, ldo, xw + i * kp, kp, w, k);
+  by_row_groups<2>(nx, [&](auto r, int64_t i) { tile_pairs<decltype(r)::value, RW>(out + i * ldo, ldo, xw + i * kp, kp, w, k); });
 }
 
 // matmul_dot_rw with x rounded to BF16 (rounded once, on the caller: a few rows).
@@ -886,9 +893,6 @@ constexpr int group_step() {
   constexpr int g = (VL == 16 ? 16 : 8) / NV;
   return g < 1 ? 1 : (g > 4 ? 4 : g);
 }
-
-template <int N>
-using Int = std::integral_constant<int, N>;
 
 // Calls f(Int<NV>{}) where a head of hd floats is NV whole vectors (NV = 1, 2, 4, ... 32); false otherwise
 // (the caller's scalar loop then takes it).
