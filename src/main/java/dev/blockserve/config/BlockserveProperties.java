@@ -86,7 +86,7 @@ public record BlockserveProperties(@DefaultValue(BlockserveProperties.DEFAULT_MO
 	}
 
 	/**
-	 * Unset budgets take the backend's defaults (CPU: 64 sequences, 512 tokens, 256-token prefill chunks).
+	 * Unset budgets take the backend's defaults (CPU: 64 sequences, 256 tokens, 256-token prefill chunks).
 	 *
 	 * @param maxNumSeqs sequences per step
 	 * @param maxNumBatchedTokens tokens per step
