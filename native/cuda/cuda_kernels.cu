@@ -342,10 +342,12 @@ __global__ void k_decode_attn(float* part_out, float* part_ml, const float* q, c
   const int kh = blockIdx.x, s = blockIdx.y, p = blockIdx.z;
   const int group = (int)(heads / kv_heads);
   const int ctx = seq_lens[s];
-  // with a sliding window only the last `window` keys count: partitions before them are empty
+  // with a sliding window only the last `window` keys count: partitions before them are empty, and the
+  // partition holding the window's first key starts there but still ends where the next one begins
+  // (ending PARTITION keys after the window's start counted keys of the next partition twice)
   const int lo = window > 0 ? max(0, ctx - (int)window) : 0;
   const int start = max(p * PARTITION, lo);
-  const int end = min(ctx, start + PARTITION);
+  const int end = min(ctx, (p + 1) * PARTITION);
   float* qs = sm;                        // group x hd
   float* sc = sm + group * hd;           // group x PARTITION
   const int64_t row = kv_heads * hd;

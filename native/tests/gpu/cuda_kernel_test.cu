@@ -292,6 +292,7 @@ int main(int argc, char** argv) {
         attention_case({5, 2 * gqa, 2, hd, bsz, 1500, true});
         attention_case({4, 2 * gqa, 2, hd, bsz, 300, false});
         attention_case({5, 2 * gqa, 2, hd, bsz, 1500, true, 37});   // sliding window (Mistral)
+        attention_case({5, 2 * gqa, 2, hd, bsz, 1500, true, 600});  // a window across a partition's end
         attention_case({4, 2 * gqa, 2, hd, bsz, 300, false, 9});
         if (bsz == 16)
           for (int dt : {1, 2}) {  // 16-bit caches
@@ -306,6 +307,11 @@ int main(int argc, char** argv) {
     if (e) { failures++; say("device error after the checks: %s\n", e); }
   }
   say("\n%d failed\n\n", failures);
+#ifdef BS_CUDA_EMU
+  // on the CPU emulator (cuda_emu.h) speed means nothing: the checks above are the test
+  if (results) fclose(results);
+  return failures ? 1 : 0;
+#endif
 
   // --- benchmarks
   double copy_gbps = 0;
