@@ -184,7 +184,6 @@ struct Block {
   uint3 bidx;
   int threads = 0;
   std::vector<Fiber> fibers;
-  std::vector<std::unique_ptr<char[]>> stacks;
   std::vector<float> lanes;  // shuffle exchange, a slot per thread
   std::vector<char> dyn;     // dynamic shared memory
   void* scheduler;
@@ -192,6 +191,8 @@ struct Block {
   void (*body)(void*) = nullptr;
   void* arg = nullptr;
   bool broken = false;
+  int done = 0, at_block = 0;             // threads returned, threads waiting at __syncthreads
+  std::vector<int> warp_done, warp_at;    // the same per warp (at a shuffle)
 };
 
 inline Block*& block() {
@@ -201,11 +202,27 @@ inline Block*& block() {
 
 constexpr size_t STACK = 64 * 1024;
 
+// The fibers' stacks, kept from launch to launch (a launch of 1024 threads would otherwise allocate and
+// fault in 64 MiB each time): stack i of the current block.
+inline char* stack(int i) {
+  static std::vector<std::unique_ptr<char[]>> stacks;
+  while ((int)stacks.size() <= i) stacks.emplace_back(new char[STACK]);
+  return stacks[i].get();
+}
+
+inline void leave(Block* b, Fiber* me, int lo, int hi);
+inline void open_barriers(Block* b, int warp);
+
 [[noreturn]] inline void trampoline() {
   Block* b = block();
   b->body(b->arg);
-  b->cur->state = DONE;
-  bs_emu_switch(&b->cur->sp, b->scheduler);
+  Fiber* me = b->cur;
+  const int w = (int)(me - b->fibers.data()) >> 5;
+  me->state = DONE;
+  b->done++;
+  b->warp_done[w]++;
+  open_barriers(b, w);  // a returned thread no longer holds a barrier back
+  leave(b, me, 0, b->threads);
   __builtin_unreachable();  // a finished fiber is never switched to again
 }
 
@@ -220,10 +237,49 @@ inline void* fresh_stack(char* base, size_t size) {
 
 inline int linear(const uint3& t, const dim3& d) { return (int)(t.x + t.y * d.x + t.z * d.x * d.y); }
 
+// Opens warp `warp`'s shuffle barrier and the block's __syncthreads when every live thread they concern
+// waits there.
+inline void open_barriers(Block* b, int warp) {
+  const int lo = warp * 32, hi = std::min(b->threads, lo + 32);
+  if (b->warp_at[warp] > 0 && b->warp_at[warp] + b->warp_done[warp] == hi - lo) {
+    for (int i = lo; i < hi; i++)
+      if (b->fibers[i].state == AT_WARP_BARRIER) b->fibers[i].state = RUNNABLE;
+    b->warp_at[warp] = 0;
+  }
+  if (b->at_block > 0 && b->at_block + b->done == b->threads) {
+    for (int i = 0; i < b->threads; i++)
+      if (b->fibers[i].state == AT_BLOCK_BARRIER) b->fibers[i].state = RUNNABLE;
+    b->at_block = 0;
+  }
+}
+
+// Hands the core from `me` (waiting or returned) to the next runnable thread in [lo, hi) after it, or
+// back to the scheduler when there is none: a thread to thread switch, so a barrier costs one switch a
+// thread and no pass of the scheduler.
+inline void leave(Block* b, Fiber* me, int lo, int hi) {
+  const int n = hi - lo, i = (int)(me - b->fibers.data());
+  for (int j = 1; j < n; j++) {
+    Fiber* f = &b->fibers[lo + (i - lo + j) % n];
+    if (f->state == RUNNABLE) {
+      b->cur = f;
+      bs_emu_switch(&me->sp, f->sp);
+      return;
+    }
+  }
+  bs_emu_switch(&me->sp, b->scheduler);
+}
+
 inline void wait(State s) {
   Block* b = block();
-  b->cur->state = s;
-  bs_emu_switch(&b->cur->sp, b->scheduler);
+  Fiber* me = b->cur;
+  const int i = (int)(me - b->fibers.data()), w = i >> 5;
+  me->state = s;
+  if (s == AT_WARP_BARRIER) b->warp_at[w]++;
+  else b->at_block++;
+  open_barriers(b, w);
+  if (me->state == RUNNABLE) return;  // the last to arrive goes on
+  if (s == AT_WARP_BARRIER) leave(b, me, w * 32, std::min(b->threads, w * 32 + 32));
+  else leave(b, me, 0, b->threads);
 }
 
 // Runs one block to its end: every thread until it waits or returns, then opens whichever barrier all its
@@ -233,42 +289,25 @@ inline void run_block(Block& b) {
     Fiber& f = b.fibers[i];
     f.tid = {(unsigned)(i % b.bdim.x), (unsigned)(i / b.bdim.x % b.bdim.y), (unsigned)(i / (b.bdim.x * b.bdim.y))};
     f.state = RUNNABLE;
-    f.sp = fresh_stack(b.stacks[i].get(), STACK);
+    // stack tops staggered by cache lines: tops 64 KiB apart would all fall in the same cache sets
+    f.sp = fresh_stack(stack(i), STACK - (size_t)(i % 61) * 64);
   }
+  b.done = b.at_block = 0;
+  b.warp_done.assign((b.threads + 31) / 32, 0);
+  b.warp_at.assign((b.threads + 31) / 32, 0);
   for (;;) {
+    bool ran = false;
     for (int i = 0; i < b.threads; i++) {
       if (b.fibers[i].state != RUNNABLE) continue;
       b.cur = &b.fibers[i];
       bs_emu_switch(&b.scheduler, b.fibers[i].sp);
+      ran = true;
     }
-    int live = 0, at_block = 0;
-    for (int i = 0; i < b.threads; i++) {
-      State s = b.fibers[i].state;
-      live += s != DONE;
-      at_block += s == AT_BLOCK_BARRIER;
-    }
-    if (live == 0) return;
-    bool opened = false;
-    for (int w = 0; w * 32 < b.threads; w++) {  // a warp whose live lanes all wait at a shuffle
-      int lanes_live = 0, waiting = 0;
-      for (int i = w * 32; i < std::min(b.threads, w * 32 + 32); i++) {
-        lanes_live += b.fibers[i].state != DONE;
-        waiting += b.fibers[i].state == AT_WARP_BARRIER;
-      }
-      if (waiting > 0 && waiting == lanes_live) {
-        for (int i = w * 32; i < std::min(b.threads, w * 32 + 32); i++)
-          if (b.fibers[i].state == AT_WARP_BARRIER) b.fibers[i].state = RUNNABLE;
-        opened = true;
-      }
-    }
-    if (opened) continue;
-    if (at_block == live) {
-      for (int i = 0; i < b.threads; i++)
-        if (b.fibers[i].state == AT_BLOCK_BARRIER) b.fibers[i].state = RUNNABLE;
-      continue;
-    }
+    if (b.done == b.threads) return;
+    if (ran) continue;
+    // nobody can run and some wait: a barrier that its other threads never reach
     fail(cudaErrorLaunchFailure, "deadlock in block (" + std::to_string(b.bidx.x) + "," + std::to_string(b.bidx.y) + "," +
-                                     std::to_string(b.bidx.z) + "): " + std::to_string(at_block) +
+                                     std::to_string(b.bidx.z) + "): " + std::to_string(b.at_block) +
                                      " threads wait at __syncthreads while others wait at a warp shuffle");
     b.broken = true;
     return;  // the fibers' stacks are dropped with the block; nothing of theirs runs again
@@ -309,7 +348,6 @@ struct Launch {
     b.fibers.resize(threads);
     b.lanes.assign(threads, 0.f);
     b.dyn.assign(std::max<size_t>(smem, 1), 0);
-    for (uint64_t i = 0; i < threads; i++) b.stacks.emplace_back(new char[STACK]);
     struct Call {
       void (*kernel)(P...);
       std::tuple<P...>* args;

@@ -5,7 +5,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
-import dev.blockserve.backend.CpuBackend;
+import dev.blockserve.backend.Backend;
 import dev.blockserve.backend.KvCacheMemory;
 import dev.blockserve.kvcache.BlockPool;
 import dev.blockserve.kvcache.KvCacheManager;
@@ -13,6 +13,7 @@ import dev.blockserve.model.GenerationConfig;
 import dev.blockserve.model.LlamaModel;
 import dev.blockserve.scheduler.SchedulerConfig;
 import dev.blockserve.support.SharedModels;
+import dev.blockserve.support.TestDevice;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.condition.EnabledIf;
 
@@ -64,7 +65,7 @@ class SlidingWindowTest {
 	void aLongMistralSequenceHoldsAtMostTwoBlocksAndMatchesTheReference(boolean speculative) throws Exception {
 		Path dir = SharedModels.dir("tiny-random-mistral");
 		List<Integer> ids;
-		try (CpuBackend backend = new CpuBackend(0); LlamaModel m = LlamaModel.load(dir, backend, 0);
+		try (Backend backend = TestDevice.backend(); LlamaModel m = LlamaModel.load(dir, backend, 0);
 				KvCacheMemory cache = m.newKvCache(64, 16)) {
 			assertThat(m.config().features().maxWindow()).isEqualTo(8);
 			KvCacheManager kv = new KvCacheManager(new BlockPool(64, 16, 5), false, "mistral", 8);

@@ -4,12 +4,13 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.Stream;
 
-import dev.blockserve.backend.CpuBackend;
+import dev.blockserve.backend.Backend;
 import dev.blockserve.backend.DType;
 import dev.blockserve.backend.KvCacheMemory;
 import dev.blockserve.engine.OfflineGenerator;
 import dev.blockserve.engine.SamplingParams;
 import dev.blockserve.support.SharedModels;
+import dev.blockserve.support.TestDevice;
 import dev.blockserve.support.SharedModels.GoldenCase;
 import dev.blockserve.kvcache.BlockPool;
 import dev.blockserve.kvcache.KvCacheManager;
@@ -38,7 +39,11 @@ class GoldenTest {
 	/** First-step logits of an F16 KV cache against the F32 reference: measured up to 0.025 here. */
 	static final float F16_CACHE_LOGIT_TOLERANCE = 0.05f;
 
-	static final List<DType> CACHE_TYPES = List.of(DType.F32, DType.F16);
+	/** F32 and F16, or the types {@code -Dblockserve.test.kv-cache-types} lists (CudaEmulatedGoldenTest: f32). */
+	static final List<DType> CACHE_TYPES = java.util.Arrays
+		.stream(System.getProperty("blockserve.test.kv-cache-types", "f32,f16").split(","))
+		.map(t -> KvCacheMemory.parseType(t.trim()))
+		.toList();
 
 	static float logitTolerance(DType kvType) {
 		return kvType == DType.F32 ? 1e-4f : F16_CACHE_LOGIT_TOLERANCE;
@@ -78,7 +83,7 @@ class GoldenTest {
 		var dir = SharedModels.dir(model);
 		List<GoldenCase> cases = SharedModels.golden(model);
 		boolean stories = model.equals("stories260K");
-		try (CpuBackend backend = new CpuBackend(0); LlamaModel m = LlamaModel.load(dir, backend, 0)) {
+		try (Backend backend = TestDevice.backend(); LlamaModel m = LlamaModel.load(dir, backend, 0)) {
 			int maxNew = stories ? 96 : 24;
 			int blocks = cases.size() * ((m.maxPositions() + blockSize - 1) / blockSize);
 			try (KvCacheMemory cache = m.newKvCache(blocks, blockSize, kvType)) {
@@ -129,7 +134,7 @@ class GoldenTest {
 		var dir = SharedModels.dir(model);
 		List<GoldenCase> cases = SharedModels.golden(model);
 		int maxNew = model.equals("stories260K") ? 96 : 24;
-		try (CpuBackend backend = new CpuBackend(0); LlamaModel m = LlamaModel.load(dir, backend, 0);
+		try (Backend backend = TestDevice.backend(); LlamaModel m = LlamaModel.load(dir, backend, 0);
 				KvCacheMemory cache = m.newKvCache(30, 4, kvType)) {
 			KvCacheManager kv = new KvCacheManager(new BlockPool(30, 4, 99), false, model, m.config().features().maxWindow());
 			try (OfflineGenerator gen = generator(model, m, cache, kv, 8)) {
@@ -155,7 +160,7 @@ class GoldenTest {
 		var dir = SharedModels.dir(model);
 		List<GoldenCase> cases = SharedModels.golden(model);
 		boolean stories = model.equals("stories260K");
-		try (CpuBackend backend = new CpuBackend(0); LlamaModel m = LlamaModel.load(dir, backend, 0)) {
+		try (Backend backend = TestDevice.backend(); LlamaModel m = LlamaModel.load(dir, backend, 0)) {
 			int maxNew = stories ? 96 : 24;
 			int blocks = 2 * cases.size() * ((m.maxPositions() + blockSize - 1) / blockSize);
 			try (KvCacheMemory cache = m.newKvCache(blocks, blockSize, kvType)) {

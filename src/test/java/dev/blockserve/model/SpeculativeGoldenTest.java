@@ -4,7 +4,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.Stream;
 
-import dev.blockserve.backend.CpuBackend;
+import dev.blockserve.backend.Backend;
 import dev.blockserve.backend.DType;
 import dev.blockserve.backend.KvCacheMemory;
 import dev.blockserve.engine.OfflineGenerator;
@@ -15,6 +15,7 @@ import dev.blockserve.scheduler.SchedulerConfig;
 import dev.blockserve.scheduler.SpeculativeConfig;
 import dev.blockserve.support.DraftCounter;
 import dev.blockserve.support.SharedModels;
+import dev.blockserve.support.TestDevice;
 import dev.blockserve.support.SharedModels.GoldenCase;
 import org.junit.jupiter.api.condition.EnabledIf;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -60,7 +61,7 @@ class SpeculativeGoldenTest {
 		List<GoldenCase> cases = SharedModels.golden(model);
 		boolean stories = model.equals("stories260K");
 		DraftCounter drafts = new DraftCounter();
-		try (CpuBackend backend = new CpuBackend(0); LlamaModel m = LlamaModel.load(SharedModels.dir(model), backend, 0)) {
+		try (Backend backend = TestDevice.backend(); LlamaModel m = LlamaModel.load(SharedModels.dir(model), backend, 0)) {
 			int maxNew = stories ? 96 : 24;
 			int blocks = cases.size() * ((m.maxPositions() + blockSize - 1) / blockSize);
 			try (KvCacheMemory cache = m.newKvCache(blocks, blockSize, DType.F32)) {
@@ -107,7 +108,7 @@ class SpeculativeGoldenTest {
 		List<GoldenCase> cases = SharedModels.golden(model);
 		int maxNew = model.equals("stories260K") ? 96 : 24;
 		DraftCounter drafts = new DraftCounter();
-		try (CpuBackend backend = new CpuBackend(0); LlamaModel m = LlamaModel.load(SharedModels.dir(model), backend, 0);
+		try (Backend backend = TestDevice.backend(); LlamaModel m = LlamaModel.load(SharedModels.dir(model), backend, 0);
 				KvCacheMemory cache = m.newKvCache(30, 4, kvType)) {
 			KvCacheManager kv = new KvCacheManager(new BlockPool(30, 4, 99), false, model, m.config().features().maxWindow());
 			try (OfflineGenerator gen = generator(model, m, cache, kv, 8, drafts)) {
@@ -134,7 +135,7 @@ class SpeculativeGoldenTest {
 		List<GoldenCase> cases = SharedModels.golden(model);
 		int maxNew = model.equals("stories260K") ? 96 : 24;
 		DraftCounter drafts = new DraftCounter();
-		try (CpuBackend backend = new CpuBackend(0); LlamaModel m = LlamaModel.load(SharedModels.dir(model), backend, 0)) {
+		try (Backend backend = TestDevice.backend(); LlamaModel m = LlamaModel.load(SharedModels.dir(model), backend, 0)) {
 			int blocks = 2 * cases.size() * ((m.maxPositions() + 3) / 4);
 			try (KvCacheMemory cache = m.newKvCache(blocks, 4, kvType)) {
 				KvCacheManager kv = new KvCacheManager(new BlockPool(blocks, 4, 77), true, model, m.config().features().maxWindow());
