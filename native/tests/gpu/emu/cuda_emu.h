@@ -213,6 +213,17 @@ inline char* stack(int i) {
 inline void leave(Block* b, Fiber* me, int lo, int hi);
 inline void open_barriers(Block* b, int warp);
 
+// BS_CUDA_EMU_ORDER=reverse runs a block's threads last to first between barriers: a kernel that reads
+// what another thread writes without a barrier between them then gives other results (on a GPU the order
+// is anyone's), so ctest runs the kernel checks in both orders.
+inline bool reversed() {
+  static const bool r = [] {
+    const char* e = std::getenv("BS_CUDA_EMU_ORDER");
+    return e != nullptr && std::strcmp(e, "reverse") == 0;
+  }();
+  return r;
+}
+
 [[noreturn]] inline void trampoline() {
   Block* b = block();
   b->body(b->arg);
@@ -259,7 +270,7 @@ inline void open_barriers(Block* b, int warp) {
 inline void leave(Block* b, Fiber* me, int lo, int hi) {
   const int n = hi - lo, i = (int)(me - b->fibers.data());
   for (int j = 1; j < n; j++) {
-    Fiber* f = &b->fibers[lo + (i - lo + j) % n];
+    Fiber* f = &b->fibers[lo + (i - lo + (reversed() ? n - j : j)) % n];
     if (f->state == RUNNABLE) {
       b->cur = f;
       bs_emu_switch(&me->sp, f->sp);
@@ -297,7 +308,8 @@ inline void run_block(Block& b) {
   b.warp_at.assign((b.threads + 31) / 32, 0);
   for (;;) {
     bool ran = false;
-    for (int i = 0; i < b.threads; i++) {
+    for (int n = 0; n < b.threads; n++) {
+      const int i = reversed() ? b.threads - 1 - n : n;
       if (b.fibers[i].state != RUNNABLE) continue;
       b.cur = &b.fibers[i];
       bs_emu_switch(&b.scheduler, b.fibers[i].sp);

@@ -4,6 +4,8 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <vector>
 
 static int failures = 0;
@@ -33,6 +35,13 @@ __global__ void k_divergent(float* out) {
   if (threadIdx.x < 16) v = __shfl_xor_sync(0xffffffff, v, 1);
   else __syncthreads();
   out[threadIdx.x] = v;
+}
+
+// a race: each thread reads its right neighbour's slot with no barrier after the writes
+__global__ void k_racy(float* out) {
+  extern __shared__ float slots[];
+  slots[threadIdx.x] = (float)threadIdx.x;
+  out[threadIdx.x] = slots[(threadIdx.x + 1) % blockDim.x];
 }
 
 __global__ void k_dynamic(float* out, int n) {
@@ -77,6 +86,18 @@ int main() {
   cudaMemcpy(h.data(), d, sizeof(float), cudaMemcpyDeviceToHost);
   expect(cudaGetLastError() == cudaSuccess && std::isnan(h[0]),
          "then 64 KiB is granted, and reading shared memory nobody wrote gives NaN");
+
+  // Threads run first to last between barriers (last to first with BS_CUDA_EMU_ORDER=reverse): the racy
+  // kernel reads its neighbours' slots before (forward: NaN, never written) or after (reverse) they are
+  // written, so running the checks in both orders shows such a race as a difference.
+  const char* order = std::getenv("BS_CUDA_EMU_ORDER");
+  const bool reverse = order != nullptr && std::strcmp(order, "reverse") == 0;
+  k_racy<<<1, 32, 32 * sizeof(float)>>>(d);
+  cudaMemcpy(h.data(), d, 32 * sizeof(float), cudaMemcpyDeviceToHost);
+  bool as_ordered = cudaGetLastError() == cudaSuccess;
+  for (int i = 0; i < 31; i++) as_ordered = as_ordered && (reverse ? h[i] == (float)(i + 1) : std::isnan(h[i]));
+  expect(as_ordered, reverse ? "threads run last to first: a read without a barrier sees the later thread's write"
+                             : "threads run first to last: a read without a barrier misses the later thread's write");
 
   cudaFree(d);
   std::printf("\n%d failed\n", failures);
