@@ -7,14 +7,15 @@
 // block, and every warp shuffle by all 32 lanes of its warp; a violation fails the launch with an error
 // that cudaGetLastError returns, as a real fault would be reported.
 //
-// How: each block runs its threads as fibers on the calling thread, one after another (a stack switch of
-// the callee-saved registers, x86-64 only: ucontext's swapcontext makes a system call per switch, and a
-// warp shuffle is two switches per lane); a
-// thread runs until it waits at a barrier (__syncthreads, or a shuffle's warp barrier) or returns, and a
-// barrier opens when every live thread it concerns waits at it. Blocks run one after another. Device
-// memory is host memory. Built only into test programs and the emulated test library (CMakeLists.txt
-// rewrites `kernel<<<...>>>(...)` into BS_EMU_LAUNCH(kernel, ...)(...) and `extern __shared__` arrays
-// into the block's dynamic shared memory). Thread: the caller's, one launch at a time.
+// How: each block runs its threads as fibers on the calling thread (a stack switch of the callee-saved
+// registers, x86-64 only: ucontext's swapcontext makes a system call per switch, and a warp shuffle costs
+// two switches a lane). A thread runs until it waits at a barrier (__syncthreads, or a shuffle's warp
+// barrier) or returns, then hands the core to the next runnable thread; a barrier opens when every live
+// thread it concerns waits at it, and the last to arrive goes on. Threads run first to last between
+// barriers, or last to first with BS_CUDA_EMU_ORDER=reverse (a race shows as a difference). Blocks run one
+// after another. Device memory is host memory. Built only into test programs and the emulated test library
+// (CMakeLists.txt rewrites `kernel<<<...>>>(...)` into BS_EMU_LAUNCH(kernel, ...)(...) and `extern
+// __shared__` arrays into the block's dynamic shared memory). Thread: the caller's, one launch at a time.
 #pragma once
 
 #include <algorithm>
@@ -293,15 +294,15 @@ inline void wait(State s) {
   else leave(b, me, 0, b->threads);
 }
 
-// Runs one block to its end: every thread until it waits or returns, then opens whichever barrier all its
-// live threads wait at. A barrier that some live threads never reach is a deadlock on a GPU: an error here.
+// Runs one block to its end: starts each runnable thread in turn (threads hand the core on to each other
+// at barriers and come back here when none of their group can run). When a pass finds nobody runnable and
+// some threads still wait, a barrier waits for threads that never come: a deadlock on a GPU, an error here.
 inline void run_block(Block& b) {
   for (int i = 0; i < b.threads; i++) {
     Fiber& f = b.fibers[i];
     f.tid = {(unsigned)(i % b.bdim.x), (unsigned)(i / b.bdim.x % b.bdim.y), (unsigned)(i / (b.bdim.x * b.bdim.y))};
     f.state = RUNNABLE;
-    // stack tops staggered by cache lines: tops 64 KiB apart would all fall in the same cache sets
-    f.sp = fresh_stack(stack(i), STACK - (size_t)(i % 61) * 64);
+    f.sp = fresh_stack(stack(i), STACK);
   }
   b.done = b.at_block = 0;
   b.warp_done.assign((b.threads + 31) / 32, 0);
