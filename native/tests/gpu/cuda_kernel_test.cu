@@ -288,7 +288,7 @@ int main(int argc, char** argv) {
   // --- attention
   for (int hd : {8, 16, 64, 128})
     for (int bsz : {8, 16, 32})
-      for (int gqa : {1, 2, 4}) {
+      for (int gqa : {1, 2, 4, 7}) {  // 7: Qwen2.5-0.5B (14 query heads, 2 KV heads)
         attention_case({5, 2 * gqa, 2, hd, bsz, 1500, true});
         attention_case({4, 2 * gqa, 2, hd, bsz, 300, false});
         attention_case({5, 2 * gqa, 2, hd, bsz, 1500, true, 37});   // sliding window (Mistral)
