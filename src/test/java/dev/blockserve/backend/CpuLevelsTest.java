@@ -1,11 +1,10 @@
 package dev.blockserve.backend;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 
 import dev.blockserve.cli.GoldenCheck;
+import dev.blockserve.support.ChildJvm;
 import dev.blockserve.support.SharedModels;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
@@ -79,28 +78,9 @@ class CpuLevelsTest {
 		Path dir = Path.of(System.getProperty("blockserve.test.emulated.dir", "target/native-build/emulated"));
 		assertThat(dir.resolve("libblockserve_cpu_" + level + ".so")).as("the native build's emulated copy of " + level).isRegularFile();
 		assertThat(dir.resolve("libblockserve_cpu.so")).isRegularFile();
-		Path log = Files.createTempFile("blockserve-emulated-" + level, ".log");
-		Process p = null;
-		try {
-			p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-					"-cp", System.getProperty("java.class.path"), "-Dblockserve.native.dir=" + dir.toAbsolutePath(),
-					"-Dai.djl.offline=true", GoldenCheck.class.getName(), "--models", SharedModels.ROOT.toString(), "--cpu-level",
-					level)
-				.redirectErrorStream(true)
-				.redirectOutput(log.toFile())
-				.start();
-			assertThat(p.waitFor(5, TimeUnit.MINUTES)).as("golden check finished").isTrue();
-			String report = Files.readString(log);
-			assertThat(p.exitValue()).as(report).isZero();
-			assertThat(report.lines().filter(l -> l.contains("cpu (" + level + ")") && l.contains("PASS"))).as(report).hasSize(5);
-		}
-		finally {
-			if (p != null) {
-				p.destroyForcibly(); // after a timeout: no child JVM outlives the test
-				p.waitFor(30, TimeUnit.SECONDS);
-			}
-			Files.deleteIfExists(log);
-		}
+		String report = ChildJvm.run(dir, List.of(GoldenCheck.class.getName(), "--models", SharedModels.ROOT.toString(),
+				"--cpu-level", level), 5);
+		assertThat(report.lines().filter(l -> l.contains("cpu (" + level + ")") && l.contains("PASS"))).as(report).hasSize(5);
 	}
 
 	@Test

@@ -4,10 +4,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
 import dev.blockserve.cli.GoldenCheck;
+import dev.blockserve.support.ChildJvm;
 import dev.blockserve.support.RunTests;
 import dev.blockserve.support.SharedModels;
 import org.junit.jupiter.api.Assumptions;
@@ -63,13 +63,11 @@ class CudaEmulatedGoldenTest {
 		assertThat(report.lines().filter(l -> l.contains("| cuda |") && l.contains("PASS"))).as(report).hasSize(5);
 	}
 
-	/** Runs a child JVM on the emulated CUDA library and the shipped CPU ones; its output, after exit 0. */
+	/** Runs a child JVM on the emulated CUDA library and the shipped CPU ones (linked into a temporary folder); its output, after exit 0. */
 	private String child(List<String> args, int minutes) throws Exception {
 		Path shipped = Path.of("target/classes/native", NativeLibrary.platform());
 		Path dir = Files.createTempDirectory("blockserve-cuda-emulated");
 		List<Path> links = new ArrayList<>();
-		Path log = Files.createTempFile("blockserve-cuda-emulated", ".log");
-		Process p = null;
 		try {
 			links.add(Files.createSymbolicLink(dir.resolve(cuda.getFileName()), cuda.toAbsolutePath()));
 			try (Stream<Path> cpu = Files.list(shipped)) {
@@ -77,26 +75,13 @@ class CudaEmulatedGoldenTest {
 					links.add(Files.createSymbolicLink(dir.resolve(lib.getFileName()), lib.toAbsolutePath()));
 				}
 			}
-			List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-					"-Xss4m", "-cp", System.getProperty("java.class.path"), "-Dblockserve.native.dir=" + dir.toAbsolutePath(),
-					"-Dai.djl.offline=true", "-Dblockserve.shared.models=" + SharedModels.ROOT));
-			command.addAll(args);
-			p = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile()).start();
-			assertThat(p.waitFor(minutes, TimeUnit.MINUTES)).as("the child JVM finished").isTrue();
-			String report = Files.readString(log);
-			assertThat(p.exitValue()).as(report).isZero();
-			return report;
+			return ChildJvm.run(dir, args, minutes);
 		}
 		finally {
-			if (p != null) {
-				p.destroyForcibly(); // after a timeout: no child JVM outlives the test
-				p.waitFor(30, TimeUnit.SECONDS);
-			}
 			for (Path l : links) {
 				Files.deleteIfExists(l);
 			}
 			Files.deleteIfExists(dir);
-			Files.deleteIfExists(log);
 		}
 	}
 }
