@@ -31,6 +31,10 @@
 #include <type_traits>
 #include <vector>
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 #ifndef BS_LEVEL
 #error "BS_LEVEL (the instruction set level's name) is set by CMake"
 #endif
@@ -1343,11 +1347,21 @@ void k_round_to_bf16(uint16_t* out, const float* in, int64_t n) {
   for (int64_t i = 0; i < n; i++) out[i] = float_to_bf16(in[i]);
 }
 
+// Buffers of 2 MiB and more (the KV cache, widened or rounded weight copies, large scratch) start on a
+// 2 MiB boundary and ask for transparent huge pages before their first touch: streaming hundreds of MB
+// through 4 KiB pages costs a page walk every 4 KiB, which under a hypervisor's nested paging cut a plain
+// read by a third (docs/benchmarks.md, "Huge pages"). Smaller buffers stay 64-byte aligned.
 const char* k_alloc(void** p, size_t bytes) {
   if (bytes == 0) return fail("alloc: size must be positive");
-  const size_t rounded = (bytes + 63) & ~(size_t)63;
-  void* a = std::aligned_alloc(64, rounded);
+  constexpr size_t HUGE_PAGE = (size_t)2 << 20;
+  const bool huge = bytes >= HUGE_PAGE;
+  const size_t align = huge ? HUGE_PAGE : 64;
+  const size_t rounded = (bytes + align - 1) & ~(align - 1);
+  void* a = std::aligned_alloc(align, rounded);
   if (a == nullptr) return fail("alloc: out of host memory allocating %zu bytes", bytes);
+#ifdef MADV_HUGEPAGE
+  if (huge) madvise(a, rounded, MADV_HUGEPAGE);  // advice only: without THP the pages stay 4 KiB
+#endif
   std::memset(a, 0, rounded);
   *p = a;
   return nullptr;
