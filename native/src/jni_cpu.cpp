@@ -6,7 +6,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <string>
 
@@ -49,6 +51,69 @@ JNIEXPORT jlong BS_FN(mapFile)(JNIEnv* env, jclass, jstring path, jlong length) 
 }
 
 JNIEXPORT void BS_FN(unmap)(JNIEnv*, jclass, jlong addr, jlong length) { ::munmap(ptr<void>(addr), (size_t)length); }
+
+// Asks for the mapping's pages to come in 2 MiB folios where the file system allocates them (advice only;
+// pages already in the page cache keep their size). Returns whether the kernel took the advice.
+JNIEXPORT jboolean BS_FN(adviseHugePages)(JNIEnv*, jclass, jlong addr, jlong length) {
+  return ::madvise(ptr<void>(addr), (size_t)length, MADV_HUGEPAGE) == 0;
+}
+
+// Faults every page of a read-only mapping in now (so that the caller can see how it was mapped).
+JNIEXPORT void BS_FN(populate)(JNIEnv*, jclass, jlong addr, jlong length) {
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22  // Linux 5.14
+#endif
+  if (::madvise(ptr<void>(addr), (size_t)length, MADV_POPULATE_READ) == 0) return;
+  const volatile char* p = ptr<const volatile char>(addr);  // older kernels: touch a byte a page
+  const long page = ::sysconf(_SC_PAGESIZE);
+  char sink = 0;
+  for (jlong off = 0; off < length; off += page) sink ^= p[off];
+  (void)sink;
+}
+
+// Copies a file mapping's length bytes into fresh anonymous memory that starts on a 2 MiB boundary, is
+// advised to huge pages before its first touch and is read-only afterwards. Each 64 MiB of the source is
+// released from this process once copied (its page-cache pages become reclaimable; reading them again would
+// fault them back in), so the copy never holds the weights twice. Returns the copy's address; its mapped
+// length is length rounded up to 2 MiB (unmap that).
+JNIEXPORT jlong BS_FN(copyToHugePages)(JNIEnv* env, jclass, jlong src, jlong length) {
+  const size_t huge = (size_t)2 << 20;
+  const size_t n = ((size_t)length + huge - 1) & ~(huge - 1);
+  void* raw = ::mmap(nullptr, n + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) {
+    std::string m = "cannot allocate " + std::to_string(n >> 20) + " MiB for the weights in huge pages: " +
+                    std::strerror(errno);
+    throw_backend(env, m.c_str());
+    return 0;
+  }
+  // Trim the slack so that exactly [b, b + n) stays mapped.
+  char* b = reinterpret_cast<char*>(((uintptr_t)raw + huge - 1) & ~(uintptr_t)(huge - 1));
+  if (b > raw) ::munmap(raw, (size_t)(b - static_cast<char*>(raw)));
+  char* end = static_cast<char*>(raw) + n + huge;
+  if (end > b + n) ::munmap(b + n, (size_t)(end - (b + n)));
+  ::madvise(b, n, MADV_HUGEPAGE);
+  const size_t chunk = (size_t)64 << 20;  // a multiple of the page size: the released ranges stay aligned
+  char* from = ptr<char>(src);
+  for (size_t off = 0; off < (size_t)length; off += chunk) {
+    const size_t len = std::min(chunk, (size_t)length - off);
+    std::memcpy(b + off, from + off, len);
+    ::madvise(from + off, len, MADV_DONTNEED);
+  }
+  ::mprotect(b, n, PROT_READ);
+  return (jlong)(intptr_t)b;
+}
+
+// Drops the file's clean, unmapped pages from the page cache (after the weights were copied out of them).
+JNIEXPORT jboolean BS_FN(dropPageCache)(JNIEnv* env, jclass, jstring path) {
+  const char* p = env->GetStringUTFChars(path, nullptr);
+  if (p == nullptr) return JNI_FALSE;
+  int fd = ::open(p, O_RDONLY | O_CLOEXEC);
+  env->ReleaseStringUTFChars(path, p);
+  if (fd < 0) return JNI_FALSE;
+  int r = ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  ::close(fd);
+  return r == 0;
+}
 
 // Returns null on success, else why the level cannot be used.
 JNIEXPORT jstring BS_FN(selectLevel)(JNIEnv* env, jclass, jstring dir, jstring level) {

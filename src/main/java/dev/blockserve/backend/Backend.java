@@ -49,6 +49,11 @@ public interface Backend extends AutoCloseable {
 		return loadWeight(hostAddress, type, elements);
 	}
 
+	/** Where weight files should be read from: a backend that uploads them maps them as they are. */
+	default WeightPages weightPages() {
+		return WeightPages.MAPPED;
+	}
+
 	void upload(NativeBuffer dst, int[] src, int n);
 
 	void upload(NativeBuffer dst, float[] src, int n);

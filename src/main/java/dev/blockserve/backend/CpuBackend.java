@@ -5,11 +5,14 @@ import static dev.blockserve.backend.Backend.need;
 /**
  * The CPU implementation of {@link Backend}: host memory, kernels in libblockserve_cpu (C++17, OpenMP)
  * compiled for several instruction set levels, the best this CPU runs chosen at start (or the one
- * asked for). F32, BF16 and F16 weight matrices are used in place from the memory-mapped file, so
- * loading costs no copy and the page cache holds one copy of them. Ops run on the engine thread, which
+ * asked for). F32, BF16 and F16 weight matrices are used in place from the memory-mapped file, or from
+ * one copy of it in 2 MiB pages where the mapping's pages are small ({@link WeightPages}). Ops run on the engine thread, which
  * the kernels' OpenMP team joins.
  */
 public final class CpuBackend extends NativeBackend {
+
+	/** Set at start-up, before a model loads. */
+	private volatile WeightPages weightPages = WeightPages.AUTO;
 
 	/** @param threads kernel threads; 0 for one per available processor */
 	public CpuBackend(int threads) {
@@ -42,6 +45,17 @@ public final class CpuBackend extends NativeBackend {
 	 */
 	public boolean bf16Activations(boolean on) {
 		return CpuKernels.setBf16Activations(on);
+	}
+
+	/** Where models loaded onto this backend read their weight files from (default {@link WeightPages#AUTO}). */
+	public CpuBackend weightPages(WeightPages pages) {
+		this.weightPages = java.util.Objects.requireNonNull(pages, "pages");
+		return this;
+	}
+
+	@Override
+	public WeightPages weightPages() {
+		return weightPages;
 	}
 
 	/** The kernels' instruction set level ("avx2", ...). */

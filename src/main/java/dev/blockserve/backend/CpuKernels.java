@@ -121,6 +121,21 @@ final class CpuKernels implements Kernels {
 
 	static native void unmap(long address, long length);
 
+	/** madvise(MADV_HUGEPAGE) on a mapping: pages faulted in later come in 2 MiB folios where the file system can. */
+	static native boolean adviseHugePages(long address, long length);
+
+	/** Faults every page of a read-only mapping in now. */
+	static native void populate(long address, long length);
+
+	/**
+	 * Copies a file mapping's bytes into read-only anonymous memory advised to huge pages, releasing the
+	 * source's pages as it goes; returns the copy's address (its mapped length is length rounded up to 2 MiB).
+	 */
+	static native long copyToHugePages(long source, long length);
+
+	/** Drops the file's clean pages that no process maps from the page cache; false where it cannot. */
+	static native boolean dropPageCache(String path);
+
 	/** Reads {@code count} floats with all threads; returns a checksum (bandwidth probe). */
 	static native double streamRead(long address, long count);
 }

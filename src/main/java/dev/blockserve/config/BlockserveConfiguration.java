@@ -34,8 +34,12 @@ public class BlockserveConfiguration {
 
 	@Bean(destroyMethod = "close")
 	Backend backend(BlockserveProperties props) {
-		return Backends.open(props.device(), props.threads(), props.cpuLevel(), props.bf16Activations(), log::info,
+		Backend b = Backends.open(props.device(), props.threads(), props.cpuLevel(), props.bf16Activations(), log::info,
 				log::warn);
+		if (b instanceof dev.blockserve.backend.CpuBackend cpu) {
+			cpu.weightPages(dev.blockserve.backend.WeightPages.parse(props.weightPages()));
+		}
+		return b;
 	}
 
 	@Bean
@@ -77,10 +81,10 @@ public class BlockserveConfiguration {
 		}
 		var c = rt.model().config();
 		log.info("Loaded model {} in {} ms: {} layers, hidden {}, heads {}/{}, vocab {}, context {}; weights {} ({} MiB); "
-				+ "KV cache {} blocks of {} tokens, {}", rt.name(), (System.nanoTime() - t0) / 1_000_000, c.numLayers(),
+				+ "KV cache {} blocks of {} tokens, {}; weight files: {}", rt.name(), (System.nanoTime() - t0) / 1_000_000, c.numLayers(),
 				c.hiddenSize(), c.numHeads(), c.numKvHeads(), c.vocabSize(), rt.model().maxPositions(),
 				rt.model().matrixType(), rt.model().weightBytes() >> 20, rt.cache().numBlocks(), kv.blockSize(),
-				rt.cache().dtype().toString().toLowerCase(java.util.Locale.ROOT));
+				rt.cache().dtype().toString().toLowerCase(java.util.Locale.ROOT), rt.model().weightPlacement());
 		return rt;
 	}
 

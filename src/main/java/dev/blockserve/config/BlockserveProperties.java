@@ -21,6 +21,9 @@ import org.springframework.util.unit.DataSize;
  * activations to BF16 and multiply with vdpbf16ps (as llama.cpp does): faster, not exact to
  * the goldens (checked by tolerance); F32 and F16 matrices stay as they are; ignored with a warning where the
  * CPU lacks AVX-512 BF16
+ * @param weightPages CPU: where the weights are read from: auto (the file's mapping when at least 90% of it
+ * lies in 2 MiB pages, else a copy in anonymous huge pages, for files of 64 MiB and more), huge (always the
+ * copy) or mapped (always the file's mapping, shared with other processes)
  * @param warmupTokens new tokens of the start-up warm-up (a greedy and a sampled request through the
  * engine before the server takes requests, so the first users do not wait for the JIT); 0 skips it
  * @param kvCache the paged KV cache
@@ -32,7 +35,8 @@ public record BlockserveProperties(@DefaultValue(BlockserveProperties.DEFAULT_MO
 		String servedModelName, @DefaultValue("false") boolean hubOffline, @DefaultValue("auto") String device,
 		@DefaultValue("0") int maxModelLen,
 		@DefaultValue("0") int threads, @DefaultValue("auto") String dtype, @DefaultValue("auto") String cpuLevel,
-		@DefaultValue("false") boolean bf16Activations, @DefaultValue("16") int warmupTokens,
+		@DefaultValue("false") boolean bf16Activations, @DefaultValue("auto") String weightPages,
+		@DefaultValue("16") int warmupTokens,
 		@DefaultValue KvCache kvCache, @DefaultValue Scheduler scheduler, @DefaultValue Speculative speculative) {
 
 	public static final String DEFAULT_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct";
@@ -51,6 +55,7 @@ public record BlockserveProperties(@DefaultValue(BlockserveProperties.DEFAULT_MO
 			throw new IllegalArgumentException("blockserve.warmup-tokens must be >= 0, got " + warmupTokens);
 		}
 		dev.blockserve.backend.WeightType.parse(dtype); // names blockserve.dtype when it is wrong
+		dev.blockserve.backend.WeightPages.parse(weightPages); // names blockserve.weight-pages when it is wrong
 	}
 
 	/**

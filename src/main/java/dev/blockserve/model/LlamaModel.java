@@ -128,7 +128,7 @@ public final class LlamaModel implements AutoCloseable {
 	public static LlamaModel load(Path dir, Backend backend, int maxContext, WeightType weightType) {
 		ModelConfig config = ModelConfig.read(dir.resolve("config.json"));
 		int maxPos = maxContext > 0 ? maxContext : config.maxPositionEmbeddings();
-		ModelFiles files = new ModelFiles(dir);
+		ModelFiles files = new ModelFiles(dir, backend.weightPages());
 		try {
 			return new LlamaModel(config, backend, files, maxPos, weightType);
 		}
@@ -164,6 +164,11 @@ public final class LlamaModel implements AutoCloseable {
 	/** The type the weight matrices are held in (F32, BF16 or F16). */
 	public DType matrixType() {
 		return layers.length > 0 ? layers[0].wq.type() : embed.type();
+	}
+
+	/** How the weight files' bytes are held ({@link ModelFiles#placement()}). */
+	public String weightPlacement() {
+		return files.placement();
 	}
 
 	/** Bytes of the weights as held (views of the mapped file included). */

@@ -9,6 +9,7 @@ import java.util.List;
 import java.util.Map;
 
 import tools.jackson.databind.JsonNode;
+import dev.blockserve.backend.WeightPages;
 import dev.blockserve.model.Json;
 import dev.blockserve.model.ModelLoadException;
 
@@ -26,6 +27,11 @@ public final class ModelFiles implements AutoCloseable {
 	private final Map<String, SafetensorsFile> owner = new HashMap<>();
 
 	public ModelFiles(Path dir) {
+		this(dir, WeightPages.MAPPED);
+	}
+
+	/** @param pages how the files' bytes are held ({@link SafetensorsFile#open(Path, WeightPages)}) */
+	public ModelFiles(Path dir, WeightPages pages) {
 		this.dir = dir;
 		try {
 			Path index = dir.resolve("model.safetensors.index.json");
@@ -45,7 +51,7 @@ public final class ModelFiles implements AutoCloseable {
 							throw new ModelLoadException(index + ": shard " + shard + " (tensor '" + e.getKey()
 									+ "') not found in " + dir);
 						}
-						f = SafetensorsFile.open(p);
+						f = SafetensorsFile.open(p, pages);
 						files.add(f);
 						byName.put(shard, f);
 					}
@@ -57,7 +63,7 @@ public final class ModelFiles implements AutoCloseable {
 				}
 			}
 			else if (Files.isRegularFile(single)) {
-				SafetensorsFile f = SafetensorsFile.open(single);
+				SafetensorsFile f = SafetensorsFile.open(single, pages);
 				files.add(f);
 				for (String name : f.tensors().keySet()) {
 					owner.put(name, f);
@@ -71,6 +77,15 @@ public final class ModelFiles implements AutoCloseable {
 			close();
 			throw e;
 		}
+	}
+
+	/** How each file's bytes are held, for the start-up log: "model.safetensors mapped, 100% in 2 MiB pages". */
+	public String placement() {
+		StringBuilder sb = new StringBuilder();
+		for (SafetensorsFile f : files) {
+			sb.append(sb.isEmpty() ? "" : "; ").append(f.path().getFileName()).append(' ').append(f.placement());
+		}
+		return sb.toString();
 	}
 
 	public boolean has(String name) {

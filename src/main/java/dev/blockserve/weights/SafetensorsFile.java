@@ -13,6 +13,7 @@ import java.util.Map;
 
 import dev.blockserve.backend.DType;
 import dev.blockserve.backend.MappedFile;
+import dev.blockserve.backend.WeightPages;
 import tools.jackson.databind.JsonNode;
 import dev.blockserve.model.Json;
 import dev.blockserve.model.ModelLoadException;
@@ -53,6 +54,11 @@ public final class SafetensorsFile implements AutoCloseable {
 	}
 
 	public static SafetensorsFile open(Path path) {
+		return open(path, WeightPages.MAPPED);
+	}
+
+	/** Opens the file, its bytes held as {@code pages} says ({@link MappedFile#map(Path, WeightPages)}). */
+	public static SafetensorsFile open(Path path, WeightPages pages) {
 		long size;
 		long headerLen;
 		JsonNode header;
@@ -89,7 +95,7 @@ public final class SafetensorsFile implements AutoCloseable {
 			tensors.put(e.getKey(), parseTensor(path, e.getKey(), e.getValue(), dataStart, dataLen));
 		}
 		try {
-			return new SafetensorsFile(path, Collections.unmodifiableMap(tensors), MappedFile.map(path));
+			return new SafetensorsFile(path, Collections.unmodifiableMap(tensors), MappedFile.map(path, pages));
 		}
 		catch (IOException e) {
 			throw new ModelLoadException(path + ": cannot map (" + e.getMessage() + ")", e);
@@ -144,6 +150,11 @@ public final class SafetensorsFile implements AutoCloseable {
 	}
 
 	/** Host address of a tensor's first byte; valid while this file is open. */
+	/** How the file's bytes are held ({@link MappedFile#placement()}). */
+	public String placement() {
+		return mapping.placement();
+	}
+
 	public long address(Tensor t) {
 		return mapping.address(t.dataOffset());
 	}

@@ -9,6 +9,7 @@ import dev.blockserve.backend.CpuBackend;
 import dev.blockserve.backend.DType;
 import dev.blockserve.backend.KvCacheMemory;
 import dev.blockserve.backend.NativeBuffer;
+import dev.blockserve.backend.WeightPages;
 import dev.blockserve.backend.WeightType;
 import dev.blockserve.kvcache.BlockPool;
 import dev.blockserve.kvcache.BlockTable;
@@ -28,7 +29,8 @@ import dev.blockserve.support.TestModelWriter;
  * -Dbench.dtype=auto|bf16|f32 (how its matrices are held), -Dbench.level=auto|avx2|... (CPU kernels),
  * -Dbench.prefill=false (decode only, e.g. to profile it), -Dbench.kv-dtype=f32|bf16|f16 (the KV cache's type),
  * -Dbench.context=N (tokens each sequence holds when decode steps are timed; default 128),
- * -Dbench.bf16-activations=true (BF16 matrices take activations rounded to BF16).
+ * -Dbench.bf16-activations=true (BF16 matrices take activations rounded to BF16),
+ * -Dbench.weight-pages=auto|huge|mapped (where the weights are read from).
  */
 public final class DecodeBenchmark {
 
@@ -43,7 +45,8 @@ public final class DecodeBenchmark {
 			System.out.println("writing random SmolLM2-135M-shaped model to " + dir);
 			TestModelWriter.smolLm2Shape().write(dir);
 		}
-		try (CpuBackend backend = new CpuBackend(threads, System.getProperty("bench.level", "auto"));
+		try (CpuBackend backend = new CpuBackend(threads, System.getProperty("bench.level", "auto"))
+			.weightPages(WeightPages.parse(System.getProperty("bench.weight-pages", "auto")));
 				LlamaModel m = LlamaModel.load(dir, backend, Math.max(2048, context + steps + 1), dtype)) {
 			if (Boolean.getBoolean("bench.bf16-activations") && !backend.bf16Activations(true)) {
 				throw new IllegalStateException("kernels for " + backend.level() + " have no BF16 dot product");
@@ -53,6 +56,7 @@ public final class DecodeBenchmark {
 			System.out.printf("threads=%d, kernels %s, model: hidden %d, %d layers, heads %d/%d, vocab %d, weights %s %.1f MB, "
 					+ "KV cache %s%n", backend.threads(), backend.level(), c.hiddenSize(), c.numLayers(), c.numHeads(),
 					c.numKvHeads(), c.vocabSize(), m.matrixType(), weightBytes / 1e6, kvType);
+			System.out.println("weight files: " + m.weightPlacement());
 			double bw = readBandwidth(backend);
 			System.out.printf("memory read bandwidth (stream_read, 1 GiB, %d threads): %.1f GB/s%n", backend.threads(), bw);
 			System.out.println();

@@ -64,8 +64,13 @@ class ServerStartTest {
 			// stories260K: 5 layers x 4 KV heads x 8 x 2 (K and V) x 4 bytes = 1,280 bytes a token; its context
 			// (512) is short, so the floor of 16,384 tokens applies: 1,024 blocks of 16
 			assertThat(output.getOut()).contains("KV cache budget sized to the model: 20 MiB for 16,384 tokens")
-				.contains("KV cache 1,024 blocks x 16 tokens (20 MiB f32, 16,384 tokens)");
+				.contains("KV cache 1,024 blocks x 16 tokens (20 MiB f32, 16,384 tokens)")
+				// a 1 MB file is not worth a copy into huge pages (blockserve.weight-pages=auto)
+				.contains("weight files: model.safetensors mapped, ").contains("% in 2 MiB pages (not copied: ");
 		}
+		assertThatThrownBy(() -> start("--server.port=0", "--blockserve.model=" + model,
+				"--blockserve.weight-pages=1g").close())
+			.satisfies(e -> assertThat(rootMessage(e)).contains("blockserve.weight-pages must be auto, huge or mapped, got '1g'"));
 	}
 
 	/** An F16 cache holds the same tokens in half the memory, and serves; an unknown type fails start-up naming the property. */

@@ -9,6 +9,8 @@ import java.util.concurrent.TimeUnit;
 import dev.blockserve.backend.CpuBackend;
 import dev.blockserve.backend.DType;
 import dev.blockserve.backend.KvCacheMemory;
+import dev.blockserve.backend.HugePages;
+import dev.blockserve.backend.WeightPages;
 import dev.blockserve.backend.WeightType;
 import dev.blockserve.engine.OfflineGenerator;
 import dev.blockserve.engine.SamplingParams;
@@ -55,6 +57,9 @@ class Bf16GoldenTest {
 			assertThat(asShipped.get(i)).as("BF16 checkpoint, case %d (reference's smallest top-2 gap %.2g)", i,
 					cases.get(i).minMargin()).containsExactly(cases.get(i).ids());
 		}
+		// the same from a copy of the file in anonymous huge pages (blockserve.weight-pages=huge)
+		List<int[]> fromHugePages = run(copy, WeightType.AUTO, cases, DType.BF16, WeightPages.HUGE);
+		assertThat(fromHugePages).usingRecursiveComparison().isEqualTo(asShipped);
 		// the F32 original with its matrices rounded at load
 		List<Case> matrices = reference(SharedModels.dir(model), tmp.resolve(model + "-bf16-matrices"), true);
 		List<int[]> rounded = run(SharedModels.dir(model), WeightType.BF16, matrices, DType.BF16);
@@ -69,10 +74,17 @@ class Bf16GoldenTest {
 
 	/** Runs every case greedily, checks the first-step logits, returns the ids. */
 	static List<int[]> run(Path dir, WeightType type, List<Case> cases, DType expectedType) {
+		return run(dir, type, cases, expectedType, WeightPages.MAPPED);
+	}
+
+	static List<int[]> run(Path dir, WeightType type, List<Case> cases, DType expectedType, WeightPages pages) {
 		List<int[]> out = new ArrayList<>();
-		try (CpuBackend backend = new CpuBackend(0); LlamaModel m = LlamaModel.load(dir, backend, 0, type);
+		try (CpuBackend backend = new CpuBackend(0).weightPages(pages); LlamaModel m = LlamaModel.load(dir, backend, 0, type);
 				KvCacheMemory cache = m.newKvCache(cases.size() * 8 + 8, 16)) {
 			assertThat(m.matrixType()).isEqualTo(expectedType);
+			if (pages == WeightPages.HUGE && HugePages.available()) {
+				assertThat(m.weightPlacement()).startsWith("model.safetensors copied into memory, ");
+			}
 			KvCacheManager kv = new KvCacheManager(new BlockPool(cases.size() * 8 + 8, 16), false, "bf16",
 					m.config().features().maxWindow());
 			SamplingParams p = SamplingParams.greedy(STEPS).toBuilder().ignoreEos(true).build();
