@@ -74,9 +74,12 @@ public final class MappedFile implements AutoCloseable {
 			else if (pages == WeightPages.AUTO && length < AUTO_MIN_BYTES) {
 				skip = "smaller than " + (AUTO_MIN_BYTES >> 20) + " MiB";
 			}
+			else if (pages == WeightPages.AUTO && inMemory(path)) {
+				skip = "the file lives in memory (tmpfs), whose pages a copy could not release";
+			}
 			else if (pages == WeightPages.AUTO && HugePages.memAvailable() >= 0
 					&& HugePages.memAvailable() < length + (512L << 20)) {
-				skip = "MemAvailable is below its size + 512 MiB";
+				skip = "available memory (MemAvailable, or a cgroup's limit) is below its size + 512 MiB";
 			}
 			if (skip != null) {
 				return new MappedFile(path, a, length, length, mapped + " (not copied: " + skip + ")");
@@ -104,6 +107,16 @@ public final class MappedFile implements AutoCloseable {
 				CpuKernels.unmap(a, length);
 			}
 			throw e;
+		}
+	}
+
+	private static boolean inMemory(Path path) {
+		try {
+			String type = Files.getFileStore(path).type();
+			return type.equals("tmpfs") || type.equals("ramfs");
+		}
+		catch (IOException | RuntimeException e) {
+			return false;
 		}
 	}
 

@@ -4,6 +4,7 @@ import java.nio.file.Path;
 
 import dev.blockserve.backend.CpuBackend;
 import dev.blockserve.backend.DType;
+import dev.blockserve.backend.WeightPages;
 import dev.blockserve.backend.WeightType;
 import dev.blockserve.backend.KvCacheMemory;
 import dev.blockserve.engine.EngineCore;
@@ -33,11 +34,12 @@ final class LocalEngine implements AutoCloseable {
 	final EngineCore core;
 
 	LocalEngine(Path dir, int threads, int blockSize) {
-		this(dir, threads, blockSize, WeightType.AUTO, DType.F32, SpeculativeConfig.OFF);
+		this(dir, threads, blockSize, WeightType.AUTO, WeightPages.AUTO, DType.F32, SpeculativeConfig.OFF);
 	}
 
-	LocalEngine(Path dir, int threads, int blockSize, WeightType weightType, DType kvType, SpeculativeConfig speculative) {
-		backend = new CpuBackend(threads);
+	LocalEngine(Path dir, int threads, int blockSize, WeightType weightType, WeightPages pages, DType kvType,
+			SpeculativeConfig speculative) {
+		backend = new CpuBackend(threads).weightPages(pages);
 		LlamaModel m = null;
 		TextTokenizer t = null;
 		KvCacheMemory c = null;

@@ -6,6 +6,7 @@ import java.util.HashMap;
 import java.util.Map;
 
 import dev.blockserve.backend.KvCacheMemory;
+import dev.blockserve.backend.WeightPages;
 import dev.blockserve.backend.WeightType;
 import dev.blockserve.hub.ModelResolver;
 import dev.blockserve.model.ModelLoadException;
@@ -34,6 +35,11 @@ final class LocalModelOptions {
 			description = "weight matrices: as the checkpoint ships them, BF16 or F32 (default: ${DEFAULT-VALUE})")
 	String dtype;
 
+	@Option(names = "--weight-pages", defaultValue = "auto", paramLabel = "auto|huge|mapped",
+			description = "where the weights are read from: the file's mapping when the page cache holds it in 2 MiB pages, "
+					+ "else a copy in huge pages (auto); always the copy (huge); always the mapping (mapped) (default: ${DEFAULT-VALUE})")
+	String weightPages;
+
 	@Option(names = "--kv-cache-dtype", defaultValue = "f32", paramLabel = "f32|bf16|f16",
 			description = "the KV cache's values: F32 (exact), or BF16/F16 (half the memory) (default: ${DEFAULT-VALUE})")
 	String kvCacheDtype;
@@ -57,6 +63,13 @@ final class LocalModelOptions {
 		catch (IllegalArgumentException e) {
 			throw new CommandLine.ParameterException(spec.commandLine(),
 					"--dtype must be auto, bf16 or f32, got '" + dtype + "'");
+		}
+		try {
+			WeightPages.parse(weightPages);
+		}
+		catch (IllegalArgumentException e) {
+			throw new CommandLine.ParameterException(spec.commandLine(),
+					"--weight-pages must be auto, huge or mapped, got '" + weightPages + "'");
 		}
 		try {
 			KvCacheMemory.parseType(kvCacheDtype);
@@ -91,7 +104,7 @@ final class LocalModelOptions {
 
 	/** The model in {@code dir} on a local engine with these options. */
 	LocalEngine open(Path dir) {
-		return new LocalEngine(dir, threads, blockSize, WeightType.parse(dtype), KvCacheMemory.parseType(kvCacheDtype),
-				new SpeculativeConfig(speculativeTokens, 2, 4, 4));
+		return new LocalEngine(dir, threads, blockSize, WeightType.parse(dtype), WeightPages.parse(weightPages),
+				KvCacheMemory.parseType(kvCacheDtype), new SpeculativeConfig(speculativeTokens, 2, 4, 4));
 	}
 }

@@ -7,6 +7,7 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Random;
 
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -65,6 +66,34 @@ class MappedFileTest {
 			assertThat(auto.placement()).startsWith("mapped, ").contains("% in 2 MiB pages (not copied: ")
 				.containsAnyOf("smaller than 64 MiB", "transparent huge pages are off");
 			assertThat(mapped.placement()).isEqualTo("mapped");
+		}
+	}
+
+	/** A file on tmpfs is memory already: a copy would hold it twice, since tmpfs pages cannot be dropped. */
+	@Test
+	void autoNeverCopiesAFileThatLivesInMemory() throws Exception {
+		Path shm = Path.of("/dev/shm");
+		Assumptions.assumeTrue(Files.isDirectory(shm) && Files.getFileStore(shm).type().equals("tmpfs") && HugePages.available(),
+				"no tmpfs at /dev/shm or no transparent huge pages");
+		new CpuBackend(1).close();
+		Path f = Files.createTempFile(shm, "blockserve-mapped-file-test", ".bin");
+		try {
+			byte[] chunk = new byte[1 << 20];
+			new Random(4).nextBytes(chunk);
+			try (var out = Files.newOutputStream(f)) {
+				for (long n = 0; n < MappedFile.AUTO_MIN_BYTES; n += chunk.length) {
+					out.write(chunk);
+				}
+			}
+			try (MappedFile m = MappedFile.map(f, WeightPages.AUTO)) {
+				// (where tmpfs itself gives huge pages, shmem_enabled=always, the mapping is kept for that reason)
+				assertThat(m.placement()).startsWith("mapped, ").satisfiesAnyOf(
+						p -> assertThat(p).endsWith("(not copied: the file lives in memory (tmpfs), whose pages a copy could not release)"),
+						p -> assertThat(p).matches("mapped, (9\\d|100)% in 2 MiB pages"));
+			}
+		}
+		finally {
+			Files.deleteIfExists(f);
 		}
 	}
 

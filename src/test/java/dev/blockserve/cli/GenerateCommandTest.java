@@ -109,6 +109,9 @@ class GenerateCommandTest {
 		assertThat(run("--model", "x", "--prompt", "hi", "--dtype", "int4")).isEqualTo(2);
 		assertThat(err.toString()).contains("--dtype must be auto, bf16 or f32, got 'int4'");
 		err.reset();
+		assertThat(run("--model", "x", "--prompt", "hi", "--weight-pages", "2m")).isEqualTo(2);
+		assertThat(err.toString()).contains("--weight-pages must be auto, huge or mapped, got '2m'");
+		err.reset();
 		assertThat(run("--model", "x", "--prompt", "hi", "--speculative-tokens", "-1")).isEqualTo(2);
 		assertThat(err.toString()).contains("--speculative-tokens must be in 0..64, got -1");
 	}
