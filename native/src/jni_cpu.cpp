@@ -63,7 +63,9 @@ JNIEXPORT void BS_FN(populate)(JNIEnv*, jclass, jlong addr, jlong length) {
 #ifndef MADV_POPULATE_READ
 #define MADV_POPULATE_READ 22  // Linux 5.14
 #endif
-  if (::madvise(ptr<void>(addr), (size_t)length, MADV_POPULATE_READ) == 0) return;
+  // Any failure but an unknown advice (EINVAL: before 5.14) leaves the pages to fault in on first use;
+  // touching them here could only raise the same error as a signal.
+  if (::madvise(ptr<void>(addr), (size_t)length, MADV_POPULATE_READ) == 0 || errno != EINVAL) return;
   const volatile char* p = ptr<const volatile char>(addr);  // older kernels: touch a byte a page
   const long page = ::sysconf(_SC_PAGESIZE);
   char sink = 0;
