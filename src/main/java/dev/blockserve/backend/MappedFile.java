@@ -64,23 +64,10 @@ public final class MappedFile implements AutoCloseable {
 			CpuKernels.populate(a, length);
 			long huge = HugePages.hugeBytes(a, length);
 			String mapped = "mapped, " + percent(huge, length) + " in 2 MiB pages";
-			String skip = null;
-			if (!thp) {
-				skip = "transparent huge pages are off";
-			}
-			else if (pages == WeightPages.AUTO && huge >= AUTO_KEEP_FRACTION * length) {
+			if (thp && pages == WeightPages.AUTO && huge >= AUTO_KEEP_FRACTION * length) {
 				return new MappedFile(path, a, length, length, mapped);
 			}
-			else if (pages == WeightPages.AUTO && length < AUTO_MIN_BYTES) {
-				skip = "smaller than " + (AUTO_MIN_BYTES >> 20) + " MiB";
-			}
-			else if (pages == WeightPages.AUTO && inMemory(path)) {
-				skip = "the file lives in memory (tmpfs), whose pages a copy could not release";
-			}
-			else if (pages == WeightPages.AUTO && HugePages.memAvailable() >= 0
-					&& HugePages.memAvailable() < length + (512L << 20)) {
-				skip = "available memory (MemAvailable, or a cgroup's limit) is below its size + 512 MiB";
-			}
+			String skip = !thp ? "transparent huge pages are off" : pages == WeightPages.AUTO ? autoSkip(path, length) : null;
 			if (skip != null) {
 				return new MappedFile(path, a, length, length, mapped + " (not copied: " + skip + ")");
 			}
@@ -108,6 +95,21 @@ public final class MappedFile implements AutoCloseable {
 			}
 			throw e;
 		}
+	}
+
+	/** Why {@link WeightPages#AUTO} keeps a mapping not in huge pages as it is; null to copy it. */
+	private static String autoSkip(Path path, long length) {
+		if (length < AUTO_MIN_BYTES) {
+			return "smaller than " + (AUTO_MIN_BYTES >> 20) + " MiB";
+		}
+		if (inMemory(path)) {
+			return "the file lives in memory (tmpfs), whose pages a copy could not release";
+		}
+		long available = HugePages.memAvailable();
+		if (available >= 0 && available < length + (512L << 20)) {
+			return "available memory (MemAvailable, or a cgroup's limit) is below its size + 512 MiB";
+		}
+		return null;
 	}
 
 	private static boolean inMemory(Path path) {
