@@ -24,6 +24,10 @@ const char* check_error();
 // How the contract's matmul runs: true (the default) with a BF16 twin of each weight, made on its first
 // use and freed with it, and FP32 accumulation; false in FP32 throughout (exact comparison with the CPU).
 void set_bf16_matmul(bool on);
+// Which attention kernels run: true (the default) the vectorised ones where they apply (head sizes 16-256
+// in powers of two, 16-byte aligned caches), false the first, simpler kernels everywhere (the kernel test
+// checks and times both).
+void set_vectorised_attention(bool on);
 // Frees the library's own scratch (BF16 twins, activation and attention scratch).
 const char* release_scratch();
 

@@ -8,6 +8,8 @@
 #include <mma.h>
 
 #include <cfloat>
+#include <cstdint>
+#include <cstdlib>
 #include <cstdio>
 #include <mutex>
 #include <type_traits>
@@ -310,6 +312,8 @@ void open_cublas() {
   std::lock_guard<std::mutex> g(g_cublas_lock);
   if (g_cublas.tried) return;
   g_cublas.tried = true;
+  // BS_CUDA_NO_CUBLAS=1: the library's own WMMA kernel even where cuBLAS is there (run.sh checks both)
+  if (const char* no = std::getenv("BS_CUDA_NO_CUBLAS"); no != nullptr && no[0] == '1') return;
   const char* names[] = {"libcublas.so", "libcublas.so.13", "libcublas.so.12"};
   for (const char* n : names) {
     void* lib = dlopen(n, RTLD_NOW | RTLD_LOCAL);
@@ -430,6 +434,174 @@ __global__ void k_attn_reduce(float* out, const float* part_out, const float* pa
   }
 }
 
+// The decode kernel for the common head sizes (16, 32, 64, 128, 256) and 16-byte aligned caches: the same
+// grid, partitions, scratch and results as k_decode_attn, arranged for bandwidth. k_decode_attn gives a key
+// to a whole warp and then walks each value column key by key, one dependent load after another: a block
+// holds a few loads in flight and decode ran at under 10% of the card's copy bandwidth (docs/gpu-notes.md).
+// Here every load is 16 bytes (8 for 16-bit values) and every warp instruction reads whole rows:
+//   scores: HD/16 lanes per key, 16 elements each (32 / (HD/16) keys per warp step), dot products summed
+//           over those lanes with shuffles;
+//   softmax: one warp per query head of the group (no block-wide reductions);
+//   values:  each lane owns DV columns of a row (HD/DV lanes per row), warps take keys in turn, keep up
+//            to VG heads' partial outputs in registers, and add the warps' partials in a fixed order
+//            (deterministic, unlike atomics).
+template <typename KT, int N>
+struct alignas(N * sizeof(KT)) Pack {
+  KT v[N];
+};
+
+constexpr int DECODE_WARPS = 4;
+constexpr int VG = 8;  // query heads per value pass (more heads take more passes over the partition's values)
+
+template <typename KT, int HD>
+__global__ void __launch_bounds__(DECODE_WARPS * 32)
+    k_decode_attn_vec(float* part_out, float* part_ml, const float* q, const KT* kc, const KT* vc, const int32_t* bt,
+                      int64_t max_blocks, const int32_t* seq_lens, int64_t heads, int64_t kv_heads, int64_t bs,
+                      int64_t num_blocks, float scale, int parts, int64_t window) {
+  constexpr int TG = HD / 16;                  // lanes per key in the score pass
+  constexpr int KPW = 32 / TG;                 // keys per warp step
+  constexpr int KN = 16 / sizeof(KT);          // elements per 16-byte load
+  constexpr int DV = HD <= 128 ? 4 : 8;        // value columns per lane
+  constexpr int LR = HD / DV;                  // lanes per value row
+  constexpr int RW = 32 / LR;                  // value rows per warp step
+  extern __shared__ float sm[];
+  const int kh = blockIdx.x, s = blockIdx.y, p = blockIdx.z;
+  const int group = (int)(heads / kv_heads);
+  const int vg = min(group, VG);
+  const int ctx = seq_lens[s];
+  const int lo = window > 0 ? max(0, ctx - (int)window) : 0;  // as k_decode_attn: see there
+  const int start = max(p * PARTITION, lo);
+  const int end = min(ctx, (p + 1) * PARTITION);
+  float* qs = sm;                      // group x HD
+  float* sc = qs + group * HD;         // group x PARTITION
+  float* red = sc + group * PARTITION; // DECODE_WARPS x vg x HD
+  if (start >= end) {
+    for (int g = threadIdx.x; g < group; g += blockDim.x) {
+      int64_t h = (int64_t)kh * group + g;
+      part_ml[((int64_t)s * heads + h) * parts * 2 + p * 2] = -FLT_MAX;
+      part_ml[((int64_t)s * heads + h) * parts * 2 + p * 2 + 1] = 0.f;
+    }
+    for (int i = threadIdx.x; i < group * HD; i += blockDim.x) {
+      int64_t h = (int64_t)kh * group + i / HD;
+      part_out[(((int64_t)s * heads + h) * parts + p) * HD + i % HD] = 0.f;
+    }
+    return;
+  }
+  for (int i = threadIdx.x; i < group * HD; i += blockDim.x) qs[i] = q[((int64_t)s * heads + (int64_t)kh * group) * HD + i];
+  __syncthreads();
+  const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+  const int64_t row = kv_heads * HD;
+  const int32_t* table = bt + (int64_t)s * max_blocks;
+  {  // scores: lane (sub, tl) reads elements (j * TG + tl) * KN .. + KN of key t0 + sub
+    const int sub = lane / TG, tl = lane % TG;
+    for (int t0 = start + w * KPW; t0 < end; t0 += DECODE_WARPS * KPW) {
+      const int t = t0 + sub;
+      float k[16];
+      int b = t < end ? table[t / bs] : 0;
+      const bool bad = t < end && (b < 0 || b >= num_blocks);
+      if (t < end && !bad) {
+        const KT* kr = kc + ((int64_t)b * bs + t % bs) * row + (int64_t)kh * HD;
+#pragma unroll
+        for (int j = 0; j < 16 / KN; j++) {
+          Pack<KT, KN> v = *reinterpret_cast<const Pack<KT, KN>*>(kr + (j * TG + tl) * KN);
+#pragma unroll
+          for (int c = 0; c < KN; c++) k[j * KN + c] = kv_f(v.v[c]);
+        }
+      } else {
+#pragma unroll
+        for (int c = 0; c < 16; c++) k[c] = 0.f;
+      }
+      if (bad && tl == 0) flag(OP_ATTENTION, b);
+      for (int g = 0; g < group; g++) {
+        const float* qg = qs + g * HD;
+        float d = 0.f;
+#pragma unroll
+        for (int j = 0; j < 16 / KN; j++)
+#pragma unroll
+          for (int c = 0; c < KN; c++) d += qg[(j * TG + tl) * KN + c] * k[j * KN + c];
+#pragma unroll
+        for (int o = TG / 2; o > 0; o >>= 1) d += __shfl_xor_sync(0xffffffff, d, o);
+        if (t < end && tl == 0) sc[g * PARTITION + t - start] = bad ? -FLT_MAX : d * scale;
+      }
+    }
+  }
+  __syncthreads();
+  const int n = end - start;
+  for (int g = w; g < group; g += DECODE_WARPS) {  // softmax: a warp per query head
+    float m = -FLT_MAX;
+    for (int i = lane; i < n; i += 32) m = fmaxf(m, sc[g * PARTITION + i]);
+    m = warp_max(m);
+    float l = 0.f;
+    for (int i = lane; i < n; i += 32) {
+      float e = __expf(sc[g * PARTITION + i] - m);
+      sc[g * PARTITION + i] = e;
+      l += e;
+    }
+    l = warp_sum(l);
+    if (lane == 0) {
+      int64_t h = (int64_t)kh * group + g;
+      part_ml[((int64_t)s * heads + h) * parts * 2 + p * 2] = m;
+      part_ml[((int64_t)s * heads + h) * parts * 2 + p * 2 + 1] = l;
+    }
+  }
+  __syncthreads();
+  const int r = lane / LR, dl = lane % LR;  // this lane: row r of the warp's step, columns dl * DV .. + DV
+  for (int g0 = 0; g0 < group; g0 += vg) {
+    float acc[VG][DV];
+#pragma unroll
+    for (int gg = 0; gg < VG; gg++)
+#pragma unroll
+      for (int c = 0; c < DV; c++) acc[gg][c] = 0.f;
+#pragma unroll 2
+    for (int t0 = start + w * RW; t0 < end; t0 += DECODE_WARPS * RW) {
+      const int t = t0 + r;
+      if (t >= end) continue;
+      const int b = table[t / bs];
+      if (b < 0 || b >= num_blocks) continue;  // flagged in the score pass
+      const KT* vr = vc + ((int64_t)b * bs + t % bs) * row + (int64_t)kh * HD + dl * DV;
+      float v[DV];
+      constexpr int VN = DV * sizeof(KT) > 16 ? 16 / sizeof(KT) : DV;  // elements per load
+#pragma unroll
+      for (int j = 0; j < DV / VN; j++) {
+        Pack<KT, VN> x = *reinterpret_cast<const Pack<KT, VN>*>(vr + j * VN);
+#pragma unroll
+        for (int c = 0; c < VN; c++) v[j * VN + c] = kv_f(x.v[c]);
+      }
+#pragma unroll
+      for (int gg = 0; gg < VG; gg++) {
+        if (g0 + gg < group) {
+          const float pr = sc[(g0 + gg) * PARTITION + t - start];
+#pragma unroll
+          for (int c = 0; c < DV; c++) acc[gg][c] += pr * v[c];
+        }
+      }
+    }
+#pragma unroll
+    for (int gg = 0; gg < VG; gg++)
+#pragma unroll
+      for (int c = 0; c < DV; c++)
+#pragma unroll
+        for (int o = LR; o < 32; o <<= 1) acc[gg][c] += __shfl_xor_sync(0xffffffff, acc[gg][c], o);
+    if (r == 0) {
+#pragma unroll
+      for (int gg = 0; gg < VG; gg++)
+        if (gg < vg)
+#pragma unroll
+          for (int c = 0; c < DV; c++) red[(w * vg + gg) * HD + dl * DV + c] = acc[gg][c];
+    }
+    __syncthreads();
+    const int heads_here = min(vg, group - g0);
+    for (int i = threadIdx.x; i < heads_here * HD; i += blockDim.x) {
+      const int gg = i / HD, d = i % HD;
+      float sum = 0.f;
+      for (int ww = 0; ww < DECODE_WARPS; ww++) sum += red[(ww * vg + gg) * HD + d];
+      int64_t h = (int64_t)kh * group + g0 + gg;
+      part_out[(((int64_t)s * heads + h) * parts + p) * HD + d] = sum;
+    }
+    __syncthreads();
+  }
+}
+
 constexpr int KTILE = 64;  // keys per tile of the prefill kernel
 
 // Mixed-batch attention with an online softmax over key tiles staged in shared memory (memory O(tile)).
@@ -520,6 +692,172 @@ __global__ void k_prefill_attn(float* out, const float* q, const KT* kc, const K
   }
 }
 
+// The prefill kernel for head sizes 16, 32, 64 and 128 (FP32 arithmetic throughout, as the CPU library's):
+// k_prefill_attn gives each query token a block that streams every visible key and value from L2, so a
+// prompt of T tokens reads its K/V T times and the arithmetic runs one dot product at a time (0.5
+// TFLOP/s on an H200, docs/gpu-notes.md). Here a block takes PQ_ROWS query rows (PQ_ROWS / group tokens of
+// one sequence, all query heads of one KV head), stages each tile of PQ_KEYS keys and values in shared
+// memory once for all of them, and computes the tile's scores and its share of the output as register-
+// tiled products (each thread 8 rows x 4 keys, then 8 rows x HD/16 columns), with an online softmax.
+// Grid: (tiles, kv_heads), tiles = num_tokens / (PQ_ROWS / group) + num_seqs bounds the tiles of a batch
+// whose sequences each start a new tile; blocks past the last tile return.
+constexpr int PQ_ROWS = 64;   // query rows (token, head) per block
+constexpr int PQ_KEYS = 64;   // keys per tile
+constexpr int PQ_PSTRIDE = PQ_ROWS + 4;
+
+template <typename KT, int HD>
+__global__ void __launch_bounds__(128)
+    k_prefill_attn_tiled(float* out, const float* q, const KT* kc, const KT* vc, const int32_t* bt, int64_t max_blocks,
+                         const int32_t* seq_lens, const int32_t* qstart, int64_t num_seqs, int64_t heads, int64_t kv_heads,
+                         int64_t bs, int64_t num_blocks, float scale, int64_t window) {
+  constexpr int DPT = HD / 16;  // output columns per thread
+  extern __shared__ float sm[];
+  float* qs = sm;                        // HD x PQ_ROWS, scaled queries, transposed
+  float* ks = qs + HD * PQ_ROWS;         // HD x PQ_KEYS, keys transposed
+  float* vs = ks + HD * PQ_KEYS;         // PQ_KEYS x HD
+  float* ps = vs + PQ_KEYS * HD;         // PQ_KEYS x PQ_PSTRIDE, probabilities transposed
+  const int kh = blockIdx.y;
+  const int group = (int)(heads / kv_heads);
+  const int per = PQ_ROWS / group;       // query tokens per block
+  // this block's sequence and first token: tiles are numbered sequence after sequence
+  int tile = (int)blockIdx.x, s = 0;
+  for (; s < num_seqs; s++) {
+    const int tiles = (qstart[s + 1] - qstart[s] + per - 1) / per;
+    if (tile < tiles) break;
+    tile -= tiles;
+  }
+  if (s >= num_seqs) return;
+  const int ql = qstart[s + 1] - qstart[s];
+  const int t0 = tile * per;                         // first query of the tile within the sequence
+  const int nt = min(per, ql - t0);                  // its query tokens
+  const int rows = nt * group;
+  const int len = seq_lens[s];
+  const int pos0 = len - ql + t0;                    // position of the tile's first query
+  const int pos_last = pos0 + nt - 1;
+  const int kfirst = window > 0 ? max(0, pos0 - (int)window + 1) : 0;
+  const int64_t row = kv_heads * HD;
+  const int32_t* table = bt + (int64_t)s * max_blocks;
+  const int tid = threadIdx.x, tr = tid / 16, tc = tid % 16;
+
+  for (int i = tid; i < PQ_ROWS * HD; i += 128) {  // row r of the tile: token r / group, head r % group
+    const int r = i % PQ_ROWS, e = i / PQ_ROWS;
+    qs[e * PQ_ROWS + r] = r < rows
+        ? q[((int64_t)(qstart[s] + t0 + r / group) * heads + (int64_t)kh * group + r % group) * HD + e] * scale
+        : 0.f;
+  }
+  float o[8][DPT], m[8], l[8];
+#pragma unroll
+  for (int i = 0; i < 8; i++) {
+    m[i] = -INFINITY;
+    l[i] = 0.f;
+#pragma unroll
+    for (int d = 0; d < DPT; d++) o[i][d] = 0.f;
+  }
+  for (int k0 = kfirst; k0 <= pos_last; k0 += PQ_KEYS) {
+    __syncthreads();  // the previous tile's keys, values and probabilities are used up
+    for (int i = tid; i < PQ_KEYS * (HD / 4); i += 128) {
+      const int kk = i % PQ_KEYS, c = i / PQ_KEYS, kp = k0 + kk;
+      Pack<KT, 4> kv{};
+      Pack<KT, 4> vv{};
+      if (kp <= pos_last) {
+        const int b = table[kp / bs];
+        if (b < 0 || b >= num_blocks) {
+          if (c == 0) flag(OP_ATTENTION, b);
+        } else {
+          const int64_t off = ((int64_t)b * bs + kp % bs) * row + (int64_t)kh * HD + c * 4;
+          kv = *reinterpret_cast<const Pack<KT, 4>*>(kc + off);
+          vv = *reinterpret_cast<const Pack<KT, 4>*>(vc + off);
+        }
+      }
+      Pack<float, 4> vf;
+#pragma unroll
+      for (int j = 0; j < 4; j++) {
+        ks[(c * 4 + j) * PQ_KEYS + kk] = kp <= pos_last ? kv_f(kv.v[j]) : 0.f;
+        vf.v[j] = kp <= pos_last ? kv_f(vv.v[j]) : 0.f;
+      }
+      *reinterpret_cast<Pack<float, 4>*>(vs + kk * HD + c * 4) = vf;
+    }
+    __syncthreads();
+    float sc[8][4];
+#pragma unroll
+    for (int i = 0; i < 8; i++)
+#pragma unroll
+      for (int j = 0; j < 4; j++) sc[i][j] = 0.f;
+#pragma unroll 4
+    for (int e = 0; e < HD; e++) {
+      const Pack<float, 4> a0 = *reinterpret_cast<const Pack<float, 4>*>(qs + e * PQ_ROWS + tr * 8);
+      const Pack<float, 4> a1 = *reinterpret_cast<const Pack<float, 4>*>(qs + e * PQ_ROWS + tr * 8 + 4);
+      const Pack<float, 4> b = *reinterpret_cast<const Pack<float, 4>*>(ks + e * PQ_KEYS + tc * 4);
+#pragma unroll
+      for (int j = 0; j < 4; j++) {
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+          sc[i][j] += a0.v[i] * b.v[j];
+          sc[i + 4][j] += a1.v[i] * b.v[j];
+        }
+      }
+    }
+    // mask (causal, window, rows past the tile's tokens), then the online softmax per row; the 16 threads
+    // of a row group are one half-warp, so row reductions are shuffles
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+      const int r = tr * 8 + i;
+      const int pos = pos0 + r / group;
+      const int first = window > 0 ? pos - (int)window + 1 : 0;
+      float mx = -INFINITY;
+#pragma unroll
+      for (int j = 0; j < 4; j++) {
+        const int kp = k0 + tc * 4 + j;
+        if (r >= rows || kp > pos || kp < first) sc[i][j] = -INFINITY;
+        mx = fmaxf(mx, sc[i][j]);
+      }
+#pragma unroll
+      for (int off = 8; off > 0; off >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, off));
+      const float mnew = fmaxf(m[i], mx);
+      const float base = mnew == -INFINITY ? 0.f : mnew;  // a row with no visible key yet: nothing to add
+      const float corr = __expf(m[i] - base);
+      float sum = 0.f;
+#pragma unroll
+      for (int j = 0; j < 4; j++) {
+        const float pj = __expf(sc[i][j] - base);
+        sum += pj;
+        ps[(tc * 4 + j) * PQ_PSTRIDE + r] = pj;
+      }
+#pragma unroll
+      for (int off = 8; off > 0; off >>= 1) sum += __shfl_xor_sync(0xffffffff, sum, off);
+      l[i] = l[i] * corr + sum;
+      m[i] = mnew;
+#pragma unroll
+      for (int d = 0; d < DPT; d++) o[i][d] *= corr;
+    }
+    __syncthreads();
+#pragma unroll 4
+    for (int kk = 0; kk < PQ_KEYS; kk++) {
+      const Pack<float, 4> a0 = *reinterpret_cast<const Pack<float, 4>*>(ps + kk * PQ_PSTRIDE + tr * 8);
+      const Pack<float, 4> a1 = *reinterpret_cast<const Pack<float, 4>*>(ps + kk * PQ_PSTRIDE + tr * 8 + 4);
+      float b[DPT];
+#pragma unroll
+      for (int d = 0; d < DPT; d++) b[d] = vs[kk * HD + tc * DPT + d];
+#pragma unroll
+      for (int d = 0; d < DPT; d++) {
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+          o[i][d] += a0.v[i] * b[d];
+          o[i + 4][d] += a1.v[i] * b[d];
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < 8; i++) {
+    const int r = tr * 8 + i;
+    if (r >= rows) continue;
+    float* dst = out + ((int64_t)(qstart[s] + t0 + r / group) * heads + (int64_t)kh * group + r % group) * HD + tc * DPT;
+#pragma unroll
+    for (int d = 0; d < DPT; d++) dst[d] = o[i][d] / l[i];
+  }
+}
+
 }  // namespace
 
 // ---- host API
@@ -549,6 +887,7 @@ const char* alloc(void** p, size_t bytes) {
 // scratch. The engine thread is the library's only caller, like every backend's.
 namespace {
 bool g_bf16 = true;
+bool g_vec_attention = true;  // set_vectorised_attention(false): the first kernels, for A/B runs and checks
 std::unordered_map<const float*, uint16_t*> g_twins;
 uint16_t* g_x_bf16 = nullptr;
 size_t g_x_bf16_bytes = 0;
@@ -592,6 +931,8 @@ const char* release_scratch() {
   g_x_bf16_bytes = g_attn_scratch_bytes = 0;
   return err("cudaFree", cudaGetLastError());
 }
+
+void set_vectorised_attention(bool on) { g_vec_attention = on; }
 
 const char* to_device(void* dst, const void* host_src, size_t bytes) {
   return err("cudaMemcpy (to device)", cudaMemcpy(dst, host_src, bytes, cudaMemcpyHostToDevice));
@@ -775,6 +1116,81 @@ int64_t attention_scratch_floats(int64_t num_seqs, int64_t num_heads, int64_t he
 }
 
 namespace {
+const char* const kNotHandled = "not handled";
+
+template <typename KT, int HD>
+const char* launch_decode_vec(dim3 grid, float* part_out, float* part_ml, const float* q, const KT* kc, const KT* vc,
+                              const int32_t* bt, int64_t max_blocks, const int32_t* seq_lens, int64_t heads,
+                              int64_t kv_heads, int64_t bs, int64_t num_blocks, float scale, int parts, int64_t window) {
+  const int group = (int)(heads / kv_heads);
+  const size_t smem = ((size_t)group * HD + (size_t)group * PARTITION + (size_t)DECODE_WARPS * std::min(group, VG) * HD) *
+                      sizeof(float);
+  if (smem > 48 * 1024) {
+    if (const char* e = err("cudaFuncSetAttribute", cudaFuncSetAttribute(k_decode_attn_vec<KT, HD>,
+                                                                         cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                                         (int)smem)))
+      return e;
+  }
+  auto* kernel = k_decode_attn_vec<KT, HD>;  // one name for the launch (the CPU emulator's rewrite takes no comma)
+  kernel<<<grid, DECODE_WARPS * 32, smem>>>(part_out, part_ml, q, kc, vc, bt, max_blocks, seq_lens, heads, kv_heads, bs,
+                                            num_blocks, scale, parts, window);
+  return launched("paged_attention (decode)");
+}
+
+// The vectorised decode kernel where it applies (a head size it is built for, caches on 16-byte
+// boundaries); kNotHandled sends the caller to k_decode_attn.
+template <typename KT>
+const char* decode_vec(dim3 grid, float* part_out, float* part_ml, const float* q, const KT* kc, const KT* vc,
+                       const int32_t* bt, int64_t max_blocks, const int32_t* seq_lens, int64_t heads, int64_t kv_heads,
+                       int64_t hd, int64_t bs, int64_t num_blocks, float scale, int parts, int64_t window) {
+  if (!g_vec_attention || (reinterpret_cast<uintptr_t>(kc) | reinterpret_cast<uintptr_t>(vc)) % 16 != 0) return kNotHandled;
+  switch (hd) {
+    case 16: return launch_decode_vec<KT, 16>(grid, part_out, part_ml, q, kc, vc, bt, max_blocks, seq_lens, heads, kv_heads, bs, num_blocks, scale, parts, window);
+    case 32: return launch_decode_vec<KT, 32>(grid, part_out, part_ml, q, kc, vc, bt, max_blocks, seq_lens, heads, kv_heads, bs, num_blocks, scale, parts, window);
+    case 64: return launch_decode_vec<KT, 64>(grid, part_out, part_ml, q, kc, vc, bt, max_blocks, seq_lens, heads, kv_heads, bs, num_blocks, scale, parts, window);
+    case 128: return launch_decode_vec<KT, 128>(grid, part_out, part_ml, q, kc, vc, bt, max_blocks, seq_lens, heads, kv_heads, bs, num_blocks, scale, parts, window);
+    case 256: return launch_decode_vec<KT, 256>(grid, part_out, part_ml, q, kc, vc, bt, max_blocks, seq_lens, heads, kv_heads, bs, num_blocks, scale, parts, window);
+    default: return kNotHandled;
+  }
+}
+
+template <typename KT, int HD>
+const char* launch_prefill_tiled(float* out, const float* q, const KT* kc, const KT* vc, const int32_t* bt, int64_t max_blocks,
+                                 const int32_t* seq_lens, const int32_t* qstart, int64_t num_seqs, int64_t num_tokens,
+                                 int64_t heads, int64_t kv_heads, int64_t bs, int64_t num_blocks, float scale, int64_t window) {
+  const int per = PQ_ROWS / (int)(heads / kv_heads);
+  const size_t smem = ((size_t)HD * PQ_ROWS + (size_t)HD * PQ_KEYS + (size_t)PQ_KEYS * HD + (size_t)PQ_KEYS * PQ_PSTRIDE) *
+                      sizeof(float);
+  auto* kernel = k_prefill_attn_tiled<KT, HD>;  // one name for the launch (the CPU emulator's rewrite takes no comma)
+  if (smem > 48 * 1024) {
+    if (const char* e = err("cudaFuncSetAttribute", cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                                         (int)smem)))
+      return e;
+  }
+  dim3 grid((unsigned)((num_tokens + per - 1) / per + num_seqs), (unsigned)kv_heads);
+  kernel<<<grid, 128, smem>>>(out, q, kc, vc, bt, max_blocks, seq_lens, qstart, num_seqs, heads, kv_heads, bs, num_blocks,
+                              scale, window);
+  return launched("paged_attention (prefill)");
+}
+
+// The tiled prefill kernel where it applies (head size 16, 32, 64 or 128, at most PQ_ROWS query heads per KV
+// head, caches on 16-byte boundaries); kNotHandled sends the caller to k_prefill_attn.
+template <typename KT>
+const char* prefill_tiled(float* out, const float* q, const KT* kc, const KT* vc, const int32_t* bt, int64_t max_blocks,
+                          const int32_t* seq_lens, const int32_t* qstart, int64_t num_seqs, int64_t num_tokens, int64_t heads,
+                          int64_t kv_heads, int64_t hd, int64_t bs, int64_t num_blocks, float scale, int64_t window) {
+  if (!g_vec_attention || heads / kv_heads > PQ_ROWS ||
+      (reinterpret_cast<uintptr_t>(kc) | reinterpret_cast<uintptr_t>(vc)) % 16 != 0)
+    return kNotHandled;
+  switch (hd) {
+    case 16: return launch_prefill_tiled<KT, 16>(out, q, kc, vc, bt, max_blocks, seq_lens, qstart, num_seqs, num_tokens, heads, kv_heads, bs, num_blocks, scale, window);
+    case 32: return launch_prefill_tiled<KT, 32>(out, q, kc, vc, bt, max_blocks, seq_lens, qstart, num_seqs, num_tokens, heads, kv_heads, bs, num_blocks, scale, window);
+    case 64: return launch_prefill_tiled<KT, 64>(out, q, kc, vc, bt, max_blocks, seq_lens, qstart, num_seqs, num_tokens, heads, kv_heads, bs, num_blocks, scale, window);
+    case 128: return launch_prefill_tiled<KT, 128>(out, q, kc, vc, bt, max_blocks, seq_lens, qstart, num_seqs, num_tokens, heads, kv_heads, bs, num_blocks, scale, window);
+    default: return kNotHandled;
+  }
+}
+
 template <typename KT>
 const char* paged_attention_typed(float* out, const float* q, const KT* k_cache, const KT* v_cache,
                                   const int32_t* block_tables, int64_t max_blocks_per_seq, const int32_t* seq_lens,
@@ -809,11 +1225,26 @@ const char* paged_attention_typed(float* out, const float* q, const KT* k_cache,
         return e;
     }
     dim3 grid((unsigned)num_kv_heads, (unsigned)num_seqs, (unsigned)parts);
+    if (const char* e = decode_vec<KT>(grid, part_out, part_ml, q, k_cache, v_cache, block_tables, max_blocks_per_seq,
+                                       seq_lens, num_heads, num_kv_heads, head_dim, block_size, num_blocks, scale, parts,
+                                       window)) {
+      if (e != kNotHandled) return e;
+    } else {
+      k_attn_reduce<<<(unsigned)(num_seqs * num_heads), 128>>>(out, part_out, part_ml, num_heads, head_dim, parts);
+      return launched("paged_attention (reduce)");
+    }
     k_decode_attn<KT><<<grid, 128, smem>>>(part_out, part_ml, q, k_cache, v_cache, block_tables, max_blocks_per_seq, seq_lens,
                                        num_heads, num_kv_heads, head_dim, block_size, num_blocks, scale, parts, window);
     if (const char* e = launched("paged_attention (decode)")) return e;
     k_attn_reduce<<<(unsigned)(num_seqs * num_heads), 128>>>(out, part_out, part_ml, num_heads, head_dim, parts);
     return launched("paged_attention (reduce)");
+  }
+  if (const char* e = prefill_tiled<KT>(out, q, k_cache, v_cache, block_tables, max_blocks_per_seq, seq_lens, query_start,
+                                        num_seqs, num_tokens, num_heads, num_kv_heads, head_dim, block_size, num_blocks, scale,
+                                        window)) {
+    if (e != kNotHandled) return e;
+  } else {
+    return nullptr;
   }
   size_t smem = ((size_t)group * head_dim * 2 + 2 * (size_t)KTILE * head_dim + (size_t)group * KTILE + 3 * (size_t)group) *
                 sizeof(float);

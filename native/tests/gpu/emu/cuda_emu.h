@@ -38,6 +38,7 @@
 #define __device__
 #define __host__
 #define __forceinline__ inline
+#define __launch_bounds__(...)
 #define __shared__ static  // one copy for the block's fibers (blocks run one at a time)
 #ifndef __CUDA_ARCH__
 #define __CUDA_ARCH__ 800  // the emulated device claims compute capability 8.0 (tensor-core paths built)
