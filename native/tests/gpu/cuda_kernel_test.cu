@@ -1,6 +1,7 @@
 // Every CUDA kernel against the CPU library on random inputs, then benchmarks. Needs a GPU; run it
 // through run.sh. Exit code: 0 when every check passes. Writes the full results to argv[1] if given.
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -53,7 +54,7 @@ struct Dev {
   ~Dev() { bscuda::free(p); }
 };
 
-static std::mt19937 rng(2026);
+static std::mt19937 rng;  // seeded in main: fresh inputs each run unless BS_SEED repeats one
 static std::vector<float> rnd(size_t n, float lo = -1, float hi = 1) {
   std::uniform_real_distribution<float> u(lo, hi);
   std::vector<float> v(n);
@@ -146,29 +147,72 @@ static void attention_case(const AttnCase& c) {
   compare(name, ref, dout.get(), 1e-5);
 }
 
+// Median over 7 timed groups of `iters` calls (device events around each group), after one warm-up
+// call: a single slow group (a clock ramp, another tenant) does not move the figure.
 static float time_ms(const std::function<void()>& f, int iters) {
   cudaEvent_t a, b;
   cudaEventCreate(&a);
   cudaEventCreate(&b);
   f();
-  cudaDeviceSynchronize();
-  cudaEventRecord(a);
-  for (int i = 0; i < iters; i++) f();
-  cudaEventRecord(b);
-  cudaEventSynchronize(b);
-  float ms = 0;
-  cudaEventElapsedTime(&ms, a, b);
+  ok("warm-up", bscuda::synchronize());
+  std::vector<float> groups;
+  for (int g = 0; g < 7; g++) {
+    cudaEventRecord(a);
+    for (int i = 0; i < iters; i++) f();
+    cudaEventRecord(b);
+    cudaEventSynchronize(b);
+    float ms = 0;
+    cudaEventElapsedTime(&ms, a, b);
+    groups.push_back(ms / iters);
+  }
+  ok("timed calls", bscuda::synchronize());
+  ok("timed calls", bscuda::check_error());
   cudaEventDestroy(a);
   cudaEventDestroy(b);
-  return ms / iters;
+  std::sort(groups.begin(), groups.end());
+  return groups[groups.size() / 2];
+}
+
+// Benchmark inputs are random, never the zeros a fresh allocation may hold (zeros can run faster and hide
+// unwritten outputs): uniform in [-1, 1) from a hash of the index, written on the device because the
+// largest buffers hold gigabytes. kind 0: F32, 1: F16, 2: BF16 (16-bit values packed two per word).
+__global__ void k_fill(uint32_t* p, size_t words, uint32_t seed, int kind) {
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < words; i += (size_t)gridDim.x * blockDim.x) {
+    uint32_t h = (uint32_t)i * 0x9E3779B1u ^ (uint32_t)(i >> 32) ^ seed;
+    h ^= h >> 16; h *= 0x85EBCA6Bu; h ^= h >> 13; h *= 0xC2B2AE35u; h ^= h >> 16;
+    float lo = (h & 0xFFFF) / 32768.f - 1.f, hi = (h >> 16) / 32768.f - 1.f;
+    if (kind == 0) {
+      reinterpret_cast<float*>(p)[i] = 0.5f * (lo + hi);
+    } else if (kind == 1) {
+      reinterpret_cast<__half*>(p)[2 * i] = __float2half_rn(lo);
+      reinterpret_cast<__half*>(p)[2 * i + 1] = __float2half_rn(hi);
+    } else {
+      reinterpret_cast<__nv_bfloat16*>(p)[2 * i] = __float2bfloat16_rn(lo);
+      reinterpret_cast<__nv_bfloat16*>(p)[2 * i + 1] = __float2bfloat16_rn(hi);
+    }
+  }
+}
+static uint32_t fill_seed = 1;
+template <typename T>
+static void fill(Dev<T>& d, int kind) {
+  size_t words = d.n * sizeof(T) / 4;
+  k_fill<<<1024, 256>>>(reinterpret_cast<uint32_t*>(d.p), words, fill_seed++ * 0x27D4EB2Fu, kind);
+  ok("fill", cudaGetLastError() == cudaSuccess ? nullptr : "fill kernel launch failed");
 }
 
 int main(int argc, char** argv) {
   if (argc > 1) results = fopen(argv[1], "w");
-  if (const char* e = bs::select_level(BS_KERNEL_DIR, "auto")) {
+  // BS_KERNEL_DIR in the environment: the CPU libraries' folder when this binary runs on another machine
+  // than the one that built it (run.sh with a prebuilt binary)
+  const char* kernel_dir = getenv("BS_KERNEL_DIR") ? getenv("BS_KERNEL_DIR") : BS_KERNEL_DIR;
+  if (const char* e = bs::select_level(kernel_dir, "auto")) {
     say("CPU reference kernels: %s\n", e);
     return 1;
   }
+  const unsigned seed = getenv("BS_SEED") ? (unsigned)strtoul(getenv("BS_SEED"), nullptr, 10) : std::random_device{}();
+  rng.seed(seed);
+  // BS_KERNEL_TEST_ONLY=matmul: the matmul checks and benchmark alone (run.sh's second pass through cuBLAS)
+  const bool only_matmul = getenv("BS_KERNEL_TEST_ONLY") && strcmp(getenv("BS_KERNEL_TEST_ONLY"), "matmul") == 0;
   int n = 0;
   if (bscuda::device_count(&n) || n == 0) {
     say("no CUDA device: nothing was tested\n");
@@ -178,10 +222,11 @@ int main(int argc, char** argv) {
   size_t fb, tb;
   int ma, mi;
   ok("device", bscuda::device_info(0, name, sizeof name, &fb, &tb, &ma, &mi));
-  say("device: %s (sm_%d%d), %.1f GiB, matmul: %s\n\n", name, ma, mi, tb / 1073741824.0, bscuda::matmul_impl());
+  say("device: %s (sm_%d%d), %.1f GiB, matmul: %s, seed %u (BS_SEED repeats it)\n\n", name, ma, mi, tb / 1073741824.0,
+      bscuda::matmul_impl(), seed);
 
   // --- elementwise and row ops
-  {
+  if (!only_matmul) {
     int rows = 37, dim = 576, vocab = 300;
     auto table = rnd((size_t)vocab * dim);
     std::vector<int> ids(rows);
@@ -233,6 +278,7 @@ int main(int argc, char** argv) {
   }
   // --- kv write and block copy, each cache type (narrowing on the GPU must give the CPU's bits)
   for (int dt : {0, 1, 2}) {
+    if (only_matmul) break;
     int blocks = 20, bsz = 16, kvh = 3, hd = 64, tokens = 50;
     size_t cache = (size_t)blocks * bsz * kvh * hd;
     auto kc = typed_cache(rnd(cache), dt, (int64_t)blocks * bsz, kvh, hd), vc = typed_cache(rnd(cache), dt, (int64_t)blocks * bsz, kvh, hd);
@@ -285,8 +331,12 @@ int main(int argc, char** argv) {
     ok("matmul bf16", bscuda::matmul_bf16(dout.p, dx.p, xs.p, dwb.p, rows, k, m));
     compare("matmul bf16 n=" + std::to_string(rows) + " k=" + std::to_string(k), ref, dout.get(), 1e-2);
   }
-  // --- attention
-  for (int hd : {8, 16, 64, 128})
+  // --- attention: the vectorised kernels (head sizes 16-256) and the first ones (every size), each checked
+  for (bool vec : {true, false}) {
+  if (only_matmul) break;
+  bscuda::set_vectorised_attention(vec);
+  say("attention kernels: %s\n", vec ? "vectorised where they apply" : "the first kernels everywhere");
+  for (int hd : {8, 16, 64, 128, 256})
     for (int bsz : {8, 16, 32})
       for (int gqa : {1, 2, 4, 7}) {  // 7: Qwen2.5-0.5B (14 query heads, 2 KV heads)
         attention_case({5, 2 * gqa, 2, hd, bsz, 1500, true});
@@ -301,6 +351,8 @@ int main(int argc, char** argv) {
             attention_case({5, 2 * gqa, 2, hd, bsz, 1500, true, 37, dt});
           }
       }
+  }
+  bscuda::set_vectorised_attention(true);
   {
     const char* e = bscuda::synchronize();
     if (!e) e = bscuda::check_error();
@@ -319,9 +371,12 @@ int main(int argc, char** argv) {
   say("device-to-device copy: %.0f GB/s (read + write)\n\n", copy_gbps);
   say("| op | batch | context | heads/kv | head_dim | block | ms | GB/s K/V | %% of copy | TFLOP/s |\n");
   say("|---|---|---|---|---|---|---|---|---|---|\n");
+  for (bool vec : {true, false})
   for (int dt : {0, 2})
   for (int batch : {1, 32, 128})
+    if (!only_matmul)
     for (int ctx : {512, 4096}) {
+      bscuda::set_vectorised_attention(vec);
       int heads = 32, kvh = 8, hd = 128, bsz = 16, per = ctx / bsz, nb = batch * per;
       std::vector<int> bt(nb), lens(batch, ctx), qs(batch + 1);
       std::iota(bt.begin(), bt.end(), 0);
@@ -330,33 +385,45 @@ int main(int argc, char** argv) {
       Dev<float> kc((size_t)nb * bsz * kvh * hd), vc((size_t)nb * bsz * kvh * hd), q((size_t)batch * heads * hd),
           out((size_t)batch * heads * hd), scratch((size_t)bscuda::attention_scratch_floats(batch, heads, hd, ctx));
       Dev<int> dbt(bt), dl(lens), dqs(qs);
+      fill(kc, dt);
+      fill(vc, dt);
+      fill(q, 0);
       float ms = time_ms([&] {
         bscuda::paged_attention(out.p, q.p, kc.p, vc.p, dt, dbt.p, per, dl.p, dqs.p, batch, batch, heads, kvh, hd, bsz, nb,
                                 0.088f, 0, scratch.p);
       }, 20);
       double bytes = 2.0 * batch * ctx * kvh * hd * (dt == 0 ? 4 : 2);
       double gbps = bytes / (ms / 1e3) / 1e9;
-      say("| decode %s | %d | %d | %d/%d | %d | %d | %.3f | %.0f | %.0f%% | |\n", kv_name(dt), batch, ctx, heads, kvh, hd, bsz, ms, gbps,
-          100 * gbps / (copy_gbps / 2));
+      say("| decode %s%s | %d | %d | %d/%d | %d | %d | %.3f | %.0f | %.0f%% | |\n", kv_name(dt), vec ? "" : " (first kernel)", batch, ctx, heads, kvh, hd, bsz, ms, gbps,
+          100 * gbps / copy_gbps);
     }
+  for (bool vec : {true, false})
   for (int T : {512, 2048}) {
+    if (only_matmul) break;
+    bscuda::set_vectorised_attention(vec);
     int heads = 32, kvh = 8, hd = 128, bsz = 16, per = T / bsz;
     std::vector<int> bt(per), lens(1, T), qs = {0, T};
     std::iota(bt.begin(), bt.end(), 0);
     Dev<float> kc((size_t)per * bsz * kvh * hd), vc((size_t)per * bsz * kvh * hd), q((size_t)T * heads * hd),
         out((size_t)T * heads * hd), scratch(1);
     Dev<int> dbt(bt), dl(lens), dqs(qs);
+    fill(kc, 0);
+    fill(vc, 0);
+    fill(q, 0);
     float ms = time_ms([&] {
       bscuda::paged_attention(out.p, q.p, kc.p, vc.p, 0, dbt.p, per, dl.p, dqs.p, 1, T, heads, kvh, hd, bsz, per, 0.088f,
                               0, scratch.p);
     }, 5);
     double flops = 4.0 * heads * hd * (double)T * T / 2;  // QK^T and PV over the causal half
-    say("| prefill | 1 | %d | %d/%d | %d | %d | %.3f | | | %.2f |\n", T, heads, kvh, hd, bsz, ms, flops / (ms / 1e3) / 1e12);
+    say("| prefill%s | 1 | %d | %d/%d | %d | %d | %.3f | | | %.2f |\n", vec ? "" : " (first kernel)", T, heads, kvh, hd, bsz, ms, flops / (ms / 1e3) / 1e12);
   }
+  bscuda::set_vectorised_attention(true);
   for (int rows : {1, 32, 2048}) {
     int k = 4096, m = 4096;
     Dev<float> x((size_t)rows * k), out((size_t)rows * m);
     Dev<uint16_t> w((size_t)m * k), xs((size_t)rows * k);
+    fill(x, 0);
+    fill(w, 2);
     float ms = time_ms([&] { bscuda::matmul_bf16(out.p, x.p, xs.p, w.p, rows, k, m); }, 10);
     say("| matmul bf16 (%s) | %d | k=%d | m=%d | | | %.3f | %.0f (weights) | | %.2f |\n", bscuda::matmul_impl(), rows, k, m, ms,
         2.0 * m * k / (ms / 1e3) / 1e9, 2.0 * rows * k * m / (ms / 1e3) / 1e12);
