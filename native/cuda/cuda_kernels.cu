@@ -334,6 +334,21 @@ void open_cublas() {
 constexpr int PARTITION = 512;  // context tokens per split of the decode kernel
 constexpr int MAX_GROUP = 8;    // query heads per KV head handled by one block
 
+// A partition with no key to attend (before a sliding window, past a short sequence) contributes nothing
+// to the reduction, and leaves no stale scratch values for it: max -FLT_MAX, sum 0, output 0.
+__device__ void empty_partition(float* part_out, float* part_ml, int s, int kh, int p, int group, int64_t heads,
+                                int64_t hd, int parts) {
+  for (int g = threadIdx.x; g < group; g += blockDim.x) {
+    int64_t h = (int64_t)kh * group + g;
+    part_ml[((int64_t)s * heads + h) * parts * 2 + p * 2] = -FLT_MAX;
+    part_ml[((int64_t)s * heads + h) * parts * 2 + p * 2 + 1] = 0.f;
+  }
+  for (int i = threadIdx.x; i < group * hd; i += blockDim.x) {
+    int64_t h = (int64_t)kh * group + i / (int)hd;
+    part_out[(((int64_t)s * heads + h) * parts + p) * hd + i % (int)hd] = 0.f;
+  }
+}
+
 // Split-context decode attention (one query token per sequence). Grid: (kv_heads, seqs, partitions).
 // A block reads each K and V row of its partition once for all query heads of its KV head, writes the
 // partition's max, sum and unnormalised output; k_attn_reduce combines partitions.
@@ -356,16 +371,7 @@ __global__ void k_decode_attn(float* part_out, float* part_ml, const float* q, c
   float* sc = sm + group * hd;           // group x PARTITION
   const int64_t row = kv_heads * hd;
   if (start >= end) {
-    // an empty partition contributes nothing (and leaves no stale scratch values for the reduction)
-    for (int g = threadIdx.x; g < group; g += blockDim.x) {
-      int64_t h = (int64_t)kh * group + g;
-      part_ml[((int64_t)s * heads + h) * parts * 2 + p * 2] = -FLT_MAX;
-      part_ml[((int64_t)s * heads + h) * parts * 2 + p * 2 + 1] = 0.f;
-    }
-    for (int i = threadIdx.x; i < group * hd; i += blockDim.x) {
-      int64_t h = (int64_t)kh * group + i / (int)hd;
-      part_out[(((int64_t)s * heads + h) * parts + p) * hd + i % (int)hd] = 0.f;
-    }
+    empty_partition(part_out, part_ml, s, kh, p, group, heads, hd, parts);
     return;
   }
   for (int i = threadIdx.x; i < group * hd; i += blockDim.x) qs[i] = q[((int64_t)s * heads + (int64_t)kh * group) * hd + i];
@@ -476,15 +482,7 @@ __global__ void __launch_bounds__(DECODE_WARPS * 32)
   float* sc = qs + group * HD;         // group x PARTITION
   float* red = sc + group * PARTITION; // DECODE_WARPS x vg x HD
   if (start >= end) {
-    for (int g = threadIdx.x; g < group; g += blockDim.x) {
-      int64_t h = (int64_t)kh * group + g;
-      part_ml[((int64_t)s * heads + h) * parts * 2 + p * 2] = -FLT_MAX;
-      part_ml[((int64_t)s * heads + h) * parts * 2 + p * 2 + 1] = 0.f;
-    }
-    for (int i = threadIdx.x; i < group * HD; i += blockDim.x) {
-      int64_t h = (int64_t)kh * group + i / HD;
-      part_out[(((int64_t)s * heads + h) * parts + p) * HD + i % HD] = 0.f;
-    }
+    empty_partition(part_out, part_ml, s, kh, p, group, heads, HD, parts);
     return;
   }
   for (int i = threadIdx.x; i < group * HD; i += blockDim.x) qs[i] = q[((int64_t)s * heads + (int64_t)kh * group) * HD + i];
