@@ -57,6 +57,7 @@ kernels=$?
 # WMMA kernel (the library opens libcublas at run time; PyTorch's wheels carry one, and the Java runs below
 # then use it too), or the WMMA kernel (BS_CUDA_NO_CUBLAS=1) where the first run found cuBLAS
 other_run="not run (no libcublas was found)"
+rm -f "$out/kernels-other.txt"
 if grep -q 'matmul: wmma' "$out/kernels.txt"; then
   cublas_lib=$(find /usr/local /usr/lib /opt -name 'libcublas.so.1[23]' 2>/dev/null | head -1)
   if [ -n "$cublas_lib" ]; then
