@@ -1082,6 +1082,36 @@ const char* bias_add(float* x, const float* bias, int64_t n, int64_t dim) {
 }
 
 namespace {
+// Lets a kernel take `smem` bytes of dynamic shared memory past the default 48 KiB. The attribute is set
+// once per kernel for the largest size asked so far (a launch per layer per step would otherwise pay a
+// driver call each time). Engine thread only, like the rest of the library's state.
+std::unordered_map<const void*, size_t> g_smem_allowed;
+
+template <typename K>
+const char* allow_smem(K* kernel, size_t smem) {
+  if (smem <= 48 * 1024) return nullptr;
+  size_t& allowed = g_smem_allowed[reinterpret_cast<const void*>(kernel)];
+  if (smem <= allowed) return nullptr;
+  if (const char* e = err("cudaFuncSetAttribute",
+                          cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem)))
+    return e;
+  allowed = smem;
+  return nullptr;
+}
+
+// Calls f with the head size as a compile-time constant (std::integral_constant) where it is one of
+// Sizes, the sizes a kernel is built for; kNotHandled otherwise.
+const char* const kNotHandled = "not handled";
+
+template <int... Sizes, typename F>
+const char* with_head_dim(int64_t hd, F f) {
+  const char* r = kNotHandled;
+  (void)((hd == Sizes ? (r = f(std::integral_constant<int, Sizes>{}), true) : false) || ...);
+  return r;
+}
+}  // namespace
+
+namespace {
 // Calls f with a null pointer of the cache's element type (a tag), or returns the rejection of an
 // unknown kv_dtype code.
 template <typename F>
@@ -1114,8 +1144,6 @@ int64_t attention_scratch_floats(int64_t num_seqs, int64_t num_heads, int64_t he
 }
 
 namespace {
-const char* const kNotHandled = "not handled";
-
 template <typename KT, int HD>
 const char* launch_decode_vec(dim3 grid, float* part_out, float* part_ml, const float* q, const KT* kc, const KT* vc,
                               const int32_t* bt, int64_t max_blocks, const int32_t* seq_lens, int64_t heads,
@@ -1123,13 +1151,8 @@ const char* launch_decode_vec(dim3 grid, float* part_out, float* part_ml, const 
   const int group = (int)(heads / kv_heads);
   const size_t smem = ((size_t)group * HD + (size_t)group * PARTITION + (size_t)DECODE_WARPS * std::min(group, VG) * HD) *
                       sizeof(float);
-  if (smem > 48 * 1024) {
-    if (const char* e = err("cudaFuncSetAttribute", cudaFuncSetAttribute(k_decode_attn_vec<KT, HD>,
-                                                                         cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                                         (int)smem)))
-      return e;
-  }
   auto* kernel = k_decode_attn_vec<KT, HD>;  // one name for the launch (the CPU emulator's rewrite takes no comma)
+  if (const char* e = allow_smem(kernel, smem)) return e;
   kernel<<<grid, DECODE_WARPS * 32, smem>>>(part_out, part_ml, q, kc, vc, bt, max_blocks, seq_lens, heads, kv_heads, bs,
                                             num_blocks, scale, parts, window);
   return launched("paged_attention (decode)");
@@ -1142,14 +1165,10 @@ const char* decode_vec(dim3 grid, float* part_out, float* part_ml, const float* 
                        const int32_t* bt, int64_t max_blocks, const int32_t* seq_lens, int64_t heads, int64_t kv_heads,
                        int64_t hd, int64_t bs, int64_t num_blocks, float scale, int parts, int64_t window) {
   if (!g_vec_attention || (reinterpret_cast<uintptr_t>(kc) | reinterpret_cast<uintptr_t>(vc)) % 16 != 0) return kNotHandled;
-  switch (hd) {
-    case 16: return launch_decode_vec<KT, 16>(grid, part_out, part_ml, q, kc, vc, bt, max_blocks, seq_lens, heads, kv_heads, bs, num_blocks, scale, parts, window);
-    case 32: return launch_decode_vec<KT, 32>(grid, part_out, part_ml, q, kc, vc, bt, max_blocks, seq_lens, heads, kv_heads, bs, num_blocks, scale, parts, window);
-    case 64: return launch_decode_vec<KT, 64>(grid, part_out, part_ml, q, kc, vc, bt, max_blocks, seq_lens, heads, kv_heads, bs, num_blocks, scale, parts, window);
-    case 128: return launch_decode_vec<KT, 128>(grid, part_out, part_ml, q, kc, vc, bt, max_blocks, seq_lens, heads, kv_heads, bs, num_blocks, scale, parts, window);
-    case 256: return launch_decode_vec<KT, 256>(grid, part_out, part_ml, q, kc, vc, bt, max_blocks, seq_lens, heads, kv_heads, bs, num_blocks, scale, parts, window);
-    default: return kNotHandled;
-  }
+  return with_head_dim<16, 32, 64, 128, 256>(hd, [&](auto h) {
+    return launch_decode_vec<KT, decltype(h)::value>(grid, part_out, part_ml, q, kc, vc, bt, max_blocks, seq_lens, heads,
+                                                     kv_heads, bs, num_blocks, scale, parts, window);
+  });
 }
 
 template <typename KT, int HD>
@@ -1160,11 +1179,7 @@ const char* launch_prefill_tiled(float* out, const float* q, const KT* kc, const
   const size_t smem = ((size_t)HD * PQ_ROWS + (size_t)HD * PQ_KEYS + (size_t)PQ_KEYS * HD + (size_t)PQ_KEYS * PQ_PSTRIDE) *
                       sizeof(float);
   auto* kernel = k_prefill_attn_tiled<KT, HD>;  // one name for the launch (the CPU emulator's rewrite takes no comma)
-  if (smem > 48 * 1024) {
-    if (const char* e = err("cudaFuncSetAttribute", cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                                         (int)smem)))
-      return e;
-  }
+  if (const char* e = allow_smem(kernel, smem)) return e;
   dim3 grid((unsigned)((num_tokens + per - 1) / per + num_seqs), (unsigned)kv_heads);
   kernel<<<grid, 128, smem>>>(out, q, kc, vc, bt, max_blocks, seq_lens, qstart, num_seqs, heads, kv_heads, bs, num_blocks,
                               scale, window);
@@ -1180,13 +1195,10 @@ const char* prefill_tiled(float* out, const float* q, const KT* kc, const KT* vc
   if (!g_vec_attention || heads / kv_heads > PQ_ROWS ||
       (reinterpret_cast<uintptr_t>(kc) | reinterpret_cast<uintptr_t>(vc)) % 16 != 0)
     return kNotHandled;
-  switch (hd) {
-    case 16: return launch_prefill_tiled<KT, 16>(out, q, kc, vc, bt, max_blocks, seq_lens, qstart, num_seqs, num_tokens, heads, kv_heads, bs, num_blocks, scale, window);
-    case 32: return launch_prefill_tiled<KT, 32>(out, q, kc, vc, bt, max_blocks, seq_lens, qstart, num_seqs, num_tokens, heads, kv_heads, bs, num_blocks, scale, window);
-    case 64: return launch_prefill_tiled<KT, 64>(out, q, kc, vc, bt, max_blocks, seq_lens, qstart, num_seqs, num_tokens, heads, kv_heads, bs, num_blocks, scale, window);
-    case 128: return launch_prefill_tiled<KT, 128>(out, q, kc, vc, bt, max_blocks, seq_lens, qstart, num_seqs, num_tokens, heads, kv_heads, bs, num_blocks, scale, window);
-    default: return kNotHandled;
-  }
+  return with_head_dim<16, 32, 64, 128>(hd, [&](auto h) {
+    return launch_prefill_tiled<KT, decltype(h)::value>(out, q, kc, vc, bt, max_blocks, seq_lens, qstart, num_seqs, num_tokens,
+                                                        heads, kv_heads, bs, num_blocks, scale, window);
+  });
 }
 
 template <typename KT>
@@ -1216,12 +1228,7 @@ const char* paged_attention_typed(float* out, const float* q, const KT* k_cache,
     float* part_out = scratch;
     float* part_ml = scratch + num_seqs * num_heads * parts * head_dim;
     size_t smem = (size_t)group * (head_dim + PARTITION) * sizeof(float);
-    if (smem > 48 * 1024) {
-      if (const char* e = err("cudaFuncSetAttribute", cudaFuncSetAttribute(k_decode_attn<KT>,
-                                                                           cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                                           (int)smem)))
-        return e;
-    }
+    if (const char* e = allow_smem(k_decode_attn<KT>, smem)) return e;
     dim3 grid((unsigned)num_kv_heads, (unsigned)num_seqs, (unsigned)parts);
     if (const char* e = decode_vec<KT>(grid, part_out, part_ml, q, k_cache, v_cache, block_tables, max_blocks_per_seq,
                                        seq_lens, num_heads, num_kv_heads, head_dim, block_size, num_blocks, scale, parts,
@@ -1246,12 +1253,7 @@ const char* paged_attention_typed(float* out, const float* q, const KT* k_cache,
   }
   size_t smem = ((size_t)group * head_dim * 2 + 2 * (size_t)KTILE * head_dim + (size_t)group * KTILE + 3 * (size_t)group) *
                 sizeof(float);
-  if (smem > 48 * 1024) {
-    if (const char* e = err("cudaFuncSetAttribute", cudaFuncSetAttribute(k_prefill_attn<KT>,
-                                                                         cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                                         (int)smem)))
-      return e;
-  }
+  if (const char* e = allow_smem(k_prefill_attn<KT>, smem)) return e;
   dim3 grid((unsigned)num_tokens, (unsigned)num_kv_heads);
   k_prefill_attn<KT><<<grid, 128, smem>>>(out, q, k_cache, v_cache, block_tables, max_blocks_per_seq, seq_lens, query_start,
                                       num_seqs, num_heads, num_kv_heads, head_dim, block_size, num_blocks, scale, window);
