@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""A light serving benchmark client: closed loop, streamed completions, Python's standard library only.
+
+Why it exists: on a machine with few cores the client shares the CPUs with the server it measures.
+`blockserve bench` is a JVM and used about a quarter of a core during a 6 s one-client run on a
+2-core VM (its JIT compiling while it measures); this client uses about 2-3% of one core there. Use
+`blockserve bench` anywhere the client runs on other cores; use this where it cannot.
+
+Each request: a prompt of random token ids (seeded, distinct per request so no prefix is shared),
+--output-len tokens with ignore_eos, temperature 0, streamed; the stream must end with [DONE].
+Prints one line: requests completed, output tokens/s over the wall time, TTFT p50 and TPOT p50 (ms).
+
+  python3 tools/light_bench.py --port 8080 --model NAME --clients 8 --requests 32
+"""
+import argparse
+import http.client
+import json
+import random
+import statistics
+import threading
+import time
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=8080)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--clients", type=int, default=1)
+    ap.add_argument("--requests", type=int, default=8)
+    ap.add_argument("--input-len", type=int, default=128)
+    ap.add_argument("--output-len", type=int, default=64)
+    ap.add_argument("--seed", type=int, default=0, help="first request's prompt seed; request i uses seed + i")
+    ap.add_argument("--vocab", type=int, default=40000, help="prompt ids are drawn from [3, vocab)")
+    ap.add_argument("--timeout", type=float, default=120)
+    a = ap.parse_args()
+
+    lock = threading.Lock()
+    next_index = [0]
+    results = []  # (ttft s, tpot s, tokens) of completed requests
+    failures = []
+
+    def body(i):
+        r = random.Random(a.seed + i)
+        return json.dumps({"model": a.model, "prompt": [r.randrange(3, a.vocab) for _ in range(a.input_len)],
+                           "max_tokens": a.output_len, "ignore_eos": True, "temperature": 0, "stream": True})
+
+    def one(i):
+        conn = http.client.HTTPConnection(a.host, a.port, timeout=a.timeout)
+        try:
+            t0 = time.perf_counter()
+            conn.request("POST", "/v1/completions", body(i), {"Content-Type": "application/json"})
+            resp = conn.getresponse()
+            if resp.status != 200:
+                raise RuntimeError(f"HTTP {resp.status}: {resp.read()[:200]!r}")
+            first = last = None
+            chunks = 0
+            done = False
+            for line in resp:
+                line = line.strip()
+                if line == b"data: [DONE]":
+                    done = True
+                    break
+                if line.startswith(b"data: "):
+                    now = time.perf_counter()
+                    text = json.loads(line[6:])["choices"][0].get("text", "")
+                    if text or first is None:
+                        first = first or now
+                        last = now
+                        chunks += 1
+            if not done:
+                raise RuntimeError(f"stream ended without [DONE] after {chunks} chunks")
+            tokens = a.output_len
+            return first - t0, (last - first) / max(1, tokens - 1), tokens
+        finally:
+            conn.close()
+
+    def worker():
+        while True:
+            with lock:
+                if next_index[0] >= a.requests:
+                    return
+                i = next_index[0]
+                next_index[0] += 1
+            try:
+                r = one(i)
+                with lock:
+                    results.append(r)
+            except Exception as e:  # counted, and the run goes on
+                with lock:
+                    failures.append(str(e))
+
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(a.clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    tokens = sum(r[2] for r in results)
+    ttft = statistics.median(r[0] for r in results) * 1e3 if results else float("nan")
+    tpot = statistics.median(r[1] for r in results) * 1e3 if results else float("nan")
+    print(f"completed {len(results)}/{a.requests}  output {tokens / wall:.1f} tok/s  TTFT p50 {ttft:.0f} ms  "
+          f"TPOT p50 {tpot:.2f} ms  wall {wall:.2f} s" + (f"  failures: {failures[:3]}" if failures else ""), flush=True)
+
+
+if __name__ == "__main__":
+    main()
