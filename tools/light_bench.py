@@ -7,8 +7,11 @@ Why it exists: on a machine with few cores the client shares the CPUs with the s
 `blockserve bench` anywhere the client runs on other cores; use this where it cannot.
 
 Each request: a prompt of random token ids (seeded, distinct per request so no prefix is shared),
---output-len tokens with ignore_eos, temperature 0, streamed; the stream must end with [DONE].
-Prints one line: requests completed, output tokens/s over the wall time, TTFT p50 and TPOT p50 (ms).
+--output-len tokens with ignore_eos, temperature 0, streamed (asking for the usage chunk, whose
+completion_tokens is then counted; a server that sends none is taken at --output-len); the stream must
+end with [DONE], else the request counts as failed. Prints one line: requests completed, output tokens/s
+over the wall time, TTFT p50 and TPOT p50 (ms); with --json a JSON object instead. Exits 1 when a
+request failed.
 
   python3 tools/light_bench.py --port 8080 --model NAME --clients 8 --requests 32
 """
@@ -17,6 +20,7 @@ import http.client
 import json
 import random
 import statistics
+import sys
 import threading
 import time
 
@@ -33,6 +37,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0, help="first request's prompt seed; request i uses seed + i")
     ap.add_argument("--vocab", type=int, default=40000, help="prompt ids are drawn from [3, vocab)")
     ap.add_argument("--timeout", type=float, default=120)
+    ap.add_argument("--json", action="store_true", help="print a JSON object instead of the line")
     a = ap.parse_args()
 
     lock = threading.Lock()
@@ -43,7 +48,8 @@ def main():
     def body(i):
         r = random.Random(a.seed + i)
         return json.dumps({"model": a.model, "prompt": [r.randrange(3, a.vocab) for _ in range(a.input_len)],
-                           "max_tokens": a.output_len, "ignore_eos": True, "temperature": 0, "stream": True})
+                           "max_tokens": a.output_len, "ignore_eos": True, "temperature": 0, "stream": True,
+                           "stream_options": {"include_usage": True}})
 
     def one(i):
         conn = http.client.HTTPConnection(a.host, a.port, timeout=a.timeout)
@@ -55,6 +61,7 @@ def main():
                 raise RuntimeError(f"HTTP {resp.status}: {resp.read()[:200]!r}")
             first = last = None
             chunks = 0
+            tokens = a.output_len
             done = False
             for line in resp:
                 line = line.strip()
@@ -63,14 +70,17 @@ def main():
                     break
                 if line.startswith(b"data: "):
                     now = time.perf_counter()
-                    text = json.loads(line[6:])["choices"][0].get("text", "")
-                    if text or first is None:
+                    event = json.loads(line[6:])
+                    if event.get("usage"):
+                        tokens = event["usage"]["completion_tokens"]
+                    if event.get("choices"):
                         first = first or now
                         last = now
                         chunks += 1
             if not done:
                 raise RuntimeError(f"stream ended without [DONE] after {chunks} chunks")
-            tokens = a.output_len
+            if first is None:
+                raise RuntimeError("stream had no tokens")
             return first - t0, (last - first) / max(1, tokens - 1), tokens
         finally:
             conn.close()
@@ -98,11 +108,19 @@ def main():
         t.join()
     wall = time.perf_counter() - t0
     tokens = sum(r[2] for r in results)
-    ttft = statistics.median(r[0] for r in results) * 1e3 if results else float("nan")
-    tpot = statistics.median(r[1] for r in results) * 1e3 if results else float("nan")
-    print(f"completed {len(results)}/{a.requests}  output {tokens / wall:.1f} tok/s  TTFT p50 {ttft:.0f} ms  "
-          f"TPOT p50 {tpot:.2f} ms  wall {wall:.2f} s" + (f"  failures: {failures[:3]}" if failures else ""), flush=True)
+    ttft = statistics.median(r[0] for r in results) * 1e3 if results else None  # JSON null, not NaN
+    tpot = statistics.median(r[1] for r in results) * 1e3 if results else None
+    if a.json:
+        print(json.dumps({"completed": len(results), "failed": len(failures), "output_tokens": tokens,
+                          "output_throughput": tokens / wall, "median_ttft_ms": ttft, "median_tpot_ms": tpot,
+                          "duration": wall, "errors": failures[:3]}), flush=True)
+    else:
+        ms = lambda v, d: "-" if v is None else f"{v:.{d}f}"
+        print(f"completed {len(results)}/{a.requests}  output {tokens / wall:.1f} tok/s  TTFT p50 {ms(ttft, 0)} ms  "
+              f"TPOT p50 {ms(tpot, 2)} ms  wall {wall:.2f} s" + (f"  failures: {failures[:3]}" if failures else ""),
+              flush=True)
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
