@@ -2,11 +2,10 @@ package dev.blockserve.cli;
 
 import java.io.PrintWriter;
 import java.io.StringWriter;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 import dev.blockserve.BlockserveApplication;
 import dev.blockserve.support.RawHttp;
+import dev.blockserve.support.Scrape;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.condition.EnabledIf;
 import tools.jackson.databind.JsonNode;
@@ -28,14 +27,6 @@ class BenchCommandTest {
 	@LocalServerPort
 	int port;
 
-	double counter(String scrape, String name) {
-		Matcher m = Pattern.compile("(?m)^" + Pattern.quote(name) + "\\{[^}]*\\} ([0-9.eE+-]+)$").matcher(scrape);
-		double sum = 0;
-		while (m.find()) {
-			sum += Double.parseDouble(m.group(1));
-		}
-		return sum;
-	}
 
 	@Test
 	void resultsHaveVllmsKeysAndAgreeWithThePrometheusCounters() throws Exception {
@@ -59,9 +50,9 @@ class BenchCommandTest {
 		assertThat(r.path("total_output_tokens").asLong()).isEqualTo(12 * 16);
 		assertThat(r.path("median_ttft_ms").asDouble()).isPositive().isLessThanOrEqualTo(r.path("median_e2el_ms").asDouble());
 		String after = RawHttp.request(port, "GET", "/metrics", null, null).body();
-		double generated = counter(after, "blockserve_generation_tokens_total") - counter(before, "blockserve_generation_tokens_total");
-		double prompt = counter(after, "blockserve_prompt_tokens_total") - counter(before, "blockserve_prompt_tokens_total");
-		double finished = counter(after, "blockserve_request_success_total") - counter(before, "blockserve_request_success_total");
+		double generated = Scrape.sum(after, "blockserve_generation_tokens_total") - Scrape.sum(before, "blockserve_generation_tokens_total");
+		double prompt = Scrape.sum(after, "blockserve_prompt_tokens_total") - Scrape.sum(before, "blockserve_prompt_tokens_total");
+		double finished = Scrape.sum(after, "blockserve_request_success_total") - Scrape.sum(before, "blockserve_request_success_total");
 		assertThat(r.path("total_output_tokens").asDouble()).isCloseTo(generated, org.assertj.core.data.Percentage.withPercentage(5));
 		assertThat(r.path("total_input_tokens").asDouble()).isCloseTo(prompt, org.assertj.core.data.Percentage.withPercentage(5));
 		assertThat(finished).isEqualTo(12);

@@ -6,12 +6,11 @@ import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 import com.sun.net.httpserver.HttpServer;
 import dev.blockserve.BlockserveApplication;
 import dev.blockserve.support.RawHttp;
+import dev.blockserve.support.Scrape;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.condition.EnabledIf;
 import tools.jackson.databind.JsonNode;
@@ -56,14 +55,6 @@ class LightBenchScriptTest {
 		return JSON.readTree(lines[lines.length - 1]);
 	}
 
-	static double counter(String scrape, String name) {
-		Matcher m = Pattern.compile("(?m)^" + Pattern.quote(name) + "\\{[^}]*\\} ([0-9.eE+-]+)$").matcher(scrape);
-		double sum = 0;
-		while (m.find()) {
-			sum += Double.parseDouble(m.group(1));
-		}
-		return sum;
-	}
 
 	@Test
 	void countsAgreeWithTheServersCounters() throws Exception {
@@ -76,8 +67,8 @@ class LightBenchScriptTest {
 		assertThat(j.path("completed").asInt()).isEqualTo(9);
 		assertThat(j.path("failed").asInt()).isZero();
 		assertThat(j.path("output_tokens").asDouble()).isEqualTo(9 * 8)
-			.isEqualTo(counter(after, "blockserve_generation_tokens_total") - counter(before, "blockserve_generation_tokens_total"));
-		assertThat(counter(after, "blockserve_prompt_tokens_total") - counter(before, "blockserve_prompt_tokens_total")).isEqualTo(9 * 12);
+			.isEqualTo(Scrape.sum(after, "blockserve_generation_tokens_total") - Scrape.sum(before, "blockserve_generation_tokens_total"));
+		assertThat(Scrape.sum(after, "blockserve_prompt_tokens_total") - Scrape.sum(before, "blockserve_prompt_tokens_total")).isEqualTo(9 * 12);
 		assertThat(j.path("median_ttft_ms").asDouble()).isPositive();
 		assertThat(j.path("output_throughput").asDouble()).isPositive();
 	}
