@@ -2,8 +2,8 @@
 """A light serving benchmark client: closed loop, streamed completions, Python's standard library only.
 
 Why it exists: on a machine with few cores the client shares the CPUs with the server it measures.
-`blockserve bench` is a JVM and used about a quarter of a core during a 6 s one-client run on a
-2-core VM (its JIT compiling while it measures); this client uses about 2-3% of one core there. Use
+`blockserve bench` is a JVM and used 3.0-3.8 s of CPU during a 7-9 s one-client run on a 2-core VM
+(its JIT compiling while it measures); this client uses about 2-3% of one core there. Use
 `blockserve bench` anywhere the client runs on other cores; use this where it cannot.
 
 Each request: a prompt of random token ids (seeded, distinct per request so no prefix is shared),
