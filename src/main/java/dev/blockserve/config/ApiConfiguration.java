@@ -8,6 +8,7 @@ import dev.blockserve.api.Api;
 import dev.blockserve.api.ApiErrorHandler;
 import dev.blockserve.api.ApiKeyFilter;
 import dev.blockserve.api.HttpEdgeHandler;
+import dev.blockserve.api.InFlightExchanges;
 import dev.blockserve.api.WarmupRequests;
 import reactor.netty.NettyPipeline;
 import dev.blockserve.engine.Engine;
@@ -158,6 +159,23 @@ public class ApiConfiguration {
 	@Bean
 	ApiErrorHandler apiErrorHandler() {
 		return new ApiErrorHandler();
+	}
+
+	/** Counts responses not yet written: a stop waits for the answers it caused (see EngineDrain). */
+	@Bean
+	InFlightExchanges inFlightExchanges() {
+		return new InFlightExchanges();
+	}
+
+	@Bean
+	org.springframework.boot.webflux.autoconfigure.WebHttpHandlerBuilderCustomizer countExchanges(InFlightExchanges exchanges) {
+		return builder -> builder.httpHandlerDecorator(exchanges::decorate);
+	}
+
+	/** Ends what the graceful phase left running with an answer, before the web server stops. */
+	@Bean
+	EngineDrain engineDrain(Engine engine, InFlightExchanges exchanges) {
+		return new EngineDrain(engine, exchanges);
 	}
 
 	@Bean

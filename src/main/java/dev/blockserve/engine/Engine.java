@@ -6,6 +6,7 @@ import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.Consumer;
@@ -51,6 +52,8 @@ public final class Engine implements AutoCloseable {
 	private final AtomicLong ids = new AtomicLong(1);
 
 	private final Thread thread;
+
+	private final AtomicBoolean closed = new AtomicBoolean();
 
 	private volatile EngineSnapshot engineSnapshot;
 
@@ -185,7 +188,9 @@ public final class Engine implements AutoCloseable {
 		}
 		finally {
 			Throwable f = health.fatal();
-			core.failAll(new IllegalStateException(f != null ? "the engine failed: " + f : "the engine shut down"));
+			// shut down: a 503 for the client (try another replica), as for a request submitted after this
+			core.failAll(f != null ? new IllegalStateException("the engine failed: " + f)
+					: new EngineUnavailableException("the server is shutting down", false, 0));
 		}
 	}
 
@@ -245,8 +250,16 @@ public final class Engine implements AutoCloseable {
 		}
 	}
 
+	/**
+	 * Stops the engine: no request is taken from now on, the step under way finishes, and every request
+	 * still running or waiting ends with an error (a 503: the server is shutting down). Idempotent: the
+	 * server drains before its web server stops, and closes again as a bean.
+	 */
 	@Override
 	public void close() {
+		if (!closed.compareAndSet(false, true)) {
+			return;
+		}
 		health.closed();
 		LockSupport.unpark(thread);
 		try {

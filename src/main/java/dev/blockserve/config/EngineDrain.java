@@ -1,0 +1,79 @@
+package dev.blockserve.config;
+
+import java.time.Duration;
+
+import dev.blockserve.api.InFlightExchanges;
+import dev.blockserve.engine.Engine;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import org.springframework.boot.web.server.context.WebServerGracefulShutdownLifecycle;
+import org.springframework.context.SmartLifecycle;
+
+/**
+ * The step of a stop between the graceful phase and the web server's end. Spring Boot first lets requests
+ * in flight finish for {@code spring.lifecycle.timeout-per-shutdown-phase}; then this stops the engine, so
+ * that whatever is still running ends with an error a client can act on (a stream: an error event saying
+ * the server is shutting down, then [DONE]; any other request: a 503), and waits briefly for those answers
+ * to be written; only then does the web server stop and close the connections. Without it the engine (a
+ * bean, closed after the web server) failed them into connections already cut. Runs on the thread that
+ * closes the context.
+ */
+public final class EngineDrain implements SmartLifecycle {
+
+	private static final Logger log = LoggerFactory.getLogger(EngineDrain.class);
+
+	/**
+	 * After Spring Boot's graceful shutdown (stopped first: higher phase) and before the web server stops
+	 * (its phase is 1024 lower still).
+	 */
+	static final int PHASE = WebServerGracefulShutdownLifecycle.SMART_LIFECYCLE_PHASE - 512;
+
+	/** How long the error answers may take to be written (kept short: docker stop's grace is 10 s in all). */
+	private static final Duration FLUSH = Duration.ofSeconds(1);
+
+	private final Engine engine;
+
+	private final InFlightExchanges exchanges;
+
+	private volatile boolean running;
+
+	EngineDrain(Engine engine, InFlightExchanges exchanges) {
+		this.engine = engine;
+		this.exchanges = exchanges;
+	}
+
+	@Override
+	public void start() {
+		running = true;
+	}
+
+	@Override
+	public void stop() {
+		running = false;
+		int live = engine.numRunning() + engine.numWaiting();
+		long t0 = System.nanoTime();
+		engine.close();
+		try {
+			boolean written = exchanges.awaitNone(FLUSH);
+			if (live > 0 || !written) {
+				log.info("Stopped the engine with about {} requests in flight; their answers {} in {} ms", live,
+						written ? "were written" : "were not all written (" + exchanges.count() + " left)",
+						(System.nanoTime() - t0) / 1_000_000);
+			}
+		}
+		catch (InterruptedException e) {
+			Thread.currentThread().interrupt();
+		}
+	}
+
+	@Override
+	public boolean isRunning() {
+		return running;
+	}
+
+	@Override
+	public int getPhase() {
+		return PHASE;
+	}
+}

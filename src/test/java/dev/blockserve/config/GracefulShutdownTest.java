@@ -1,0 +1,128 @@
+package dev.blockserve.config;
+
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+import dev.blockserve.BlockserveApplication;
+import dev.blockserve.engine.Engine;
+import dev.blockserve.engine.FaultInjector;
+import dev.blockserve.support.SharedModels;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.condition.EnabledIf;
+
+import org.springframework.boot.SpringApplication;
+import org.springframework.context.ConfigurableApplicationContext;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * A stop (SIGTERM, {@code docker stop}) that outlasts the graceful-shutdown phase: requests still running
+ * when the phase ends must get an answer, not a cut connection. Streams end with an error event saying the
+ * server is shutting down, then [DONE]; a request waiting for its whole answer gets a 503 in OpenAI's error
+ * envelope. Before the fix the web server stopped first and the engine failed them afterwards, into
+ * connections already closed (curl: "transfer closed with outstanding read data remaining").
+ */
+@EnabledIf(value = "dev.blockserve.support.SharedModels#present", disabledReason = "../shared/models is absent")
+class GracefulShutdownTest {
+
+	record Answer(int status, List<String> lines) {
+	}
+
+	@Test
+	void requestsStillRunningWhenTheGracePeriodEndsGetAnErrorNotACutConnection() throws Exception {
+		String model = SharedModels.dir("stories260K").toString();
+		ConfigurableApplicationContext ctx = new SpringApplication(BlockserveApplication.class).run("--server.port=0",
+				"--blockserve.model=" + model, "--blockserve.kv-cache.num-blocks=256", "--blockserve.warmup-tokens=0",
+				"--spring.lifecycle.timeout-per-shutdown-phase=1s");
+		boolean closed = false;
+		try {
+			int port = ctx.getEnvironment().getRequiredProperty("local.server.port", Integer.class);
+			Engine engine = ctx.getBean(Engine.class);
+			// every step slowed to 30 ms: 400 tokens take 12 s, far past the 1 s grace period
+			engine.faults((stage, prompt, params) -> {
+				if (stage == FaultInjector.Stage.FORWARD) {
+					try {
+						Thread.sleep(30);
+					}
+					catch (InterruptedException e) {
+						Thread.currentThread().interrupt();
+					}
+				}
+			});
+			HttpClient http = HttpClient.newHttpClient();
+			CountDownLatch streaming = new CountDownLatch(2);
+			List<CompletableFuture<Answer>> answers = new ArrayList<>();
+			for (int i = 0; i < 3; i++) {
+				boolean stream = i < 2;
+				String body = "{\"prompt\": \"Once upon a time " + i + "\", \"max_tokens\": 400, \"ignore_eos\": true, \"stream\": "
+						+ stream + "}";
+				answers.add(CompletableFuture.supplyAsync(() -> {
+					List<String> lines = new ArrayList<>();
+					int status = -1;
+					try {
+						HttpResponse<java.io.InputStream> r = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/v1/completions"))
+							.header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body)).build(),
+								HttpResponse.BodyHandlers.ofInputStream());
+						status = r.statusCode();
+						try (BufferedReader in = new BufferedReader(new InputStreamReader(r.body(), StandardCharsets.UTF_8))) {
+							for (String l; (l = in.readLine()) != null;) {
+								if (!l.isEmpty()) {
+									lines.add(l);
+									if (stream && lines.size() == 1) {
+										streaming.countDown();
+									}
+								}
+							}
+						}
+					}
+					catch (Exception e) {
+						lines.add("client error: " + e);
+					}
+					return new Answer(status, lines);
+				}));
+			}
+			assertThat(streaming.await(30, TimeUnit.SECONDS)).as("both streams started").isTrue();
+			long deadline = System.nanoTime() + 10_000_000_000L;
+			int running;
+			while ((running = engine.inspect(core -> core.numRunning())) < 3 && System.nanoTime() < deadline) {
+				Thread.sleep(10);
+			}
+			assertThat(running).as("all three requests running").isEqualTo(3);
+
+			long t0 = System.nanoTime();
+			ctx.close();
+			closed = true;
+			double seconds = (System.nanoTime() - t0) / 1e9;
+
+			for (int i = 0; i < 2; i++) {
+				List<String> lines = answers.get(i).get(10, TimeUnit.SECONDS).lines();
+				assertThat(lines).as("stream %d ends with [DONE]", i).isNotEmpty().last().isEqualTo("data: [DONE]");
+				assertThat(lines.get(lines.size() - 2)).as("stream %d: the event before [DONE]", i)
+					.startsWith("data: {\"error\"")
+					.contains("shutting down")
+					.contains("\"type\":\"service_unavailable\"");
+				assertThat(lines.size()).as("stream %d made tokens before the stop", i).isGreaterThan(3);
+			}
+			Answer whole = answers.get(2).get(10, TimeUnit.SECONDS);
+			assertThat(whole.status()).as("the non-streamed request: " + whole.lines()).isEqualTo(503);
+			assertThat(String.join("\n", whole.lines())).startsWith("{\"error\"").contains("shutting down");
+			assertThat(seconds).as("the stop took the grace period and little more").isLessThan(4.0);
+		}
+		finally {
+			if (!closed) {
+				ctx.close();
+			}
+		}
+	}
+
+}
