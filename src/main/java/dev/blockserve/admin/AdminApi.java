@@ -14,6 +14,7 @@ import dev.blockserve.engine.EngineSnapshot;
 import dev.blockserve.kvcache.KvCacheSnapshot;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
+import reactor.core.publisher.Sinks;
 import tools.jackson.databind.json.JsonMapper;
 
 import org.springframework.core.io.ClassPathResource;
@@ -49,6 +50,9 @@ public final class AdminApi {
 	private final Duration interval;
 
 	private final AdminSessions sessions;
+
+	/** Set once when the server begins to stop; ends every stream, and one opened later at once. */
+	private final Sinks.One<Boolean> stopping = Sinks.one();
 
 	public AdminApi(Engine engine, String modelName, Duration interval, AdminSessions sessions) {
 		this.engine = engine;
@@ -195,7 +199,16 @@ public final class AdminApi {
 				EngineSnapshot e = engine.engineSnapshot();
 				int n = e.kv().numBlocks();
 				return Sse.event(n <= MAX_CELLS ? document(e, 0, n) : document(e, Math.max(0, zoom), zoom < 0 ? 0 : MAX_CELLS));
-			}), 1));
+			}), 1)
+			.takeUntilOther(stopping.asMono()));
+	}
+
+	/**
+	 * Ends the streams (the server is stopping): they never end by themselves, and an open dashboard would
+	 * otherwise hold the graceful shutdown for its whole timeout. The page's EventSource reconnects by itself.
+	 */
+	public void endStreams() {
+		stopping.tryEmitValue(Boolean.TRUE);
 	}
 
 	public Mono<ServerResponse> page(ServerRequest req) {

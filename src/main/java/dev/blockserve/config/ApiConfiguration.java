@@ -174,8 +174,8 @@ public class ApiConfiguration {
 
 	/** Ends what the graceful phase left running with an answer, before the web server stops. */
 	@Bean
-	EngineDrain engineDrain(Engine engine, InFlightExchanges exchanges) {
-		return new EngineDrain(engine, exchanges);
+	EngineDrain engineDrain(Engine engine, InFlightExchanges exchanges, org.springframework.context.ApplicationContext context) {
+		return new EngineDrain(engine, exchanges, context);
 	}
 
 	@Bean

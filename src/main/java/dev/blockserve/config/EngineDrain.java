@@ -8,7 +8,10 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import org.springframework.boot.web.server.context.WebServerGracefulShutdownLifecycle;
+import org.springframework.context.ApplicationContext;
+import org.springframework.context.ApplicationListener;
 import org.springframework.context.SmartLifecycle;
+import org.springframework.context.event.ContextClosedEvent;
 
 /**
  * The step of a stop between the graceful phase and the web server's end. Spring Boot first lets requests
@@ -16,10 +19,11 @@ import org.springframework.context.SmartLifecycle;
  * that whatever is still running ends with an error a client can act on (a stream: an error event saying
  * the server is shutting down, then [DONE]; any other request: a 503), and waits briefly for those answers
  * to be written; only then does the web server stop and close the connections. Without it the engine (a
- * bean, closed after the web server) failed them into connections already cut. Runs on the thread that
- * closes the context.
+ * bean, closed after the web server) failed them into connections already cut. Only when the context
+ * closes: a lifecycle stop without a close (a paused test context, a checkpoint) is followed by a start,
+ * and leaves the engine alone. Runs on the thread that closes the context.
  */
-public final class EngineDrain implements SmartLifecycle {
+public final class EngineDrain implements SmartLifecycle, ApplicationListener<ContextClosedEvent> {
 
 	private static final Logger log = LoggerFactory.getLogger(EngineDrain.class);
 
@@ -29,6 +33,7 @@ public final class EngineDrain implements SmartLifecycle {
 	 */
 	static final int PHASE = WebServerGracefulShutdownLifecycle.SMART_LIFECYCLE_PHASE - 512;
 
+
 	/** How long the error answers may take to be written (kept short: docker stop's grace is 10 s in all). */
 	private static final Duration FLUSH = Duration.ofSeconds(1);
 
@@ -36,11 +41,24 @@ public final class EngineDrain implements SmartLifecycle {
 
 	private final InFlightExchanges exchanges;
 
+	private final ApplicationContext context;
+
 	private volatile boolean running;
 
-	EngineDrain(Engine engine, InFlightExchanges exchanges) {
+	/** Set when this context begins to close (its ContextClosedEvent comes before any lifecycle stop). */
+	private volatile boolean closing;
+
+	EngineDrain(Engine engine, InFlightExchanges exchanges, ApplicationContext context) {
 		this.engine = engine;
 		this.exchanges = exchanges;
+		this.context = context;
+	}
+
+	@Override
+	public void onApplicationEvent(ContextClosedEvent event) {
+		if (event.getApplicationContext() == context) {
+			closing = true;
+		}
 	}
 
 	@Override
@@ -51,6 +69,9 @@ public final class EngineDrain implements SmartLifecycle {
 	@Override
 	public void stop() {
 		running = false;
+		if (!closing) {
+			return;
+		}
 		int live = engine.numRunning() + engine.numWaiting();
 		long t0 = System.nanoTime();
 		engine.close();

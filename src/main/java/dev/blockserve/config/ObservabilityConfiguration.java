@@ -71,6 +71,20 @@ public class ObservabilityConfiguration {
 		return new AdminApi(engine, served.name(), props.streamInterval(), sessions);
 	}
 
+	/**
+	 * Ends the dashboard's streams when the context closes, before the graceful phase waits for requests
+	 * (its ContextClosedEvent comes first): they never end by themselves.
+	 */
+	@Bean
+	org.springframework.context.ApplicationListener<org.springframework.context.event.ContextClosedEvent> adminStreamsEnd(
+			AdminApi admin, org.springframework.context.ApplicationContext context) {
+		return event -> {
+			if (event.getApplicationContext() == context) {
+				admin.endStreams();
+			}
+		};
+	}
+
 	@Bean
 	RouterFunction<ServerResponse> adminRoutes(AdminApi admin) {
 		return RouterFunctions.route()

@@ -38,6 +38,87 @@ class GracefulShutdownTest {
 	record Answer(int status, List<String> lines) {
 	}
 
+	/**
+	 * A lifecycle stop without a close (Spring's test framework pauses cached contexts so; a checkpoint does
+	 * too) is followed by a start: the server must serve again, with its engine and the dashboard's stream.
+	 * The first version of the drain closed the engine at any stop, and the next request got a 503.
+	 */
+	@Test
+	void aStopAndStartWithoutCloseLeavesTheServerServing() throws Exception {
+		String model = SharedModels.dir("stories260K").toString();
+		try (ConfigurableApplicationContext ctx = new SpringApplication(BlockserveApplication.class).run("--server.port=0",
+				"--blockserve.model=" + model, "--blockserve.kv-cache.num-blocks=64", "--blockserve.warmup-tokens=0")) {
+			ctx.stop();
+			ctx.start();
+			int port = ctx.getEnvironment().getRequiredProperty("local.server.port", Integer.class);
+			HttpClient http = HttpClient.newHttpClient();
+			HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/v1/completions"))
+				.header("Content-Type", "application/json")
+				.POST(HttpRequest.BodyPublishers.ofString("{\"prompt\": \"Once\", \"max_tokens\": 4}"))
+				.build(), HttpResponse.BodyHandlers.ofString());
+			assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+			HttpResponse<java.util.stream.Stream<String>> d = http.send(
+					HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/admin/api/stream")).build(),
+					HttpResponse.BodyHandlers.ofLines());
+			try (var lines = d.body()) {
+				assertThat(lines.filter(l -> l.startsWith("data: ")).limit(2).count()).as("dashboard events after the restart")
+					.isEqualTo(2);
+			}
+		}
+	}
+
+	/**
+	 * The dashboard's stream never ends by itself: an open dashboard held every stop for the whole grace
+	 * period (8 s by default; with the engine's drain and the exit, past docker stop's 10 s). It must end
+	 * when the stop begins, with the connection closed cleanly, and the stop take well under the phase.
+	 */
+	@Test
+	void anOpenDashboardStreamDoesNotHoldTheStop() throws Exception {
+		String model = SharedModels.dir("stories260K").toString();
+		ConfigurableApplicationContext ctx = new SpringApplication(BlockserveApplication.class).run("--server.port=0",
+				"--blockserve.model=" + model, "--blockserve.kv-cache.num-blocks=64", "--blockserve.warmup-tokens=0",
+				"--spring.lifecycle.timeout-per-shutdown-phase=6s");
+		boolean closed = false;
+		try {
+			int port = ctx.getEnvironment().getRequiredProperty("local.server.port", Integer.class);
+			CountDownLatch first = new CountDownLatch(1);
+			CompletableFuture<List<String>> dashboard = CompletableFuture.supplyAsync(() -> {
+				List<String> lines = new ArrayList<>();
+				try {
+					HttpResponse<java.io.InputStream> r = HttpClient.newHttpClient()
+						.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/admin/api/stream")).build(),
+								HttpResponse.BodyHandlers.ofInputStream());
+					try (BufferedReader in = new BufferedReader(new InputStreamReader(r.body(), StandardCharsets.UTF_8))) {
+						for (String l; (l = in.readLine()) != null;) {
+							if (!l.isEmpty()) {
+								lines.add(l);
+								first.countDown();
+							}
+						}
+					}
+					lines.add("end of stream");
+				}
+				catch (Exception e) {
+					lines.add("client error: " + e);
+				}
+				return lines;
+			});
+			assertThat(first.await(20, TimeUnit.SECONDS)).as("the dashboard stream started").isTrue();
+			long t0 = System.nanoTime();
+			ctx.close();
+			closed = true;
+			double seconds = (System.nanoTime() - t0) / 1e9;
+			assertThat(seconds).as("stop with a dashboard open (grace period 6 s)").isLessThan(2.0);
+			List<String> lines = dashboard.get(10, TimeUnit.SECONDS);
+			assertThat(lines).as("the dashboard stream ended cleanly").last().isEqualTo("end of stream");
+		}
+		finally {
+			if (!closed) {
+				ctx.close();
+			}
+		}
+	}
+
 	@Test
 	void requestsStillRunningWhenTheGracePeriodEndsGetAnErrorNotACutConnection() throws Exception {
 		String model = SharedModels.dir("stories260K").toString();
