@@ -33,7 +33,6 @@ public final class EngineDrain implements SmartLifecycle, ApplicationListener<Co
 	 */
 	static final int PHASE = WebServerGracefulShutdownLifecycle.SMART_LIFECYCLE_PHASE - 512;
 
-
 	/** How long the error answers may take to be written (kept short: docker stop's grace is 10 s in all). */
 	private static final Duration FLUSH = Duration.ofSeconds(1);
 
