@@ -168,9 +168,13 @@ class BlockserveContainerTest {
 			assertThat(state.getExitCodeLong()).as("exit code after docker stop (%.1f s)", seconds).isZero();
 			assertThat(seconds).as("stopped within the 10 s grace period").isLessThan(10.0);
 			int inFlight = 0;
+			String logs = c.getLogs();
 			for (CompletableFuture<Stream> f : streams) {
 				Stream s = f.get(30, TimeUnit.SECONDS);
-				assertThat(s.lines()).as("a stream ends with [DONE]").isNotEmpty().last().isEqualTo("data: [DONE]");
+				List<String> tail = s.lines().subList(Math.max(0, s.lines().size() - 3), s.lines().size());
+				assertThat(s.lines()).as("a stream ends with [DONE] (stop took %.1f s; %d lines, the last: %s; the server's log:%n%s)",
+						seconds, s.lines().size(), tail, logs.substring(Math.max(0, logs.length() - 3000)))
+					.isNotEmpty().last().isEqualTo("data: [DONE]");
 				String before = s.lines().get(s.lines().size() - 2);
 				assertThat(before).as("the event before [DONE]: a finish reason or an error")
 					.matches(l -> l.contains("\"finish_reason\":\"") || l.contains("\"error\""));
