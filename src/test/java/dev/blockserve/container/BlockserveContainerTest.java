@@ -154,7 +154,7 @@ class BlockserveContainerTest {
 						}
 					}
 					catch (Exception e) {
-						lines.add("client error: " + e);
+						lines.add("client error: " + e + (e.getCause() != null ? ", cause: " + e.getCause() : ""));
 					}
 					return new Stream(lines, open);
 				}));
