@@ -1,7 +1,9 @@
 package dev.blockserve.api;
 
 import java.time.Duration;
-import java.util.concurrent.atomic.AtomicInteger;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 
 import reactor.core.publisher.Mono;
 
@@ -13,20 +15,36 @@ import org.springframework.http.server.reactive.HttpHandler;
  * server closes their connections. It wraps the whole handler (error handling included: a request that
  * failed is answered by the error handler, after the filters), so an exchange counts from its start until
  * its response is written (a stream: its last event flushed) or the client went away. Any thread; one
- * atomic counter, touched twice a request.
+ * concurrent set, touched twice a request (not per token).
  */
 public final class InFlightExchanges {
 
-	private final AtomicInteger count = new AtomicInteger();
+	/** One exchange in flight: what it is, since when, and its connection (to say why it has not ended). */
+	private record Live(String what, long startNanos, io.netty.channel.Channel channel) {
+
+		String describe(long now) {
+			String how = channel == null ? ""
+					: channel.isWritable() ? ", its connection writable (the server has nothing more to send)"
+							: ", its connection not writable: " + channel.bytesBeforeWritable()
+									+ " bytes to drain first (the client is not reading)";
+			return what + " for " + (now - startNanos) / 1_000_000 + " ms" + how;
+		}
+	}
+
+	private final Set<Live> live = ConcurrentHashMap.newKeySet();
 
 	private final Object lock = new Object();
 
 	/** {@code handler}, counting its exchanges here. */
 	public HttpHandler decorate(HttpHandler handler) {
 		return (request, response) -> {
-			count.incrementAndGet();
+			Object nativeRequest = org.springframework.http.server.reactive.ServerHttpRequestDecorator.getNativeRequest(request);
+			Live l = new Live(request.getMethod() + " " + request.getPath().value(), System.nanoTime(),
+					nativeRequest instanceof reactor.netty.Connection c ? c.channel() : null);
+			live.add(l);
 			return Mono.defer(() -> handler.handle(request, response)).doFinally(s -> {
-				if (count.decrementAndGet() == 0) {
+				live.remove(l);
+				if (live.isEmpty()) {
 					synchronized (lock) {
 						lock.notifyAll();
 					}
@@ -36,17 +54,23 @@ public final class InFlightExchanges {
 	}
 
 	public int count() {
-		return count.get();
+		return live.size();
+	}
+
+	/** The exchanges in flight, each with its age and whether its client reads (for the stop's log). */
+	public List<String> describe() {
+		long now = System.nanoTime();
+		return live.stream().map(l -> l.describe(now)).toList();
 	}
 
 	/** Waits until no exchange is in flight, at most {@code timeout}; whether none is. */
 	public boolean awaitNone(Duration timeout) throws InterruptedException {
 		long deadline = System.nanoTime() + timeout.toNanos();
 		synchronized (lock) {
-			for (long left; count.get() > 0 && (left = deadline - System.nanoTime()) > 0;) {
+			for (long left; !live.isEmpty() && (left = deadline - System.nanoTime()) > 0;) {
 				lock.wait(Math.max(1, left / 1_000_000));
 			}
 		}
-		return count.get() == 0;
+		return live.isEmpty();
 	}
 }

@@ -78,7 +78,7 @@ public final class EngineDrain implements SmartLifecycle, ApplicationListener<Co
 			boolean written = exchanges.awaitNone(FLUSH);
 			if (live > 0 || !written) {
 				log.info("Stopped the engine with about {} requests in flight; their answers {} in {} ms", live,
-						written ? "were written" : "were not all written (" + exchanges.count() + " left)",
+						written ? "were written" : "were not all written (" + exchanges.count() + " left: " + exchanges.describe() + ")",
 						(System.nanoTime() - t0) / 1_000_000);
 			}
 		}
