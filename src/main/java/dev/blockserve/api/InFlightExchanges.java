@@ -19,14 +19,19 @@ import org.springframework.http.server.reactive.HttpHandler;
  */
 public final class InFlightExchanges {
 
-	/** One exchange in flight: what it is, since when, and its connection (to say why it has not ended). */
+	/** One exchange in flight: what it is, since when, and its connection (what it holds unsent). */
 	private record Live(String what, long startNanos, io.netty.channel.Channel channel) {
 
 		String describe(long now) {
-			String how = channel == null ? ""
-					: channel.isWritable() ? ", its connection writable (the server has nothing more to send)"
-							: ", its connection not writable: " + channel.bytesBeforeWritable()
-									+ " bytes to drain first (the client is not reading)";
+			if (channel == null) {
+				return what + " for " + (now - startNanos) / 1_000_000 + " ms";
+			}
+			var out = channel.unsafe().outboundBuffer();
+			long queued = out == null ? 0 : out.totalPendingWriteBytes();
+			// bytes queued in Netty: the kernel takes no more, so the peer is not reading; none queued and the
+			// response unfinished: the server has not written the rest
+			String how = ", " + queued + " bytes queued in Netty (the connection " + (channel.isWritable() ? "" : "not ")
+					+ "writable)";
 			return what + " for " + (now - startNanos) / 1_000_000 + " ms" + how;
 		}
 	}
@@ -57,7 +62,7 @@ public final class InFlightExchanges {
 		return live.size();
 	}
 
-	/** The exchanges in flight, each with its age and whether its client reads (for the stop's log). */
+	/** The exchanges in flight, each with its age and the bytes its connection holds unsent (for the stop's log). */
 	public List<String> describe() {
 		long now = System.nanoTime();
 		return live.stream().map(l -> l.describe(now)).toList();
