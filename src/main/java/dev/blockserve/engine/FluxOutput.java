@@ -1,5 +1,7 @@
 package dev.blockserve.engine;
 
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import reactor.core.publisher.Sinks;
 
 /**
@@ -8,6 +10,8 @@ import reactor.core.publisher.Sinks;
  * on the engine thread; the sink's Flux is read on the subscriber's.
  */
 final class FluxOutput implements RequestOutput {
+
+	private static final Logger log = LoggerFactory.getLogger(FluxOutput.class);
 
 	final Sinks.Many<GenerationEvent> sink = Sinks.many().unicast().onBackpressureBuffer();
 
@@ -29,19 +33,29 @@ final class FluxOutput implements RequestOutput {
 
 	@Override
 	public void event(GenerationEvent e) {
-		sink.tryEmitNext(e);
+		check(sink.tryEmitNext(e), "an event");
 	}
 
 	@Override
 	public void complete() {
 		release();
-		sink.tryEmitComplete();
+		check(sink.tryEmitComplete(), "the completion");
 	}
 
 	@Override
 	public void fail(EngineException e) {
 		release();
-		sink.tryEmitError(e);
+		check(sink.tryEmitError(e), "the error");
+	}
+
+	/**
+	 * A refused emission loses output silently: say so (a cancelled stream refuses by design). A diagnostic
+	 * for a stream seen to stop in CI with its events made (docs/benchmarks.md, seventeenth session).
+	 */
+	private static void check(Sinks.EmitResult r, String what) {
+		if (r.isFailure() && r != Sinks.EmitResult.FAIL_CANCELLED) {
+			log.warn("A request's output refused {}: {}", what, r);
+		}
 	}
 
 	/** Gives the place back if the request never reached the engine thread (refused there). */
