@@ -20,9 +20,12 @@ import org.springframework.http.server.reactive.HttpHandler;
 public final class InFlightExchanges {
 
 	/** One exchange in flight: what it is, since when, and its connection (what it holds unsent). */
-	private record Live(String what, long startNanos, io.netty.channel.Channel channel) {
+	private record Live(org.springframework.http.server.reactive.ServerHttpRequest request, long startNanos,
+			io.netty.channel.Channel channel) {
 
 		String describe(long now) {
+			// the text only here, for the stop's log: not built for every request
+			String what = request.getMethod() + " " + request.getPath().value();
 			if (channel == null) {
 				return what + " for " + (now - startNanos) / 1_000_000 + " ms";
 			}
@@ -44,7 +47,7 @@ public final class InFlightExchanges {
 	public HttpHandler decorate(HttpHandler handler) {
 		return (request, response) -> {
 			Object nativeRequest = org.springframework.http.server.reactive.ServerHttpRequestDecorator.getNativeRequest(request);
-			Live l = new Live(request.getMethod() + " " + request.getPath().value(), System.nanoTime(),
+			Live l = new Live(request, System.nanoTime(),
 					nativeRequest instanceof reactor.netty.Connection c ? c.channel() : null);
 			live.add(l);
 			return Mono.defer(() -> handler.handle(request, response)).doFinally(s -> {
