@@ -195,11 +195,13 @@ public final class AdminApi {
 		}
 		return Sse.response(Flux.interval(Duration.ZERO, interval)
 			.onBackpressureDrop()
-			.concatMap(i -> Mono.fromCallable(() -> {
+			// a map on the timer's thread: a concatMap of Mono.fromCallable can drop or repeat an item when the
+			// event loop's request races the tick (reactor-core issue 4406; see Api.CompletionStream)
+			.map(i -> {
 				EngineSnapshot e = engine.engineSnapshot();
 				int n = e.kv().numBlocks();
 				return Sse.event(n <= MAX_CELLS ? document(e, 0, n) : document(e, Math.max(0, zoom), zoom < 0 ? 0 : MAX_CELLS));
-			}), 1)
+			})
 			.takeUntilOther(stopping.asMono()));
 	}
 

@@ -414,6 +414,92 @@ public final class Api {
 		return Flux.merge(fs);
 	}
 
+	/**
+	 * A streamed completion: each engine event becomes one {@code text_completion} chunk (none for an empty
+	 * token that ends nothing), then the usage chunk when asked. Built per request; its state (what each
+	 * choice has sent) is touched by one signal at a time.
+	 *
+	 * <p>Each event maps to at most one chunk, so this is a {@code mapNotNull}, never a {@code concatMap} of
+	 * {@code Flux.just}: the engine thread emits while Netty's event loop requests, and Reactor's concatMap
+	 * with scalar inners drops or repeats an item when a request races an emission (reactor-core issue
+	 * 4406; {@code StreamIntegrityTest} reproduces it).
+	 */
+	static final class CompletionStream {
+
+		private final String id;
+
+		private final long created;
+
+		private final String model;
+
+		private final int n;
+
+		private final List<String> echoTexts;
+
+		private final int echoTop;
+
+		private final boolean idsAsTokens;
+
+		private final List<int[]> continuousUsagePrompts;
+
+		private final int usagePromptTokens;
+
+		/**
+		 * @param echoTexts each prompt's text to put before its choices' first text, or null without echo
+		 * @param continuousUsagePrompts the prompts when every chunk carries the usage so far, else null
+		 * @param usagePromptTokens the prompt tokens of the final usage chunk, or -1 for none
+		 */
+		CompletionStream(String id, long created, String model, int n, List<String> echoTexts, int echoTop,
+				boolean idsAsTokens, List<int[]> continuousUsagePrompts, int usagePromptTokens) {
+			this.id = id;
+			this.created = created;
+			this.model = model;
+			this.n = n;
+			this.echoTexts = echoTexts;
+			this.echoTop = echoTop;
+			this.idsAsTokens = idsAsTokens;
+			this.continuousUsagePrompts = continuousUsagePrompts;
+			this.usagePromptTokens = usagePromptTokens;
+		}
+
+		Flux<DataBuffer> chunks(List<Engine.Submission> subs) {
+			int[] completion = new int[1];
+			boolean[] echoed = new boolean[subs.size() * n];
+			int[] sent = new int[subs.size() * n]; // characters of each choice's text sent so far: text_offset
+			Flux<DataBuffer> chunks = indexed(subs, n).mapNotNull(ie -> {
+				int index = ie.index();
+				GenerationEvent e = ie.event();
+				String text = e.text();
+				if (echoTexts != null && !echoed[index]) {
+					echoed[index] = true;
+					text = echoTexts.get(index / n) + text;
+				}
+				if (e.finished()) {
+					completion[0] += e.completionTokens();
+				}
+				if (text.isEmpty() && !e.finished() && e.logprobs() == null) {
+					return null;
+				}
+				// the accumulator only for an event with logprobs: a plain token's chunk needs its text alone
+				Dto.CompletionLogprobs lp = null;
+				if (e.logprobs() != null || e.promptLogprobs() != null) {
+					ChoiceAcc acc = new ChoiceAcc(echoTop, idsAsTokens);
+					acc.add(e, sent[index] + text.length() - e.text().length());
+					lp = new Dto.CompletionLogprobs(acc.tokens, acc.tokenLogprobs, acc.top, acc.offsets);
+				}
+				sent[index] += text.length();
+				return sse(new Dto.Completion(id, "text_completion", created, model,
+						List.of(new Dto.CompletionChoice(index, text, lp, finishName(e))), continuousUsagePrompts == null
+								? null : usage(continuousUsagePrompts.get(index / n).length, e.completionTokens(), 0)));
+			});
+			if (usagePromptTokens >= 0) {
+				chunks = chunks.concatWith(Mono.fromSupplier(() -> sse(new Dto.Completion(id, "text_completion", created,
+						model, List.of(), usage(usagePromptTokens, completion[0], 0)))));
+			}
+			return chunks;
+		}
+	}
+
 	// ---- /v1/completions
 
 	public Mono<ServerResponse> completions(ServerRequest req) {
@@ -465,40 +551,8 @@ public final class Api {
 			List<Engine.Submission> subs = submitAll(req, prompts, params, priority(body));
 			int promptTokens = prompts.stream().mapToInt(a -> a.length).sum();
 			if (stream) {
-				int[] completion = new int[1];
-				boolean[] echoed = new boolean[subs.size() * n];
-				int[] sent = new int[subs.size() * n]; // characters of each choice's text sent so far: text_offset
-				Flux<DataBuffer> chunks = indexed(subs, n).concatMap(ie -> {
-					int index = ie.index();
-					GenerationEvent e = ie.event();
-					String text = e.text();
-					if (echo && !echoed[index]) {
-						echoed[index] = true;
-						text = promptTexts.get(index / n) + text;
-					}
-					if (e.finished()) {
-						completion[0] += e.completionTokens();
-					}
-					if (text.isEmpty() && !e.finished() && e.logprobs() == null) {
-						return Flux.empty();
-					}
-					// the accumulator only for an event with logprobs: a plain token's chunk needs its text alone
-					Dto.CompletionLogprobs lp = null;
-					if (e.logprobs() != null || e.promptLogprobs() != null) {
-						ChoiceAcc acc = new ChoiceAcc(echoTop, idsAsTokens);
-						acc.add(e, sent[index] + text.length() - e.text().length());
-						lp = new Dto.CompletionLogprobs(acc.tokens, acc.tokenLogprobs, acc.top, acc.offsets);
-					}
-					sent[index] += text.length();
-					return Flux.just(sse(new Dto.Completion(id, "text_completion", created, modelName,
-							List.of(new Dto.CompletionChoice(index, text, lp, finishName(e))),
-							continuousUsage ? usage(prompts.get(index / n).length, e.completionTokens(), 0) : null)));
-				});
-				if (includeUsage) {
-					chunks = chunks.concatWith(Mono.fromSupplier(() -> sse(new Dto.Completion(id, "text_completion", created,
-							modelName, List.of(), usage(promptTokens, completion[0], 0)))));
-				}
-				return sseResponse(chunks);
+				return sseResponse(new CompletionStream(id, created, modelName, n, echo ? promptTexts : null, echoTop,
+						idsAsTokens, continuousUsage ? prompts : null, includeUsage ? promptTokens : -1).chunks(subs));
 			}
 			Map<Integer, ChoiceAcc> accs = new HashMap<>();
 			return indexed(subs, n).doOnNext(ie -> {
@@ -681,12 +735,14 @@ public final class Api {
 		for (int i = 0; i < n && reasoningParser; i++) {
 			thinks[i] = ReasoningStream.create(chatPrompt.opensReasoning());
 		}
-		return new ChatRun(id, created, n, sub, prompt.length, thinks, calls, includeReasoning, idsAsTokens, stream,
+		return new ChatRun(modelName, id, created, n, sub, prompt.length, thinks, calls, includeReasoning, idsAsTokens, stream,
 				includeUsage, continuousUsage, logprobs, promptLogprobs);
 	}
 
 	/** One submitted chat request and how its output is to be shaped. */
-	final class ChatRun {
+	static final class ChatRun {
+
+		private final String modelName;
 
 		final String id;
 
@@ -716,9 +772,10 @@ public final class Api {
 
 		private final Integer promptLogprobs;
 
-		ChatRun(String id, long created, int n, Engine.Submission sub, int promptTokens, ReasoningStream[] thinks,
+		ChatRun(String modelName, String id, long created, int n, Engine.Submission sub, int promptTokens, ReasoningStream[] thinks,
 				ToolCallStream[] calls, boolean includeReasoning, boolean idsAsTokens, boolean stream, boolean includeUsage,
 				boolean continuousUsage, boolean logprobs, Integer promptLogprobs) {
+			this.modelName = modelName;
 			this.id = id;
 			this.created = created;
 			this.n = n;
@@ -741,7 +798,8 @@ public final class Api {
 				.map(i -> new Dto.ChatChunk(id, "chat.completion.chunk", created, modelName,
 						List.of(new Dto.ChatChunkChoice(i, new Dto.Delta("assistant", ""), null, null)), null));
 			int[] completion = new int[1];
-			Flux<Dto.ChatChunk> deltas = sub.events().concatMap(e -> {
+			// concatMapIterable, not a concatMap of inner Fluxes: no subscription per token (see CompletionStream)
+			Flux<Dto.ChatChunk> deltas = sub.events().concatMapIterable(e -> {
 				if (e.finished()) {
 					completion[0] += e.completionTokens();
 				}
@@ -752,7 +810,7 @@ public final class Api {
 				for (Dto.ChatChunkChoice c : out) {
 					chunks.add(new Dto.ChatChunk(id, "chat.completion.chunk", created, modelName, List.of(c), soFar));
 				}
-				return Flux.fromIterable(chunks);
+				return chunks;
 			});
 			Flux<Dto.ChatChunk> chunks = roles.concatWith(deltas);
 			if (includeUsage) {
