@@ -400,6 +400,14 @@ public final class Api {
 				cached > 0 ? Map.of("cached_tokens", cached) : null);
 	}
 
+	/** {@code events}, counted in the exchange's {@link StreamProgress} where it has one (the stop's log). */
+	static <T> Flux<T> counted(Flux<T> events) {
+		return Flux.deferContextual(c -> {
+			StreamProgress p = c.getOrDefault(StreamProgress.class, null);
+			return p == null ? events : events.doOnNext(e -> p.read++);
+		});
+	}
+
 	/** An event with its choice index across all prompts of a request. */
 	private record IndexedEvent(int index, GenerationEvent event) {
 	}
@@ -411,7 +419,7 @@ public final class Api {
 			final int base = p * n;
 			fs.add(subs.get(p).events().map(e -> new IndexedEvent(base + e.index(), e)));
 		}
-		return Flux.merge(fs);
+		return counted(Flux.merge(fs));
 	}
 
 	/**
@@ -799,7 +807,7 @@ public final class Api {
 						List.of(new Dto.ChatChunkChoice(i, new Dto.Delta("assistant", ""), null, null)), null));
 			int[] completion = new int[1];
 			// concatMapIterable, not a concatMap of inner Fluxes: no subscription per token (see CompletionStream)
-			Flux<Dto.ChatChunk> deltas = sub.events().concatMapIterable(e -> {
+			Flux<Dto.ChatChunk> deltas = counted(sub.events()).concatMapIterable(e -> {
 				if (e.finished()) {
 					completion[0] += e.completionTokens();
 				}

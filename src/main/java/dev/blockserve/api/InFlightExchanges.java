@@ -19,13 +19,27 @@ import org.springframework.http.server.reactive.HttpHandler;
  */
 public final class InFlightExchanges {
 
-	/** One exchange in flight: what it is, since when, and its connection (what it holds unsent). */
+	/**
+	 * One exchange in flight: what it is, since when, its connection (what it holds unsent) and how far its
+	 * stream got. Identity equality: the set holds each exchange once.
+	 */
 	private record Live(org.springframework.http.server.reactive.ServerHttpRequest request, long startNanos,
-			io.netty.channel.Channel channel) {
+			io.netty.channel.Channel channel, StreamProgress progress) {
+
+		@Override
+		public boolean equals(Object o) {
+			return this == o;
+		}
+
+		@Override
+		public int hashCode() {
+			return System.identityHashCode(this);
+		}
 
 		String describe(long now) {
 			// the text only here, for the stop's log: not built for every request
-			String what = request.getMethod() + " " + request.getPath().value();
+			String what = request.getMethod() + " " + request.getPath().value()
+					+ (progress.streamed() ? " (its stream: " + progress + ")" : "");
 			if (channel == null) {
 				return what + " for " + (now - startNanos) / 1_000_000 + " ms";
 			}
@@ -48,9 +62,10 @@ public final class InFlightExchanges {
 		return (request, response) -> {
 			Object nativeRequest = org.springframework.http.server.reactive.ServerHttpRequestDecorator.getNativeRequest(request);
 			Live l = new Live(request, System.nanoTime(),
-					nativeRequest instanceof reactor.netty.Connection c ? c.channel() : null);
+					nativeRequest instanceof reactor.netty.Connection c ? c.channel() : null, new StreamProgress());
 			live.add(l);
-			return Mono.defer(() -> handler.handle(request, response)).doFinally(s -> {
+			return Mono.defer(() -> handler.handle(request, response)).contextWrite(ctx -> ctx.put(StreamProgress.class,
+					l.progress())).doFinally(s -> {
 				live.remove(l);
 				if (live.isEmpty()) {
 					synchronized (lock) {

@@ -75,10 +75,18 @@ public final class Sse {
 		}
 	}
 
-	/** A text/event-stream response that flushes after each event. */
+	/**
+	 * A text/event-stream response that flushes after each event. Where the exchange counts its stream's
+	 * progress (the server's exchanges do), the events handed to the writer and the writer's demand are counted.
+	 */
 	public static Mono<ServerResponse> response(Flux<DataBuffer> events) {
+		Flux<DataBuffer> counted = Flux.deferContextual(c -> {
+			StreamProgress p = c.getOrDefault(StreamProgress.class, null);
+			return p == null ? events
+					: events.doOnRequest(p::asked).doOnNext(b -> p.handed++).doOnTerminate(() -> p.ended = true);
+		});
 		BodyInserter<Flux<DataBuffer>, ReactiveHttpOutputMessage> inserter = (out, ctx) -> out
-			.writeAndFlushWith(events.map(Mono::just));
+			.writeAndFlushWith(counted.map(Mono::just));
 		return ServerResponse.ok()
 			.contentType(MediaType.TEXT_EVENT_STREAM)
 			.header("Cache-Control", "no-cache")
