@@ -257,16 +257,34 @@ public final class Engine implements AutoCloseable {
 	 */
 	@Override
 	public void close() {
+		close(CLOSE_WAIT);
+	}
+
+	/** How long a close waits for the step under way. */
+	static final Duration CLOSE_WAIT = Duration.ofSeconds(10);
+
+	/**
+	 * {@link #close()}, waiting at most {@code wait} for the step under way. A step still running then (stuck in
+	 * a kernel, say) keeps the engine's and the model's native memory: freeing it under the step could crash the
+	 * process while it stops; the memory goes with the process.
+	 */
+	void close(Duration wait) {
 		if (!closed.compareAndSet(false, true)) {
 			return;
 		}
 		health.closed();
 		LockSupport.unpark(thread);
 		try {
-			thread.join(10_000);
+			thread.join(Math.max(1, wait.toMillis()));
 		}
 		catch (InterruptedException e) {
 			Thread.currentThread().interrupt();
+		}
+		if (thread.isAlive()) {
+			String why = "the engine thread was still in a step " + wait.toMillis() + " ms after the stop";
+			log.error("{}: its native memory and the model's are left to the process's exit, not freed under it", why);
+			runtime.keepOpen(why);
+			return;
 		}
 		core.close();
 	}

@@ -167,8 +167,21 @@ public final class ModelRuntime implements AutoCloseable {
 		return cache;
 	}
 
+	/** Why {@link #close} must leave the native memory alone (a thread may still use it), or null. */
+	private volatile String keepOpen;
+
+	/** Makes {@link #close} leave the native memory allocated: {@code why}, a thread may still be using it. */
+	void keepOpen(String why) {
+		keepOpen = why;
+	}
+
 	@Override
 	public void close() {
+		if (keepOpen != null) {
+			org.slf4j.LoggerFactory.getLogger(ModelRuntime.class)
+				.warn("The model's native memory is not freed ({}); it goes with the process", keepOpen);
+			return;
+		}
 		cache.close();
 		tokenizer.close();
 		model.close();

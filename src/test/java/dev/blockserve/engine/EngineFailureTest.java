@@ -139,6 +139,45 @@ class EngineFailureTest {
 		}
 	}
 
+	/**
+	 * A stop that outwaits a stuck step leaves the model's memory to it: the step, when it moves again, runs on
+	 * live weights and KV cache, and its request ends as the stop ends requests. Before, the close freed the
+	 * memory under the step (the server closes the runtime's bean right after the engine's).
+	 */
+	@Test
+	void aCloseThatOutwaitsAStuckStepLeavesTheModelsMemoryToTheStep() throws Exception {
+		GoldenCase c = SharedModels.golden("stories260K").get(0);
+		ModelRuntime rt = runtime();
+		Engine engine = engine(rt, 0, Duration.ofMinutes(1));
+		java.util.concurrent.CountDownLatch inStep = new java.util.concurrent.CountDownLatch(1);
+		java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+		AtomicInteger forwards = new AtomicInteger();
+		engine.faults((stage, prompt, params) -> {
+			if (stage == FaultInjector.Stage.FORWARD && forwards.incrementAndGet() == 2) {
+				inStep.countDown();
+				try {
+					release.await();
+				}
+				catch (InterruptedException e) {
+					Thread.currentThread().interrupt();
+				}
+			}
+		});
+		AtomicReference<Throwable> ended = new AtomicReference<>();
+		java.util.concurrent.CountDownLatch done = new java.util.concurrent.CountDownLatch(1);
+		engine.submit(c.promptIds(), golden(1), 0).events().subscribe(e -> {
+		}, t -> {
+			ended.set(t);
+			done.countDown();
+		}, done::countDown);
+		assertThat(inStep.await(30, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+		engine.close(Duration.ofMillis(200)); // gives up waiting: the step is stuck
+		rt.close(); // as the server closes the runtime's bean next
+		release.countDown(); // the step goes on, on the model's memory
+		assertThat(done.await(30, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+		assertThat(ended.get()).hasMessageContaining("shutting down").hasRootCauseInstanceOf(EngineUnavailableException.class);
+	}
+
 	@Test
 	void aVmErrorOnTheEngineThreadMarksItDownAndCallsTheFatalHandler() throws Exception {
 		GoldenCase c = SharedModels.golden("stories260K").get(0);
