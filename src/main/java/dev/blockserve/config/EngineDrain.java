@@ -7,7 +7,7 @@ import dev.blockserve.engine.Engine;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import org.springframework.boot.web.server.context.WebServerGracefulShutdownLifecycle;
+import org.springframework.boot.web.server.context.WebServerApplicationContext;
 import org.springframework.context.ApplicationContext;
 import org.springframework.context.ApplicationListener;
 import org.springframework.context.SmartLifecycle;
@@ -31,7 +31,7 @@ public final class EngineDrain implements SmartLifecycle, ApplicationListener<Co
 	 * After Spring Boot's graceful shutdown (stopped first: higher phase) and before the web server stops
 	 * (its phase is 1024 lower still).
 	 */
-	static final int PHASE = WebServerGracefulShutdownLifecycle.SMART_LIFECYCLE_PHASE - 512;
+	static final int PHASE = WebServerApplicationContext.GRACEFUL_SHUTDOWN_PHASE - 512;
 
 	/** How long the error answers may take to be written (kept short: docker stop's grace is 10 s in all). */
 	private static final Duration FLUSH = Duration.ofSeconds(1);
