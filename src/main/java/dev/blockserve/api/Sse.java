@@ -16,8 +16,8 @@ import org.springframework.web.reactive.function.BodyInserter;
 import org.springframework.web.reactive.function.server.ServerResponse;
 
 /**
- * Server-Sent Events as the OpenAI API frames them ({@code data: <json>} and a blank line), written with
- * a flush after every event so each reaches the client at once. Shared by the API and the admin stream.
+ * Server-Sent Events as the OpenAI API frames them ({@code data: <json>} and a blank line), each flushed as
+ * soon as it is written so that it reaches the client at once. Shared by the API and the admin stream.
  */
 public final class Sse {
 
@@ -76,8 +76,12 @@ public final class Sse {
 	}
 
 	/**
-	 * A text/event-stream response that flushes after each event. Where the exchange counts its stream's
-	 * progress (the server's exchanges do), the events handed to the writer and the writer's demand are counted.
+	 * A text/event-stream response whose events are flushed as soon as the writer has no more queued: each on
+	 * its own while they trickle (a token at a time), a burst in one flush. Written with {@code writeWith}, one
+	 * flat stream, not {@code writeAndFlushWith}'s stream of one-event streams: CI saw a stream stop there with
+	 * every event the writer had asked for handed to it and nothing left in Netty (docs/benchmarks.md,
+	 * eighteenth session). Where the exchange counts its stream's progress (the server's exchanges do), the
+	 * events handed to the writer and the writer's demand are counted.
 	 */
 	public static Mono<ServerResponse> response(Flux<DataBuffer> events) {
 		Flux<DataBuffer> counted = Flux.deferContextual(c -> {
@@ -85,8 +89,7 @@ public final class Sse {
 			return p == null ? events
 					: events.doOnRequest(p::asked).doOnNext(b -> p.handed++).doOnTerminate(() -> p.ended = true);
 		});
-		BodyInserter<Flux<DataBuffer>, ReactiveHttpOutputMessage> inserter = (out, ctx) -> out
-			.writeAndFlushWith(counted.map(Mono::just));
+		BodyInserter<Flux<DataBuffer>, ReactiveHttpOutputMessage> inserter = (out, ctx) -> out.writeWith(counted);
 		return ServerResponse.ok()
 			.contentType(MediaType.TEXT_EVENT_STREAM)
 			.header("Cache-Control", "no-cache")
