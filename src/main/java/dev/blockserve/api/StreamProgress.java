@@ -20,7 +20,7 @@ public final class StreamProgress {
 	boolean ended;
 
 	void asked(long n) {
-		asked = n == Long.MAX_VALUE || asked + n < 0 ? Long.MAX_VALUE : asked + n;
+		asked = reactor.core.publisher.Operators.addCap(asked, n);
 	}
 
 	/** Whether a stream ran in this exchange (a plain answer has none). */

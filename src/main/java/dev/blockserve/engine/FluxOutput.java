@@ -48,10 +48,7 @@ final class FluxOutput implements RequestOutput {
 		check(sink.tryEmitError(e), "the error");
 	}
 
-	/**
-	 * A refused emission loses output silently: say so (a cancelled stream refuses by design). A diagnostic
-	 * for a stream seen to stop in CI with its events made (docs/benchmarks.md, seventeenth session).
-	 */
+	/** A refused emission would lose output silently: say so (a cancelled stream refuses by design). */
 	private static void check(Sinks.EmitResult r, String what) {
 		if (r.isFailure() && r != Sinks.EmitResult.FAIL_CANCELLED) {
 			log.warn("A request's output refused {}: {}", what, r);
