@@ -162,6 +162,21 @@ int set_bf16_activations(int on) {
   return t ? t->set_bf16_activations(on) : 0;
 }
 
+int64_t packed_bf16_bytes(int64_t k, int64_t m) {
+  const KernelTable* t = T();
+  return t ? t->packed_bf16_bytes(k, m) : 0;
+}
+
+const char* pack_bf16(void* dst, const uint16_t* w, int64_t k, int64_t m) {
+  const KernelTable* t = T();
+  return t ? t->pack_bf16(dst, w, k, m) : not_ready();
+}
+
+const char* matmul_packed_bf16(float* out, const float* x, const void* packed, const uint16_t* w, int64_t k, int64_t m) {
+  const KernelTable* t = T();
+  return t ? t->matmul_packed_bf16(out, x, packed, w, k, m) : not_ready();
+}
+
 // ---- the contract, forwarded
 
 #define BS_FORWARD(name, params, args)          \

@@ -832,6 +832,178 @@ const char* matmul_typed(float* out, const float* x, const void* w, int64_t n, i
   return nullptr;
 }
 
+// ---- BF16 matrices at 12 bits a weight, for one row of x (batch-1 decode)
+//
+// Batch-1 decode reads every weight once a token, so its speed is the machine's read rate over the
+// matrices' bytes. The high byte of a BF16 weight (its sign and 7 of its 8 exponent bits) takes few values
+// in one row: in the SmolLM2-shaped model (N(0, 0.02) weights) all but 22 of its 204,672 rows hold at most
+// 16 distinct high bytes. Such a row is stored as those 16 bytes (a table), then per group of 64 weights
+// their 64 low bytes and 64 four-bit indexes into the table: 16 + 96 bytes per 64 weights, exactly the
+// same values in 76% of the bytes. vpermb (AVX-512 VBMI) looks the high bytes up, two byte unpacks join
+// them to the low bytes, and four word unpacks against zero put each BF16 value in the top half of an F32
+// lane: the floats BF16W::load widens, multiplied in the same order (one accumulator along k, then hsum),
+// so every result is bit for bit that of the plain kernel at any batch size. A row with more distinct
+// high bytes is read from the BF16 matrix itself. Each thread walks two rows at once, t and t + m/2 (two
+// independent FMA chains, in streams far apart; two adjacent rows were slower than one). A probe over the
+// model's 211 matrices on a 2-core Zen 4 (docs/benchmarks.md, nineteenth session): 0.72-0.79x the plain
+// kernel's time, in both of the VM's bandwidth states.
+//
+// Layout: a 64-byte header, one byte per row (1: read from the BF16 matrix), padded to 64, then m rows of
+// row_bytes. Within a group, byte b = 16j + 4q + i holds weight 16q + 4j + i (j: 128-bit lane, q: output
+// vector): the order the in-lane unpacks take them apart in. Index b < 32 is the low nibble of index
+// byte b, index b >= 32 the high nibble of byte b - 32 (one variable word shift makes both vpermb indexes;
+// vpermb reads 6 index bits, and the table is repeated four times so that bits 4-5 do not matter).
+
+constexpr uint64_t P12_MAGIC = 0x3231666231736200ULL;  // "\0bs1bf12"
+struct P12Header {
+  uint64_t magic;
+  int64_t k, m, row_bytes, raw_rows, pad[3];
+};
+static_assert(sizeof(P12Header) == 64, "the rows start 64-byte aligned");
+
+inline int64_t p12_row_bytes(int64_t k) { return 16 + 96 * (k / 64); }
+inline int64_t p12_flags_bytes(int64_t m) { return (m + 63) / 64 * 64; }
+
+// Whether this copy and this CPU can multiply packed matrices (a real AVX-512 build on a CPU with VBMI).
+inline bool p12_supported() {
+#if defined(__AVX512F__)
+  static const bool ok = __builtin_cpu_supports("avx512vbmi");
+  return ok;
+#else
+  return false;
+#endif
+}
+
+int64_t k_packed_bf16_bytes(int64_t k, int64_t m) {
+  if (!p12_supported() || k <= 0 || k % 64 != 0 || m <= 0) return 0;
+  return (int64_t)sizeof(P12Header) + p12_flags_bytes(m) + m * p12_row_bytes(k);
+}
+
+// Packs one row; false where it holds more than 16 distinct high bytes (then it is read as BF16).
+inline bool p12_pack_row(uint8_t* dst, const uint16_t* w, int64_t k) {
+  int8_t code[256];
+  std::memset(code, -1, sizeof code);
+  int distinct = 0;
+  for (int64_t p = 0; p < k; p++) {
+    const int hb = w[p] >> 8;
+    if (code[hb] < 0) {
+      if (distinct == 16) return false;
+      dst[distinct] = (uint8_t)hb;
+      code[hb] = (int8_t)distinct++;
+    }
+  }
+  for (int c = distinct; c < 16; c++) dst[c] = dst[0];
+  for (int64_t g = 0; g < k / 64; g++) {
+    uint8_t* lo = dst + 16 + 96 * g;
+    uint8_t* idx = lo + 64;
+    std::memset(idx, 0, 32);
+    const uint16_t* wg = w + 64 * g;
+    for (int b = 0; b < 64; b++) {
+      const uint16_t v = wg[16 * ((b / 4) % 4) + 4 * (b / 16) + b % 4];
+      lo[b] = (uint8_t)(v & 0xff);
+      const int c = code[v >> 8];
+      if (b < 32) idx[b] |= (uint8_t)c;
+      else idx[b - 32] |= (uint8_t)(c << 4);
+    }
+  }
+  return true;
+}
+
+const char* k_pack_bf16(void* dst, const uint16_t* w, int64_t k, int64_t m) {
+  if (k_packed_bf16_bytes(k, m) == 0)
+    return fail("pack_bf16: %lld x %lld cannot be packed at level %s on this CPU", (long long)m, (long long)k, BS_LEVEL);
+  P12Header* h = static_cast<P12Header*>(dst);
+  uint8_t* flags = static_cast<uint8_t*>(dst) + sizeof(P12Header);
+  uint8_t* rows = flags + p12_flags_bytes(m);
+  const int64_t rb = p12_row_bytes(k);
+  int64_t raw = 0;
+#pragma omp parallel for num_threads(team()) if (m * k > PAR_UPCAST) schedule(static) reduction(+ : raw)
+  for (int64_t r = 0; r < m; r++) {
+    const bool packed = p12_pack_row(rows + r * rb, w + r * k, k);
+    flags[r] = packed ? 0 : 1;
+    raw += packed ? 0 : 1;
+  }
+  *h = P12Header{P12_MAGIC, k, m, rb, raw, {0, 0, 0}};
+  return nullptr;
+}
+
+#if defined(__AVX512F__)
+// (GCC 12's AVX-512 headers warn about their own undefined-source intrinsics here, GCC bug 105593, as above)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+// Rows r0 and r1 (r1 < 0: r0 alone) of a packed matrix against x: R independent accumulators, each summed
+// as tile<1, 1, BF16W> sums its row.
+template <int R>
+__attribute__((target("avx512vbmi"), noinline)) void p12_rows(float* out, const float* x, const uint8_t* rows,
+                                                               int64_t rb, int64_t k, const int64_t* r) {
+  const __m512i shift = _mm512_set_epi64(0x0004000400040004LL, 0x0004000400040004LL, 0x0004000400040004LL,
+                                         0x0004000400040004LL, 0, 0, 0, 0);
+  const __m512i zero = _mm512_setzero_si512();
+  const uint8_t* p[R];
+  __m512i table[R];
+  vf acc[R];
+  for (int j = 0; j < R; j++) {
+    p[j] = rows + r[j] * rb;
+    table[j] = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i*)p[j]));
+    p[j] += 16;
+    acc[j] = vf{};
+  }
+  for (int64_t g = 0; g < k; g += 64) {
+    const vf x0 = *(const vf*)(x + g), x1 = *(const vf*)(x + g + 16), x2 = *(const vf*)(x + g + 32),
+             x3 = *(const vf*)(x + g + 48);
+    for (int j = 0; j < R; j++) {
+      const __m512i lo = _mm512_loadu_si512(p[j]);
+      const __m512i idx = _mm512_srlv_epi16(_mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i*)(p[j] + 64))), shift);
+      const __m512i hi = _mm512_permutexvar_epi8(idx, table[j]);
+      const __m512i w01 = _mm512_unpacklo_epi8(lo, hi), w23 = _mm512_unpackhi_epi8(lo, hi);
+      acc[j] += x0 * (vf)_mm512_unpacklo_epi16(zero, w01);
+      acc[j] += x1 * (vf)_mm512_unpackhi_epi16(zero, w01);
+      acc[j] += x2 * (vf)_mm512_unpacklo_epi16(zero, w23);
+      acc[j] += x3 * (vf)_mm512_unpackhi_epi16(zero, w23);
+      p[j] += 96;
+    }
+  }
+  for (int j = 0; j < R; j++) out[r[j]] = hsum(acc[j]);
+}
+#pragma GCC diagnostic pop
+#endif
+
+const char* k_matmul_packed_bf16(float* out, const float* x, const void* packed, const uint16_t* w, int64_t k, int64_t m) {
+  const P12Header* h = static_cast<const P12Header*>(packed);
+  if (h == nullptr || h->magic != P12_MAGIC || h->k != k || h->m != m)
+    return fail("matmul_packed_bf16: the packed matrix is not one of %lld x %lld", (long long)m, (long long)k);
+  // BF16 activations multiply differently: that mode's own kernels, so a row's result keeps not depending
+  // on its batch.
+  if (g_bf16_activations.load(std::memory_order_relaxed) || !p12_supported()) return matmul_typed<BF16W>(out, x, w, 1, k, m);
+#if defined(__AVX512F__)
+  const uint8_t* flags = static_cast<const uint8_t*>(packed) + sizeof(P12Header);
+  const uint8_t* rows = flags + p12_flags_bytes(m);
+  const int64_t rb = h->row_bytes;
+  auto one = [&](int64_t r) {
+    if (flags[r]) tile<1, 1, BF16W>(out + r, 1, x, w + r * k, k);
+    else p12_rows<1>(out, x, rows, rb, k, &r);
+  };
+  const int64_t half = m / 2;
+#pragma omp parallel num_threads(team()) if (m * k > PAR_MATMUL_MACS)
+  {
+#pragma omp for schedule(static) nowait
+    for (int64_t t = 0; t < half; t++) {
+      const int64_t r[2] = {t, t + half};
+      if (flags[r[0]] | flags[r[1]]) {
+        one(r[0]);
+        one(r[1]);
+      } else {
+        p12_rows<2>(out, x, rows, rb, k, r);
+      }
+    }
+#pragma omp single nowait
+    if (m & 1) one(m - 1);
+  }
+#endif
+  return nullptr;
+}
+
 // ---- paged attention helpers
 
 // Scores of G query heads (one GQA group sharing a cached K row; q heads hd = NV * VL floats apart)
@@ -1478,7 +1650,8 @@ int k_set_bf16_activations(int on) {
 constexpr bs::KernelTable kTable = {
     BS_LEVEL, VL, k_alloc, k_free, k_load_weight, k_embedding, k_rmsnorm, k_matmul, k_rope, k_silu_mul, k_add,
     k_bias_add, k_kv_write, k_paged_attention, k_block_copy, k_argmax, k_set_threads, k_threads, k_round_to_bf16,
-    k_stream_read, k_peak_gflops, k_team_threads, k_exp_sum, k_set_bf16_activations,
+    k_stream_read, k_peak_gflops, k_team_threads, k_exp_sum, k_set_bf16_activations, k_packed_bf16_bytes, k_pack_bf16,
+    k_matmul_packed_bf16,
 };
 
 }  // namespace

@@ -37,5 +37,10 @@ double exp_sum(float* out, const float* in, int64_t n, float shift, float scale)
 // does; not golden-exact. Returns 1 when done, 0 when the chosen level cannot (no AVX-512 BF16) or no
 // level is chosen yet. Applies to the chosen level; call it again after select_level.
 int set_bf16_activations(int on);
+// BF16 matrices at 12 bits a weight for batch-1 decode (cpu_table.h): bytes a packed m x k matrix
+// takes (0: not at this level, on this CPU, or for this k), packing, and the one-row product.
+int64_t packed_bf16_bytes(int64_t k, int64_t m);
+const char* pack_bf16(void* dst, const uint16_t* w, int64_t k, int64_t m);
+const char* matmul_packed_bf16(float* out, const float* x, const void* packed, const uint16_t* w, int64_t k, int64_t m);
 
 }  // namespace bs

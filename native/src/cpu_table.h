@@ -43,6 +43,13 @@ struct KernelTable {
   // 1 (on) or 0: BF16 matrices multiply activations rounded to BF16 (vdpbf16ps).
   // Returns 1 when done, 0 when this level cannot (it has no AVX-512 BF16); off always succeeds.
   int (*set_bf16_activations)(int on);
+  // BF16 matrices at 12 bits a weight for batch-1 decode (cpu_kernels.cpp says how): the bytes a packed
+  // m x k matrix takes, 0 where this level or CPU cannot (or k is not a multiple of 64); packing it into
+  // dst; and out[1, m] = x[1, k] . w^T from the packed form (w, the BF16 matrix, serves the rows that
+  // could not be packed), bit for bit what matmul gives.
+  int64_t (*packed_bf16_bytes)(int64_t k, int64_t m);
+  const char* (*pack_bf16)(void* dst, const uint16_t* w, int64_t k, int64_t m);
+  const char* (*matmul_packed_bf16)(float* out, const float* x, const void* packed, const uint16_t* w, int64_t k, int64_t m);
 };
 
 }  // namespace bs

@@ -163,6 +163,18 @@ JNIEXPORT jdouble BS_FN(expSum)(JNIEnv* env, jclass, jfloatArray in, jint in_off
   return sum;
 }
 
+// BF16 matrices at 12 bits a weight (cpu_table.h): the bytes one takes (0: not here), packing, and the
+// one-row product. Java checks every size before it calls.
+JNIEXPORT jlong BS_FN(packedBf16Bytes)(JNIEnv*, jclass, jlong k, jlong m) { return bs::packed_bf16_bytes(k, m); }
+
+JNIEXPORT void BS_FN(packBf16)(JNIEnv* env, jclass, jlong dst, jlong w, jlong k, jlong m) {
+  check(env, bs::pack_bf16(ptr<void>(dst), ptr<const uint16_t>(w), k, m));
+}
+
+JNIEXPORT void BS_FN(matmulPackedBf16)(JNIEnv* env, jclass, jlong out, jlong x, jlong packed, jlong w, jlong k, jlong m) {
+  check(env, bs::matmul_packed_bf16(ptr<float>(out), ptr<const float>(x), ptr<const void>(packed), ptr<const uint16_t>(w), k, m));
+}
+
 JNIEXPORT jdouble BS_FN(streamRead)(JNIEnv*, jclass, jlong p, jlong count) {
   return bs::stream_read(ptr<const float>(p), count);
 }

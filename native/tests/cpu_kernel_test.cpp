@@ -143,6 +143,62 @@ static void test_level() {
       }
     }
   }
+  // BF16 matrices packed to 12 bits a weight (batch-1 decode): where the level and CPU can, the packed
+  // product must equal the plain one bit for bit, for rows packed (at most 16 distinct high bytes) and rows
+  // left as BF16 (more), at odd and even m; and k not a multiple of 64 must be refused.
+  if (bs::packed_bf16_bytes(576, 10) > 0) {
+    if (bs::packed_bf16_bytes(572, 10) != 0) {
+      std::printf("  packed_bf16_bytes accepted k = 572 FAIL\n");
+      failures++;
+    }
+    std::uniform_real_distribution<float> mag(0.25f, 1.0f);
+    for (int k : {64, 576, 1536}) {
+      for (int m : {1, 2, 37, 100}) {
+        std::vector<float> w((size_t)m * k);
+        for (auto& v : w) v = (rng() & 1 ? 1 : -1) * mag(rng) * 0.03125f;  // 2 exponents: 4 high bytes
+        int raw_rows = 0;
+        for (int r = 1; r < m; r += 7, raw_rows++)  // 40 exponents of both signs: over 16 high bytes
+          for (int p = 0; p < 40; p++) w[(size_t)r * k + p * (k / 40)] = std::ldexp(p % 2 ? -0.75f : 0.75f, -p);
+        std::vector<uint16_t> wb(w.size());
+        bs::round_to_bf16(wb.data(), w.data(), (int64_t)w.size());
+        std::vector<uint8_t> packed((size_t)bs::packed_bf16_bytes(k, m) + 64);
+        void* pk = packed.data() + (64 - (uintptr_t)packed.data() % 64) % 64;
+        if (const char* e = bs::pack_bf16(pk, wb.data(), k, m)) {
+          std::printf("  pack_bf16 k=%d m=%d: %s FAIL\n", k, m, e);
+          failures++;
+          continue;
+        }
+        const int64_t counted = ((const int64_t*)pk)[4];
+        if (counted != raw_rows) {
+          std::printf("  pack_bf16 k=%d m=%d left %lld rows as BF16, expected %d FAIL\n", k, m, (long long)counted, raw_rows);
+          failures++;
+        }
+        const int n = 5;
+        auto x = rnd((size_t)n * k);
+        std::vector<float> batch((size_t)n * m), one((size_t)m, NAN);
+        bs::matmul(batch.data(), x.data(), wb.data(), 2, n, k, m);
+        for (int i = 0; i < n; i++) {
+          if (const char* e = bs::matmul_packed_bf16(one.data(), x.data() + (size_t)i * k, pk, wb.data(), k, m)) {
+            std::printf("  matmul_packed_bf16 k=%d m=%d: %s FAIL\n", k, m, e);
+            failures++;
+            break;
+          }
+          if (std::memcmp(one.data(), batch.data() + (size_t)i * m, (size_t)m * sizeof(float)) != 0) {
+            std::printf("  matmul_packed_bf16 k=%d m=%d row %d differs from matmul's FAIL\n", k, m, i);
+            failures++;
+            break;
+          }
+        }
+        if (!bs::matmul_packed_bf16(one.data(), x.data(), pk, wb.data(), k, m + 1)) {
+          std::printf("  matmul_packed_bf16 took a packed matrix of another shape FAIL\n");
+          failures++;
+        }
+      }
+    }
+  } else if (bs::pack_bf16(nullptr, nullptr, 576, 10) == nullptr) {
+    std::printf("  pack_bf16 accepted where packed_bf16_bytes says it cannot FAIL\n");
+    failures++;
+  }
   // BF16 activations: where the level has AVX-512 BF16, BF16 matrices take x rounded to BF16 (odd k
   // included: the last pair's high half is zero); the reference rounds x the same way. Below 24 rows
   // (the dot form) a row's result must not depend on the rows beside it: each row is also multiplied

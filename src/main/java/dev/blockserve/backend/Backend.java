@@ -49,6 +49,15 @@ public interface Backend extends AutoCloseable {
 		return loadWeight(hostAddress, type, elements);
 	}
 
+	/**
+	 * May add to a weight matrix (rows x cols, from {@link #loadMatrix}) a second form that {@link #matmul}
+	 * reads when x has one row: the same results, fewer bytes to read a token. Returns the bytes added (0:
+	 * none). The form lives and is freed with the matrix.
+	 */
+	default long packForDecode(NativeBuffer matrix, int rows, int cols) {
+		return 0;
+	}
+
 	/** Where weight files should be read from: a backend that uploads them maps them as they are. */
 	default WeightPages weightPages() {
 		return WeightPages.MAPPED;

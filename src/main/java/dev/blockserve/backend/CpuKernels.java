@@ -47,6 +47,15 @@ final class CpuKernels implements Kernels {
 	/** One core's peak in GFLOP/s over {@code seconds}: F32 FMA, or with bf16 the BF16 dot product (0 where absent). */
 	static native double peakGflops(boolean bf16, double seconds);
 
+	/** Bytes a BF16 matrix of m rows of k takes packed to 12 bits a weight; 0 where this level or CPU cannot. */
+	static native long packedBf16Bytes(long k, long m);
+
+	/** Packs the BF16 matrix w (m rows of k) into dst, which holds {@link #packedBf16Bytes} bytes. */
+	static native void packBf16(long dst, long w, long k, long m);
+
+	/** out[1, m] = x[1, k] . w^T from w's packed form, bit for bit what matmul gives (w serves rows left unpacked). */
+	static native void matmulPackedBf16(long out, long x, long packed, long w, long k, long m);
+
 	/** See {@link HostMath#expSum}; callers check the bounds. NaN when no level is selected. */
 	static native double expSum(float[] in, int inOffset, float[] out, int outOffset, int n, float shift, float scale);
 

@@ -20,6 +20,9 @@ public final class NativeBuffer implements AutoCloseable {
 
 	private long address;
 
+	/** A second form of the same matrix for one row of x (CpuBackend's 12-bit BF16), closed with this one. */
+	private NativeBuffer packed;
+
 	NativeBuffer(Backend owner, long address, long elements, DType type, boolean owned) {
 		this.owner = owner;
 		this.address = address;
@@ -55,8 +58,26 @@ public final class NativeBuffer implements AutoCloseable {
 		return address == 0;
 	}
 
+	/** The packed form of this matrix, or null. */
+	NativeBuffer packed() {
+		return packed;
+	}
+
+	void packed(NativeBuffer form) {
+		this.packed = form;
+	}
+
+	/** Bytes of the packed form held beside this matrix (0 without one). */
+	public long packedBytes() {
+		return packed == null ? 0 : packed.bytes();
+	}
+
 	@Override
 	public void close() {
+		if (packed != null) {
+			packed.close();
+			packed = null;
+		}
 		if (address != 0) {
 			long a = address;
 			address = 0;

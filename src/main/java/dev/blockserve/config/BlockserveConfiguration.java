@@ -37,7 +37,7 @@ public class BlockserveConfiguration {
 		Backend b = Backends.open(props.device(), props.threads(), props.cpuLevel(), props.bf16Activations(), log::info,
 				log::warn);
 		if (b instanceof dev.blockserve.backend.CpuBackend cpu) {
-			cpu.weightPages(dev.blockserve.backend.WeightPages.parse(props.weightPages()));
+			cpu.weightPages(dev.blockserve.backend.WeightPages.parse(props.weightPages())).packedDecode(props.packedDecode());
 		}
 		return b;
 	}
@@ -80,10 +80,12 @@ public class BlockserveConfiguration {
 			throw e;
 		}
 		var c = rt.model().config();
-		log.info("Loaded model {} in {} ms: {} layers, hidden {}, heads {}/{}, vocab {}, context {}; weights {} ({} MiB); "
+		log.info("Loaded model {} in {} ms: {} layers, hidden {}, heads {}/{}, vocab {}, context {}; weights {} ({} MiB{}); "
 				+ "KV cache {} blocks of {} tokens, {}; weight files: {}", rt.name(), (System.nanoTime() - t0) / 1_000_000, c.numLayers(),
 				c.hiddenSize(), c.numHeads(), c.numKvHeads(), c.vocabSize(), rt.model().maxPositions(),
-				rt.model().matrixType(), rt.model().weightBytes() >> 20, rt.cache().numBlocks(), kv.blockSize(),
+				rt.model().matrixType(), rt.model().weightBytes() >> 20,
+				rt.model().packedBytes() > 0 ? ", and " + (rt.model().packedBytes() >> 20) + " MiB packed for batch-1 decode" : "",
+				rt.cache().numBlocks(), kv.blockSize(),
 				rt.cache().dtype().toString().toLowerCase(java.util.Locale.ROOT), rt.model().weightPlacement());
 		return rt;
 	}

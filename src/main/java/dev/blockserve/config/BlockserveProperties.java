@@ -24,6 +24,9 @@ import org.springframework.util.unit.DataSize;
  * @param weightPages CPU: where the weights are read from: auto (the file's mapping when at least 90% of it
  * lies in 2 MiB pages, else a copy in anonymous huge pages, for files of 64 MiB and more), huge (always the
  * copy) or mapped (always the file's mapping, shared with other processes)
+ * @param packedDecode CPU, BF16 matrices, a CPU with AVX-512 VBMI: keep a second copy of each matrix at 12
+ * bits a weight (lossless) that batch-1 decode reads instead (bit for bit the same results, a quarter fewer
+ * bytes a token; 76% of the matrices' bytes more memory, at most an eighth of the machine's)
  * @param warmupTokens new tokens of the start-up warm-up (a greedy and a sampled request through the
  * engine before the server takes requests, so the first users do not wait for the JIT); 0 skips it
  * @param kvCache the paged KV cache
@@ -36,7 +39,7 @@ public record BlockserveProperties(@DefaultValue(BlockserveProperties.DEFAULT_MO
 		@DefaultValue("0") int maxModelLen,
 		@DefaultValue("0") int threads, @DefaultValue("auto") String dtype, @DefaultValue("auto") String cpuLevel,
 		@DefaultValue("false") boolean bf16Activations, @DefaultValue("auto") String weightPages,
-		@DefaultValue("16") int warmupTokens,
+		@DefaultValue("true") boolean packedDecode, @DefaultValue("16") int warmupTokens,
 		@DefaultValue KvCache kvCache, @DefaultValue Scheduler scheduler, @DefaultValue Speculative speculative) {
 
 	public static final String DEFAULT_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct";

@@ -84,7 +84,7 @@ public final class ModelRuntime implements AutoCloseable {
 				var os = (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory
 					.getOperatingSystemMXBean(); // container-aware: a cgroup's limit, not the host's
 				var budget = KvCacheSizing.auto(KvCacheMemory.bytesPerBlock(c.numLayers(), 1, c.numKvHeads(), c.headDim(), kvType),
-						m.maxPositions(), m.weightBytes(), os.getTotalMemorySize(), Runtime.getRuntime().maxMemory());
+						m.maxPositions(), m.weightBytes() + m.packedBytes(), os.getTotalMemorySize(), Runtime.getRuntime().maxMemory());
 				cacheBytes = budget.bytes();
 				this.cacheSizing = budget.why();
 			}

@@ -62,6 +62,9 @@ public final class LlamaModel implements AutoCloseable {
 	/** How weight matrices are held (blockserve.dtype). */
 	private final WeightType weightType;
 
+	/** Bytes of the matrices' decode forms ({@link Backend#packForDecode}). */
+	private long packedBytes;
+
 	private LlamaModel(ModelConfig config, Backend backend, ModelFiles files, int maxPositions, WeightType weightType) {
 		this.config = config;
 		this.weightType = weightType;
@@ -77,14 +80,14 @@ public final class LlamaModel implements AutoCloseable {
 			String p = "model.layers." + l + ".";
 			Layer L = new Layer();
 			L.attnNorm = weight(p + "input_layernorm.weight", hid);
-			L.wq = matrix(p + "self_attn.q_proj.weight", config.qDim(), hid);
-			L.wk = matrix(p + "self_attn.k_proj.weight", config.kvDim(), hid);
-			L.wv = matrix(p + "self_attn.v_proj.weight", config.kvDim(), hid);
-			L.wo = matrix(p + "self_attn.o_proj.weight", hid, config.qDim());
+			L.wq = projection(p + "self_attn.q_proj.weight", config.qDim(), hid);
+			L.wk = projection(p + "self_attn.k_proj.weight", config.kvDim(), hid);
+			L.wv = projection(p + "self_attn.v_proj.weight", config.kvDim(), hid);
+			L.wo = projection(p + "self_attn.o_proj.weight", hid, config.qDim());
 			L.ffnNorm = weight(p + "post_attention_layernorm.weight", hid);
-			L.wGate = matrix(p + "mlp.gate_proj.weight", config.intermediateSize(), hid);
-			L.wUp = matrix(p + "mlp.up_proj.weight", config.intermediateSize(), hid);
-			L.wDown = matrix(p + "mlp.down_proj.weight", hid, config.intermediateSize());
+			L.wGate = projection(p + "mlp.gate_proj.weight", config.intermediateSize(), hid);
+			L.wUp = projection(p + "mlp.up_proj.weight", config.intermediateSize(), hid);
+			L.wDown = projection(p + "mlp.down_proj.weight", hid, config.intermediateSize());
 			ModelConfig.Features f = config.features();
 			if (f.qkvBias()) {
 				L.bq = weight(p + "self_attn.q_proj.bias", config.qDim());
@@ -108,6 +111,7 @@ public final class LlamaModel implements AutoCloseable {
 		}
 		finalNorm = weight("model.norm.weight", hid);
 		lmHead = config.tieWordEmbeddings() ? embed : matrix("lm_head.weight", config.vocabSize(), hid);
+		packedBytes += backend.packForDecode(lmHead, config.vocabSize(), hid);
 		float[] table = RopeTable.build(config, maxPositions);
 		ropeTable = track(backend.allocate(table.length, DType.F32));
 		backend.upload(ropeTable, table, table.length);
@@ -152,6 +156,13 @@ public final class LlamaModel implements AutoCloseable {
 		return track(backend.loadMatrix(f.address(t), t.dtype(), t.elements(), weightType));
 	}
 
+	/** A matrix x multiplies (all but the embedding table), with the backend's decode form where it has one. */
+	private NativeBuffer projection(String name, int rows, int cols) {
+		NativeBuffer b = matrix(name, rows, cols);
+		packedBytes += backend.packForDecode(b, rows, cols);
+		return b;
+	}
+
 	private static SafetensorsFile.Tensor tensor(SafetensorsFile f, String name, long... shape) {
 		SafetensorsFile.Tensor t = f.tensors().get(name);
 		if (!Arrays.equals(t.shape(), shape)) {
@@ -178,6 +189,11 @@ public final class LlamaModel implements AutoCloseable {
 			sum += b.bytes();
 		}
 		return sum;
+	}
+
+	/** Bytes of the second, packed form of the matrices for batch-1 decode (0 without one). */
+	public long packedBytes() {
+		return packedBytes;
 	}
 
 	private NativeBuffer track(NativeBuffer b) {

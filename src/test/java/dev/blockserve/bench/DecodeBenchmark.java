@@ -30,7 +30,8 @@ import dev.blockserve.support.TestModelWriter;
  * -Dbench.prefill=false (decode only, e.g. to profile it), -Dbench.kv-dtype=f32|bf16|f16 (the KV cache's type),
  * -Dbench.context=N (tokens each sequence holds when decode steps are timed; default 128),
  * -Dbench.bf16-activations=true (BF16 matrices take activations rounded to BF16),
- * -Dbench.weight-pages=auto|huge|mapped (where the weights are read from).
+ * -Dbench.weight-pages=auto|huge|mapped (where the weights are read from), -Dbench.packed=false (no 12-bit form
+ * of the BF16 matrices for batch-1 decode).
  */
 public final class DecodeBenchmark {
 
@@ -46,7 +47,8 @@ public final class DecodeBenchmark {
 			TestModelWriter.smolLm2Shape().write(dir);
 		}
 		try (CpuBackend backend = new CpuBackend(threads, System.getProperty("bench.level", "auto"))
-			.weightPages(WeightPages.parse(System.getProperty("bench.weight-pages", "auto")));
+			.weightPages(WeightPages.parse(System.getProperty("bench.weight-pages", "auto")))
+			.packedDecode(Boolean.parseBoolean(System.getProperty("bench.packed", "true")));
 				LlamaModel m = LlamaModel.load(dir, backend, Math.max(2048, context + steps + 1), dtype)) {
 			if (Boolean.getBoolean("bench.bf16-activations") && !backend.bf16Activations(true)) {
 				throw new IllegalStateException("kernels for " + backend.level() + " have no BF16 dot product");
@@ -56,7 +58,8 @@ public final class DecodeBenchmark {
 			System.out.printf("threads=%d, kernels %s, model: hidden %d, %d layers, heads %d/%d, vocab %d, weights %s %.1f MB, "
 					+ "KV cache %s%n", backend.threads(), backend.level(), c.hiddenSize(), c.numLayers(), c.numHeads(),
 					c.numKvHeads(), c.vocabSize(), m.matrixType(), weightBytes / 1e6, kvType);
-			System.out.println("weight files: " + m.weightPlacement());
+			System.out.println("weight files: " + m.weightPlacement() + "; packed for batch-1 decode: "
+					+ (m.packedBytes() > 0 ? String.format("%.1f MB", m.packedBytes() / 1e6) : "none"));
 			double bw = readBandwidth(backend);
 			System.out.printf("memory read bandwidth (stream_read, 1 GiB, %d threads): %.1f GB/s%n", backend.threads(), bw);
 			System.out.println();
