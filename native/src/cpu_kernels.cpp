@@ -845,7 +845,7 @@ const char* matmul_typed(float* out, const float* x, const void* w, int64_t n, i
 // so every result is bit for bit that of the plain kernel at any batch size. A row with more distinct
 // high bytes is read from the BF16 matrix itself. Each thread walks two rows at once, t and t + m/2 (two
 // independent FMA chains, in streams far apart; two adjacent rows were slower than one). A probe over the
-// model's 211 matrices on a 2-core Zen 4 (docs/benchmarks.md, nineteenth session): 0.69-0.80x the plain
+// model's 211 matrices on a 2-core Zen 4 (docs/benchmarks.md, nineteenth session): 0.69-0.84x the plain
 // kernel's time, in both of the VM's bandwidth states.
 //
 // Layout: a 64-byte header, one byte per row (1: read from the BF16 matrix), padded to 64, then m rows of
