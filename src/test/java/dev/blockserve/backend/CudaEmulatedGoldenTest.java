@@ -4,6 +4,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
 import dev.blockserve.cli.GoldenCheck;
@@ -47,13 +51,30 @@ class CudaEmulatedGoldenTest {
 	 * prefix caching, and the long Mistral sequence that holds at most two blocks of its 8-token window; F32
 	 * caches (F16 caches add as much time again: their kernels are checked by cuda_kernel_test_cpu_emulated,
 	 * and GoldenTest, SpeculativeGoldenTest and SlidingWindowTest with both cache types, 137 tests, passed on the
-	 * emulator by hand in 15 minutes: native/README.md). About 7 minutes here.
+	 * emulator by hand in 15 minutes: native/README.md). The emulator runs a kernel's blocks one at a time on
+	 * the calling thread, so each suite gets a child JVM of its own and the two run at once, one a core (7-10
+	 * minutes one after the other on the 2-core CI machines, near CI's 30-minute limit; at once 530 s against
+	 * 567, so one suite takes most of it).
 	 */
 	@Test
 	void theGoldenSuitesPassOnTheCudaBackend() throws Exception {
-		String report = child(List.of("-Dblockserve.test.device=cuda", "-Dblockserve.test.kv-cache-types=f32",
-				RunTests.class.getName(), "dev.blockserve.model.GoldenTest", "dev.blockserve.engine.SlidingWindowTest"), 20);
-		assertThat(report).as(report).contains("RunTests: PASS");
+		List<String> suites = List.of("dev.blockserve.model.GoldenTest", "dev.blockserve.engine.SlidingWindowTest");
+		ExecutorService pool = Executors.newFixedThreadPool(suites.size());
+		try {
+			List<Future<String>> reports = new ArrayList<>();
+			for (String suite : suites) {
+				reports.add(pool.submit(() -> child(List.of("-Dblockserve.test.device=cuda", "-Dblockserve.test.kv-cache-types=f32",
+						RunTests.class.getName(), suite), 20)));
+			}
+			for (int i = 0; i < suites.size(); i++) {
+				String report = reports.get(i).get();
+				assertThat(report).as(suites.get(i) + ": " + report).contains("RunTests: PASS");
+			}
+		}
+		finally {
+			pool.shutdownNow();
+			assertThat(pool.awaitTermination(1, TimeUnit.MINUTES)).as("the children's threads ended").isTrue();
+		}
 	}
 
 	/** GoldenCheck, the tool native/tests/gpu/run.sh runs on a GPU, on the same path. */
