@@ -62,9 +62,6 @@ public final class LlamaModel implements AutoCloseable {
 	/** How weight matrices are held (blockserve.dtype). */
 	private final WeightType weightType;
 
-	/** Bytes of the matrices' decode forms ({@link Backend#packForDecode}). */
-	private long packedBytes;
-
 	private LlamaModel(ModelConfig config, Backend backend, ModelFiles files, int maxPositions, WeightType weightType) {
 		this.config = config;
 		this.weightType = weightType;
@@ -111,7 +108,7 @@ public final class LlamaModel implements AutoCloseable {
 		}
 		finalNorm = weight("model.norm.weight", hid);
 		lmHead = config.tieWordEmbeddings() ? embed : matrix("lm_head.weight", config.vocabSize(), hid);
-		packedBytes += backend.packForDecode(lmHead, config.vocabSize(), hid);
+		backend.packForDecode(lmHead, config.vocabSize(), hid);
 		float[] table = RopeTable.build(config, maxPositions);
 		ropeTable = track(backend.allocate(table.length, DType.F32));
 		backend.upload(ropeTable, table, table.length);
@@ -159,7 +156,7 @@ public final class LlamaModel implements AutoCloseable {
 	/** A matrix x multiplies (all but the embedding table), with the backend's decode form where it has one. */
 	private NativeBuffer projection(String name, int rows, int cols) {
 		NativeBuffer b = matrix(name, rows, cols);
-		packedBytes += backend.packForDecode(b, rows, cols);
+		backend.packForDecode(b, rows, cols);
 		return b;
 	}
 
@@ -193,7 +190,11 @@ public final class LlamaModel implements AutoCloseable {
 
 	/** Bytes of the second, packed form of the matrices for batch-1 decode (0 without one). */
 	public long packedBytes() {
-		return packedBytes;
+		long sum = 0;
+		for (NativeBuffer b : weights) {
+			sum += b.packedBytes();
+		}
+		return sum;
 	}
 
 	private NativeBuffer track(NativeBuffer b) {
