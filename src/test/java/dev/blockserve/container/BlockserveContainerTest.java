@@ -313,8 +313,11 @@ class BlockserveContainerTest {
 			long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
 			while (System.nanoTime() < end) {
 				try {
-					JsonNode active = JSON.readTree(HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(targets)).build(),
-							HttpResponse.BodyHandlers.ofString()).body()).path("data").path("activeTargets");
+					HttpResponse<String> reply = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(targets)).build(),
+							HttpResponse.BodyHandlers.ofString());
+					// Prometheus answers 503 "Service Unavailable" in plain text until its storage is ready
+					JsonNode active = reply.statusCode() == 200 ? JSON.readTree(reply.body()).path("data").path("activeTargets")
+							: JSON.createArrayNode();
 					if (active.size() > 0) {
 						health = active.get(0).path("health").asString();
 						if ("up".equals(health)) {
