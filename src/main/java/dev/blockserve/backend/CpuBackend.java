@@ -146,8 +146,13 @@ public final class CpuBackend extends NativeBackend {
 	}
 
 	private static long physicalMemory() {
-		if (java.lang.management.ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.OperatingSystemMXBean os) {
-			return os.getTotalMemorySize();
+		try {
+			if (java.lang.management.ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.OperatingSystemMXBean os) {
+				return os.getTotalMemorySize();
+			}
+		}
+		catch (LinkageError noManagementModule) {
+			// a jlink'd runtime without java.management / jdk.management: the size is unknown
 		}
 		return 0; // unknown: no packed forms
 	}
