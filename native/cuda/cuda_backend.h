@@ -28,6 +28,10 @@ void set_bf16_matmul(bool on);
 // in powers of two, 16-byte aligned caches), false the first, simpler kernels everywhere (the kernel test
 // checks and times both).
 void set_vectorised_attention(bool on);
+// Keys per split of the vectorised decode kernel: 0 (the default) chooses 128 where the grid of 512-key
+// splits is small (sequences x query heads x splits up to 2048: batch 1 and short contexts) and 512
+// elsewhere; 128 or 512 forces one (A/B runs and checks of both). Other values are refused.
+const char* set_decode_partition(int keys);
 // Frees the library's own scratch (BF16 twins, activation and attention scratch).
 const char* release_scratch();
 

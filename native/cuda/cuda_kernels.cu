@@ -332,6 +332,11 @@ void open_cublas() {
 // ---- attention
 
 constexpr int PARTITION = 512;  // context tokens per split of the decode kernel
+// The vectorised decode kernel's split when the grid is small: at batch 1 a 512-key split gave 8 blocks
+// (one per KV head) that each walk their keys in one latency chain on a card of 132 SMs; 128-key splits
+// give 4x the blocks and a quarter of the chain. Chosen by decode_partition.
+constexpr int SMALL_PARTITION = 128;
+constexpr int SMALL_GRID = 2048;  // sequences x query heads x 512-key splits up to which the small split is used
 constexpr int MAX_GROUP = 8;    // query heads per KV head handled by one block
 
 // A partition with no key to attend (before a sliding window, past a short sequence) contributes nothing
@@ -459,7 +464,7 @@ struct alignas(N * sizeof(KT)) Pack {
 constexpr int DECODE_WARPS = 4;
 constexpr int VG = 8;  // query heads per value pass (more heads take more passes over the partition's values)
 
-template <typename KT, int HD>
+template <typename KT, int HD, int PART>
 __global__ void __launch_bounds__(DECODE_WARPS * 32)
     k_decode_attn_vec(float* part_out, float* part_ml, const float* q, const KT* kc, const KT* vc, const int32_t* bt,
                       int64_t max_blocks, const int32_t* seq_lens, int64_t heads, int64_t kv_heads, int64_t bs,
@@ -476,11 +481,11 @@ __global__ void __launch_bounds__(DECODE_WARPS * 32)
   const int vg = min(group, VG);
   const int ctx = seq_lens[s];
   const int lo = window > 0 ? max(0, ctx - (int)window) : 0;  // as k_decode_attn: see there
-  const int start = max(p * PARTITION, lo);
-  const int end = min(ctx, (p + 1) * PARTITION);
+  const int start = max(p * PART, lo);
+  const int end = min(ctx, (p + 1) * PART);
   float* qs = sm;                      // group x HD
-  float* sc = qs + group * HD;         // group x PARTITION
-  float* red = sc + group * PARTITION; // DECODE_WARPS x vg x HD
+  float* sc = qs + group * HD;         // group x PART
+  float* red = sc + group * PART; // DECODE_WARPS x vg x HD
   if (start >= end) {
     empty_partition(part_out, part_ml, s, kh, p, group, heads, HD, parts);
     return;
@@ -519,7 +524,7 @@ __global__ void __launch_bounds__(DECODE_WARPS * 32)
           for (int c = 0; c < KN; c++) d += qg[(j * TG + tl) * KN + c] * k[j * KN + c];
 #pragma unroll
         for (int o = TG / 2; o > 0; o >>= 1) d += __shfl_xor_sync(0xffffffff, d, o);
-        if (t < end && tl == 0) sc[g * PARTITION + t - start] = bad ? -FLT_MAX : d * scale;
+        if (t < end && tl == 0) sc[g * PART + t - start] = bad ? -FLT_MAX : d * scale;
       }
     }
   }
@@ -527,12 +532,12 @@ __global__ void __launch_bounds__(DECODE_WARPS * 32)
   const int n = end - start;
   for (int g = w; g < group; g += DECODE_WARPS) {  // softmax: a warp per query head
     float m = -FLT_MAX;
-    for (int i = lane; i < n; i += 32) m = fmaxf(m, sc[g * PARTITION + i]);
+    for (int i = lane; i < n; i += 32) m = fmaxf(m, sc[g * PART + i]);
     m = warp_max(m);
     float l = 0.f;
     for (int i = lane; i < n; i += 32) {
-      float e = __expf(sc[g * PARTITION + i] - m);
-      sc[g * PARTITION + i] = e;
+      float e = __expf(sc[g * PART + i] - m);
+      sc[g * PART + i] = e;
       l += e;
     }
     l = warp_sum(l);
@@ -568,7 +573,7 @@ __global__ void __launch_bounds__(DECODE_WARPS * 32)
 #pragma unroll
       for (int gg = 0; gg < VG; gg++) {
         if (g0 + gg < group) {
-          const float pr = sc[(g0 + gg) * PARTITION + t - start];
+          const float pr = sc[(g0 + gg) * PART + t - start];
 #pragma unroll
           for (int c = 0; c < DV; c++) acc[gg][c] += pr * v[c];
         }
@@ -886,6 +891,7 @@ const char* alloc(void** p, size_t bytes) {
 namespace {
 bool g_bf16 = true;
 bool g_vec_attention = true;  // set_vectorised_attention(false): the first kernels, for A/B runs and checks
+int g_decode_partition = 0;   // set_decode_partition: 0 lets decode_partition choose; 128 or 512 forces a split
 std::unordered_map<const float*, uint16_t*> g_twins;
 uint16_t* g_x_bf16 = nullptr;
 size_t g_x_bf16_bytes = 0;
@@ -931,6 +937,12 @@ const char* release_scratch() {
 }
 
 void set_vectorised_attention(bool on) { g_vec_attention = on; }
+
+const char* set_decode_partition(int keys) {
+  if (keys != 0 && keys != SMALL_PARTITION && keys != PARTITION) return "set_decode_partition: keys must be 0, 128 or 512";
+  g_decode_partition = keys;
+  return nullptr;
+}
 
 const char* to_device(void* dst, const void* host_src, size_t bytes) {
   return err("cudaMemcpy (to device)", cudaMemcpy(dst, host_src, bytes, cudaMemcpyHostToDevice));
@@ -1138,20 +1150,40 @@ const char* kv_write(void* k_cache, void* v_cache, int kv_dtype, const float* k,
   });
 }
 
+namespace {
+// Keys per split of the decode kernel: SMALL_PARTITION where the 512-key grid is small and the vectorised
+// kernels are on (set_decode_partition forces either). The scratch is sized with the same choice, and the
+// first kernel (where the vectorised one does not apply) always splits at PARTITION, fewer splits than that.
+int decode_partition(int64_t num_seqs, int64_t num_heads, int64_t max_context) {
+  // BS_CUDA_DECODE_SPLIT=128 or 512 forces a split for a whole process (A/B runs of the Java path)
+  static const int from_env = [] {
+    const char* e = std::getenv("BS_CUDA_DECODE_SPLIT");
+    const int keys = e != nullptr ? std::atoi(e) : 0;
+    return keys == SMALL_PARTITION || keys == PARTITION ? keys : 0;
+  }();
+  if (g_decode_partition != 0) return g_decode_partition;
+  if (from_env != 0) return from_env;
+  if (!g_vec_attention) return PARTITION;
+  const int64_t big = num_seqs * num_heads * ((max_context + PARTITION - 1) / PARTITION);
+  return big <= SMALL_GRID ? SMALL_PARTITION : PARTITION;
+}
+}  // namespace
+
 int64_t attention_scratch_floats(int64_t num_seqs, int64_t num_heads, int64_t head_dim, int64_t max_context) {
-  int64_t parts = (max_context + PARTITION - 1) / PARTITION;
+  const int part = decode_partition(num_seqs, num_heads, max_context);
+  int64_t parts = (max_context + part - 1) / part;
   return num_seqs * num_heads * parts * (head_dim + 2);
 }
 
 namespace {
-template <typename KT, int HD>
+template <typename KT, int HD, int PART>
 const char* launch_decode_vec(dim3 grid, float* part_out, float* part_ml, const float* q, const KT* kc, const KT* vc,
                               const int32_t* bt, int64_t max_blocks, const int32_t* seq_lens, int64_t heads,
                               int64_t kv_heads, int64_t bs, int64_t num_blocks, float scale, int parts, int64_t window) {
   const int group = (int)(heads / kv_heads);
-  const size_t smem = ((size_t)group * HD + (size_t)group * PARTITION + (size_t)DECODE_WARPS * std::min(group, VG) * HD) *
+  const size_t smem = ((size_t)group * HD + (size_t)group * PART + (size_t)DECODE_WARPS * std::min(group, VG) * HD) *
                       sizeof(float);
-  auto* kernel = k_decode_attn_vec<KT, HD>;  // one name for the launch (the CPU emulator's rewrite takes no comma)
+  auto* kernel = k_decode_attn_vec<KT, HD, PART>;  // one name for the launch (the CPU emulator's rewrite takes no comma)
   if (const char* e = allow_smem(kernel, smem)) return e;
   kernel<<<grid, DECODE_WARPS * 32, smem>>>(part_out, part_ml, q, kc, vc, bt, max_blocks, seq_lens, heads, kv_heads, bs,
                                             num_blocks, scale, parts, window);
@@ -1163,11 +1195,18 @@ const char* launch_decode_vec(dim3 grid, float* part_out, float* part_ml, const 
 template <typename KT>
 const char* decode_vec(dim3 grid, float* part_out, float* part_ml, const float* q, const KT* kc, const KT* vc,
                        const int32_t* bt, int64_t max_blocks, const int32_t* seq_lens, int64_t heads, int64_t kv_heads,
-                       int64_t hd, int64_t bs, int64_t num_blocks, float scale, int parts, int64_t window) {
+                       int64_t hd, int64_t bs, int64_t num_blocks, float scale, int part, int64_t window) {
   if (!g_vec_attention || (reinterpret_cast<uintptr_t>(kc) | reinterpret_cast<uintptr_t>(vc)) % 16 != 0) return kNotHandled;
+  const int64_t max_context = max_blocks * bs;
+  const int parts = (int)((max_context + part - 1) / part);
+  grid.z = (unsigned)parts;
   return with_head_dim<16, 32, 64, 128, 256>(hd, [&](auto h) {
-    return launch_decode_vec<KT, decltype(h)::value>(grid, part_out, part_ml, q, kc, vc, bt, max_blocks, seq_lens, heads,
-                                                     kv_heads, bs, num_blocks, scale, parts, window);
+    constexpr int HD = decltype(h)::value;
+    if (part == SMALL_PARTITION)
+      return launch_decode_vec<KT, HD, SMALL_PARTITION>(grid, part_out, part_ml, q, kc, vc, bt, max_blocks, seq_lens, heads,
+                                                        kv_heads, bs, num_blocks, scale, parts, window);
+    return launch_decode_vec<KT, HD, PARTITION>(grid, part_out, part_ml, q, kc, vc, bt, max_blocks, seq_lens, heads,
+                                                kv_heads, bs, num_blocks, scale, parts, window);
   });
 }
 
@@ -1224,20 +1263,27 @@ const char* paged_attention_typed(float* out, const float* q, const KT* k_cache,
   if (num_seqs == 0) return nullptr;
   if (num_tokens == num_seqs) {
     int64_t max_context = max_blocks_per_seq * block_size;
+    const int part = decode_partition(num_seqs, num_heads, max_context);
+    {  // the vectorised kernel: part_ml follows the partials of its own number of splits
+      const int vparts = (int)((max_context + part - 1) / part);
+      float* part_out = scratch;
+      float* part_ml = scratch + num_seqs * num_heads * vparts * head_dim;
+      dim3 grid((unsigned)num_kv_heads, (unsigned)num_seqs, (unsigned)vparts);
+      if (const char* e = decode_vec<KT>(grid, part_out, part_ml, q, k_cache, v_cache, block_tables, max_blocks_per_seq,
+                                         seq_lens, num_heads, num_kv_heads, head_dim, block_size, num_blocks, scale, part,
+                                         window)) {
+        if (e != kNotHandled) return e;
+      } else {
+        k_attn_reduce<<<(unsigned)(num_seqs * num_heads), 128>>>(out, part_out, part_ml, num_heads, head_dim, vparts);
+        return launched("paged_attention (reduce)");
+      }
+    }
     int parts = (int)((max_context + PARTITION - 1) / PARTITION);
     float* part_out = scratch;
     float* part_ml = scratch + num_seqs * num_heads * parts * head_dim;
     size_t smem = (size_t)group * (head_dim + PARTITION) * sizeof(float);
     if (const char* e = allow_smem(k_decode_attn<KT>, smem)) return e;
     dim3 grid((unsigned)num_kv_heads, (unsigned)num_seqs, (unsigned)parts);
-    if (const char* e = decode_vec<KT>(grid, part_out, part_ml, q, k_cache, v_cache, block_tables, max_blocks_per_seq,
-                                       seq_lens, num_heads, num_kv_heads, head_dim, block_size, num_blocks, scale, parts,
-                                       window)) {
-      if (e != kNotHandled) return e;
-    } else {
-      k_attn_reduce<<<(unsigned)(num_seqs * num_heads), 128>>>(out, part_out, part_ml, num_heads, head_dim, parts);
-      return launched("paged_attention (reduce)");
-    }
     k_decode_attn<KT><<<grid, 128, smem>>>(part_out, part_ml, q, k_cache, v_cache, block_tables, max_blocks_per_seq, seq_lens,
                                        num_heads, num_kv_heads, head_dim, block_size, num_blocks, scale, parts, window);
     if (const char* e = launched("paged_attention (decode)")) return e;

@@ -339,16 +339,26 @@ int main(int argc, char** argv) {
   for (int hd : {8, 16, 64, 128, 256})
     for (int bsz : {8, 16, 32})
       for (int gqa : {1, 2, 4, 7}) {  // 7: Qwen2.5-0.5B (14 query heads, 2 KV heads)
-        attention_case({5, 2 * gqa, 2, hd, bsz, 1500, true});
+        // decode cases with the vectorised kernel's small splits (chosen for grids this small) and, at one
+        // block size (the split does not depend on it), its 512-key splits forced: the only two it has
+        auto decode_case = [&](const AttnCase& c) {
+          attention_case(c);
+          if (!vec || bsz != 16) return;
+          ok("set_decode_partition", bscuda::set_decode_partition(512));
+          attention_case(c);
+          ok("set_decode_partition", bscuda::set_decode_partition(0));
+        };
+        decode_case({5, 2 * gqa, 2, hd, bsz, 1500, true});
         attention_case({4, 2 * gqa, 2, hd, bsz, 300, false});
-        attention_case({5, 2 * gqa, 2, hd, bsz, 1500, true, 37});   // sliding window (Mistral)
-        attention_case({5, 2 * gqa, 2, hd, bsz, 1500, true, 600});  // a window across a partition's end
+        decode_case({5, 2 * gqa, 2, hd, bsz, 1500, true, 37});   // sliding window (Mistral)
+        decode_case({5, 2 * gqa, 2, hd, bsz, 1500, true, 600});  // a window across a partition's end
+        decode_case({5, 2 * gqa, 2, hd, bsz, 1500, true, 130});  // ... and across a small split's end
         attention_case({4, 2 * gqa, 2, hd, bsz, 300, false, 9});
         if (bsz == 16)
           for (int dt : {1, 2}) {  // 16-bit caches
-            attention_case({5, 2 * gqa, 2, hd, bsz, 1500, true, 0, dt});
+            decode_case({5, 2 * gqa, 2, hd, bsz, 1500, true, 0, dt});
             attention_case({4, 2 * gqa, 2, hd, bsz, 300, false, 0, dt});
-            attention_case({5, 2 * gqa, 2, hd, bsz, 1500, true, 37, dt});
+            decode_case({5, 2 * gqa, 2, hd, bsz, 1500, true, 37, dt});
           }
       }
   }
@@ -371,12 +381,16 @@ int main(int argc, char** argv) {
   say("device-to-device copy: %.0f GB/s (read + write)\n\n", copy_gbps);
   say("| op | batch | context | heads/kv | head_dim | block | ms | GB/s K/V | %% of copy | TFLOP/s |\n");
   say("|---|---|---|---|---|---|---|---|---|---|\n");
-  for (bool vec : {true, false})
+  // split 128 or 512: the vectorised kernel with that many keys per split (it chooses 128 where
+  // sequences x query heads x 512-key splits <= 2048); 0: the first kernels
+  for (int split : {128, 512, 0})
   for (int dt : {0, 2})
   for (int batch : {1, 32, 128})
     if (!only_matmul)
     for (int ctx : {512, 4096}) {
+      const bool vec = split != 0;
       bscuda::set_vectorised_attention(vec);
+      ok("set_decode_partition", bscuda::set_decode_partition(split));
       int heads = 32, kvh = 8, hd = 128, bsz = 16, per = ctx / bsz, nb = batch * per;
       std::vector<int> bt(nb), lens(batch, ctx), qs(batch + 1);
       std::iota(bt.begin(), bt.end(), 0);
@@ -394,9 +408,11 @@ int main(int argc, char** argv) {
       }, 20);
       double bytes = 2.0 * batch * ctx * kvh * hd * (dt == 0 ? 4 : 2);
       double gbps = bytes / (ms / 1e3) / 1e9;
-      say("| decode %s%s | %d | %d | %d/%d | %d | %d | %.3f | %.0f | %.0f%% | |\n", kv_name(dt), vec ? "" : " (first kernel)", batch, ctx, heads, kvh, hd, bsz, ms, gbps,
-          100 * gbps / copy_gbps);
+      say("| decode %s%s | %d | %d | %d/%d | %d | %d | %.3f | %.0f | %.0f%% | |\n", kv_name(dt),
+          split == 128 ? " (128-key splits)" : split == 512 ? " (512-key splits)" : " (first kernel)", batch, ctx, heads, kvh,
+          hd, bsz, ms, gbps, 100 * gbps / copy_gbps);
     }
+  ok("set_decode_partition", bscuda::set_decode_partition(0));
   for (bool vec : {true, false})
   for (int T : {512, 2048}) {
     if (only_matmul) break;
