@@ -1006,6 +1006,48 @@ const char* rmsnorm(float* out, const float* x, const float* w, int64_t n, int64
   return launched("rmsnorm");
 }
 
+// Decode rows (fewer than 16) against BF16 weights whose rows start on 16-byte boundaries (k a multiple of 8,
+// x and w aligned): one warp per output column, each lane loading 8 weights (16 bytes) a step, so a warp covers
+// 256 of k per step with all of a row's loads in flight at once, and up to GEMV_ROWS rows of x per pass over
+// the weights. k_gemv_bf16 (4 bytes a lane a step, 4 rows a pass) is latency-bound: on an H200 it made a
+// batch-8 step of the SmolLM2-135M shape take 5.3 ms against 3.0 at batch 1 (docs/gpu-notes.md, run 9).
+constexpr int GEMV_ROWS = 8;
+constexpr int GEMV_WARPS = 4;
+
+__global__ void __launch_bounds__(GEMV_WARPS * 32)
+    k_gemv_bf16_vec(float* out, const float* x, const __nv_bfloat16* w, int64_t n, int64_t k, int64_t m) {
+  const int64_t col = (int64_t)blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
+  const int lane = threadIdx.x & 31;
+  if (col >= m) return;  // the same for the whole warp
+  const __nv_bfloat16* wr = w + col * k;
+  for (int64_t r0 = 0; r0 < n; r0 += GEMV_ROWS) {
+    const int rows = n - r0 < GEMV_ROWS ? (int)(n - r0) : GEMV_ROWS;
+    float acc[GEMV_ROWS];
+#pragma unroll
+    for (int r = 0; r < GEMV_ROWS; r++) acc[r] = 0.f;
+    for (int64_t p = (int64_t)lane * 8; p < k; p += 256) {
+      const Pack<__nv_bfloat16, 8> wv = *reinterpret_cast<const Pack<__nv_bfloat16, 8>*>(wr + p);
+      float wf[8];
+#pragma unroll
+      for (int c = 0; c < 8; c++) wf[c] = __bfloat162float(wv.v[c]);
+#pragma unroll
+      for (int r = 0; r < GEMV_ROWS; r++) {
+        if (r < rows) {
+          const float* xr = x + (r0 + r) * k + p;
+          const Pack<float, 4> a = *reinterpret_cast<const Pack<float, 4>*>(xr);
+          const Pack<float, 4> b = *reinterpret_cast<const Pack<float, 4>*>(xr + 4);
+          acc[r] += wf[0] * a.v[0] + wf[1] * a.v[1] + wf[2] * a.v[2] + wf[3] * a.v[3] + wf[4] * b.v[0] + wf[5] * b.v[1] +
+                    wf[6] * b.v[2] + wf[7] * b.v[3];
+        }
+      }
+    }
+    for (int r = 0; r < rows; r++) {
+      const float sum = warp_sum(acc[r]);
+      if (lane == 0) out[(r0 + r) * m + col] = sum;
+    }
+  }
+}
+
 const char* matmul_bf16(float* out, const float* x, uint16_t* x_bf16, const uint16_t* w, int64_t n, int64_t k, int64_t m) {
   const __nv_bfloat16* wb = reinterpret_cast<const __nv_bfloat16*>(w);
   int64_t big = (n >= 16 && k % 16 == 0 && m % 16 == 0) ? n / 16 * 16 : 0;
@@ -1030,7 +1072,12 @@ const char* matmul_bf16(float* out, const float* x, uint16_t* x_bf16, const uint
     }
   }
   if (big < n) {
-    k_gemv_bf16<<<blocks_for(m, 8), 256>>>(out + big * m, x + big * k, wb, n - big, k, m);
+    const float* xs = x + big * k;
+    if (k % 8 == 0 && (reinterpret_cast<uintptr_t>(xs) | reinterpret_cast<uintptr_t>(w)) % 16 == 0) {
+      k_gemv_bf16_vec<<<blocks_for(m, GEMV_WARPS), GEMV_WARPS * 32>>>(out + big * m, xs, wb, n - big, k, m);
+    } else {
+      k_gemv_bf16<<<blocks_for(m, 8), 256>>>(out + big * m, xs, wb, n - big, k, m);
+    }
     return launched("matmul (gemv)");
   }
   return nullptr;
