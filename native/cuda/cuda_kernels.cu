@@ -485,7 +485,7 @@ __global__ void __launch_bounds__(DECODE_WARPS * 32)
   const int end = min(ctx, (p + 1) * PART);
   float* qs = sm;                      // group x HD
   float* sc = qs + group * HD;         // group x PART
-  float* red = sc + group * PART; // DECODE_WARPS x vg x HD
+  float* red = sc + group * PART;      // DECODE_WARPS x vg x HD
   if (start >= end) {
     empty_partition(part_out, part_ml, s, kh, p, group, heads, HD, parts);
     return;
