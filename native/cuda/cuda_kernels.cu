@@ -1242,11 +1242,8 @@ const char* launch_decode_vec(dim3 grid, float* part_out, float* part_ml, const 
 template <typename KT>
 const char* decode_vec(dim3 grid, float* part_out, float* part_ml, const float* q, const KT* kc, const KT* vc,
                        const int32_t* bt, int64_t max_blocks, const int32_t* seq_lens, int64_t heads, int64_t kv_heads,
-                       int64_t hd, int64_t bs, int64_t num_blocks, float scale, int part, int64_t window) {
+                       int64_t hd, int64_t bs, int64_t num_blocks, float scale, int part, int parts, int64_t window) {
   if (!g_vec_attention || (reinterpret_cast<uintptr_t>(kc) | reinterpret_cast<uintptr_t>(vc)) % 16 != 0) return kNotHandled;
-  const int64_t max_context = max_blocks * bs;
-  const int parts = (int)((max_context + part - 1) / part);
-  grid.z = (unsigned)parts;
   return with_head_dim<16, 32, 64, 128, 256>(hd, [&](auto h) {
     constexpr int HD = decltype(h)::value;
     if (part == SMALL_PARTITION)
@@ -1318,7 +1315,7 @@ const char* paged_attention_typed(float* out, const float* q, const KT* k_cache,
       dim3 grid((unsigned)num_kv_heads, (unsigned)num_seqs, (unsigned)vparts);
       if (const char* e = decode_vec<KT>(grid, part_out, part_ml, q, k_cache, v_cache, block_tables, max_blocks_per_seq,
                                          seq_lens, num_heads, num_kv_heads, head_dim, block_size, num_blocks, scale, part,
-                                         window)) {
+                                         vparts, window)) {
         if (e != kNotHandled) return e;
       } else {
         k_attn_reduce<<<(unsigned)(num_seqs * num_heads), 128>>>(out, part_out, part_ml, num_heads, head_dim, vparts);

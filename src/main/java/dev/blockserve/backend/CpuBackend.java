@@ -23,10 +23,11 @@ public final class CpuBackend extends NativeBackend {
 	 */
 	private final long packedBudget = physicalMemory() / 8;
 
-	/** Packed forms alive, by address (their bytes count against {@link #packedBudget} until freed). */
+	/**
+	 * Packed forms alive, by address, with their bytes (which count against {@link #packedBudget} until freed).
+	 * A few hundred entries, summed only when a matrix is packed (at load) or the total is asked for.
+	 */
 	private final java.util.concurrent.ConcurrentHashMap<Long, Long> packedLive = new java.util.concurrent.ConcurrentHashMap<>();
-
-	private final java.util.concurrent.atomic.AtomicLong packedBytes = new java.util.concurrent.atomic.AtomicLong();
 
 	/** @param threads kernel threads; 0 for one per available processor */
 	public CpuBackend(int threads) {
@@ -89,7 +90,11 @@ public final class CpuBackend extends NativeBackend {
 
 	/** Bytes of the packed matrix forms alive now. */
 	public long packedBytes() {
-		return packedBytes.get();
+		long sum = 0;
+		for (long b : packedLive.values()) {
+			sum += b;
+		}
+		return sum;
 	}
 
 	/**
@@ -105,7 +110,7 @@ public final class CpuBackend extends NativeBackend {
 		}
 		need(w, (long) rows * cols, DType.BF16, "pack w");
 		long bytes = CpuKernels.packedBf16Bytes(cols, rows);
-		if (bytes == 0 || packedBytes.get() + bytes > packedBudget) {
+		if (bytes == 0 || packedBytes() + bytes > packedBudget) {
 			return 0;
 		}
 		NativeBuffer p = allocate((bytes + 3) / 4, DType.I32); // the packed bytes, allocated as words
@@ -117,17 +122,13 @@ public final class CpuBackend extends NativeBackend {
 			throw e;
 		}
 		packedLive.put(p.address(this), p.bytes());
-		packedBytes.addAndGet(p.bytes());
 		w.packed(p);
 		return p.bytes();
 	}
 
 	@Override
 	public void free(long address) {
-		Long b = packedLive.remove(address);
-		if (b != null) {
-			packedBytes.addAndGet(-b);
-		}
+		packedLive.remove(address); // a packed form stops counting against the budget
 		super.free(address);
 	}
 
