@@ -97,8 +97,10 @@ public class BlockserveConfiguration {
 			.toConfig(runtime.backend().kind().hasDeviceMemory() ? SchedulerConfig.gpuDefaults() : SchedulerConfig.cpuDefaults())
 			.withSpeculative(props.speculative().toConfig());
 		var spec = sc.speculative();
-		log.info("Scheduler: {} sequences, {} tokens per step, prefill chunks of {}, policy {}; prefix caching {}; {}",
-				sc.maxNumSeqs(), sc.maxNumBatchedTokens(), sc.longPrefillTokenThreshold(), sc.policy(),
+		log.info("Scheduler: {} sequences, {} tokens per step ({}), prefill chunks of {}, policy {}; prefix caching {}; {}",
+				sc.maxNumSeqs(), sc.maxNumBatchedTokens(),
+				sc.maxPrefillTokens() > 0 ? "prompts at most " + sc.maxPrefillTokens() + " besides decodes" : "prompts and decodes",
+				sc.longPrefillTokenThreshold(), sc.policy(),
 				props.kvCache().prefixCaching() ? "on" : "off",
 				spec.enabled() ? "speculative decoding: up to " + spec.numTokens() + " drafts by prompt lookup of "
 						+ spec.lookupMin() + "-" + spec.lookupMax() + " tokens, at most " + spec.maxBatch() + " sequences"

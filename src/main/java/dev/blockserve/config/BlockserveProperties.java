@@ -94,15 +94,17 @@ public record BlockserveProperties(@DefaultValue(BlockserveProperties.DEFAULT_MO
 	}
 
 	/**
-	 * Unset budgets take the backend's defaults (CPU: 64 sequences, 256 tokens, 256-token prefill chunks).
+	 * Unset budgets take the backend's defaults (CPU: 64 sequences, 320 tokens, 256-token prefill chunks, 256 prompt
+	 * tokens a step besides decodes).
 	 *
 	 * @param maxNumSeqs sequences per step
 	 * @param maxNumBatchedTokens tokens per step
 	 * @param longPrefillTokenThreshold most prompt tokens one sequence brings to a step
+	 * @param maxPrefillTokens prompt tokens of all sequences in one step, decodes not counted (0: no cap of its own)
 	 * @param policy fcfs or priority
 	 */
 	public record Scheduler(Integer maxNumSeqs, Integer maxNumBatchedTokens, Integer longPrefillTokenThreshold,
-			@DefaultValue("fcfs") String policy) {
+			Integer maxPrefillTokens, @DefaultValue("fcfs") String policy) {
 
 		public dev.blockserve.scheduler.SchedulerConfig toConfig(dev.blockserve.scheduler.SchedulerConfig defaults) {
 			var p = switch (policy.toLowerCase(java.util.Locale.ROOT)) {
@@ -115,7 +117,7 @@ public record BlockserveProperties(@DefaultValue(BlockserveProperties.DEFAULT_MO
 					maxNumSeqs != null ? maxNumSeqs : defaults.maxNumSeqs(),
 					maxNumBatchedTokens != null ? maxNumBatchedTokens : defaults.maxNumBatchedTokens(),
 					longPrefillTokenThreshold != null ? longPrefillTokenThreshold : defaults.longPrefillTokenThreshold(),
-					p);
+					p, defaults.speculative(), maxPrefillTokens != null ? maxPrefillTokens : defaults.maxPrefillTokens());
 		}
 	}
 

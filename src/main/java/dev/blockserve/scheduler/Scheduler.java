@@ -11,7 +11,8 @@ import dev.blockserve.kvcache.PrefixMatch;
  * Iteration-level scheduling. Each step first serves the running sequences, in policy order, with one
  * decode token or the next prefill chunk each; then, if nothing had to be preempted, admits waiting
  * sequences in policy order while the token budget, the sequence budget and the KV pool allow, skipping
- * the prompt tokens the prefix cache already holds; last, with speculation on and a small batch, gives
+ * the prompt tokens the prefix cache already holds. Prompt chunks (a sequence bringing more than one token)
+ * also draw on the step's prompt budget where one is set, which decodes do not touch; last, with speculation on and a small batch, gives
  * decoding sequences draft tokens from what budget and pool still have. When a running sequence cannot
  * get its blocks, the least important running sequence (the last in policy order) is preempted by
  * recompute: its blocks are freed and it waits at the head of the queue, to be recomputed from its tokens
@@ -103,12 +104,18 @@ public final class Scheduler<S extends Sequence> {
 	public SchedulerOutput<S> schedule() {
 		out.clear();
 		int budget = config.maxNumBatchedTokens();
+		int prompts = config.maxPrefillTokens() > 0 ? config.maxPrefillTokens() : Integer.MAX_VALUE;
 		boolean preempted = false;
 		int i = 0;
 		while (i < running.size() && budget > 0) {
 			S s = running.get(i);
 			s.clearDrafts();
-			int n = Math.min(chunk(s), budget);
+			boolean prompt = isPrompt(s);
+			int n = Math.min(chunk(s), prompt ? Math.min(budget, prompts) : budget);
+			if (n == 0) {
+				i++; // a prompt chunk, and the step's prompt tokens are spent: it waits, the decodes after it run
+				continue;
+			}
 			boolean scheduled = true;
 			while (!kv.allocate(s.table, s.numComputed + n, null)
 					|| !kv.prepareWrite(s.table, s.numComputed, s.numComputed + n, out.copies)) {
@@ -126,10 +133,13 @@ public final class Scheduler<S extends Sequence> {
 			}
 			out.add(s, n);
 			budget -= n;
+			if (prompt) {
+				prompts -= n;
+			}
 			i++;
 		}
 		if (!preempted) {
-			while (!waiting.isEmpty() && running.size() < config.maxNumSeqs() && budget > 0) {
+			while (!waiting.isEmpty() && running.size() < config.maxNumSeqs() && budget > 0 && prompts > 0) {
 				S s = waiting.peek();
 				PrefixMatch m = null;
 				if (s.table == null) {
@@ -139,7 +149,8 @@ public final class Scheduler<S extends Sequence> {
 						s.numComputed = m.cachedTokens(kv.blockSize());
 					}
 				}
-				int n = Math.min(chunk(s), budget);
+				boolean prompt = isPrompt(s);
+				int n = Math.min(chunk(s), prompt ? Math.min(budget, prompts) : budget);
 				if (!kv.allocate(s.table, s.numComputed + n, m)
 						|| !kv.prepareWrite(s.table, s.numComputed, s.numComputed + n, out.copies)) {
 					// All or nothing: give the table back, so the next attempt matches the prefix afresh.
@@ -153,6 +164,9 @@ public final class Scheduler<S extends Sequence> {
 				insertRunning(s);
 				out.add(s, n);
 				budget -= n;
+				if (prompt) {
+					prompts -= n;
+				}
 			}
 		}
 		if (drafter != null && !preempted && running.size() <= config.speculative().maxBatch()) {
@@ -184,6 +198,11 @@ public final class Scheduler<S extends Sequence> {
 				s.clearDrafts(); // no block for them: the plain decode stands
 			}
 		}
+	}
+
+	/** Whether the sequence has more than one token to compute: a prompt (or what a preemption left), not a decode. */
+	private static boolean isPrompt(Sequence s) {
+		return s.numTokens + s.numDrafts - s.numComputed > 1;
 	}
 
 	/**

@@ -64,6 +64,152 @@ class SchedulerTest {
 	}
 
 	@Test
+	void aPromptBudgetLeavesDecodesOutOfItSoAPromptThatFitsIsNotSplit() {
+		// 3 decoding sequences; then two 8-token prompts arrive. Budget 16 tokens in all: the decodes leave 13 and the
+		// second prompt is split. With 16 prompt tokens a step besides decodes (total 19) both prompts finish at once.
+		for (int promptBudget : new int[] { 0, 16 }) {
+			Scheduler<Sequence> s = new Scheduler<>(new KvCacheManager(new BlockPool(100, 4), false, "m"),
+					new SchedulerConfig(8, promptBudget == 0 ? 16 : 19, 16, SchedulerConfig.Policy.FCFS)
+						.withMaxPrefillTokens(promptBudget));
+			for (int id = 1; id <= 3; id++) {
+				s.addWaiting(seq(id, 2, 0, id));
+			}
+			step(s); // the three 2-token prompts; they decode from now on
+			s.addWaiting(seq(4, 8, 0, 4));
+			s.addWaiting(seq(5, 8, 0, 5));
+			SchedulerOutput<Sequence> out = s.schedule();
+			assertThat(out.count()).isEqualTo(5);
+			assertThat(out.numNewTokens(0) + out.numNewTokens(1) + out.numNewTokens(2)).as("three decodes").isEqualTo(3);
+			assertThat(out.numNewTokens(3)).isEqualTo(8);
+			assertThat(out.numNewTokens(4)).as("prompt budget " + promptBudget).isEqualTo(promptBudget == 0 ? 5 : 8);
+		}
+	}
+
+	@Test
+	void thePromptBudgetIsConfiguredAndChecked() {
+		SchedulerConfig cpu = SchedulerConfig.cpuDefaults();
+		assertThat(cpu.maxPrefillTokens()).isEqualTo(256);
+		assertThat(cpu.maxNumBatchedTokens()).as("room for every decode besides the prompt tokens")
+			.isGreaterThanOrEqualTo(cpu.maxPrefillTokens() + cpu.maxNumSeqs());
+		assertThat(SchedulerConfig.gpuDefaults().maxPrefillTokens()).isZero();
+		var props = new dev.blockserve.config.BlockserveProperties.Scheduler(null, null, null, 100, "fcfs");
+		assertThat(props.toConfig(cpu).maxPrefillTokens()).isEqualTo(100);
+		assertThat(new dev.blockserve.config.BlockserveProperties.Scheduler(null, null, null, null, "fcfs").toConfig(cpu))
+			.isEqualTo(cpu);
+		assertThat(cpu.withSpeculative(new SpeculativeConfig(3, 2, 4, 4)).maxPrefillTokens()).isEqualTo(256);
+		org.assertj.core.api.Assertions.assertThatThrownBy(() -> cpu.withMaxPrefillTokens(-1))
+			.hasMessageContaining("blockserve.scheduler.max-prefill-tokens must be >= 0");
+	}
+
+	@Test
+	void thePromptBudgetCapsAdmissionsWhileDecodesRun() {
+		// prompt budget 6, chunks of 6: sequence 1's 14-token prompt takes the step's prompt tokens, sequence 3
+		// waits, and sequence 2 decodes all the same
+		Scheduler<Sequence> s = new Scheduler<>(new KvCacheManager(new BlockPool(100, 4), false, "m"),
+				new SchedulerConfig(8, 100, 6, SchedulerConfig.Policy.FCFS).withMaxPrefillTokens(6));
+		s.addWaiting(seq(2, 1, 0, 0));
+		step(s); // sequence 2: its one-token prompt, then it decodes
+		s.addWaiting(seq(1, 14, 0, 1));
+		s.addWaiting(seq(3, 4, 0, 3));
+		for (int k = 0; k < 3; k++) {
+			SchedulerOutput<Sequence> out = s.schedule();
+			assertThat(out.count()).as("step %d: 2 decodes, 1 brings a chunk, 3 waits until 1's prompt ends", k)
+				.isEqualTo(k < 2 ? 2 : 3);
+			assertThat(out.seq(0).id()).isEqualTo(2L);
+			assertThat(out.numNewTokens(0)).isEqualTo(1);
+			assertThat(out.seq(1).id()).isEqualTo(1L);
+			assertThat(out.numNewTokens(1)).isEqualTo(k < 2 ? 6 : 2);
+			assertThat(s.numWaiting()).isEqualTo(k < 2 ? 1 : 0);
+			if (k == 2) {
+				assertThat(out.numNewTokens(2)).as("what the prompt budget has left").isEqualTo(4);
+			}
+			step(s);
+		}
+	}
+
+	/**
+	 * Random arrivals, budgets and pool sizes, preemption included: no step exceeds the token budget, the prompt
+	 * budget or the sequence budget; while nothing is preempted every decoding sequence runs each step (the
+	 * budget leaves room for all of them besides the prompt tokens); and every sequence finishes.
+	 */
+	@Test
+	void budgetsHoldAndEverySequenceFinishesUnderRandomArrivals() {
+		dev.blockserve.support.Property.forAll("scheduler budgets", 300, 14L, r -> {
+			List<List<Integer>> ops = new ArrayList<>();
+			// setup: max seqs, prompt budget (0 = none), chunk threshold, pool blocks
+			ops.add(List.of(1 + r.nextInt(6), r.nextInt(3) == 0 ? 0 : 1 + r.nextInt(12), r.nextInt(9), 12 + r.nextInt(30)));
+			int n = 1 + r.nextInt(12);
+			for (int i = 0; i < n; i++) {
+				ops.add(List.of(1 + r.nextInt(24), 1 + r.nextInt(5), r.nextInt(3))); // prompt, outputs, arrival period
+			}
+			return ops;
+		}, ops -> {
+			int[] setup = ops.get(0).stream().mapToInt(Integer::intValue).toArray();
+			int maxSeqs = setup[0];
+			int promptBudget = setup[1];
+			int budget = promptBudget > 0 ? promptBudget + maxSeqs : 1 + maxSeqs + 12;
+			Scheduler<Sequence> s = new Scheduler<>(new KvCacheManager(new BlockPool(setup[3], 4), false, "m"),
+					new SchedulerConfig(maxSeqs, budget, setup[2], SchedulerConfig.Policy.FCFS)
+						.withMaxPrefillTokens(promptBudget));
+			java.util.Map<Sequence, Integer> outputs = new java.util.HashMap<>();
+			int next = 1;
+			int finished = 0;
+			for (int stepNo = 0; stepNo < 2000 && finished < ops.size() - 1; stepNo++) {
+				while (next < ops.size() && (ops.get(next).get(2) == 0 || stepNo % ops.get(next).get(2) == 0)) {
+					int[] op = ops.get(next).stream().mapToInt(Integer::intValue).toArray();
+					Sequence q = seq(next, op[0], 0, next);
+					if (op[0] + op[1] > 4 * setup[3]) {
+						finished++; // would never fit the pool
+					}
+					else {
+						outputs.put(q, op[1]);
+						s.addWaiting(q);
+					}
+					next++;
+				}
+				List<Sequence> decoding = new ArrayList<>();
+				for (Sequence q : outputs.keySet()) {
+					if (q.status() == Sequence.Status.RUNNING && q.numTokens() - q.numComputed() == 1) {
+						decoding.add(q);
+					}
+				}
+				SchedulerOutput<Sequence> out = s.schedule();
+				assertThat(out.totalTokens()).isLessThanOrEqualTo(budget);
+				assertThat(out.count()).isLessThanOrEqualTo(maxSeqs);
+				int prompt = 0;
+				List<Sequence> scheduled = new ArrayList<>();
+				for (int i = 0; i < out.count(); i++) {
+					Sequence q = out.seq(i);
+					scheduled.add(q);
+					if (q.numTokens() - q.numComputed() > 1) {
+						prompt += out.numNewTokens(i);
+					}
+				}
+				if (promptBudget > 0) {
+					assertThat(prompt).isLessThanOrEqualTo(promptBudget);
+				}
+				if (out.preempted().isEmpty()) {
+					assertThat(scheduled).as("decoding sequences all run").containsAll(decoding);
+				}
+				for (int i = 0; i < out.count(); i++) {
+					Sequence q = out.seq(i);
+					q.advance(out.numNewTokens(i));
+					s.commit(q);
+					if (q.readyToSample()) {
+						q.append(7);
+						if (q.numOutputTokens() >= outputs.get(q)) {
+							s.remove(q);
+							finished++;
+						}
+					}
+				}
+			}
+			assertThat(finished).as("every sequence finishes").isEqualTo(ops.size() - 1);
+			assertThat(s.hasWork()).isFalse();
+		});
+	}
+
+	@Test
 	void priorityPolicyAdmitsLowerValuesFirstArrivalBreakingTies() {
 		Scheduler<Sequence> s = new Scheduler<>(new KvCacheManager(new BlockPool(100, 4), false, "m"),
 				new SchedulerConfig(1, 100, 0, SchedulerConfig.Policy.PRIORITY));
