@@ -6,7 +6,9 @@ Why it exists: on a machine with few cores the client shares the CPUs with the s
 (its JIT compiling while it measures); this client uses about 2-3% of one core there. Use
 `blockserve bench` anywhere the client runs on other cores; use this where it cannot.
 
-Each request: a prompt of random token ids (seeded, distinct per request so no prefix is shared),
+Each request: a prompt of random token ids (seeded, distinct per request so no prefix is shared; request i
+uses seed + i, so give every run of a series its own range: a run that repeats another's seeds repeats its
+prompts, and a server with a prefix cache, blockserve and llama-server alike, answers them from it),
 --output-len tokens with ignore_eos, temperature 0, streamed (asking for the usage chunk, whose
 completion_tokens is then counted; a server that sends none is taken at --output-len); the stream must
 end with [DONE], else the request counts as failed. Prints one line: requests completed, output tokens/s

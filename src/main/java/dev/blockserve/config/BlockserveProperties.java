@@ -94,7 +94,7 @@ public record BlockserveProperties(@DefaultValue(BlockserveProperties.DEFAULT_MO
 	}
 
 	/**
-	 * Unset budgets take the backend's defaults (CPU: 64 sequences, 320 tokens, 256-token prefill chunks, 256 prompt
+	 * Unset budgets take the backend's defaults (CPU: 64 sequences, 192 tokens, 256-token prefill chunks, 128 prompt
 	 * tokens a step besides decodes).
 	 *
 	 * @param maxNumSeqs sequences per step

@@ -66,16 +66,16 @@ public record SchedulerConfig(int maxNumSeqs, int maxNumBatchedTokens, int longP
 
 	/**
 	 * Defaults for the CPU backend: steps stay short, so decoding stays smooth while prompts arrive. At most
-	 * 256 prompt tokens a step besides the decodes (and 320 tokens in all, room for 64 decodes): on a 2-core Zen
-	 * 4 with the SmolLM2-135M-shaped BF16 model under a burst of 8 or 32 clients, 256 prompt tokens a step gave
-	 * the same output tokens/s as 512 and a 25-30% lower median time to first token (more prompts finish their
-	 * prefill in earlier, shorter steps), 128 and 192 no better; leaving decodes out of it let two 128-token
-	 * prompts arriving together finish in one step instead of one of them split behind the decodes, and
-	 * lowered the second wave's TTFT at 32 clients by about a fifth (docs/benchmarks.md, the step token budget,
-	 * and the prompt budget of the twenty-first session).
+	 * 128 prompt tokens a step besides the decodes (192 tokens in all, room for 64 decodes). The decodes are
+	 * left out of the prompt budget so that they cannot shrink it: with 256 tokens in all, 30 decodes split one
+	 * of each pair of arriving 128-token prompts across two steps, and first tokens waited about three steps.
+	 * On a 2-core Zen 5 with the SmolLM2-135M-shaped BF16 model, 128-token prompts, prompt budgets of 128, 192,
+	 * 256 and 384 gave the same output tokens/s at 8 and 32 clients and median TTFTs of 245-260 / 325-347 /
+	 * 419-496 / 467-533 ms at 8 clients and 373-416 / 616-684 / 537-565 / 748-793 at 32; with 512-token prompts
+	 * 128 and 256 were level (docs/benchmarks.md, twenty-first session).
 	 */
 	public static SchedulerConfig cpuDefaults() {
-		return new SchedulerConfig(64, 320, 256, Policy.FCFS).withMaxPrefillTokens(256);
+		return new SchedulerConfig(64, 192, 256, Policy.FCFS).withMaxPrefillTokens(128);
 	}
 
 	/** Defaults for CUDA: larger steps keep the GPU busy. */

@@ -88,7 +88,7 @@ class SchedulerTest {
 	@Test
 	void thePromptBudgetIsConfiguredAndChecked() {
 		SchedulerConfig cpu = SchedulerConfig.cpuDefaults();
-		assertThat(cpu.maxPrefillTokens()).isEqualTo(256);
+		assertThat(cpu.maxPrefillTokens()).isEqualTo(128);
 		assertThat(cpu.maxNumBatchedTokens()).as("room for every decode besides the prompt tokens")
 			.isGreaterThanOrEqualTo(cpu.maxPrefillTokens() + cpu.maxNumSeqs());
 		assertThat(SchedulerConfig.gpuDefaults().maxPrefillTokens()).isZero();
@@ -96,7 +96,7 @@ class SchedulerTest {
 		assertThat(props.toConfig(cpu).maxPrefillTokens()).isEqualTo(100);
 		assertThat(new dev.blockserve.config.BlockserveProperties.Scheduler(null, null, null, null, "fcfs").toConfig(cpu))
 			.isEqualTo(cpu);
-		assertThat(cpu.withSpeculative(new SpeculativeConfig(3, 2, 4, 4)).maxPrefillTokens()).isEqualTo(256);
+		assertThat(cpu.withSpeculative(new SpeculativeConfig(3, 2, 4, 4)).maxPrefillTokens()).isEqualTo(128);
 		org.assertj.core.api.Assertions.assertThatThrownBy(() -> cpu.withMaxPrefillTokens(-1))
 			.hasMessageContaining("blockserve.scheduler.max-prefill-tokens must be >= 0");
 	}
