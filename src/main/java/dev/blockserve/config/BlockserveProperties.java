@@ -94,8 +94,8 @@ public record BlockserveProperties(@DefaultValue(BlockserveProperties.DEFAULT_MO
 	}
 
 	/**
-	 * Unset budgets take the backend's defaults (CPU: 64 sequences, 192 tokens, 256-token prefill chunks, 128 prompt
-	 * tokens a step besides decodes).
+	 * Unset budgets take the backend's defaults (CPU: 64 sequences, 320 tokens, 256-token prefill chunks, 128 prompt
+	 * tokens a step besides decodes while any sequence decodes).
 	 *
 	 * @param maxNumSeqs sequences per step
 	 * @param maxNumBatchedTokens tokens per step

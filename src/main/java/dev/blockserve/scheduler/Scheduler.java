@@ -12,7 +12,7 @@ import dev.blockserve.kvcache.PrefixMatch;
  * decode token or the next prefill chunk each; then, if nothing had to be preempted, admits waiting
  * sequences in policy order while the token budget, the sequence budget and the KV pool allow, skipping
  * the prompt tokens the prefix cache already holds. Prompt chunks (a sequence bringing more than one token)
- * also draw on the step's prompt budget where one is set, which decodes do not touch; last, with speculation on and a small batch, gives
+ * also draw on the step's prompt budget where one is set and a running sequence decodes; decodes do not touch it; last, with speculation on and a small batch, gives
  * decoding sequences draft tokens from what budget and pool still have. When a running sequence cannot
  * get its blocks, the least important running sequence (the last in policy order) is preempted by
  * recompute: its blocks are freed and it waits at the head of the queue, to be recomputed from its tokens
@@ -104,7 +104,7 @@ public final class Scheduler<S extends Sequence> {
 	public SchedulerOutput<S> schedule() {
 		out.clear();
 		int budget = config.maxNumBatchedTokens();
-		int prompts = config.maxPrefillTokens() > 0 ? config.maxPrefillTokens() : Integer.MAX_VALUE;
+		int prompts = config.maxPrefillTokens() > 0 && anyDecoding() ? config.maxPrefillTokens() : Integer.MAX_VALUE;
 		boolean preempted = false;
 		int i = 0;
 		while (i < running.size() && budget > 0) {
@@ -198,6 +198,19 @@ public final class Scheduler<S extends Sequence> {
 				s.clearDrafts(); // no block for them: the plain decode stands
 			}
 		}
+	}
+
+	/**
+	 * Whether a running sequence decodes: the prompt budget keeps their steps short; with none decoding there is
+	 * nothing to keep short, and a lone prompt goes in chunks of the token budget and threshold alone.
+	 */
+	private boolean anyDecoding() {
+		for (int i = 0; i < running.size(); i++) {
+			if (!isPrompt(running.get(i))) {
+				return true;
+			}
+		}
+		return false;
 	}
 
 	/** Whether the sequence has more than one token to compute: a prompt (or what a preemption left), not a decode. */

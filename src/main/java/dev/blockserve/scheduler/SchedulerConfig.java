@@ -9,9 +9,10 @@ package dev.blockserve.scheduler;
  * no cap beyond the token budget
  * @param policy order of admission and, reversed, of preemption
  * @param speculative draft tokens by prompt lookup, verified in the step ({@link SpeculativeConfig#OFF} for none)
- * @param maxPrefillTokens prompt tokens of all sequences together in one step at most, decodes not counted; 0 for
- * no cap beyond the token budget. With it the decodes running do not shrink what prompts get: a prompt that fits
- * is computed in one step instead of split across two behind them
+ * @param maxPrefillTokens prompt tokens of all sequences together in one step at most while any sequence decodes,
+ * decodes not counted; 0 for no cap beyond the token budget. With it the decodes running do not shrink what prompts
+ * get: a prompt that fits is computed in one step instead of split across two behind them. With nothing decoding
+ * it does not apply (a lone long prompt goes in chunks of the threshold)
  * Immutable.
  */
 public record SchedulerConfig(int maxNumSeqs, int maxNumBatchedTokens, int longPrefillTokenThreshold,
@@ -66,7 +67,9 @@ public record SchedulerConfig(int maxNumSeqs, int maxNumBatchedTokens, int longP
 
 	/**
 	 * Defaults for the CPU backend: steps stay short, so decoding stays smooth while prompts arrive. At most
-	 * 128 prompt tokens a step besides the decodes (192 tokens in all, room for 64 decodes). The decodes are
+	 * 128 prompt tokens a step besides the decodes while any sequence decodes (and a prompt alone in 256-token
+	 * chunks: a lone 4,000-token prompt's first token took 8.0-9.1 s that way against 8.4-9.6 in 128-token
+	 * chunks). The decodes are
 	 * left out of the prompt budget so that they cannot shrink it: with 256 tokens in all, 30 decodes split one
 	 * of each pair of arriving 128-token prompts across two steps, and first tokens waited about three steps.
 	 * On a 2-core Zen 5 with the SmolLM2-135M-shaped BF16 model, 128-token prompts, prompt budgets of 128, 192,
@@ -75,7 +78,7 @@ public record SchedulerConfig(int maxNumSeqs, int maxNumBatchedTokens, int longP
 	 * 128 and 256 were level (docs/benchmarks.md, twenty-first session).
 	 */
 	public static SchedulerConfig cpuDefaults() {
-		return new SchedulerConfig(64, 192, 256, Policy.FCFS).withMaxPrefillTokens(128);
+		return new SchedulerConfig(64, 320, 256, Policy.FCFS).withMaxPrefillTokens(128);
 	}
 
 	/** Defaults for CUDA: larger steps keep the GPU busy. */

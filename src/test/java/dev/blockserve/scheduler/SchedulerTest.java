@@ -127,6 +127,25 @@ class SchedulerTest {
 		}
 	}
 
+	@Test
+	void withNothingDecodingAPromptGoesInChunksOfTheThreshold() {
+		// prompt budget 4, threshold 8: a lone 20-token prompt takes 8 a step; once it decodes, the next prompt 4
+		Scheduler<Sequence> s = new Scheduler<>(new KvCacheManager(new BlockPool(100, 4), false, "m"),
+				new SchedulerConfig(8, 100, 8, SchedulerConfig.Policy.FCFS).withMaxPrefillTokens(4));
+		s.addWaiting(seq(1, 20, 0, 1));
+		for (int expected : new int[] { 8, 8, 4 }) {
+			SchedulerOutput<Sequence> out = s.schedule();
+			assertThat(out.count()).isEqualTo(1);
+			assertThat(out.numNewTokens(0)).isEqualTo(expected);
+			step(s);
+		}
+		s.addWaiting(seq(2, 20, 0, 2));
+		SchedulerOutput<Sequence> out = s.schedule();
+		assertThat(out.count()).isEqualTo(2);
+		assertThat(out.numNewTokens(0)).as("a decode").isEqualTo(1);
+		assertThat(out.numNewTokens(1)).as("the prompt budget, sequence 1 decoding").isEqualTo(4);
+	}
+
 	/**
 	 * Random arrivals, budgets and pool sizes, preemption included: no step exceeds the token budget, the prompt
 	 * budget or the sequence budget; while nothing is preempted every decoding sequence runs each step (the
@@ -185,8 +204,8 @@ class SchedulerTest {
 						prompt += out.numNewTokens(i);
 					}
 				}
-				if (promptBudget > 0) {
-					assertThat(prompt).isLessThanOrEqualTo(promptBudget);
+				if (promptBudget > 0 && !decoding.isEmpty()) {
+					assertThat(prompt).as("prompt tokens while sequences decode").isLessThanOrEqualTo(promptBudget);
 				}
 				if (out.preempted().isEmpty()) {
 					assertThat(scheduled).as("decoding sequences all run").containsAll(decoding);
