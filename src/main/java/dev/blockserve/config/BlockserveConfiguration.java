@@ -99,7 +99,7 @@ public class BlockserveConfiguration {
 		var spec = sc.speculative();
 		log.info("Scheduler: {} sequences, {} tokens per step ({}), prefill chunks of {}, policy {}; prefix caching {}; {}",
 				sc.maxNumSeqs(), sc.maxNumBatchedTokens(),
-				sc.maxPrefillTokens() > 0 ? "prompts at most " + sc.maxPrefillTokens() + " besides decodes" : "prompts and decodes",
+				sc.maxPrefillTokens() > 0 ? "prompts at most " + sc.maxPrefillTokens() + " besides decodes while any run" : "prompts and decodes",
 				sc.longPrefillTokenThreshold(), sc.policy(),
 				props.kvCache().prefixCaching() ? "on" : "off",
 				spec.enabled() ? "speculative decoding: up to " + spec.numTokens() + " drafts by prompt lookup of "

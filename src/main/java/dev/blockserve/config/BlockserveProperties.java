@@ -100,7 +100,8 @@ public record BlockserveProperties(@DefaultValue(BlockserveProperties.DEFAULT_MO
 	 * @param maxNumSeqs sequences per step
 	 * @param maxNumBatchedTokens tokens per step
 	 * @param longPrefillTokenThreshold most prompt tokens one sequence brings to a step
-	 * @param maxPrefillTokens prompt tokens of all sequences in one step, decodes not counted (0: no cap of its own)
+	 * @param maxPrefillTokens prompt tokens of all sequences in one step while any sequence decodes, decodes not
+	 * counted (0: no cap of its own)
 	 * @param policy fcfs or priority
 	 */
 	public record Scheduler(Integer maxNumSeqs, Integer maxNumBatchedTokens, Integer longPrefillTokenThreshold,
