@@ -177,6 +177,12 @@ const char* matmul_packed_bf16(float* out, const float* x, const void* packed, c
   return t ? t->matmul_packed_bf16(out, x, packed, w, k, m) : not_ready();
 }
 
+const char* matmul_packed_bf16_n(const float* x, int64_t k, int count, float* const* outs, const void* const* packed,
+                                 const uint16_t* const* ws, const int64_t* ms) {
+  const KernelTable* t = T();
+  return t ? t->matmul_packed_bf16_n(x, k, count, outs, packed, ws, ms) : not_ready();
+}
+
 // ---- the contract, forwarded
 
 #define BS_FORWARD(name, params, args)          \

@@ -42,5 +42,7 @@ int set_bf16_activations(int on);
 int64_t packed_bf16_bytes(int64_t k, int64_t m);
 const char* pack_bf16(void* dst, const uint16_t* w, int64_t k, int64_t m);
 const char* matmul_packed_bf16(float* out, const float* x, const void* packed, const uint16_t* w, int64_t k, int64_t m);
+const char* matmul_packed_bf16_n(const float* x, int64_t k, int count, float* const* outs, const void* const* packed,
+                                 const uint16_t* const* ws, const int64_t* ms);
 
 }  // namespace bs

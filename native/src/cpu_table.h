@@ -50,6 +50,9 @@ struct KernelTable {
   int64_t (*packed_bf16_bytes)(int64_t k, int64_t m);
   const char* (*pack_bf16)(void* dst, const uint16_t* w, int64_t k, int64_t m);
   const char* (*matmul_packed_bf16)(float* out, const float* x, const void* packed, const uint16_t* w, int64_t k, int64_t m);
+  // The same for count (1-4) packed matrices sharing x, as one op: outs[i][1, ms[i]] = x[1, k] . ws[i]^T.
+  const char* (*matmul_packed_bf16_n)(const float* x, int64_t k, int count, float* const* outs, const void* const* packed,
+                                      const uint16_t* const* ws, const int64_t* ms);
 };
 
 }  // namespace bs

@@ -175,6 +175,16 @@ JNIEXPORT void BS_FN(matmulPackedBf16)(JNIEnv* env, jclass, jlong out, jlong x, 
   check(env, bs::matmul_packed_bf16(ptr<float>(out), ptr<const float>(x), ptr<const void>(packed), ptr<const uint16_t>(w), k, m));
 }
 
+// Two or three packed matrices sharing one row of x (out3 0: two), as one op.
+JNIEXPORT void BS_FN(matmulPackedBf16N)(JNIEnv* env, jclass, jlong x, jlong k, jlong out1, jlong p1, jlong w1, jlong m1,
+                                        jlong out2, jlong p2, jlong w2, jlong m2, jlong out3, jlong p3, jlong w3, jlong m3) {
+  float* outs[3] = {ptr<float>(out1), ptr<float>(out2), ptr<float>(out3)};
+  const void* packed[3] = {ptr<const void>(p1), ptr<const void>(p2), ptr<const void>(p3)};
+  const uint16_t* ws[3] = {ptr<const uint16_t>(w1), ptr<const uint16_t>(w2), ptr<const uint16_t>(w3)};
+  const int64_t ms[3] = {m1, m2, m3};
+  check(env, bs::matmul_packed_bf16_n(ptr<const float>(x), k, out3 != 0 ? 3 : 2, outs, packed, ws, ms));
+}
+
 JNIEXPORT jdouble BS_FN(streamRead)(JNIEnv*, jclass, jlong p, jlong count) {
   return bs::stream_read(ptr<const float>(p), count);
 }

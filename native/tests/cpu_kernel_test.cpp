@@ -153,6 +153,13 @@ static void test_level() {
     }
     std::uniform_real_distribution<float> mag(0.25f, 1.0f);
     for (int k : {64, 576, 1536}) {
+      struct Packed {
+        int m;
+        std::vector<uint16_t> wb;
+        std::vector<uint8_t> bytes;
+        void* pk;
+      };
+      std::vector<Packed> mats;  // this k's matrices, for the several-matrix form below
       for (int m : {1, 2, 37, 100}) {
         std::vector<float> w((size_t)m * k);
         for (auto& v : w) v = (rng() & 1 ? 1 : -1) * mag(rng) * 0.03125f;  // 2 exponents: 4 high bytes
@@ -192,6 +199,50 @@ static void test_level() {
         if (!bs::matmul_packed_bf16(one.data(), x.data(), pk, wb.data(), k, m + 1)) {
           std::printf("  matmul_packed_bf16 took a packed matrix of another shape FAIL\n");
           failures++;
+        }
+        mats.push_back(Packed{m, std::move(wb), std::move(packed), pk});  // a vector's heap block stays put
+      }
+      // Several matrices sharing x as one op (q, k, v; gate, up): each product bit for bit the one-matrix one,
+      // for two, three and four matrices of odd and even m with rows left as BF16; a wrong shape or count refused.
+      if (mats.size() == 4) {
+        auto x = rnd((size_t)k);
+        for (std::vector<int> pick : {std::vector<int>{2, 3}, {3, 2, 0}, {1, 3, 2, 0}}) {
+          const int count = (int)pick.size();
+          std::vector<std::vector<float>> want(count), got(count);
+          float* outs[4];
+          const void* pks[4];
+          const uint16_t* ws[4];
+          int64_t ms[4];
+          for (int i = 0; i < count; i++) {
+            const Packed& p = mats[pick[i]];
+            want[i].assign(p.m, NAN);
+            got[i].assign(p.m, NAN);
+            bs::matmul_packed_bf16(want[i].data(), x.data(), p.pk, p.wb.data(), k, p.m);
+            outs[i] = got[i].data();
+            pks[i] = p.pk;
+            ws[i] = p.wb.data();
+            ms[i] = p.m;
+          }
+          if (const char* e = bs::matmul_packed_bf16_n(x.data(), k, count, outs, pks, ws, ms)) {
+            std::printf("  matmul_packed_bf16_n k=%d count=%d: %s FAIL\n", k, count, e);
+            failures++;
+            continue;
+          }
+          for (int i = 0; i < count; i++)
+            if (std::memcmp(got[i].data(), want[i].data(), want[i].size() * sizeof(float)) != 0) {
+              std::printf("  matmul_packed_bf16_n k=%d count=%d: matrix %d (m=%d) differs from its one-matrix product FAIL\n",
+                          k, count, i, mats[pick[i]].m);
+              failures++;
+            }
+          ms[count - 1] += 1;
+          if (!bs::matmul_packed_bf16_n(x.data(), k, count, outs, pks, ws, ms)) {
+            std::printf("  matmul_packed_bf16_n took a packed matrix of another shape FAIL\n");
+            failures++;
+          }
+          if (!bs::matmul_packed_bf16_n(x.data(), k, 0, outs, pks, ws, ms) || !bs::matmul_packed_bf16_n(x.data(), k, 5, outs, pks, ws, ms)) {
+            std::printf("  matmul_packed_bf16_n took a count outside 1-4 FAIL\n");
+            failures++;
+          }
         }
       }
     }

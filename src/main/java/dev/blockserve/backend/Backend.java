@@ -82,6 +82,20 @@ public interface Backend extends AutoCloseable {
 	/** out[n,m] = x[n,k] . w[m,k]^T; w may be any type {@link #loadMatrix} returned, x and out are F32 */
 	void matmul(NativeBuffer out, NativeBuffer x, NativeBuffer w, int n, int k, int m);
 
+	/**
+	 * The products of one x with two or three matrices (q, k and v; gate and up): out_i = x . w_i^T for
+	 * each, as {@link #matmul} makes them, so the results are the same. {@code out3} and {@code w3} may be
+	 * null (two products). A backend may make them as one op; this default makes them one by one.
+	 */
+	default void matmulSameInput(NativeBuffer x, int n, int k, NativeBuffer out1, NativeBuffer w1, int m1, NativeBuffer out2,
+			NativeBuffer w2, int m2, NativeBuffer out3, NativeBuffer w3, int m3) {
+		matmul(out1, x, w1, n, k, m1);
+		matmul(out2, x, w2, n, k, m2);
+		if (out3 != null) {
+			matmul(out3, x, w3, n, k, m3);
+		}
+	}
+
 	/** Rotary embedding in place on x[n, heads, headDim] with the table cosSin[maxPos, headDim]. */
 	void rope(NativeBuffer x, NativeBuffer positions, NativeBuffer cosSin, int n, int heads, int headDim);
 

@@ -56,6 +56,10 @@ final class CpuKernels implements Kernels {
 	/** out[1, m] = x[1, k] . w^T from w's packed form, bit for bit what matmul gives (w serves rows left unpacked). */
 	static native void matmulPackedBf16(long out, long x, long packed, long w, long k, long m);
 
+	/** {@link #matmulPackedBf16} for two or three packed matrices sharing x, as one op (out3 0: two). */
+	static native void matmulPackedBf16N(long x, long k, long out1, long packed1, long w1, long m1, long out2, long packed2,
+			long w2, long m2, long out3, long packed3, long w3, long m3);
+
 	/** See {@link HostMath#expSum}; callers check the bounds. NaN when no level is selected. */
 	static native double expSum(float[] in, int inOffset, float[] out, int outOffset, int n, float shift, float scale);
 

@@ -272,9 +272,7 @@ public final class LlamaModel implements AutoCloseable {
 			Layer L = layers[l];
 			// attention block
 			backend.rmsNorm(w.h, w.x, L.attnNorm, T, hid, config.rmsNormEps());
-			backend.matmul(w.q, w.h, L.wq, T, hid, H * hd);
-			backend.matmul(w.k, w.h, L.wk, T, hid, KVH * hd);
-			backend.matmul(w.v, w.h, L.wv, T, hid, KVH * hd);
+			backend.matmulSameInput(w.h, T, hid, w.q, L.wq, H * hd, w.k, L.wk, KVH * hd, w.v, L.wv, KVH * hd);
 			if (L.bq != null) { // Qwen2 (and attention_bias)
 				backend.biasAdd(w.q, L.bq, T, H * hd);
 				backend.biasAdd(w.k, L.bk, T, KVH * hd);
@@ -296,8 +294,7 @@ public final class LlamaModel implements AutoCloseable {
 			backend.add(w.x, w.o, (long) T * hid);
 			// feed-forward block
 			backend.rmsNorm(w.h, w.x, L.ffnNorm, T, hid, config.rmsNormEps());
-			backend.matmul(w.gate, w.h, L.wGate, T, hid, inter);
-			backend.matmul(w.up, w.h, L.wUp, T, hid, inter);
+			backend.matmulSameInput(w.h, T, hid, w.gate, L.wGate, inter, w.up, L.wUp, inter, null, null, 0);
 			if (L.bGate != null) { // Llama's mlp_bias
 				backend.biasAdd(w.gate, L.bGate, T, inter);
 				backend.biasAdd(w.up, L.bUp, T, inter);
