@@ -14,9 +14,9 @@ import dev.blockserve.kvcache.PrefixMatch;
  * the prompt tokens the prefix cache already holds. Prompt chunks (a sequence bringing more than one token)
  * also draw on the step's prompt budget where one is set and a running sequence decodes; decodes do not touch
  * it. Last, with speculation on and a small batch, it gives decoding sequences draft tokens from what budget
- * and pool still have. When a running sequence cannot get its blocks, the least important running sequence (the last in policy order) is preempted by
- * recompute: its blocks are freed and it waits at the head of the queue, to be recomputed from its tokens
- * later.
+ * and pool still have. When a running sequence cannot get its blocks, the least important running
+ * sequence (the last in policy order) is preempted by recompute: its blocks are freed and it waits at the
+ * head of the queue, to be recomputed from its tokens later.
  * <p>
  * The scheduler sees KV blocks only through the {@link KvCacheManager} and each sequence's opaque
  * {@link dev.blockserve.kvcache.BlockTable} handle. It is generic in the sequence type so that its caller
